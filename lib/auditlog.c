@@ -1,0 +1,1 @@
+/* lockbox: auditlog (being written; see include/lockbox/). */

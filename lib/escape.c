@@ -1,0 +1,1 @@
+/* lockbox: escape (being written; see include/lockbox/). */

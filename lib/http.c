@@ -1,0 +1,1 @@
+/* lockbox: http (being written; see include/lockbox/). */

@@ -1,0 +1,1 @@
+# tests/api: see tests/Makefile.am

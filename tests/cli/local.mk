@@ -1,0 +1,1 @@
+# tests/cli: see tests/Makefile.am

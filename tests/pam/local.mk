@@ -1,0 +1,1 @@
+# tests/pam: see tests/Makefile.am
