@@ -1,0 +1,666 @@
+"""lbtest: shared helpers for the lockbox test scripts (Python 3 stdlib only).
+
+Start a real lockbox-gatewayd on a free loopback port in a private temp dir,
+talk to its REST API, build a standard fixture ("world"), and report checks
+in a TAP-like form ending with the line "N passed, N failed".
+
+    import lbtest
+    T = lbtest.Runner("lifecycle")
+    with lbtest.Gateway() as gw:
+        admin = gw.bootstrap()
+        w = lbtest.world(gw, admin)
+        st, js, raw = lbtest.api(gw, "GET", "/v1/tenants", token=admin)
+        T.eq(st, 200, "provider admin lists tenants")
+    T.done()
+"""
+
+import atexit
+import datetime
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.parse
+import uuid
+
+__all__ = ["free_port", "make_ca", "Gateway", "api", "world", "World", "Runner",
+           "ApiError", "gatewayd_path", "new_uuid", "now_rfc3339", "rfc3339",
+           "parse_time", "wait_until"]
+
+# ---------------------------------------------------------------- small utils
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port that was free a moment ago on host (bind to port 0)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def new_uuid():
+    return str(uuid.uuid4())
+
+
+def rfc3339(ts):
+    """Unix seconds (float) -> RFC 3339 UTC with milliseconds."""
+    d = datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (d.microsecond // 1000)
+
+
+def now_rfc3339():
+    return rfc3339(time.time())
+
+
+def parse_time(s):
+    """RFC 3339 -> Unix seconds (float); None passes through."""
+    if s is None:
+        return None
+    t = s.strip()
+    if t.endswith("Z") or t.endswith("z"):
+        t = t[:-1] + "+00:00"
+    return datetime.datetime.fromisoformat(t).timestamp()
+
+
+def wait_until(pred, timeout=10.0, step=0.1):
+    """Poll pred() until it returns a true value (returned) or timeout (None)."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= end:
+            return None
+        time.sleep(step)
+
+
+def gatewayd_path():
+    p = os.environ.get("LB_GATEWAYD")
+    if p:
+        return p
+    top = os.environ.get("LB_TOP_BUILDDIR")
+    if top:
+        return os.path.join(top, "gatewayd", "lockbox-gatewayd")
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.join(here, "..", "gatewayd", "lockbox-gatewayd")
+
+
+# ---------------------------------------------------------------- test PKI
+
+
+def _openssl(args, cwd):
+    r = subprocess.run(["openssl"] + args, cwd=cwd, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError("openssl %s failed: %s" % (" ".join(args),
+                           r.stderr.decode(errors="replace")))
+
+
+def _mk_ca(d, stem, cn):
+    key = os.path.join(d, stem + ".key")
+    crt = os.path.join(d, stem + ".pem")
+    _openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt",
+              "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+              "-out", crt, "-days", "2", "-subj", "/CN=" + cn,
+              "-addext", "basicConstraints=critical,CA:TRUE",
+              "-addext", "keyUsage=critical,keyCertSign,cRLSign"], d)
+    return crt, key
+
+
+def make_ca(dirpath):
+    """Make a test CA, a server cert (SAN 127.0.0.1, ::1, localhost) signed by
+    it, and an unrelated second CA. Returns a dict of paths:
+    ca, ca_key, cert, key, wrong_ca, wrong_ca_key."""
+    d = os.path.abspath(dirpath)
+    os.makedirs(d, exist_ok=True)
+    ca, ca_key = _mk_ca(d, "ca", "lockbox test CA")
+    wrong, wrong_key = _mk_ca(d, "wrong-ca", "lockbox wrong CA")
+    key = os.path.join(d, "server.key")
+    csr = os.path.join(d, "server.csr")
+    crt = os.path.join(d, "server.pem")
+    ext = os.path.join(d, "server.ext")
+    _openssl(["req", "-new", "-newkey", "ec", "-pkeyopt",
+              "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+              "-out", csr, "-subj", "/CN=localhost"], d)
+    with open(ext, "w") as f:
+        f.write("basicConstraints=CA:FALSE\n"
+                "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                "extendedKeyUsage=serverAuth\n"
+                "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n")
+    _openssl(["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key,
+              "-CAcreateserial", "-out", crt, "-days", "2", "-sha256",
+              "-extfile", ext], d)
+    os.chmod(key, 0o600)
+    return {"ca": ca, "ca_key": ca_key, "cert": crt, "key": key,
+            "wrong_ca": wrong, "wrong_ca_key": wrong_key, "dir": d}
+
+
+# ---------------------------------------------------------------- HTTP client
+
+
+def _target(gw_or_url, ca):
+    if isinstance(gw_or_url, Gateway):
+        url = gw_or_url.url
+        if ca is None:
+            ca = gw_or_url.ca
+    else:
+        url = gw_or_url
+    return url, ca
+
+
+def api(gw_or_url, method, path, body=None, token=None, raw=None,
+        headers=None, ca=None, timeout=10):
+    """One HTTP call. Returns (status, parsed JSON or None, raw text).
+
+    body: an object sent as JSON; raw: bytes (or str) sent as-is;
+    token: sent as "Authorization: Bearer <token>";
+    ca: CA file for https (default: the Gateway's CA)."""
+    url, ca = _target(gw_or_url, ca)
+    u = urllib.parse.urlsplit(url)
+    host = u.hostname
+    port = u.port
+    if u.scheme == "https":
+        ctx = ssl.create_default_context(cafile=ca) if ca else \
+            ssl.create_default_context()
+        conn = http.client.HTTPSConnection(host, port or 443, timeout=timeout,
+                                           context=ctx)
+    else:
+        conn = http.client.HTTPConnection(host, port or 80, timeout=timeout)
+    hdrs = {}
+    data = None
+    if raw is not None:
+        data = raw.encode() if isinstance(raw, str) else raw
+        hdrs["Content-Type"] = "application/json"
+    elif body is not None:
+        data = json.dumps(body).encode()
+        hdrs["Content-Type"] = "application/json"
+    if token is not None:
+        hdrs["Authorization"] = "Bearer " + token
+    if headers:
+        hdrs.update(headers)
+    try:
+        conn.request(method, path, body=data, headers=hdrs)
+        resp = conn.getresponse()
+        payload = resp.read()
+        status = resp.status
+    finally:
+        conn.close()
+    text = payload.decode("utf-8", errors="replace")
+    js = None
+    if payload:
+        try:
+            js = json.loads(text)
+        except ValueError:
+            js = None
+    return status, js, text
+
+
+def err_code(js):
+    """The error code of an error body, or None."""
+    try:
+        return js["error"]["code"]
+    except (TypeError, KeyError):
+        return None
+
+
+class ApiError(Exception):
+    pass
+
+
+def must(gw, method, path, body=None, token=None, expect=(200, 201), **kw):
+    """api() that raises ApiError unless the status is in expect; returns js."""
+    if isinstance(expect, int):
+        expect = (expect,)
+    st, js, text = api(gw, method, path, body=body, token=token, **kw)
+    if st not in expect:
+        raise ApiError("%s %s %s -> %d %s" % (method, path,
+                       json.dumps(body) if body is not None else "",
+                       st, text[:500]))
+    return js
+
+
+# ---------------------------------------------------------------- the daemon
+
+_live = []
+
+
+def _cleanup_all():
+    for g in list(_live):
+        try:
+            g.close()
+        except Exception:
+            pass
+
+
+atexit.register(_cleanup_all)
+
+
+class Gateway:
+    """A lockbox-gatewayd in a private temp dir on a free loopback port."""
+
+    def __init__(self, tmpdir=None, tls=False, conf_extra="", port=None,
+                 keep=False):
+        self.own_tmp = tmpdir is None
+        self.tmp = tmpdir or tempfile.mkdtemp(prefix="lbgw-")
+        os.makedirs(self.tmp, exist_ok=True)
+        self.keep = keep or bool(os.environ.get("LB_KEEP_TMP"))
+        self.tls = tls
+        self.port = port or free_port()
+        self.exe = gatewayd_path()
+        self.db = os.path.join(self.tmp, "gw.db")
+        self.conf = os.path.join(self.tmp, "gatewayd.conf")
+        self.log = os.path.join(self.tmp, "gatewayd.log")
+        self.proc = None
+        self.pki = None
+        self.ca = None
+        if tls:
+            self.pki = make_ca(os.path.join(self.tmp, "pki"))
+            self.ca = self.pki["ca"]
+            self.url = "https://127.0.0.1:%d" % self.port
+        else:
+            self.url = "http://127.0.0.1:%d" % self.port
+        self.write_conf(conf_extra)
+        _live.append(self)
+
+    def write_conf(self, conf_extra=""):
+        lines = ["# written by tests/lbtest.py",
+                 "listen = %s" % self.url,
+                 "database = sqlite://%s" % self.db,
+                 "sweep_interval = 1s"]
+        if self.tls:
+            lines += ["tls_cert = %s" % self.pki["cert"],
+                      "tls_key = %s" % self.pki["key"]]
+        if conf_extra:
+            lines += [l for l in conf_extra.splitlines()]
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.conf_extra = conf_extra
+
+    # -- process control
+
+    def run(self, *args, timeout=30, input=None):
+        """Run the daemon binary with args; returns CompletedProcess (text)."""
+        return subprocess.run([self.exe] + list(args), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=timeout,
+                              input=input, universal_newlines=True)
+
+    def start(self, timeout=10.0):
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("gateway already running")
+        logf = open(self.log, "ab")
+        logf.write(b"---- start %s\n" % now_rfc3339().encode())
+        logf.flush()
+        try:
+            self.proc = subprocess.Popen([self.exe, "-c", self.conf, "--foreground"],
+                                         stdin=subprocess.DEVNULL, stdout=logf,
+                                         stderr=logf, close_fds=True)
+        finally:
+            logf.close()
+        end = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < end:
+            rc = self.proc.poll()
+            if rc is not None:
+                raise RuntimeError("lockbox-gatewayd exited with %d during start;"
+                                   " log tail:\n%s" % (rc, self.log_tail()))
+            try:
+                st, _, _ = api(self, "GET", "/healthz", timeout=2)
+                if st == 200:
+                    return self
+                last = "status %d" % st
+            except (OSError, http.client.HTTPException) as e:
+                last = repr(e)
+            time.sleep(0.05)
+        self.kill9()
+        raise RuntimeError("lockbox-gatewayd not ready within %.0fs (%s); log tail:\n%s"
+                           % (timeout, last, self.log_tail()))
+
+    def stop(self, timeout=10.0):
+        """SIGTERM and wait; returns the exit status (None if not running)."""
+        if self.proc is None:
+            return None
+        p = self.proc
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        self.proc = None
+        return p.returncode
+
+    def kill9(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.proc = None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def bootstrap(self, login="admin"):
+        """--bootstrap-admin LOGIN; returns the printed token."""
+        r = self.run("-c", self.conf, "--bootstrap-admin", login)
+        out = r.stdout.strip()
+        if r.returncode != 0 or not out.startswith("lbu_") or "\n" in out:
+            raise RuntimeError("--bootstrap-admin %s: rc=%d stdout=%r stderr=%r"
+                               % (login, r.returncode, r.stdout, r.stderr))
+        return out
+
+    def log_text(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, n=30):
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+    def close(self):
+        self.stop()
+        if self in _live:
+            _live.remove(self)
+        if self.own_tmp and not self.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+# ---------------------------------------------------------------- the fixture
+
+
+class World:
+    """Ids and tokens of the standard fixture (see world())."""
+
+    def __init__(self, gw, admin):
+        self.gw = gw
+        self.admin = admin
+        self.tok = {"admin": admin}      # login -> token
+        self.mfa_tok = {}                # login -> MFA-verified token (engineers)
+        self.user = {}                   # login -> user id
+        self.tenant = {}                 # "A"/"B" -> tenant id
+        self.sub = {}                    # "A1"/"A2"/"B1" -> subscription id
+        self.host = {}                   # "hA1"... -> {id, name, token, subscription, tenant}
+        self.ticket = {}                 # "A"/"B" -> open ticket id (tenant-level)
+        self.roles = {}                  # login -> role
+
+    def call(self, method, path, body=None, who="admin", **kw):
+        tok = self.tok[who] if who in self.tok else who
+        return api(self.gw, method, path, body=body, token=tok, **kw)
+
+    def must(self, method, path, body=None, who="admin", expect=(200, 201), **kw):
+        tok = self.tok[who] if who in self.tok else who
+        return must(self.gw, method, path, body=body, token=tok, expect=expect, **kw)
+
+    def add_user(self, login, side, tenant=None, role=None, scope=None, mfa=False):
+        """Create a user (+ role, + token). scope: ("tenant"|"subscription", id)."""
+        body = {"login": login, "name": "Test " + login,
+                "email": login + "@example.test", "side": side}
+        if tenant:
+            body["tenant"] = tenant
+        u = self.must("POST", "/v1/users", body, expect=201)
+        self.user[login] = u["id"]
+        if role:
+            ra = {"user": u["id"], "role": role}
+            if scope:
+                ra[scope[0]] = scope[1]
+            self.must("POST", "/v1/role-assignments", ra, expect=(200, 201))
+            self.roles[login] = role
+        t = self.must("POST", "/v1/users/%s/tokens" % u["id"], {"mfa": False},
+                      expect=201)
+        self.tok[login] = t["token"]
+        if mfa:
+            t = self.must("POST", "/v1/users/%s/tokens" % u["id"], {"mfa": True},
+                          expect=201)
+            self.mfa_tok[login] = t["token"]
+        return u["id"]
+
+    def add_host(self, name, sub):
+        h = self.must("POST", "/v1/hosts", {"subscription": self.sub[sub],
+                                            "name": name}, expect=201)
+        self.host[name] = {"id": h["id"], "name": name, "token": h["token"],
+                           "subscription": self.sub[sub], "tenant": h.get("tenant")}
+        self.tok[name] = h["token"]
+        return self.host[name]
+
+    # -- conveniences for tests
+
+    def elevate(self, who="eng", duration="1h", justification="support work", mfa=False):
+        tok = self.mfa_tok[who] if mfa else self.tok[who]
+        return must(self.gw, "POST", "/v1/elevations",
+                    {"duration": duration, "justification": justification},
+                    token=tok, expect=201)
+
+    def new_ticket(self, tenant="A", who=None, subscription=None, title="help"):
+        who = who or ("cust" + tenant)
+        body = {"tenant": self.tenant[tenant], "title": title,
+                "description": "please look at it"}
+        if subscription:
+            body["subscription"] = self.sub[subscription]
+        return self.must("POST", "/v1/tickets", body, who=who, expect=201)["id"]
+
+    def request_body(self, sub="A1", hosts=None, access="ssh", duration="1h",
+                     scope="subscription", ticket=None, tenant=None):
+        tenant = tenant or sub[0]
+        body = {"ticket": ticket or self.ticket[tenant], "scope": scope,
+                "hosts": hosts if hosts is not None else ["h" + sub],
+                "access": access, "duration": duration,
+                "justification": "investigate incident"}
+        if scope == "subscription":
+            body["subscription"] = self.sub[sub]
+        return body
+
+    def new_request(self, who="eng", expect=201, mfa=False, **kw):
+        tok = self.mfa_tok[who] if mfa else self.tok[who]
+        return must(self.gw, "POST", "/v1/requests", self.request_body(**kw),
+                    token=tok, expect=expect)
+
+    def check(self, host, user, service="sshd", expect=200):
+        return must(self.gw, "POST", "/v1/check",
+                    {"user": user, "service": service, "rhost": "10.0.0.5",
+                     "tty": "ssh"}, token=self.host[host]["token"], expect=expect)
+
+
+def world(gw, admin_token):
+    """Build the standard fixture through the API (raises ApiError on failure).
+
+    tenants A (subscriptions A1, A2) and B (B1); hosts hA1 (A1), hA2 (A2),
+    hB1 (B1) with host tokens; users, each with a token in w.tok[login]:
+      admin (provider_admin, bootstrap), eng, eng2 (engineer; also an MFA token
+      in w.mfa_tok), iapp (internal_approver), gadmA (global_admin A),
+      lbappA (lockbox_approver A), ownA1 / ownA2 (owner A1 / A2), custA
+      (customer_user A), gadmB (global_admin B), custB (customer_user B),
+      nobody (provider side, no role).
+    w.ticket['A'], w.ticket['B']: an open tenant-level ticket opened by custA/custB.
+    """
+    w = World(gw, admin_token)
+    for t in ("A", "B"):
+        w.tenant[t] = w.must("POST", "/v1/tenants", {"name": "tenant-" + t},
+                             expect=201)["id"]
+    for s in ("A1", "A2", "B1"):
+        w.sub[s] = w.must("POST", "/v1/subscriptions",
+                          {"tenant": w.tenant[s[0]], "name": "sub-" + s},
+                          expect=201)["id"]
+    for s in ("A1", "A2", "B1"):
+        w.add_host("h" + s, s)
+    st, js, _ = w.call("GET", "/v1/users")
+    if st == 200 and js:
+        for it in js.get("items", []):
+            if it.get("login") == "admin":
+                w.user["admin"] = it.get("id")
+    w.roles["admin"] = "provider_admin"
+    w.add_user("eng", "provider", role="engineer", mfa=True)
+    w.add_user("eng2", "provider", role="engineer", mfa=True)
+    w.add_user("iapp", "provider", role="internal_approver")
+    A, B = w.tenant["A"], w.tenant["B"]
+    w.add_user("gadmA", "customer", tenant=A, role="global_admin", scope=("tenant", A))
+    w.add_user("lbappA", "customer", tenant=A, role="lockbox_approver", scope=("tenant", A))
+    w.add_user("ownA1", "customer", tenant=A, role="owner", scope=("subscription", w.sub["A1"]))
+    w.add_user("ownA2", "customer", tenant=A, role="owner", scope=("subscription", w.sub["A2"]))
+    w.add_user("custA", "customer", tenant=A, role="customer_user", scope=("tenant", A))
+    w.add_user("gadmB", "customer", tenant=B, role="global_admin", scope=("tenant", B))
+    w.add_user("custB", "customer", tenant=B, role="customer_user", scope=("tenant", B))
+    w.add_user("nobody", "provider")
+    w.ticket["A"] = w.new_ticket("A")
+    w.ticket["B"] = w.new_ticket("B")
+    return w
+
+
+# ---------------------------------------------------------------- the runner
+
+
+class _Section:
+    def __init__(self, runner, name):
+        self.runner = runner
+        self.name = name
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, et, ev, tb):
+        if et is None:
+            return False
+        if issubclass(et, (KeyboardInterrupt, SystemExit)):
+            return False
+        self.runner._exception("section '%s'" % self.name, et, ev, tb)
+        return True   # keep going with the next section
+
+
+class Runner:
+    """Prints 'ok - what' / 'not ok - what (details)', then 'N passed, N failed'.
+
+    T.section(name) may be used as a plain call or as `with T.section(name):`;
+    inside a with-block an exception counts as one failure and the script goes
+    on after the block. An uncaught exception anywhere counts as a failure and
+    still prints the summary (exit 1)."""
+
+    def __init__(self, name):
+        self.name = name
+        self.passed = 0
+        self.failed = 0
+        self.failures = []
+        self.finished = False
+        self.t0 = time.monotonic()
+        print("# %s" % name, flush=True)
+        self._prev_hook = sys.excepthook
+        sys.excepthook = self._hook
+        atexit.register(self._atexit)
+
+    def _out(self, s):
+        print(s, flush=True)
+
+    def check(self, cond, what, details=None):
+        if cond:
+            self.passed += 1
+            self._out("ok - %s" % what)
+        else:
+            self.failed += 1
+            msg = "not ok - %s" % what
+            if details is not None:
+                msg += " (%s)" % details
+            self.failures.append(msg)
+            self._out(msg)
+        return bool(cond)
+
+    def eq(self, a, b, what, details=None):
+        if a == b:
+            return self.check(True, what)
+        d = "got %r, want %r" % (a, b)
+        if details is not None:
+            d += "; %s" % details
+        return self.check(False, what, d)
+
+    def status(self, resp, want_status, want_code=None, what=""):
+        """Check an api() result: status (int or tuple) and error code."""
+        st, js, text = resp
+        ws = want_status if isinstance(want_status, (tuple, list)) else (want_status,)
+        ok = st in ws
+        code = err_code(js)
+        if want_code is not None and code != want_code:
+            ok = False
+        want = "/".join(str(x) for x in ws)
+        if want_code:
+            want += " " + want_code
+        return self.check(ok, "%s -> %s" % (what, want),
+                          None if ok else "got %d %s" % (st, text[:300]))
+
+    def section(self, name):
+        self._out("# -- %s" % name)
+        return _Section(self, name)
+
+    def note(self, s):
+        for line in str(s).splitlines():
+            self._out("# " + line)
+
+    def _exception(self, where, et, ev, tb):
+        self.failed += 1
+        first = (str(ev).splitlines() or [""])[0]
+        msg = "not ok - exception in %s: %s: %s" % (where, et.__name__, first)
+        self.failures.append(msg)
+        self._out(msg)
+        for line in "".join(traceback.format_exception(et, ev, tb)).splitlines():
+            self._out("#   " + line)
+
+    def _hook(self, et, ev, tb):
+        if issubclass(et, KeyboardInterrupt):
+            self._prev_hook(et, ev, tb)
+            return
+        self._exception("test", et, ev, tb)
+        self._summary()
+        _cleanup_all()
+        sys.stdout.flush()
+        os._exit(1)
+
+    def _summary(self):
+        if self.finished:
+            return
+        self.finished = True
+        if self.failures:
+            self._out("# failures:")
+            for f in self.failures:
+                self._out("#   " + f.replace("\n", "\n#   "))
+        self._out("# %s: %.1fs" % (self.name, time.monotonic() - self.t0))
+        self._out("%d passed, %d failed" % (self.passed, self.failed))
+
+    def _atexit(self):
+        if not self.finished:
+            self._out("not ok - script ended without T.done()")
+            self.failed += 1
+            self._summary()
+            _cleanup_all()
+            sys.stdout.flush()
+            os._exit(1)
+
+    def skip(self, reason):
+        """Exit 77 (automake SKIP): only when a prerequisite is truly absent."""
+        self.finished = True
+        self._out("# SKIP %s" % reason)
+        _cleanup_all()
+        sys.stdout.flush()
+        sys.exit(77)
+
+    def done(self):
+        self._summary()
+        _cleanup_all()
+        sys.stdout.flush()
+        sys.exit(0 if self.failed == 0 else 1)
