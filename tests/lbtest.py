@@ -215,6 +215,35 @@ class ApiError(Exception):
     pass
 
 
+def is_id(s, prefix):
+    """True if s is a lockbox id: prefix + '_' + 16 lowercase hex digits."""
+    import re
+    return isinstance(s, str) and re.fullmatch(prefix + r"_[0-9a-f]{16}", s) is not None
+
+
+def is_uuid(s):
+    import re
+    return isinstance(s, str) and re.fullmatch(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", s) is not None
+
+
+def paginate(gw, path, token, limit=200, max_pages=200):
+    """GET every page of a list; returns (items, pages). Raises ApiError."""
+    items, pages, cursor = [], 0, None
+    sep = "&" if "?" in path else "?"
+    while pages < max_pages:
+        p = "%s%slimit=%d" % (path, sep, limit)
+        if cursor is not None:
+            p += "&cursor=" + urllib.parse.quote(str(cursor), safe="")
+        js = must(gw, "GET", p, token=token, expect=200)
+        pages += 1
+        items += js.get("items", [])
+        cursor = js.get("next_cursor")
+        if cursor is None:
+            return items, pages
+    raise ApiError("%s: more than %d pages" % (path, max_pages))
+
+
 def must(gw, method, path, body=None, token=None, expect=(200, 201), **kw):
     """api() that raises ApiError unless the status is in expect; returns js."""
     if isinstance(expect, int):

@@ -1,0 +1,410 @@
+"""The whole request lifecycle through the REST API (DESIGN.md, docs/API.md)."""
+
+import time
+
+import lbtest
+from lbtest import api, err_code, is_id, parse_time, paginate
+
+T = lbtest.Runner("api/lifecycle")
+
+
+def st_of(w, rid, who="eng"):
+    s, js, _ = w.call("GET", "/v1/requests/" + rid, who=who)
+    return js.get("state") if s == 200 and js else None
+
+
+def act(w, rid, action, who, body=None):
+    return w.call("POST", "/v1/requests/%s/%s" % (rid, action),
+                  body if body is not None else {"reason": "because"}, who=who)
+
+
+def new_req(w, who="eng", token=None, **kw):
+    tok = token or w.tok[who]
+    return api(w.gw, "POST", "/v1/requests", w.request_body(**kw), token=tok)
+
+
+def created(T, resp, what, state=None):
+    """Check a 201 create and (optionally) its state; return the object or {}."""
+    s, js, text = resp
+    ok = T.check(s == 201 and js is not None and is_id(js.get("id"), "req"),
+                 "%s -> 201 with a req_ id" % what, None if s == 201 else "got %d %s" % (s, text[:300]))
+    if not ok:
+        return {}
+    if state:
+        T.eq(js.get("state"), state, "%s: state" % what)
+    return js
+
+
+def close_to(a, b, tol=1.5):
+    return a is not None and b is not None and abs(a - b) <= tol
+
+
+def main():
+    gw = lbtest.Gateway(conf_extra="review_duration_over = 4h")
+    gw.start()
+    admin = gw.bootstrap()
+    T.check(admin.startswith("lbu_"), "bootstrap admin token starts with lbu_")
+    r = gw.run("-c", gw.conf, "--bootstrap-admin", "admin2")
+    T.check(r.returncode != 0 and r.stdout.strip() == "",
+            "second --bootstrap-admin on a non-empty db fails and prints no token",
+            "rc=%d out=%r" % (r.returncode, r.stdout))
+
+    with T.section("directory: tenants, subscriptions, hosts, users, roles, tokens"):
+        w = lbtest.world(gw, admin)
+        T.check(True, "world fixture built through the API")
+        s, js, _ = w.call("GET", "/v1/tenants/" + w.tenant["A"])
+        T.eq(s, 200, "GET /v1/tenants/{A}")
+        T.check(is_id(js.get("id"), "tnt"), "tenant id is tnt_ + 16 hex", js.get("id"))
+        T.eq(js.get("lockbox_enabled"), True, "tenant lockbox_enabled defaults to true")
+        T.eq(js.get("name"), "tenant-A", "tenant name returned")
+        s, js, _ = w.call("GET", "/v1/subscriptions?tenant=" + w.tenant["A"])
+        T.eq(s, 200, "GET /v1/subscriptions?tenant=A")
+        subs = sorted(i["id"] for i in js.get("items", []))
+        T.eq(subs, sorted([w.sub["A1"], w.sub["A2"]]), "subscriptions of A are A1, A2")
+        T.check(all(i.get("tenant") == w.tenant["A"] for i in js["items"]),
+                "subscriptions carry their tenant")
+        s, js, _ = w.call("GET", "/v1/hosts?subscription=" + w.sub["A1"])
+        T.eq(s, 200, "GET /v1/hosts?subscription=A1")
+        items = js.get("items", [])
+        T.eq([i.get("name") for i in items], ["hA1"], "hosts of A1 = [hA1]")
+        if items:
+            h = items[0]
+            T.eq(h.get("id"), w.host["hA1"]["id"], "host id matches enrollment")
+            T.check(is_id(h.get("id"), "hst"), "host id is hst_ + 16 hex")
+            T.eq(h.get("tenant"), w.tenant["A"], "host tenant = A")
+            T.eq(h.get("disabled"), False, "host disabled = false")
+            T.check("token" not in h, "host token is not returned by GET /v1/hosts")
+        T.check(w.host["hA1"]["token"].startswith("lbh_"), "host token starts with lbh_")
+        T.eq(w.host["hA1"]["tenant"], w.tenant["A"], "enroll response has tenant")
+        T.status(w.call("POST", "/v1/hosts", {"subscription": w.sub["A2"], "name": "hA1"}),
+                 409, "conflict", "enroll a second host named hA1")
+        s, js, _ = w.call("GET", "/v1/users")
+        logins = [i.get("login") for i in js.get("items", [])] if s == 200 else []
+        T.check(all(l in logins for l in ("admin", "eng", "custA", "nobody")),
+                "GET /v1/users lists the users", logins)
+        T.check(all(i.get("disabled") is False for i in js.get("items", [])),
+                "users have disabled = false")
+        T.check(all(is_id(i.get("id"), "usr") for i in js.get("items", [])),
+                "user ids are usr_ + 16 hex")
+        T.check(all(t.startswith("lbu_") for k, t in w.tok.items() if not k.startswith("h")),
+                "user tokens start with lbu_")
+        s, js, _ = w.call("GET", "/v1/role-assignments?user=" + w.user["ownA1"])
+        items = js.get("items", []) if s == 200 else []
+        T.check(len(items) == 1 and items[0].get("role") == "owner"
+                and items[0].get("subscription") == w.sub["A1"],
+                "GET /v1/role-assignments?user=ownA1 -> owner of A1", items)
+        # role rules: provider user cannot hold a customer role, customer user of A not a role of B
+        T.status(w.call("POST", "/v1/role-assignments",
+                        {"user": w.user["eng"], "role": "global_admin", "tenant": w.tenant["A"]}),
+                 (400, 422), None, "provider user given a customer role is refused")
+        T.status(w.call("POST", "/v1/role-assignments",
+                        {"user": w.user["custA"], "role": "lockbox_approver", "tenant": w.tenant["B"]}),
+                 (400, 422), None, "customer user of A given a role in B is refused")
+        T.status(w.call("POST", "/v1/role-assignments",
+                        {"user": w.user["custA"], "role": "engineer"}),
+                 (400, 422), None, "customer user given a provider role is refused")
+
+    with T.section("tickets"):
+        s, js, _ = w.call("GET", "/v1/tickets/" + w.ticket["A"], who="custA")
+        T.eq(s, 200, "custA reads its ticket")
+        T.eq(js.get("state"), "open", "new ticket is open")
+        T.eq(js.get("tenant"), w.tenant["A"], "ticket tenant = A")
+        T.check(is_id(js.get("id"), "tkt"), "ticket id is tkt_ + 16 hex")
+        s, js, _ = w.call("GET", "/v1/tickets/" + w.ticket["A"], who="eng")
+        T.eq(s, 200, "engineer reads the ticket")
+
+    with T.section("elevations"):
+        s, js, _ = w.call("POST", "/v1/elevations",
+                          {"duration": "1h", "justification": "on call"}, who="eng")
+        T.eq(s, 201, "eng activates a 1h elevation")
+        a, e = parse_time(js.get("activated_at")), parse_time(js.get("expires_at"))
+        T.check(a is not None and e is not None and abs((e - a) - 3600) < 0.01,
+                "elevation expires_at = activated_at + 1h", js)
+        T.check(close_to(a, time.time(), 5), "elevation activated_at is now")
+        T.eq(js.get("mfa"), False, "elevation with a non-MFA token has mfa=false")
+        T.check(is_id(js.get("id"), "elv"), "elevation id is elv_ + 16 hex")
+        s, js2, _ = w.call("POST", "/v1/elevations",
+                           {"duration": "30m", "justification": "mfa"}, who=w.mfa_tok["eng2"])
+        T.eq(s, 201, "eng2 activates an elevation with an MFA token")
+        T.eq((js2 or {}).get("mfa"), True, "elevation with an MFA token has mfa=true")
+        s, js, _ = w.call("GET", "/v1/elevations", who="eng")
+        ids = [i.get("id") for i in js.get("items", [])] if s == 200 else []
+        T.eq(len(ids), 1, "GET /v1/elevations shows only eng's own elevation")
+        T.status(w.call("POST", "/v1/elevations",
+                        {"duration": "9h", "justification": "x"}, who="eng"),
+                 422, "duration_too_long", "elevation over max_elevation (9h > 8h)")
+
+    with T.section("create -> customer_notified -> approved -> revoked"):
+        t0 = time.time()
+        r1 = created(T, new_req(w), "eng creates a 1h ssh request for hA1", "customer_notified")
+        rid1 = r1.get("id", "req_0000000000000000")
+        T.eq(r1.get("requester"), w.user["eng"], "requester = eng's user id")
+        T.eq(r1.get("requester_login"), "eng", "requester_login = eng")
+        T.eq(r1.get("tenant"), w.tenant["A"], "request tenant = A")
+        T.eq(r1.get("scope"), "subscription", "scope = subscription")
+        T.eq(r1.get("subscription"), w.sub["A1"], "subscription = A1")
+        T.eq(r1.get("hosts"), ["hA1"], "hosts = [hA1]")
+        T.eq(r1.get("access"), "ssh", "access = ssh")
+        T.eq(r1.get("ticket"), w.ticket["A"], "ticket")
+        T.eq(r1.get("approved_by"), None, "approved_by null while pending")
+        T.eq(r1.get("approved_at"), None, "approved_at null while pending")
+        T.eq(r1.get("grant_expires_at"), None, "grant_expires_at null while pending")
+        pe = parse_time(r1.get("pending_expires_at"))
+        T.check(close_to(pe, t0 + 4 * 86400, 10), "pending_expires_at = now + 4d (default pending_ttl)",
+                r1.get("pending_expires_at"))
+        T.status(act(w, rid1, "revoke", "gadmA"), 409, "wrong_state", "revoke a pending request")
+        T.status(act(w, rid1, "internal-approve", "iapp"), 409, "wrong_state",
+                 "internal-approve a customer_notified request")
+        s, js, text = act(w, rid1, "approve", "ownA1", {"reason": "ok for today"})
+        T.eq(s, 200, "ownA1 approves (subscription owner)", text[:200])
+        js = js or {}
+        T.eq(js.get("state"), "approved", "state = approved")
+        T.eq(js.get("approved_by"), w.user["ownA1"], "approved_by = ownA1")
+        aa, ge = parse_time(js.get("approved_at")), parse_time(js.get("grant_expires_at"))
+        T.check(aa is not None and ge is not None and abs((ge - aa) - 3600) < 0.01,
+                "grant_expires_at = approved_at + duration (1h)", js)
+        T.status(act(w, rid1, "approve", "gadmA"), 409, "wrong_state", "approve an approved request")
+        T.status(act(w, rid1, "deny", "gadmA"), 409, "wrong_state", "deny an approved request")
+        T.status(act(w, rid1, "cancel", "eng"), 409, "wrong_state", "cancel an approved request")
+        T.status(act(w, rid1, "internal-approve", "iapp"), 409, "wrong_state",
+                 "internal-approve an approved request")
+        s, js, _ = act(w, rid1, "revoke", "eng", {"reason": "done early"})
+        T.eq(s, 200, "its engineer revokes the approved request")
+        T.eq((js or {}).get("state"), "revoked", "state = revoked")
+        T.status(act(w, rid1, "revoke", "gadmA"), 409, "wrong_state", "revoke a revoked request")
+        T.status(act(w, rid1, "approve", "gadmA"), 409, "wrong_state", "approve a revoked request")
+        T.status(act(w, rid1, "cancel", "eng"), 409, "wrong_state", "cancel a revoked request")
+
+    with T.section("history of a request"):
+        s, js, _ = w.call("GET", "/v1/requests/" + rid1, who="eng")
+        T.eq(s, 200, "GET /v1/requests/{id}")
+        hist = (js or {}).get("history") or []
+        actions = [str(h.get("action", "")).split(".")[-1] for h in hist]
+        T.eq(actions, ["create", "approve", "revoke"], "history actions in order")
+        if len(hist) == 3:
+            T.check(hist[0].get("actor") in (w.user["eng"], "eng"), "create actor = eng", hist[0])
+            T.check(hist[1].get("actor") in (w.user["ownA1"], "ownA1"), "approve actor = ownA1", hist[1])
+            T.eq(hist[1].get("reason"), "ok for today", "approve reason kept")
+            T.eq(hist[2].get("reason"), "done early", "revoke reason kept")
+            times = [parse_time(h.get("time")) for h in hist]
+            T.check(all(times[i] <= times[i + 1] for i in range(2)), "history times ascend", times)
+        s, js, _ = w.call("GET", "/v1/requests?mine=true", who="eng")
+        T.check(s == 200 and all("history" not in i for i in js.get("items", [])),
+                "list items carry no history")
+
+    with T.section("deny"):
+        r = created(T, new_req(w, sub="A2"), "eng creates a request for hA2", "customer_notified")
+        rid = r.get("id", "req_0000000000000000")
+        s, js, _ = act(w, rid, "deny", "ownA2", {"reason": "not now"})
+        T.eq(s, 200, "ownA2 denies")
+        T.eq((js or {}).get("state"), "denied", "state = denied")
+        T.eq((js or {}).get("decision_reason"), "not now", "decision_reason = deny reason")
+        T.status(act(w, rid, "approve", "gadmA"), 409, "wrong_state", "approve a denied request")
+        T.status(act(w, rid, "deny", "gadmA"), 409, "wrong_state", "deny a denied request")
+        T.status(act(w, rid, "cancel", "eng"), 409, "wrong_state", "cancel a denied request")
+        T.status(act(w, rid, "revoke", "eng"), 409, "wrong_state", "revoke a denied request")
+
+    with T.section("cancel"):
+        r = created(T, new_req(w), "eng creates another request", "customer_notified")
+        rid = r.get("id", "req_0000000000000000")
+        s, js, _ = act(w, rid, "cancel", "eng", {"reason": "fixed already"})
+        T.eq(s, 200, "its engineer cancels")
+        T.eq((js or {}).get("state"), "canceled", "state = canceled")
+        T.status(act(w, rid, "approve", "ownA1"), 409, "wrong_state", "approve a canceled request")
+        T.status(act(w, rid, "cancel", "eng"), 409, "wrong_state", "cancel a canceled request")
+        T.status(act(w, rid, "revoke", "eng"), 409, "wrong_state", "revoke a canceled request")
+
+    with T.section("internal review: tenant scope"):
+        r = created(T, new_req(w, scope="tenant", tenant="A", hosts=["*"]),
+                    "tenant-scoped request", "internal_review")
+        rid = r.get("id", "req_0000000000000000")
+        T.eq(r.get("subscription"), None, "tenant scope has subscription null")
+        T.status(act(w, rid, "approve", "gadmA"), 409, "wrong_state",
+                 "customer approve while in internal_review")
+        T.status(act(w, rid, "revoke", "gadmA"), 409, "wrong_state", "revoke while in internal_review")
+        s, js, _ = act(w, rid, "internal-approve", "iapp", {"reason": "lead ok"})
+        T.eq(s, 200, "iapp internal-approves")
+        T.eq((js or {}).get("state"), "customer_notified", "state = customer_notified")
+        T.eq((js or {}).get("internal_approved_by"), w.user["iapp"], "internal_approved_by = iapp")
+        T.status(act(w, rid, "internal-approve", "iapp"), 409, "wrong_state",
+                 "internal-approve a customer_notified request")
+        s, js, _ = act(w, rid, "approve", "lbappA")
+        T.eq(s, 200, "lockbox approver of A approves the tenant-scoped request")
+        T.eq((js or {}).get("state"), "approved", "state = approved")
+        T.status(act(w, rid, "internal-approve", "iapp"), 409, "wrong_state",
+                 "internal-approve an approved request")
+
+    with T.section("internal review: review_duration_over = 4h"):
+        r = created(T, new_req(w, duration="5h"), "5h subscription request", "internal_review")
+        rid = r.get("id", "req_0000000000000000")
+        r2 = created(T, new_req(w, duration="4h"), "4h subscription request", "customer_notified")
+        s, js, _ = act(w, rid, "deny", "iapp", {"reason": "too long"})
+        T.eq(s, 200, "internal approver denies while in internal_review")
+        T.eq((js or {}).get("state"), "denied", "state = denied")
+        T.status(act(w, rid, "internal-approve", "iapp"), 409, "wrong_state",
+                 "internal-approve a denied request")
+        r3 = created(T, new_req(w, duration="5h"), "another 5h request", "internal_review")
+        rid3 = r3.get("id", "req_0000000000000000")
+        s, js, _ = act(w, rid3, "cancel", "eng")
+        T.eq((js or {}).get("state") if s == 200 else s, "canceled", "cancel from internal_review")
+        T.status(act(w, rid3, "internal-approve", "iapp"), 409, "wrong_state",
+                 "internal-approve a canceled request")
+
+    with T.section("tenant with lockbox disabled"):
+        s, js, text = w.call("PUT", "/v1/tenants/%s/lockbox" % w.tenant["B"], {"enabled": False}, who="gadmB")
+        T.eq(s, 200, "gadmB disables lockbox for B", text[:200])
+        T.eq((js or {}).get("lockbox_enabled"), False, "response lockbox_enabled=false")
+        s, js, _ = w.call("GET", "/v1/tenants/" + w.tenant["B"])
+        T.eq((js or {}).get("lockbox_enabled"), False, "GET tenant B shows lockbox_enabled=false")
+        r = created(T, new_req(w, sub="B1"), "request for hB1 (lockbox disabled)", "approved")
+        ridB = r.get("id", "req_0000000000000000")
+        T.check(r.get("approved_at") is not None and r.get("grant_expires_at") is not None,
+                "auto-approved request has approved_at and grant_expires_at", r)
+        rt = created(T, new_req(w, scope="tenant", tenant="B", hosts=["*"]),
+                     "tenant-scoped request for B (JIT review still applies)", "internal_review")
+        s, js, _ = act(w, rt.get("id", "req_0000000000000000"), "internal-approve", "iapp")
+        T.eq((js or {}).get("state") if s == 200 else s, "approved",
+             "internal-approve on a lockbox-disabled tenant -> approved")
+        evs, _ = paginate(gw, "/v1/audit/events?request=" + ridB, admin)
+        types = [e.get("type") for e in evs]
+        T.check("lockbox.request.create" in types, "audit has lockbox.request.create for it", types)
+        T.check("lockbox.request.approve" in types or
+                any("disabled" in str(e.get("details")) for e in evs),
+                "audit log shows the request approved because lockbox is disabled", evs)
+        evs, _ = paginate(gw, "/v1/audit/events?type=tenant.lockbox.disable", admin)
+        T.check(any(e.get("tenant") == w.tenant["B"] and e.get("actor") in (w.user["gadmB"], "gadmB")
+                    for e in evs), "tenant.lockbox.disable event for B by gadmB", evs)
+        s, js, _ = w.call("PUT", "/v1/tenants/%s/lockbox" % w.tenant["B"], {"enabled": True}, who="gadmB")
+        T.eq((js or {}).get("lockbox_enabled") if s == 200 else s, True, "gadmB re-enables lockbox")
+        created(T, new_req(w, sub="B1"), "request for hB1 after re-enable", "customer_notified")
+        evs, _ = paginate(gw, "/v1/audit/events?type=tenant.lockbox.enable", admin)
+        T.check(any(e.get("tenant") == w.tenant["B"] for e in evs), "tenant.lockbox.enable event for B")
+
+    with T.section("ticket rules and JIT rules"):
+        tk = w.new_ticket("A", title="to be closed")
+        s, js, _ = w.call("POST", "/v1/tickets/%s/close" % tk, who="custA")
+        T.eq(s, 200, "custA closes its ticket")
+        T.eq((js or {}).get("state"), "closed", "ticket state = closed")
+        T.status(new_req(w, ticket=tk), 422, "ticket_closed", "request with a closed ticket")
+        T.status(new_req(w, ticket=w.ticket["B"]), 422, "ticket_tenant_mismatch",
+                 "A1 request with a ticket of tenant B")
+        T.status(new_req(w, sub="B1", ticket=w.ticket["A"]), 422, "ticket_tenant_mismatch",
+                 "B1 request with a ticket of tenant A")
+        T.status(new_req(w, hosts=["hA2"]), 422, "host_not_in_scope", "A1 request naming host hA2")
+        T.status(new_req(w, hosts=["hB1"]), 422, "host_not_in_scope", "A1 request naming host hB1")
+        T.status(new_req(w, hosts=["no-such-host"]), 422, "host_not_in_scope",
+                 "A1 request naming an unknown host")
+        T.status(new_req(w, duration="9h"), 422, "duration_too_long", "duration 9h over max_grant 8h")
+        T.status(new_req(w, duration="8h"), 201, None, "duration 8h = max_grant is accepted")
+
+    with T.section("grant of 2s completes via the sweeper"):
+        rg = created(T, new_req(w, duration="2s"), "2s request", "customer_notified")
+        ridg = rg.get("id", "req_0000000000000000")
+        s, js, _ = act(w, ridg, "approve", "gadmA")
+        T.eq((js or {}).get("state") if s == 200 else s, "approved", "approve the 2s request")
+        got = lbtest.wait_until(lambda: st_of(w, ridg) == "completed", timeout=8)
+        T.check(got, "2s grant -> completed within 8s", st_of(w, ridg))
+        T.status(act(w, ridg, "revoke", "gadmA"), 409, "wrong_state", "revoke a completed request")
+        evs, _ = paginate(gw, "/v1/audit/events?request=" + ridg, admin)
+        T.check("lockbox.request.complete" in [e.get("type") for e in evs],
+                "lockbox.request.complete audited")
+
+    with T.section("list filters"):
+        s, js, _ = w.call("GET", "/v1/requests?state=approved", who="gadmA")
+        items = js.get("items", []) if s == 200 else []
+        T.check(s == 200 and items and all(i.get("state") == "approved" for i in items),
+                "GET /v1/requests?state=approved filters by state", s)
+        s, js, _ = w.call("GET", "/v1/requests?subscription=" + w.sub["A2"], who="gadmA")
+        items = js.get("items", []) if s == 200 else []
+        T.check(s == 200 and items and all(i.get("subscription") == w.sub["A2"] for i in items),
+                "filter by subscription")
+        s, js, _ = w.call("GET", "/v1/requests?tenant=" + w.tenant["A"], who="iapp")
+        items = js.get("items", []) if s == 200 else []
+        T.check(s == 200 and items and all(i.get("tenant") == w.tenant["A"] for i in items),
+                "filter by tenant")
+        s, js, _ = w.call("GET", "/v1/requests?host=hA2", who="gadmA")
+        items = js.get("items", []) if s == 200 else []
+        T.check(s == 200 and items and all("hA2" in i.get("hosts", []) or i.get("scope") == "tenant"
+                                           or i.get("hosts") == ["*"] for i in items),
+                "filter by host", [i.get("hosts") for i in items])
+        s, js, _ = w.call("GET", "/v1/requests?mine=true", who="eng2")
+        T.check(s == 200 and js.get("items") == [], "eng2 has no requests (mine=true)")
+
+    with T.section("pagination"):
+        for i in range(5):
+            w.must("POST", "/v1/tenants", {"name": "page-%d" % i}, expect=201)
+        for path, who, lim in (("/v1/tenants", "admin", 3), ("/v1/users", "admin", 4),
+                               ("/v1/hosts", "admin", 1), ("/v1/requests?mine=true", "eng", 2),
+                               ("/v1/subscriptions", "admin", 2),
+                               ("/v1/audit/events", "admin", 20)):
+            full, _ = paginate(gw, path, w.tok[who], limit=200)
+            sep = "&" if "?" in path else "?"
+            got, cursor, pages, last = [], None, 0, None
+            ok = True
+            while pages < 100:
+                p = "%s%slimit=%d" % (path, sep, lim)
+                if cursor is not None:
+                    p += "&cursor=" + str(cursor)
+                s, js, text = w.call("GET", p, who=who)
+                if s != 200 or js is None:
+                    ok = T.check(False, "%s page %d" % (path, pages), "%d %s" % (s, text[:200]))
+                    break
+                pages += 1
+                items = js.get("items", [])
+                if len(items) > lim:
+                    ok = T.check(False, "%s: page larger than limit" % path, len(items))
+                cursor = js.get("next_cursor")
+                got += items
+                if cursor is None:
+                    break
+                if not items:
+                    ok = T.check(False, "%s: empty page with a next_cursor" % path)
+                    break
+            if not ok:
+                continue
+            ids = [i.get("id") for i in got]
+            T.eq(ids, [i.get("id") for i in full],
+                 "%s: pages of %d concatenate to the full list" % (path, lim))
+            T.check(len(set(ids)) == len(ids), "%s: no item twice across pages" % path)
+            T.check(len(full) > lim, "%s: more than one page (%d items)" % (path, len(full)))
+            T.eq(pages, (len(full) + lim - 1) // lim if full else 1,
+                 "%s: page count, next_cursor null on the last page" % path)
+        s, js, _ = w.call("GET", "/v1/tenants?limit=200")
+        T.eq((js or {}).get("next_cursor", "missing"), None, "single page: next_cursor is null")
+        ts = [parse_time(i.get("created_at")) for i in (js or {}).get("items", [])]
+        T.check(ts and all(a <= b for a, b in zip(ts, ts[1:])), "items come oldest first")
+
+    T.note(gw.log_tail(5))
+    gw.close()
+
+    # ------------------------------------------------------------ expiry and MFA
+    gw2 = lbtest.Gateway(conf_extra="pending_ttl = 2s\nrequire_mfa = true")
+    gw2.start()
+    with T.section("require_mfa and pending_ttl = 2s"):
+        w2 = lbtest.world(gw2, gw2.bootstrap())
+        T.status(new_req(w2), 422, "mfa_required", "require_mfa: engineer with a non-MFA token")
+        t0 = time.time()
+        r = created(T, new_req(w2, token=w2.mfa_tok["eng"]), "require_mfa: MFA token accepted",
+                    "customer_notified")
+        rid = r.get("id", "req_0000000000000000")
+        pe = parse_time(r.get("pending_expires_at"))
+        T.check(close_to(pe, t0 + 2, 1.5), "pending_expires_at = created + 2s", r.get("pending_expires_at"))
+        ri = created(T, new_req(w2, token=w2.mfa_tok["eng"], scope="tenant", tenant="A", hosts=["*"]),
+                     "tenant-scoped request (internal_review)", "internal_review")
+        ridi = ri.get("id", "req_0000000000000000")
+        got = lbtest.wait_until(lambda: st_of(w2, rid) == "expired" and st_of(w2, ridi) == "expired",
+                                timeout=8)
+        T.check(got, "customer_notified and internal_review requests -> expired within 8s",
+                (st_of(w2, rid), st_of(w2, ridi)))
+        T.status(act(w2, rid, "approve", "gadmA"), 409, "wrong_state", "approve an expired request")
+        T.status(act(w2, rid, "cancel", "eng"), 409, "wrong_state", "cancel an expired request")
+        T.status(act(w2, ridi, "internal-approve", "iapp"), 409, "wrong_state",
+                 "internal-approve an expired request")
+        evs, _ = paginate(gw2, "/v1/audit/events?type=lockbox.request.expire", w2.admin)
+        T.check(set([rid, ridi]) <= set(e.get("request") for e in evs),
+                "lockbox.request.expire audited for both")
+    gw2.close()
+    T.done()
+
+
+main()
