@@ -1,7 +1,8 @@
 # tests/api: the gateway's REST API, driven by Python scripts (stdlib only, tests/lbtest.py)
 # against a real lockbox-gatewayd on a free loopback port. See tests/Makefile.am.
 API_TESTS = \
-	api/test_lifecycle.py
+	api/test_lifecycle.py \
+	api/test_authz.py
 
 TESTS += $(API_TESTS)
 EXTRA_DIST += $(API_TESTS) lbtest.py
