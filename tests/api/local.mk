@@ -2,7 +2,8 @@
 # against a real lockbox-gatewayd on a free loopback port. See tests/Makefile.am.
 API_TESTS = \
 	api/test_lifecycle.py \
-	api/test_authz.py
+	api/test_authz.py \
+	api/test_check.py
 
 TESTS += $(API_TESTS)
 EXTRA_DIST += $(API_TESTS) lbtest.py
