@@ -3,7 +3,8 @@
 API_TESTS = \
 	api/test_lifecycle.py \
 	api/test_authz.py \
-	api/test_check.py
+	api/test_check.py \
+	api/test_badinput.py
 
 TESTS += $(API_TESTS)
 EXTRA_DIST += $(API_TESTS) lbtest.py
