@@ -1,0 +1,375 @@
+/* lockboxctl: provider admin commands (tenant, subscription, user, token, role) and the
+ * global admin's tenant lockbox switch; plus the helpers every command file uses. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "lockbox/json.h"
+
+const char *cmd_need(const struct ctl_args *a, const char *name)
+{
+	const char *v = ctl_arg(a, name);
+	if (!v || !*v) {
+		ctl_usage(a, "missing --%s", name);
+		return NULL;
+	}
+	return v;
+}
+
+char *cmd_path_id(const char *prefix, const char *id, const char *suffix)
+{
+	struct ctl_query q;
+	char *p;
+	ctl_query_init(&q, prefix);
+	ctl_query_seg(&q, id);
+	p = ctl_query_take(&q);
+	if (p && suffix) {
+		char *full;
+		if (asprintf(&full, "%s%s", p, suffix) < 0)
+			full = NULL;
+		free(p);
+		p = full;
+	}
+	return p;
+}
+
+int cmd_print_object(struct ctl *c, json_t *obj, const char *const *skip)
+{
+	if (c->json)
+		ctl_print_json(obj);
+	else
+		ctl_show(obj, skip);
+	json_decref(obj);
+	return CTL_OK;
+}
+
+int cmd_call_show(struct ctl *c, const char *method, const char *path, json_t *body)
+{
+	json_t *ans;
+	int rc;
+	if (!path) {
+		json_decref(body);
+		return CTL_FAILED;
+	}
+	rc = ctl_api(c, method, path, body, &ans);
+	json_decref(body);
+	if (rc != CTL_OK)
+		return rc;
+	return cmd_print_object(c, ans, NULL);
+}
+
+int cmd_list(struct ctl *c, const struct ctl_args *a, struct ctl_query *q,
+	     const struct ctl_col *cols)
+{
+	json_t *items;
+	char *path = ctl_query_take(q), *next = NULL;
+	int rc;
+	if (!path)
+		return CTL_FAILED;
+	rc = ctl_list(c, path, ctl_flag(a, "all"), ctl_arg(a, "limit"), ctl_arg(a, "cursor"), &items,
+		      &next);
+	free(path);
+	if (rc != CTL_OK)
+		return rc;
+	if (c->json)
+		ctl_print_json(items);
+	else
+		ctl_table(items, cols);
+	ctl_more_hint(next);
+	free(next);
+	json_decref(items);
+	return CTL_OK;
+}
+
+/* Prints a secret the gateway shows once: the bare token on stdout (so scripts can capture
+ * it), a note on stderr; --json prints the whole object. */
+int cmd_print_once(struct ctl *c, json_t *obj, const char *what)
+{
+	const char *tok = lb_json_str(obj, "token");
+	if (c->json) {
+		ctl_print_json(obj);
+	} else if (!tok) {
+		ctl_err("the gateway's answer has no token");
+		json_decref(obj);
+		return CTL_FAILED;
+	} else {
+		const char *id = lb_json_str(obj, "id");
+		fprintf(stderr, "lockboxctl: %s%s%s: the token below is shown only once; store it now\n",
+			what, id ? " " : "", id ? id : "");
+		printf("%s\n", tok);
+	}
+	json_decref(obj);
+	return CTL_OK;
+}
+
+/* tenant */
+
+static const struct ctl_col tenant_cols[] = {
+	{"ID", "id", COL_STR},
+	{"NAME", "name", COL_STR},
+	{"LOCKBOX", "lockbox_enabled", COL_BOOL},
+	{"CREATED", "created_at", COL_TIME},
+	{NULL, NULL, 0},
+};
+
+static int tenant_create(struct ctl *c, struct ctl_args *a)
+{
+	json_t *b = json_pack("{s:s}", "name", a->pos[0]);
+	return cmd_call_show(c, "POST", "/v1/tenants", b);
+}
+
+static int tenant_list(struct ctl *c, struct ctl_args *a)
+{
+	struct ctl_query q;
+	ctl_query_init(&q, "/v1/tenants");
+	return cmd_list(c, a, &q, tenant_cols);
+}
+
+static int tenant_show(struct ctl *c, struct ctl_args *a)
+{
+	char *p = cmd_path_id("/v1/tenants", a->pos[0], NULL);
+	int rc = cmd_call_show(c, "GET", p, NULL);
+	free(p);
+	return rc;
+}
+
+static int tenant_lockbox(struct ctl *c, struct ctl_args *a)
+{
+	int enable = strcmp(a->cmd->path, "tenant lockbox enable") == 0;
+	char *p = cmd_path_id("/v1/tenants", a->pos[0], "/lockbox");
+	int rc = cmd_call_show(c, "PUT", p, json_pack("{s:b}", "enabled", enable));
+	free(p);
+	return rc;
+}
+
+/* subscription */
+
+static const struct ctl_col sub_cols[] = {
+	{"ID", "id", COL_STR},
+	{"NAME", "name", COL_STR},
+	{"TENANT", "tenant", COL_STR},
+	{"CREATED", "created_at", COL_TIME},
+	{NULL, NULL, 0},
+};
+
+static int sub_create(struct ctl *c, struct ctl_args *a)
+{
+	const char *t = cmd_need(a, "tenant");
+	if (!t)
+		return CTL_USAGE;
+	return cmd_call_show(c, "POST", "/v1/subscriptions",
+			     json_pack("{s:s, s:s}", "tenant", t, "name", a->pos[0]));
+}
+
+static int sub_list(struct ctl *c, struct ctl_args *a)
+{
+	struct ctl_query q;
+	ctl_query_init(&q, "/v1/subscriptions");
+	ctl_query_add(&q, "tenant", ctl_arg(a, "tenant"));
+	return cmd_list(c, a, &q, sub_cols);
+}
+
+/* user */
+
+static const struct ctl_col user_cols[] = {
+	{"ID", "id", COL_STR},
+	{"LOGIN", "login", COL_STR},
+	{"NAME", "name", COL_STR},
+	{"EMAIL", "email", COL_STR},
+	{"SIDE", "side", COL_STR},
+	{"TENANT", "tenant", COL_STR},
+	{"DISABLED", "disabled", COL_BOOL},
+	{NULL, NULL, 0},
+};
+
+static int user_create(struct ctl *c, struct ctl_args *a)
+{
+	const char *login = cmd_need(a, "login"), *name, *email, *side;
+	json_t *b;
+	if (!login || !(name = cmd_need(a, "name")) || !(email = cmd_need(a, "email")) ||
+	    !(side = cmd_need(a, "side")))
+		return CTL_USAGE;
+	if (strcmp(side, "provider") != 0 && strcmp(side, "customer") != 0)
+		return ctl_usage(a, "--side must be provider or customer");
+	if (strcmp(side, "customer") == 0 && !ctl_arg(a, "tenant"))
+		return ctl_usage(a, "a customer-side user needs --tenant");
+	b = json_pack("{s:s, s:s, s:s, s:s}", "login", login, "name", name, "email", email, "side",
+		      side);
+	if (ctl_arg(a, "tenant"))
+		json_object_set_new(b, "tenant", json_string(ctl_arg(a, "tenant")));
+	return cmd_call_show(c, "POST", "/v1/users", b);
+}
+
+static int user_list(struct ctl *c, struct ctl_args *a)
+{
+	struct ctl_query q;
+	ctl_query_init(&q, "/v1/users");
+	return cmd_list(c, a, &q, user_cols);
+}
+
+/* token */
+
+static int token_create(struct ctl *c, struct ctl_args *a)
+{
+	char *uid, *p;
+	json_t *ans;
+	int rc = ctl_resolve_user(c, a->pos[0], &uid);
+	if (rc != CTL_OK)
+		return rc;
+	p = cmd_path_id("/v1/users", uid, "/tokens");
+	free(uid);
+	if (!p)
+		return CTL_FAILED;
+	json_t *b = json_pack("{s:b}", "mfa", ctl_flag(a, "mfa"));
+	rc = ctl_api(c, "POST", p, b, &ans);
+	json_decref(b);
+	free(p);
+	if (rc != CTL_OK)
+		return rc;
+	return cmd_print_once(c, ans, "token");
+}
+
+/* role */
+
+static const struct ctl_col role_cols[] = {
+	{"ID", "id", COL_STR},
+	{"USER", "user", COL_STR},
+	{"ROLE", "role", COL_STR},
+	{"TENANT", "tenant", COL_STR},
+	{"SUBSCRIPTION", "subscription", COL_STR},
+	{"CREATED", "created_at", COL_TIME},
+	{NULL, NULL, 0},
+};
+
+static int role_body(struct ctl *c, struct ctl_args *a, json_t **body)
+{
+	char *uid;
+	int rc;
+	if (ctl_arg(a, "tenant") && ctl_arg(a, "subscription"))
+		return ctl_usage(a, "give --tenant or --subscription, not both");
+	rc = ctl_resolve_user(c, a->pos[0], &uid);
+	if (rc != CTL_OK)
+		return rc;
+	*body = json_pack("{s:s, s:s}", "user", uid, "role", a->pos[1]);
+	free(uid);
+	if (ctl_arg(a, "tenant"))
+		json_object_set_new(*body, "tenant", json_string(ctl_arg(a, "tenant")));
+	if (ctl_arg(a, "subscription"))
+		json_object_set_new(*body, "subscription", json_string(ctl_arg(a, "subscription")));
+	return CTL_OK;
+}
+
+static int role_assign(struct ctl *c, struct ctl_args *a)
+{
+	json_t *b;
+	int rc = role_body(c, a, &b);
+	if (rc != CTL_OK)
+		return rc;
+	return cmd_call_show(c, "POST", "/v1/role-assignments", b);
+}
+
+static int role_remove(struct ctl *c, struct ctl_args *a)
+{
+	json_t *b, *ans;
+	int rc = role_body(c, a, &b);
+	if (rc != CTL_OK)
+		return rc;
+	rc = ctl_api(c, "DELETE", "/v1/role-assignments", b, &ans);
+	json_decref(b);
+	if (rc != CTL_OK)
+		return rc;
+	if (c->json)
+		ctl_print_json(ans);
+	else
+		printf("removed role %s from %s\n", a->pos[1], a->pos[0]);
+	json_decref(ans);
+	return CTL_OK;
+}
+
+static int role_list(struct ctl *c, struct ctl_args *a)
+{
+	struct ctl_query q;
+	char *uid = NULL;
+	int rc;
+	if (ctl_arg(a, "user")) {
+		rc = ctl_resolve_user(c, ctl_arg(a, "user"), &uid);
+		if (rc != CTL_OK)
+			return rc;
+	}
+	ctl_query_init(&q, "/v1/role-assignments");
+	ctl_query_add(&q, "user", uid);
+	free(uid);
+	return cmd_list(c, a, &q, role_cols);
+}
+
+static const struct ctl_opt list_opts[] = {CMD_LIST_OPTS, {NULL, NULL, NULL, 0}};
+static const struct ctl_opt sub_create_opts[] = {
+	{"tenant", "TENANT", "the tenant (tnt_...) the subscription belongs to", 0},
+	{NULL, NULL, NULL, 0},
+};
+static const struct ctl_opt sub_list_opts[] = {
+	{"tenant", "TENANT", "only this tenant's subscriptions", 0},
+	CMD_LIST_OPTS,
+	{NULL, NULL, NULL, 0},
+};
+static const struct ctl_opt user_create_opts[] = {
+	{"login", "LOGIN", "the Unix login on hosts", 0},
+	{"name", "NAME", "full name", 0},
+	{"email", "EMAIL", "e-mail address (notifications)", 0},
+	{"side", "SIDE", "provider or customer", 0},
+	{"tenant", "TENANT", "the tenant of a customer-side user", 0},
+	{NULL, NULL, NULL, 0},
+};
+static const struct ctl_opt token_opts[] = {
+	{"mfa", NULL, "mark the token as MFA-verified (needed when the gateway has require_mfa)", 0},
+	{NULL, NULL, NULL, 0},
+};
+static const struct ctl_opt role_opts[] = {
+	{"tenant", "TENANT", "the tenant, for global_admin, lockbox_approver, customer_user", 0},
+	{"subscription", "SUB", "the subscription, for owner", 0},
+	{NULL, NULL, NULL, 0},
+};
+static const struct ctl_opt role_list_opts[] = {
+	{"user", "USER", "only this user's roles (id or login)", 0},
+	CMD_LIST_OPTS,
+	{NULL, NULL, NULL, 0},
+};
+
+#define ROLES_TEXT                                                                               \
+	"ROLE is one of provider_admin, engineer, internal_approver (provider side: no scope),\n" \
+	"global_admin, lockbox_approver, customer_user (customer side: --tenant) or owner\n"      \
+	"(customer side: --subscription). USER is a user id (usr_...) or a login."
+
+const struct ctl_cmd ctl_cmds_admin[] = {
+	{"tenant create", "NAME", "create a tenant (provider admin)", 1, 1, NULL, tenant_create, 0,
+	 NULL},
+	{"tenant list", "", "list tenants (provider admin)", 0, 0, list_opts, tenant_list, 0,
+	 NULL},
+	{"tenant show", "TENANT", "show one tenant (provider admin)", 1, 1, NULL, tenant_show, 0, NULL},
+	{"tenant lockbox enable", "TENANT", "require customer approval for the tenant (global admin)",
+	 1, 1, NULL, tenant_lockbox, 0, NULL},
+	{"tenant lockbox disable", "TENANT",
+	 "skip the customer approval step for the tenant (global admin)", 1, 1, NULL, tenant_lockbox,
+	 0, "Requests of a tenant with lockbox disabled are approved right after the JIT rules;\n"
+	    "the switch is audited."},
+	{"subscription create", "--tenant TENANT NAME", "create a subscription (provider admin)", 1,
+	 1, sub_create_opts, sub_create, 0, NULL},
+	{"subscription list", "[--tenant TENANT]", "list subscriptions (provider admin)", 0, 0,
+	 sub_list_opts, sub_list, 0, NULL},
+	{"user create",
+	 "--login LOGIN --name NAME --email EMAIL --side provider|customer [--tenant TENANT]",
+	 "create a user (provider admin)", 0, 0, user_create_opts, user_create, 0, NULL},
+	{"user list", "", "list users (provider admin)", 0, 0, list_opts, user_list, 0, NULL},
+	{"token create", "USER [--mfa]", "issue an API token for a user; prints it once", 1, 1,
+	 token_opts, token_create, 0,
+	 "USER is a user id (usr_...) or a login. The token goes to stdout alone (a note to\n"
+	 "stderr), so TOKEN=$(lockboxctl token create alice) captures it."},
+	{"role assign", "USER ROLE [--tenant TENANT | --subscription SUB]",
+	 "give a user a role (provider admin)", 2, 2, role_opts, role_assign, 0, ROLES_TEXT},
+	{"role remove", "USER ROLE [--tenant TENANT | --subscription SUB]",
+	 "take a role away (provider admin)", 2, 2, role_opts, role_remove, 0, ROLES_TEXT},
+	{"role list", "[--user USER]", "list role assignments (provider admin)", 0, 0, role_list_opts,
+	 role_list, 0, NULL},
+	{NULL, NULL, NULL, 0, 0, NULL, NULL, 0, NULL},
+};

@@ -1,0 +1,673 @@
+/* lockboxctl: hosts: enroll/list/disable (provider admin, through the API) and, as root on
+ * the host itself, join (write pam_lockbox.conf and host.token), flush (deliver the local
+ * audit log) and sessions (the local session log as a table). */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "lockbox/auditlog.h"
+#include "lockbox/config.h"
+#include "lockbox/http.h"
+#include "lockbox/json.h"
+#include "lockbox/util.h"
+
+#define HOST_CONF_DEFAULT "/etc/lockbox/pam_lockbox.conf"
+#define HOST_TOKEN_DEFAULT "/etc/lockbox/host.token"
+#define HOST_AUDIT_DEFAULT "/var/log/lockbox/audit.log"
+#define HOST_TIMEOUT_DEFAULT 5   /* seconds, pam_lockbox.conf's default */
+#define HOST_FLUSH_BUDGET 60     /* seconds for a whole flush */
+#define HOST_JOIN_PROBE_USER "lockbox-join-check"
+
+/* ---- through the API ---- */
+
+static const struct ctl_col host_cols[] = {
+	{"ID", "id", COL_STR},
+	{"NAME", "name", COL_STR},
+	{"TENANT", "tenant", COL_STR},
+	{"SUBSCRIPTION", "subscription", COL_STR},
+	{"DISABLED", "disabled", COL_BOOL},
+	{"CREATED", "created_at", COL_TIME},
+	{NULL, NULL, 0},
+};
+
+static int host_enroll(struct ctl *c, struct ctl_args *a)
+{
+	const char *sub = cmd_need(a, "subscription");
+	json_t *b, *ans;
+	int rc;
+	if (!sub)
+		return CTL_USAGE;
+	b = json_pack("{s:s, s:s}", "subscription", sub, "name", a->pos[0]);
+	rc = ctl_api(c, "POST", "/v1/hosts", b, &ans);
+	json_decref(b);
+	if (rc != CTL_OK)
+		return rc;
+	return cmd_print_once(c, ans, "host");
+}
+
+static int host_list(struct ctl *c, struct ctl_args *a)
+{
+	struct ctl_query q;
+	ctl_query_init(&q, "/v1/hosts");
+	ctl_query_add(&q, "tenant", ctl_arg(a, "tenant"));
+	ctl_query_add(&q, "subscription", ctl_arg(a, "subscription"));
+	return cmd_list(c, a, &q, host_cols);
+}
+
+/* A host given as id (hst_...) or enrolled name. */
+static int resolve_host(struct ctl *c, const char *host, char **id)
+{
+	json_t *items, *h;
+	size_t i;
+	int rc;
+	*id = NULL;
+	if (strncmp(host, "hst_", 4) == 0) {
+		*id = strdup(host);
+		return CTL_OK;
+	}
+	rc = ctl_list(c, "/v1/hosts", 1, "200", NULL, &items, NULL);
+	if (rc != CTL_OK)
+		return rc;
+	json_array_foreach(items, i, h) {
+		const char *name = lb_json_str(h, "name"), *hid = lb_json_str(h, "id");
+		if (name && hid && strcmp(name, host) == 0) {
+			*id = strdup(hid);
+			break;
+		}
+	}
+	json_decref(items);
+	if (!*id) {
+		ctl_err("no host named '%s' (give the host id hst_... or an enrolled name)", host);
+		return CTL_FAILED;
+	}
+	return CTL_OK;
+}
+
+static int host_disable(struct ctl *c, struct ctl_args *a)
+{
+	char *id, *p;
+	int rc = resolve_host(c, a->pos[0], &id);
+	if (rc != CTL_OK)
+		return rc;
+	p = cmd_path_id("/v1/hosts", id, "/disable");
+	free(id);
+	rc = cmd_call_show(c, "POST", p, NULL);
+	free(p);
+	return rc;
+}
+
+/* ---- on the host ---- */
+
+/* The keys of pam_lockbox.conf (DESIGN.md), so `host flush` reads the same file the PAM
+ * module reads and rejects what it would reject. */
+struct host_conf {
+	char *gateway_url;
+	char *ca_file;
+	char *host_token_file;
+	char *host_id;
+	char *gated_group;
+	struct lb_strlist exempt_users;
+	int64_t timeout;
+	char *audit_log;
+};
+
+static int check_gw_url(void *cfg, const char *v, char *why, size_t len)
+{
+	(void)cfg;
+	return lb_url_check(v, why, len);
+}
+
+static const struct lb_cfg_key host_keys[] = {
+	{"gateway_url", LB_CFG_STRING, offsetof(struct host_conf, gateway_url), check_gw_url},
+	{"ca_file", LB_CFG_STRING, offsetof(struct host_conf, ca_file), NULL},
+	{"host_token_file", LB_CFG_STRING, offsetof(struct host_conf, host_token_file), NULL},
+	{"host_id", LB_CFG_STRING, offsetof(struct host_conf, host_id), NULL},
+	{"gated_group", LB_CFG_STRING, offsetof(struct host_conf, gated_group), NULL},
+	{"exempt_users", LB_CFG_LIST, offsetof(struct host_conf, exempt_users), NULL},
+	{"timeout", LB_CFG_DURATION, offsetof(struct host_conf, timeout), NULL},
+	{"audit_log", LB_CFG_STRING, offsetof(struct host_conf, audit_log), NULL},
+	{NULL, 0, 0, NULL},
+};
+
+static int host_conf_load(const char *path, struct host_conf *hc)
+{
+	char err[1024];
+	memset(hc, 0, sizeof(*hc));
+	if (lb_config_parse_file(path, host_keys, hc, LB_CFG_SECURE, err, sizeof(err)) !=
+	    LB_CFG_OK) {
+		ctl_err("%s", err);
+		lb_config_free_fields(host_keys, hc);
+		return CTL_USAGE;
+	}
+	if (hc->timeout <= 0)
+		hc->timeout = HOST_TIMEOUT_DEFAULT;
+	return CTL_OK;
+}
+
+/* Reads the host token: the first line of a file readable by its owner only. */
+static char *read_token_file(const char *path)
+{
+	char buf[512];
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0) {
+		ctl_err("%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+		ctl_err("%s: must be a regular file readable by its owner only (mode 0600)", path);
+		close(fd);
+		return NULL;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0) {
+		ctl_err("%s: empty or unreadable", path);
+		return NULL;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	char *t = strdup(buf);
+	lb_wipe(buf, sizeof(buf));
+	if (t && !*t) {
+		free(t);
+		ctl_err("%s: no token in the file", path);
+		return NULL;
+	}
+	return t;
+}
+
+/* Writes CONTENT to PATH atomically (temp file + rename in the same directory) with MODE,
+ * owned by root when we are root; creates a missing parent directory 0755. */
+static int write_file_atomic(const char *path, const char *content, mode_t mode)
+{
+	char *d = strdup(path), *tmp = NULL;
+	const char *dir;
+	size_t len = strlen(content), off = 0;
+	int fd = -1, rc = -1, dfd;
+
+	if (!d)
+		return -1;
+	dir = dirname(d);
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		ctl_err("%s: mkdir: %s", dir, strerror(errno));
+		goto out;
+	}
+	if (asprintf(&tmp, "%s.tmpXXXXXX", path) < 0) {
+		tmp = NULL;
+		goto out;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		ctl_err("%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fchmod(fd, mode) != 0 || (geteuid() == 0 && fchown(fd, 0, 0) != 0)) {
+		ctl_err("%s: chmod/chown: %s", tmp, strerror(errno));
+		goto out;
+	}
+	while (off < len) {
+		ssize_t w = write(fd, content + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			ctl_err("%s: write: %s", tmp, strerror(errno));
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0) {
+		fd = -1;
+		ctl_err("%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0) {
+		ctl_err("%s: rename: %s", path, strerror(errno));
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	free(d);
+	return rc;
+}
+
+/* Absolute form of PATH (which need not exist yet), malloc'ed. */
+static char *abs_path(const char *path)
+{
+	char cwd[PATH_MAX], *r;
+	if (path[0] == '/')
+		return strdup(path);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	if (asprintf(&r, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return r;
+}
+
+/* Asks the gateway for a decision about a user that does not exist: any decision proves the
+ * gateway answers and accepts the host token (the probe is audited as access.check.deny). */
+static int join_probe(const char *url, const char *token, const char *ca, int64_t timeout)
+{
+	json_t *b = json_pack("{s:s, s:s, s:s}", "user", HOST_JOIN_PROBE_USER, "service", "sshd",
+			      "tty", "lockboxctl-host-join");
+	json_t *ans = NULL;
+	long status;
+	int rc = ctl_http(url, token, ca, timeout, "POST", "/v1/check", b, &status, &ans);
+	json_decref(b);
+	if (rc != CTL_OK)
+		return rc;
+	if (status == 200 && lb_json_str(ans, "decision")) {
+		const char *reason = lb_json_str(ans, "reason");
+		fprintf(stderr, "lockboxctl: the gateway answered and accepts the host token%s%s\n",
+			reason && strcmp(reason, "host_disabled") == 0 ? " (but the host is DISABLED)"
+								       : "",
+			"");
+		json_decref(ans);
+		return CTL_OK;
+	}
+	if (status == 401)
+		ctl_err("the gateway does not accept this host token");
+	rc = ctl_refused(status, ans);
+	json_decref(ans);
+	return rc;
+}
+
+static int host_join(struct ctl *c, struct ctl_args *a)
+{
+	const char *gw = cmd_need(a, "gateway"), *tok_arg;
+	const char *conf = ctl_arg(a, "config") ? ctl_arg(a, "config") : HOST_CONF_DEFAULT;
+	const char *tfile = ctl_arg(a, "token-file") ? ctl_arg(a, "token-file") : HOST_TOKEN_DEFAULT;
+	char why[512], stamp[LB_TIME_BUFLEN], *token = NULL, *ca = NULL, *tabs = NULL, *text = NULL;
+	char *tline = NULL, *alog = NULL;
+	int64_t timeout;
+	int rc = CTL_FAILED;
+
+	if (!gw || !(tok_arg = cmd_need(a, "token")))
+		return CTL_USAGE;
+	if (lb_url_check(gw, why, sizeof(why)) != 0)
+		return ctl_usage(a, "--gateway %s: %s", gw, why);
+	if (c->flag_timeout) {
+		if (lb_duration_parse(c->flag_timeout, &timeout) != 0 || timeout <= 0)
+			return ctl_usage(a, "--timeout: '%s' is not a duration", c->flag_timeout);
+	} else {
+		timeout = 10;
+	}
+	token = ctl_secret_arg(tok_arg);
+	if (!token || strncmp(token, "lbh_", 4) != 0 || !lb_str_clean(token) ||
+	    strchr(token, ' ')) {
+		rc = ctl_usage(a, "--token: expected a host token (lbh_...)");
+		goto out;
+	}
+	if (ctl_arg(a, "ca")) {
+		if (access(ctl_arg(a, "ca"), R_OK) != 0) {
+			rc = ctl_usage(a, "--ca %s: %s", ctl_arg(a, "ca"), strerror(errno));
+			goto out;
+		}
+		ca = realpath(ctl_arg(a, "ca"), NULL);
+	}
+	if (!(tabs = abs_path(tfile)))
+		goto out;
+	if (ctl_arg(a, "audit-log") && !(alog = abs_path(ctl_arg(a, "audit-log"))))
+		goto out;
+	if (!lb_str_clean(gw) || !lb_str_clean(tabs) || (ca && !lb_str_clean(ca)) ||
+	    (alog && !lb_str_clean(alog))) {
+		rc = ctl_usage(a, "control characters in a URL or path");
+		goto out;
+	}
+	if (geteuid() != 0)
+		ctl_err("warning: not running as root: the files will belong to uid %u",
+			(unsigned)geteuid());
+	if (!ctl_flag(a, "no-check")) {
+		rc = join_probe(gw, token, ca, timeout);
+		if (rc != CTL_OK)
+			goto out;
+	}
+	lb_time_format(lb_time_now_ms(), stamp, sizeof(stamp));
+	if (asprintf(&text,
+		     "# pam_lockbox.conf: written by lockboxctl host join at %s\n"
+		     "gateway_url = %s\n"
+		     "%s%s\n"
+		     "host_token_file = %s\n"
+		     "%s%s\n"
+		     "# gated_group = lockbox-engineers\n"
+		     "# exempt_users =\n"
+		     "# timeout = 5s\n",
+		     stamp, gw, ca ? "ca_file = " : "# ca_file = ", ca ? ca : "(the system CA store)",
+		     tabs, alog ? "audit_log = " : "# audit_log = ", alog ? alog : HOST_AUDIT_DEFAULT) < 0) {
+		text = NULL;
+		goto out;
+	}
+	if (asprintf(&tline, "%s\n", token) < 0) {
+		tline = NULL;
+		goto out;
+	}
+	rc = CTL_FAILED;
+	if (write_file_atomic(tabs, tline, 0600) != 0 || write_file_atomic(conf, text, 0644) != 0)
+		goto out;
+	fprintf(stderr, "lockboxctl: wrote %s (0644) and %s (0600)\n", conf, tabs);
+	rc = CTL_OK;
+out:
+	if (token) {
+		lb_wipe(token, strlen(token));
+		free(token);
+	}
+	if (tline) {
+		lb_wipe(tline, strlen(tline));
+		free(tline);
+	}
+	free(ca);
+	free(tabs);
+	free(alog);
+	free(text);
+	return rc;
+}
+
+static int host_flush(struct ctl *c, struct ctl_args *a)
+{
+	const char *conf = ctl_arg(a, "config") ? ctl_arg(a, "config") : HOST_CONF_DEFAULT;
+	const char *log;
+	struct host_conf hc;
+	struct lb_http_opts o;
+	struct lb_auditlog_flush_stats st;
+	enum lb_auditlog_result res;
+	char err[1024], *token = NULL;
+	int64_t budget = HOST_FLUSH_BUDGET;
+	int rc;
+
+	if (ctl_arg(a, "deadline") &&
+	    (lb_duration_parse(ctl_arg(a, "deadline"), &budget) != 0 || budget <= 0))
+		return ctl_usage(a, "--deadline: '%s' is not a duration", ctl_arg(a, "deadline"));
+	rc = host_conf_load(conf, &hc);
+	if (rc != CTL_OK)
+		return rc;
+	if (!hc.gateway_url) {
+		ctl_err("%s: no gateway_url", conf);
+		rc = CTL_USAGE;
+		goto out;
+	}
+	token = read_token_file(hc.host_token_file ? hc.host_token_file : HOST_TOKEN_DEFAULT);
+	if (!token) {
+		rc = CTL_USAGE;
+		goto out;
+	}
+	log = hc.audit_log ? hc.audit_log : HOST_AUDIT_DEFAULT;
+	memset(&o, 0, sizeof(o));
+	memset(&st, 0, sizeof(st));
+	o.ca_file = hc.ca_file;
+	o.bearer = token;
+	o.timeout_ms = hc.timeout * 1000;
+	o.max_body = 64 * 1024;
+	err[0] = '\0';
+	res = lb_auditlog_flush(log, hc.gateway_url, &o, budget * 1000, &st, err, sizeof(err));
+	if (c->json) {
+		json_t *j = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I}", "ok",
+				      res == LB_AUDITLOG_OK, "sent", (json_int_t)st.sent, "accepted",
+				      (json_int_t)st.accepted, "duplicates", (json_int_t)st.duplicates,
+				      "rejected", (json_int_t)st.rejected, "skipped",
+				      (json_int_t)st.skipped, "pending", (json_int_t)st.pending);
+		if (res != LB_AUDITLOG_OK)
+			json_object_set_new(j, "error", json_string(err[0] ? err
+									   : lb_auditlog_strerror(res)));
+		ctl_print_json(j);
+		json_decref(j);
+	} else {
+		printf("%s: sent %zu, accepted %zu, duplicates %zu, rejected %zu, skipped %zu, "
+		       "pending %zu\n",
+		       log, st.sent, st.accepted, st.duplicates, st.rejected, st.skipped, st.pending);
+	}
+	switch (res) {
+	case LB_AUDITLOG_OK:
+		rc = CTL_OK;
+		break;
+	case LB_AUDITLOG_ERR_GATEWAY:
+		/* an answer the gateway gave (HTTP status) is a refusal; no answer is exit 3 */
+		ctl_err("%s", err[0] ? err : lb_auditlog_strerror(res));
+		rc = strncmp(err, "gateway answered HTTP", 21) == 0 ? CTL_FAILED : CTL_UNREACHABLE;
+		break;
+	default:
+		ctl_err("%s", err[0] ? err : lb_auditlog_strerror(res));
+		rc = CTL_FAILED;
+		break;
+	}
+out:
+	if (token) {
+		lb_wipe(token, strlen(token));
+		free(token);
+	}
+	lb_config_free_fields(host_keys, &hc);
+	return rc;
+}
+
+/* ---- host sessions: pair session.start with session.end from the local log ---- */
+
+struct session {
+	json_t *start, *end;  /* events (new references) */
+	int start_delivered, end_delivered;
+};
+
+struct sessions {
+	struct session *v;
+	size_t n, cap;
+};
+
+/* The value that ties an end to its start: details.session (the PAM module's session id),
+ * else the start's decision id, else "actor|request|pid|tty". */
+static char *session_key(const json_t *ev)
+{
+	const json_t *d = json_object_get(ev, "details");
+	static const char *const keys[] = {"session", "session_id", "decision_id", NULL};
+	const char *actor = lb_json_str(ev, "actor"), *req = lb_json_str(ev, "request");
+	json_t *pid = json_object_get(d, "pid");
+	const char *tty = lb_json_str(d, "tty");
+	char *k;
+	for (size_t i = 0; keys[i]; i++)
+		if (lb_json_str(d, keys[i]))
+			return strdup(lb_json_str(d, keys[i]));
+	if (asprintf(&k, "%s|%s|%lld|%s", actor ? actor : "", req ? req : "",
+		     json_is_integer(pid) ? (long long)json_integer_value(pid) : -1LL,
+		     tty ? tty : "") < 0)
+		return NULL;
+	return k;
+}
+
+static int collect_session(const json_t *ev, int delivered, void *arg)
+{
+	struct sessions *s = arg;
+	const char *type = lb_json_str(ev, "type");
+	if (!type)
+		return 0;
+	if (strcmp(type, "session.start") == 0) {
+		if (s->n == s->cap) {
+			size_t cap = s->cap ? s->cap * 2 : 64;
+			struct session *nv = realloc(s->v, cap * sizeof(*nv));
+			if (!nv)
+				return 1;
+			s->v = nv;
+			s->cap = cap;
+		}
+		s->v[s->n].start = json_incref((json_t *)ev);
+		s->v[s->n].end = NULL;
+		s->v[s->n].start_delivered = delivered;
+		s->v[s->n].end_delivered = 0;
+		s->n++;
+	} else if (strcmp(type, "session.end") == 0) {
+		char *k = session_key(ev);
+		/* the newest open session with the same key */
+		for (size_t i = s->n; k && i-- > 0;) {
+			char *sk;
+			if (s->v[i].end)
+				continue;
+			sk = session_key(s->v[i].start);
+			if (sk && strcmp(sk, k) == 0) {
+				s->v[i].end = json_incref((json_t *)ev);
+				s->v[i].end_delivered = delivered;
+				free(sk);
+				break;
+			}
+			free(sk);
+		}
+		free(k);
+	}
+	return 0;
+}
+
+static const char *detail(const json_t *ev, const char *key)
+{
+	return ev ? lb_json_str(json_object_get(ev, "details"), key) : NULL;
+}
+
+static int host_sessions(struct ctl *c, struct ctl_args *a)
+{
+	const char *conf = ctl_arg(a, "config") ? ctl_arg(a, "config") : HOST_CONF_DEFAULT;
+	const char *log = ctl_arg(a, "audit-log");
+	struct host_conf hc;
+	struct sessions s = {NULL, 0, 0};
+	enum lb_auditlog_result res;
+	json_t *rows;
+	char err[1024];
+	int rc = CTL_OK;
+
+	memset(&hc, 0, sizeof(hc));
+	if (!log) {
+		rc = host_conf_load(conf, &hc);
+		if (rc != CTL_OK)
+			return rc;
+		log = hc.audit_log ? hc.audit_log : HOST_AUDIT_DEFAULT;
+	}
+	err[0] = '\0';
+	res = lb_auditlog_foreach(log, collect_session, &s, err, sizeof(err));
+	if (res != LB_AUDITLOG_OK) {
+		ctl_err("%s", err[0] ? err : lb_auditlog_strerror(res));
+		rc = CTL_FAILED;
+		goto out;
+	}
+	rows = json_array();
+	for (size_t i = 0; i < s.n; i++) {
+		const json_t *st = s.v[i].start, *en = s.v[i].end;
+		const char *t0 = lb_json_str(st, "time"), *t1 = en ? lb_json_str(en, "time") : NULL;
+		int64_t ms0, ms1;
+		json_t *row = json_object();
+		json_object_set_new(row, "id", json_string(lb_json_str(st, "id")));
+		lb_json_set_str_or_null(row, "start", t0);
+		lb_json_set_str_or_null(row, "end", t1);
+		if (t0 && t1 && lb_time_parse(t0, &ms0) == 0 && lb_time_parse(t1, &ms1) == 0 &&
+		    ms1 >= ms0) {
+			char d[32];
+			json_object_set_new(row, "duration_s", json_integer((ms1 - ms0) / 1000));
+			lb_duration_format((ms1 - ms0) / 1000, d, sizeof(d));
+			json_object_set_new(row, "duration", json_string(d));
+		} else {
+			json_object_set_new(row, "duration_s", json_null());
+			json_object_set_new(row, "duration", json_null());
+		}
+		lb_json_set_str_or_null(row, "user", lb_json_str(st, "actor"));
+		lb_json_set_str_or_null(row, "rhost", detail(st, "rhost"));
+		lb_json_set_str_or_null(row, "tty", detail(st, "tty"));
+		lb_json_set_str_or_null(row, "service", detail(st, "service"));
+		lb_json_set_str_or_null(row, "request", lb_json_str(st, "request"));
+		json_object_set_new(row, "delivered",
+				    json_boolean(s.v[i].start_delivered &&
+						 (!en || s.v[i].end_delivered)));
+		json_array_append_new(rows, row);
+	}
+	if (c->json) {
+		ctl_print_json(rows);
+	} else {
+		static const struct ctl_col cols[] = {
+			{"START", "start", COL_TIME},   {"END", "end", COL_TIME},
+			{"DURATION", "duration", COL_STR}, {"USER", "user", COL_STR},
+			{"RHOST", "rhost", COL_STR},    {"REQUEST", "request", COL_STR},
+			{"DELIVERED", "delivered", COL_BOOL}, {NULL, NULL, 0},
+		};
+		ctl_table(rows, cols);
+	}
+	json_decref(rows);
+out:
+	for (size_t i = 0; i < s.n; i++) {
+		json_decref(s.v[i].start);
+		json_decref(s.v[i].end);
+	}
+	free(s.v);
+	lb_config_free_fields(host_keys, &hc);
+	return rc;
+}
+
+static const struct ctl_opt enroll_opts[] = {
+	{"subscription", "SUB", "the subscription (sub_...) the host belongs to", 0},
+	{NULL, NULL, NULL, 0},
+};
+static const struct ctl_opt host_list_opts[] = {
+	{"tenant", "TENANT", "only this tenant's hosts", 0},
+	{"subscription", "SUB", "only this subscription's hosts", 0},
+	CMD_LIST_OPTS,
+	{NULL, NULL, NULL, 0},
+};
+static const struct ctl_opt join_opts[] = {
+	{"gateway", "URL", "the gateway's URL, e.g. https://gw.example:8443", 0},
+	{"token", "TOKEN", "the host token from 'host enroll' (lbh_...), or - to read it from stdin", 0},
+	{"ca", "FILE", "CA bundle that signs the gateway's certificate (default: system store)", 0},
+	{"config", "PATH", "where to write the PAM module's config (default " HOST_CONF_DEFAULT ")", 0},
+	{"token-file", "PATH", "where to write the host token (default " HOST_TOKEN_DEFAULT ")", 0},
+	{"audit-log", "PATH", "audit_log to set in the config (default: the module's, "
+			      HOST_AUDIT_DEFAULT ")", 0},
+	{"no-check", NULL, "write the files without asking the gateway first", 0},
+	{NULL, NULL, NULL, 0},
+};
+static const struct ctl_opt flush_opts[] = {
+	{"config", "PATH", "the PAM module's config (default " HOST_CONF_DEFAULT ")", 0},
+	{"deadline", "DURATION", "give up after this long in all (default 60s)", 0},
+	{NULL, NULL, NULL, 0},
+};
+static const struct ctl_opt sessions_opts[] = {
+	{"config", "PATH", "the PAM module's config (default " HOST_CONF_DEFAULT ")", 0},
+	{"audit-log", "PATH", "read this local audit log instead of the config's audit_log", 0},
+	{NULL, NULL, NULL, 0},
+};
+
+const struct ctl_cmd ctl_cmds_host[] = {
+	{"host enroll", "--subscription SUB NAME",
+	 "enroll a host (provider admin); prints its token once", 1, 1, enroll_opts, host_enroll,
+	 0,
+	 "NAME is unique per gateway, e.g. the host's FQDN. The host token goes to stdout alone\n"
+	 "(a note to stderr); hand it to 'lockboxctl host join' on the host."},
+	{"host list", "[--tenant TENANT] [--subscription SUB]", "list hosts (provider admin)", 0, 0,
+	 host_list_opts, host_list, 0, NULL},
+	{"host disable", "HOST", "disable a host: every check from it is denied (provider admin)",
+	 1, 1, NULL, host_disable, 0, "HOST is a host id (hst_...) or an enrolled name."},
+	{"host join", "--gateway URL --token TOKEN [--ca FILE] [--config PATH] [--token-file PATH]",
+	 "set this host up for pam_lockbox (as root)", 0, 0, join_opts, host_join, CTL_CMD_LOCAL,
+	 "Asks the gateway for a decision about a probe user (proving that it answers and\n"
+	 "accepts the token), then writes the PAM module's config (mode 0644) and the host\n"
+	 "token file (mode 0600), both owned by root, each replaced atomically."},
+	{"host flush", "[--config PATH]", "deliver the local audit events not yet delivered (as root)",
+	 0, 0, flush_opts, host_flush, CTL_CMD_LOCAL,
+	 "Reads gateway_url, ca_file, host_token_file, timeout and audit_log from the PAM\n"
+	 "module's config. Safe to run at any time (e.g. from a systemd timer): the gateway\n"
+	 "ignores events it already has."},
+	{"host sessions", "[--config PATH] [--json]",
+	 "the sessions in the local audit log, and whether they were delivered", 0, 0,
+	 sessions_opts, host_sessions, CTL_CMD_LOCAL, NULL},
+	{NULL, NULL, NULL, 0, 0, NULL, NULL, 0, NULL},
+};
