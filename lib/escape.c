@@ -1,1 +1,180 @@
-/* lockbox: escape (being written; see include/lockbox/). */
+/* lockbox: key=value escaping for host log lines and sanitising of text shown to users. */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "lockbox/escape.h"
+
+static int plain_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       strchr("._:/@+,-", c) != NULL;
+}
+
+/* The escape sequence for one byte into SEQ (at most 5 bytes with NUL); returns its length. */
+static size_t escape_byte(unsigned char c, char seq[5])
+{
+	static const char hex[] = "0123456789abcdef";
+	switch (c) {
+	case '"':
+		memcpy(seq, "\\\"", 3);
+		return 2;
+	case '\\':
+		memcpy(seq, "\\\\", 3);
+		return 2;
+	case '\n':
+		memcpy(seq, "\\n", 3);
+		return 2;
+	case '\r':
+		memcpy(seq, "\\r", 3);
+		return 2;
+	case '\t':
+		memcpy(seq, "\\t", 3);
+		return 2;
+	default:
+		break;
+	}
+	if (c < 0x20 || c >= 0x7f) {
+		seq[0] = '\\';
+		seq[1] = 'x';
+		seq[2] = hex[c >> 4];
+		seq[3] = hex[c & 0xf];
+		seq[4] = '\0';
+		return 4;
+	}
+	seq[0] = (char)c;
+	seq[1] = '\0';
+	return 1;
+}
+
+size_t lb_escape_value(const char *value, char *out, size_t outlen)
+{
+	const unsigned char *p;
+	size_t need, pos = 0;
+	int plain = 1;
+
+	if (!value)
+		value = "-";
+	if (!*value)
+		plain = 0;
+	for (p = (const unsigned char *)value; *p; p++)
+		if (!plain_char(*p))
+			plain = 0;
+	if (plain) {
+		need = strlen(value);
+		if (outlen) {
+			size_t n = need < outlen ? need : outlen - 1;
+			memcpy(out, value, n);
+			out[n] = '\0';
+		}
+		return need;
+	}
+	/* quoted: room is kept for the closing quote so a truncated value stays well formed */
+	need = 2;
+	for (p = (const unsigned char *)value; *p; p++) {
+		char seq[5];
+		need += escape_byte(*p, seq);
+	}
+	if (outlen < 3) {
+		if (outlen)
+			out[0] = '\0';
+		return need;
+	}
+	out[pos++] = '"';
+	for (p = (const unsigned char *)value; *p; p++) {
+		char seq[5];
+		size_t n = escape_byte(*p, seq);
+		if (pos + n + 2 > outlen)
+			break;
+		memcpy(out + pos, seq, n);
+		pos += n;
+	}
+	out[pos++] = '"';
+	out[pos] = '\0';
+	return need;
+}
+
+void lb_kv_init(struct lb_kvbuf *kv, char *buf, size_t cap)
+{
+	kv->buf = buf;
+	kv->cap = cap;
+	kv->len = 0;
+	kv->truncated = 0;
+	if (cap)
+		buf[0] = '\0';
+}
+
+static int key_ok(const char *key)
+{
+	if (!key || !*key)
+		return 0;
+	for (const char *k = key; *k; k++)
+		if (!((*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '_' || *k == '.'))
+			return 0;
+	return 1;
+}
+
+static void mark_truncated(struct lb_kvbuf *kv)
+{
+	static const char t[] = " truncated=1";
+	if (!kv->truncated && kv->len + sizeof(t) <= kv->cap) {
+		memcpy(kv->buf + kv->len, t, sizeof(t));
+		kv->len += sizeof(t) - 1;
+	}
+	kv->truncated = 1;
+}
+
+int lb_kv_add(struct lb_kvbuf *kv, const char *key, const char *value)
+{
+	char esc[1024];
+	size_t klen, vlen, sep, total;
+	static const char t[] = " truncated=1";
+
+	if (kv->truncated || kv->cap == 0)
+		return -1;
+	if (!key_ok(key))
+		key = "bad_key";
+	klen = strlen(key);
+	/* a long value is cut (still escaped and quoted) rather than dropped */
+	vlen = lb_escape_value(value, esc, sizeof(esc));
+	if (vlen >= sizeof(esc))
+		vlen = strlen(esc);
+	sep = kv->len ? 1 : 0;
+	total = sep + klen + 1 + vlen;
+	/* keep room for the truncation marker */
+	if (kv->len + total + sizeof(t) > kv->cap) {
+		mark_truncated(kv);
+		return -1;
+	}
+	if (sep)
+		kv->buf[kv->len++] = ' ';
+	memcpy(kv->buf + kv->len, key, klen);
+	kv->len += klen;
+	kv->buf[kv->len++] = '=';
+	memcpy(kv->buf + kv->len, esc, vlen);
+	kv->len += vlen;
+	kv->buf[kv->len] = '\0';
+	return 0;
+}
+
+int lb_kv_add_long(struct lb_kvbuf *kv, const char *key, long long value)
+{
+	char num[32];
+	snprintf(num, sizeof(num), "%lld", value);
+	return lb_kv_add(kv, key, num);
+}
+
+char *lb_sanitize_text(const char *in, char *out, size_t outlen)
+{
+	size_t i = 0;
+
+	if (!outlen)
+		return out;
+	if (in)
+		for (; in[i] && i + 1 < outlen; i++) {
+			unsigned char c = (unsigned char)in[i];
+			out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+		}
+	out[i] = '\0';
+	return out;
+}

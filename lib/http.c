@@ -408,6 +408,19 @@ out:
 	return res;
 }
 
+int lb_url_join(char *out, size_t outlen, const char *base, const char *path)
+{
+	size_t n = strlen(base);
+	int w;
+
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	if (n > INT32_MAX)
+		return -1;
+	w = snprintf(out, outlen, "%.*s%s", (int)n, base, path);
+	return (w < 0 || (size_t)w >= outlen) ? -1 : 0;
+}
+
 void lb_http_response_free(struct lb_http_response *r)
 {
 	if (!r)

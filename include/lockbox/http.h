@@ -43,4 +43,8 @@ int lb_url_check(const char *url, char *why, size_t whylen);
 
 const char *lb_http_strerror(enum lb_http_result r);
 
+/* Writes BASE without trailing slashes followed by PATH (which starts with '/') into OUT.
+ * Returns 0, or -1 if it does not fit. */
+int lb_url_join(char *out, size_t outlen, const char *base, const char *path);
+
 #endif

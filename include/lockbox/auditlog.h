@@ -1,0 +1,87 @@
+/* lockbox: the host's local audit log, append-only, with a delivery cursor (store-and-forward).
+ *
+ * The log (pam_lockbox.conf `audit_log`, default /var/log/lockbox/audit.log) holds one audit
+ * event per line as compact JSON, exactly the object sent to the gateway's
+ * POST /v1/audit/events: {"id", "time", "type", "actor", "request", "details"}. The file is
+ * mode 0600, every append is flock'ed (LOCK_EX) and fsync'ed before lb_auditlog_append returns,
+ * so the PAM module in many sshd processes and `lockboxctl host` may use it at once.
+ *
+ * Delivery state lives next to it in PATH.cursor: the byte offset up to which every event has
+ * been accepted by the gateway. lb_auditlog_flush sends what lies past the cursor in batches
+ * and advances the cursor after each accepted batch (fsync'ed). The gateway is idempotent by
+ * event id, so a crash between its answer and the cursor update only causes duplicates the
+ * gateway ignores: nothing is lost, nothing is counted twice. Only one process delivers at a
+ * time (flock on the cursor file); others wait for it within their own deadline.
+ *
+ * Every fd is opened O_CLOEXEC|O_NOFOLLOW and closed before the call returns. */
+#ifndef LOCKBOX_AUDITLOG_H
+#define LOCKBOX_AUDITLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "lockbox/http.h"
+
+/* Largest event line accepted by append (bytes of JSON). */
+#define LB_AUDITLOG_MAX_LINE (16 * 1024)
+/* Events per POST (the gateway accepts 1..500) and the largest body sent (it accepts 64 KiB). */
+#define LB_AUDITLOG_BATCH 100
+#define LB_AUDITLOG_MAX_BODY (48 * 1024)
+
+enum lb_auditlog_result {
+	LB_AUDITLOG_OK = 0,
+	LB_AUDITLOG_ERR_ARG,     /* bad argument or malformed event */
+	LB_AUDITLOG_ERR_IO,      /* open/lock/write/fsync failed, or unsafe file (not regular,
+				  * wrong owner, symlink) */
+	LB_AUDITLOG_ERR_BUSY,    /* another process held the delivery lock until the deadline */
+	LB_AUDITLOG_ERR_GATEWAY, /* transport error or a non-2xx answer; events stay pending */
+	LB_AUDITLOG_ERR_DEADLINE,/* delivered some, the deadline passed before the rest */
+	LB_AUDITLOG_ERR_INTERNAL,/* out of memory */
+};
+
+const char *lb_auditlog_strerror(enum lb_auditlog_result r);
+
+/* Builds a new event object {"id", "time", "type", "actor", "request", "details"}.
+ * ID: a UUID to use (e.g. the gateway's decision_id) or NULL for a fresh random one.
+ * TIME_MS: 0 = now. ACTOR and REQUEST may be NULL (JSON null). DETAILS is stolen (may be NULL
+ * for {}). Returns NULL on a bad id or out of memory. */
+json_t *lb_audit_event_new(const char *type, const char *id, int64_t time_ms, const char *actor,
+			   const char *request, json_t *details);
+
+/* Appends EVENT (must have string "id" (a UUID), "time" and "type") to the log at PATH,
+ * creating the file (0600) and, if missing, its directory (0700). Durable on return. */
+enum lb_auditlog_result lb_auditlog_append(const char *path, const json_t *event, char *err,
+					   size_t errlen);
+
+struct lb_auditlog_flush_stats {
+	size_t sent;       /* events POSTed (including re-sends) */
+	size_t accepted;   /* the gateway's "accepted" total */
+	size_t duplicates; /* the gateway's "duplicates" total */
+	size_t rejected;   /* single events the gateway refused with 400/422: skipped, logged */
+	size_t skipped;    /* local lines that are not valid events (e.g. a torn write): skipped */
+	size_t pending;    /* events still past the cursor when flush returned */
+};
+
+/* Delivers every event past the cursor to GATEWAY_URL + "/v1/audit/events" with HTTP options
+ * O (token, CA, body cap); BUDGET_MS bounds the whole call, lock waits and HTTP included
+ * (each request gets the time that remains). STATS may be NULL. A missing log is OK with
+ * nothing to do. */
+enum lb_auditlog_result lb_auditlog_flush(const char *path, const char *gateway_url,
+					  const struct lb_http_opts *o, int64_t budget_ms,
+					  struct lb_auditlog_flush_stats *stats, char *err,
+					  size_t errlen);
+
+/* Calls CB for each event in the log, oldest first, with DELIVERED = 1 when the event lies
+ * before the delivery cursor. Malformed lines are skipped. CB returns 0 to go on, non-zero to
+ * stop (that value is then returned as LB_AUDITLOG_OK). A missing log is OK with no calls. */
+typedef int (*lb_auditlog_cb)(const json_t *event, int delivered, void *arg);
+enum lb_auditlog_result lb_auditlog_foreach(const char *path, lb_auditlog_cb cb, void *arg,
+					    char *err, size_t errlen);
+
+/* Counts events past the cursor into *PENDING. */
+enum lb_auditlog_result lb_auditlog_pending(const char *path, size_t *pending, char *err,
+					    size_t errlen);
+
+#endif

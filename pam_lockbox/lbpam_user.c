@@ -1,0 +1,100 @@
+/* pam_lockbox: is a user gated (a member of gated_group)? NSS lookups with bounded buffers. */
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lbpam.h"
+
+#define LBPAM_NSS_BUF_MAX (1024 * 1024)
+#define LBPAM_MAX_GROUPS 65536
+
+int lbpam_user_in_group(const char *user, const char *group, char *err, size_t errlen)
+{
+	struct passwd pw, *pwp = NULL;
+	struct group gr, *grp = NULL;
+	char *buf = NULL, *gbuf = NULL;
+	size_t blen = 4096, glen = 4096;
+	gid_t *groups = NULL;
+	int ngroups = 64, rc, res = -1;
+
+	for (;;) {
+		char *nb = realloc(buf, blen);
+		if (!nb) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		buf = nb;
+		rc = getpwnam_r(user, &pw, buf, blen, &pwp);
+		if (rc == ERANGE && blen < LBPAM_NSS_BUF_MAX) {
+			blen *= 2;
+			continue;
+		}
+		break;
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "looking up user: %s", strerror(rc));
+		goto out;
+	}
+	if (!pwp) {
+		res = 0; /* not a local/NSS user: not gated (sshd refuses them anyway) */
+		goto out;
+	}
+	for (;;) {
+		char *nb = realloc(gbuf, glen);
+		if (!nb) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		gbuf = nb;
+		rc = getgrnam_r(group, &gr, gbuf, glen, &grp);
+		if (rc == ERANGE && glen < LBPAM_NSS_BUF_MAX) {
+			glen *= 2;
+			continue;
+		}
+		break;
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "looking up group %s: %s", group, strerror(rc));
+		goto out;
+	}
+	if (!grp) {
+		res = 0; /* the group does not exist: nobody is gated */
+		snprintf(err, errlen, "group %s does not exist", group);
+		goto out;
+	}
+	if (pw.pw_gid == gr.gr_gid) {
+		res = 1;
+		goto out;
+	}
+	/* supplementary groups through NSS (covers sssd/LDAP, not only /etc/group) */
+	for (;;) {
+		int n = ngroups;
+		gid_t *ng = realloc(groups, (size_t)n * sizeof(*ng));
+		if (!ng) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		groups = ng;
+		if (getgrouplist(user, pw.pw_gid, groups, &n) >= 0) {
+			res = 0;
+			for (int i = 0; i < n; i++)
+				if (groups[i] == gr.gr_gid)
+					res = 1;
+			goto out;
+		}
+		if (n <= ngroups || n > LBPAM_MAX_GROUPS) {
+			snprintf(err, errlen, "getgrouplist failed");
+			goto out;
+		}
+		ngroups = n;
+	}
+out:
+	free(buf);
+	free(gbuf);
+	free(groups);
+	return res;
+}
