@@ -4,7 +4,8 @@ API_TESTS = \
 	api/test_lifecycle.py \
 	api/test_authz.py \
 	api/test_check.py \
-	api/test_badinput.py
+	api/test_badinput.py \
+	api/test_audit.py
 
 TESTS += $(API_TESTS)
 EXTRA_DIST += $(API_TESTS) lbtest.py
