@@ -5,7 +5,9 @@ API_TESTS = \
 	api/test_authz.py \
 	api/test_check.py \
 	api/test_badinput.py \
-	api/test_audit.py
+	api/test_audit.py \
+	api/test_durability.py \
+	api/test_tls.py
 
 TESTS += $(API_TESTS)
 EXTRA_DIST += $(API_TESTS) lbtest.py
