@@ -1,7 +1,488 @@
-/* lockbox-gatewayd: being written. */
+/* lockbox-gatewayd: the access authority: options, the route table, the HTTP server, the
+ * sweeper and audit checkpoints. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gw.h"
+#include "gw_listen.h"
+#include "lockbox/json.h"
+#include "lockbox/util.h"
+
+#define GW_DEFAULT_CONFIG "/etc/lockbox/gatewayd.conf"
+
+enum gw_who { WHO_ANYONE, WHO_USER, WHO_HOST };
+
+/* The route table: {method, path pattern ('*' = one segment), handler, who may call}. */
+static const struct route {
+	const char *method;
+	const char *pattern;
+	gw_handler handler;
+	enum gw_who who;
+} routes[] = {
+	{"GET", "/healthz", gw_healthz, WHO_ANYONE},
+	{"POST", "/v1/tenants", gw_tenants_create, WHO_USER},
+	{"GET", "/v1/tenants", gw_tenants_list, WHO_USER},
+	{"GET", "/v1/tenants/*", gw_tenants_get, WHO_USER},
+	{"PUT", "/v1/tenants/*/lockbox", gw_tenants_set_lockbox, WHO_USER},
+	{"POST", "/v1/subscriptions", gw_subscriptions_create, WHO_USER},
+	{"GET", "/v1/subscriptions", gw_subscriptions_list, WHO_USER},
+	{"POST", "/v1/hosts", gw_hosts_create, WHO_USER},
+	{"GET", "/v1/hosts", gw_hosts_list, WHO_USER},
+	{"POST", "/v1/hosts/*/disable", gw_hosts_disable, WHO_USER},
+	{"POST", "/v1/users", gw_users_create, WHO_USER},
+	{"GET", "/v1/users", gw_users_list, WHO_USER},
+	{"POST", "/v1/users/*/tokens", gw_users_token_create, WHO_USER},
+	{"POST", "/v1/role-assignments", gw_roles_assign, WHO_USER},
+	{"DELETE", "/v1/role-assignments", gw_roles_remove, WHO_USER},
+	{"GET", "/v1/role-assignments", gw_roles_list, WHO_USER},
+	{"POST", "/v1/tickets", gw_tickets_create, WHO_USER},
+	{"GET", "/v1/tickets", gw_tickets_list, WHO_USER},
+	{"GET", "/v1/tickets/*", gw_tickets_get, WHO_USER},
+	{"POST", "/v1/tickets/*/close", gw_tickets_close, WHO_USER},
+	{"POST", "/v1/elevations", gw_elevations_create, WHO_USER},
+	{"GET", "/v1/elevations", gw_elevations_list, WHO_USER},
+	{"POST", "/v1/requests", gw_requests_create, WHO_USER},
+	{"GET", "/v1/requests", gw_requests_list, WHO_USER},
+	{"GET", "/v1/requests/*", gw_requests_get, WHO_USER},
+	{"POST", "/v1/requests/*/internal-approve", gw_requests_internal_approve, WHO_USER},
+	{"POST", "/v1/requests/*/approve", gw_requests_approve, WHO_USER},
+	{"POST", "/v1/requests/*/deny", gw_requests_deny, WHO_USER},
+	{"POST", "/v1/requests/*/revoke", gw_requests_revoke, WHO_USER},
+	{"POST", "/v1/requests/*/cancel", gw_requests_cancel, WHO_USER},
+	{"POST", "/v1/check", gw_check, WHO_HOST},
+	{"POST", "/v1/audit/events", gw_audit_ingest, WHO_HOST},
+	{"GET", "/v1/audit/events", gw_audit_list, WHO_USER},
+	{"GET", "/v1/audit/verify", gw_audit_verify, WHO_USER},
+};
+
+static volatile sig_atomic_t stopping;
+
+/* Matches URL against PATTERN; captured segments are strdup'ed into ARGS. */
+static int route_match(const char *pattern, const char *url, char **args)
 {
-	puts("lockbox-gatewayd");
+	size_t na = 0;
+	const char *p = pattern, *u = url;
+	while (*p && *u) {
+		if (*p == '*') {
+			const char *end = strchr(u, '/');
+			size_t len = end ? (size_t)(end - u) : strlen(u);
+			if (len == 0 || len > 128 || na >= GW_MAX_ARGS)
+				goto nomatch;
+			args[na] = strndup(u, len);
+			na++;
+			u += len;
+			p++;
+		} else if (*p == *u) {
+			p++;
+			u++;
+		} else {
+			goto nomatch;
+		}
+	}
+	if (*p == '\0' && *u == '\0')
+		return 1;
+nomatch:
+	for (size_t i = 0; i < na; i++) {
+		free(args[i]);
+		args[i] = NULL;
+	}
 	return 0;
+}
+
+enum MHD_Result gw_healthz(struct gw_req *r)
+{
+	int64_t n;
+	enum gw_db rc = r->gw->store->count(r->gw->store->cls, &gw_k_tenants, &n);
+	if (rc != GW_DB_OK)
+		return gw_reply_error(r, "store_error", "the database does not answer");
+	return gw_reply_json(r, 200, json_pack("{s:s,s:s}", "status", "ok", "version", PACKAGE_VERSION));
+}
+
+static const char *bearer_of(struct MHD_Connection *c)
+{
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return h;
+}
+
+static enum MHD_Result dispatch(struct gw_req *r)
+{
+	const struct route *rt = NULL;
+	int path_known = 0;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		char *args[GW_MAX_ARGS] = {NULL};
+		if (!route_match(routes[i].pattern, r->url, args))
+			continue;
+		path_known = 1;
+		if (strcmp(routes[i].method, r->method) == 0) {
+			rt = &routes[i];
+			memcpy(r->args, args, sizeof(args));
+			break;
+		}
+		for (size_t k = 0; k < GW_MAX_ARGS; k++)
+			free(args[k]);
+	}
+	if (!rt) {
+		if (path_known)
+			return gw_reply_error(r, "method_not_allowed", "%s is not allowed on %.128s",
+					      r->method, r->url);
+		return gw_reply_error(r, "not_found", "no endpoint %.128s", r->url);
+	}
+	if (rt->who != WHO_ANYONE) {
+		int a = gw_authenticate(r->gw, bearer_of(r->conn), &r->who);
+		if (a == -2)
+			return gw_reply_error(r, "store_busy", "cannot check the token right now");
+		if (a != 0)
+			return gw_reply_error(r, "unauthenticated", "a valid bearer token is required");
+		if (rt->who == WHO_HOST && r->who.kind != GW_P_HOST)
+			return gw_reply_error(r, "forbidden", "this endpoint is for enrolled hosts");
+		if (rt->who == WHO_USER && r->who.kind != GW_P_USER)
+			return gw_reply_error(r, "forbidden", "host tokens may only call /v1/check and /v1/audit/events");
+	}
+	r->now = lb_time_now_ms();
+	return rt->handler(r);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct gw *gw = cls;
+	struct gw_req *r = *con_cls;
+	(void)version;
+
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		r->gw = gw;
+		r->conn = conn;
+		r->method = method;
+		r->url = url;
+		*con_cls = r;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		/* keep reading an oversized body (and drop it) so the 413 reaches the client */
+		if (!r->too_big && r->body_len + *upload_size <= gw->cfg.max_body) {
+			char *nb = realloc(r->body, r->body_len + *upload_size + 1);
+			if (!nb)
+				return MHD_NO;
+			r->body = nb;
+			memcpy(r->body + r->body_len, upload, *upload_size);
+			r->body_len += *upload_size;
+			r->body[r->body_len] = '\0';
+		} else {
+			r->too_big = 1;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->responded)
+		return MHD_YES;
+	if (r->too_big)
+		return gw_reply_error(r, "body_too_large", "the body exceeds %lu bytes",
+				      gw->cfg.max_body);
+	return dispatch(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct gw_req *r = *con_cls;
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (!r)
+		return;
+	for (size_t i = 0; i < GW_MAX_ARGS; i++)
+		free(r->args[i]);
+	gw_principal_clear(&r->who);
+	free(r->body);
+	free(r);
+	*con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	gw_log(LOG_WARNING, "http: %s", buf);
+}
+
+static char *read_file(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	long n;
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < 1024 * 1024 &&
+	    fseek(f, 0, SEEK_SET) == 0 && (buf = calloc(1, (size_t)n + 1)) &&
+	    fread(buf, 1, (size_t)n, f) == (size_t)n) {
+		fclose(f);
+		return buf;
+	}
+	free(buf);
+	fclose(f);
+	snprintf(err, errlen, "%s: cannot read", path);
+	return NULL;
+}
+
+static pthread_mutex_t sweep_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sweep_cond = PTHREAD_COND_INITIALIZER;
+static int sweep_stop;
+
+/* Logs (seq, head_hash) so that truncating the audit tail is detectable from syslog. */
+static void audit_checkpoint(struct gw *gw)
+{
+	json_t *res;
+	if (gw_audit_verify_chain(gw, &res) != GW_DB_OK)
+		return;
+	if (json_is_true(json_object_get(res, "ok")))
+		gw_log(LOG_NOTICE, "audit checkpoint seq=%lld head_hash=%s",
+		       (long long)json_integer_value(json_object_get(res, "head_seq")),
+		       lb_json_str(res, "head_hash"));
+	else
+		gw_log(LOG_ERR, "audit chain BROKEN at seq=%lld: %s",
+		       (long long)json_integer_value(json_object_get(res, "broken_at")),
+		       lb_json_str(res, "reason"));
+	json_decref(res);
+}
+
+static void *sweeper(void *arg)
+{
+	struct gw *gw = arg;
+	int64_t last_checkpoint = lb_time_now_ms();
+	audit_checkpoint(gw);
+	pthread_mutex_lock(&sweep_lock);
+	while (!sweep_stop) {
+		struct timespec ts;
+		unsigned changed = 0;
+		int64_t now;
+		pthread_mutex_unlock(&sweep_lock);
+		now = lb_time_now_ms();
+		if (gw_requests_sweep(gw, now, &changed) != GW_DB_OK)
+			gw_log(LOG_WARNING, "sweeper: the database was busy or failed; retrying next round");
+		if (now - last_checkpoint >= gw->cfg.checkpoint_interval * 1000) {
+			audit_checkpoint(gw);
+			last_checkpoint = now;
+		}
+		pthread_mutex_lock(&sweep_lock);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += gw->cfg.sweep_interval;
+		if (!sweep_stop)
+			pthread_cond_timedwait(&sweep_cond, &sweep_lock, &ts);
+	}
+	pthread_mutex_unlock(&sweep_lock);
+	return NULL;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: lockbox-gatewayd [-c FILE] [--foreground]\n"
+		"       lockbox-gatewayd [-c FILE] --bootstrap-admin LOGIN\n"
+		"       lockbox-gatewayd [-c FILE] --check-config\n"
+		"\n"
+		"The lockbox access authority: REST/JSON API over HTTPS, SQLite store.\n"
+		"\n"
+		"Options:\n"
+		"  -c, --config FILE          configuration file (default " GW_DEFAULT_CONFIG ")\n"
+		"  -f, --foreground           stay in the foreground and log to stderr\n"
+		"      --bootstrap-admin LOGIN\n"
+		"                             on an empty database, create the first provider admin\n"
+		"                             LOGIN and print its token once, then exit\n"
+		"      --check-config         parse the configuration, report errors, exit\n"
+		"  -h, --help                 show this help and exit\n"
+		"  -V, --version              show the version and exit\n"
+		"\n"
+		"See lockbox-gatewayd(8) and gatewayd.conf(5).\n");
+}
+
+static int make_db_dir(const char *uri)
+{
+	char *path, *slash;
+	if (strncmp(uri, "sqlite://", 9) != 0)
+		return 0;
+	path = strdup(uri + 9);
+	if (!path)
+		return -1;
+	slash = strrchr(path, '/');
+	if (slash && slash != path) {
+		*slash = '\0';
+		if (mkdir(path, 0750) != 0 && errno != EEXIST) {
+			free(path);
+			return -1;
+		}
+	}
+	free(path);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"foreground", no_argument, NULL, 'f'},
+		{"bootstrap-admin", required_argument, NULL, 'b'},
+		{"check-config", no_argument, NULL, 'k'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *config = GW_DEFAULT_CONFIG, *bootstrap = NULL;
+	int foreground = 0, check_only = 0, opt, rc = 1;
+	char err[1024];
+	struct gw gw;
+	struct gw_listen l;
+	char *cert = NULL, *key = NULL;
+	pthread_t sweep_thread;
+	sigset_t sigs;
+	int sig;
+	unsigned flags;
+
+	memset(&gw, 0, sizeof(gw));
+	while ((opt = getopt_long(argc, argv, "c:fhV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': config = optarg; break;
+		case 'f': foreground = 1; break;
+		case 'b': bootstrap = optarg; break;
+		case 'k': check_only = 1; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("lockbox-gatewayd %s\n", PACKAGE_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	gw_log_init(1);
+	gw_config_default(&gw.cfg);
+	if (gw_config_load(&gw.cfg, config, err, sizeof(err)) != 0) {
+		fprintf(stderr, "lockbox-gatewayd: %s\n", err);
+		gw_config_free(&gw.cfg);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: ok\n", config);
+		gw_config_free(&gw.cfg);
+		return 0;
+	}
+	gw_listen_parse(gw.cfg.listen, &l, err, sizeof(err));
+	if (make_db_dir(gw.cfg.database) != 0)
+		fprintf(stderr, "lockbox-gatewayd: cannot create the database directory: %s\n",
+			strerror(errno));
+	gw.store = gw_store_open(gw.cfg.database, err, sizeof(err));
+	if (!gw.store) {
+		fprintf(stderr, "lockbox-gatewayd: %s\n", err);
+		goto out;
+	}
+	if (bootstrap) {
+		char token[80];
+		if (gw_bootstrap_admin(&gw, bootstrap, token, sizeof(token), err, sizeof(err)) != 0) {
+			fprintf(stderr, "lockbox-gatewayd: --bootstrap-admin: %s\n", err);
+			goto out;
+		}
+		printf("%s\n", token);
+		fflush(stdout);
+		lb_wipe(token, sizeof(token));
+		rc = 0;
+		goto out;
+	}
+	if (l.tls) {
+		if (!(cert = read_file(gw.cfg.tls_cert, err, sizeof(err))) ||
+		    !(key = read_file(gw.cfg.tls_key, err, sizeof(err)))) {
+			fprintf(stderr, "lockbox-gatewayd: tls: %s\n", err);
+			goto out;
+		}
+	}
+	if (!foreground && daemon(0, 0) != 0) {
+		fprintf(stderr, "lockbox-gatewayd: cannot daemonize: %s\n", strerror(errno));
+		goto out;
+	}
+	gw.foreground = foreground;
+	gw_log_init(foreground);
+
+	/* Signals are taken synchronously by the main thread; every other thread blocks them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	if (l.ipv6)
+		flags |= MHD_USE_IPv6;
+	if (l.tls)
+		flags |= MHD_USE_TLS;
+	gw.mhd = MHD_start_daemon(
+		flags, (uint16_t)l.port, NULL, NULL, on_request, &gw,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&l.addr,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)gw.cfg.threads,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		l.tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
+		MHD_OPTION_HTTPS_MEM_KEY, key,
+		MHD_OPTION_END);
+	if (!gw.mhd) {
+		gw_log(LOG_ERR, "cannot listen on %s (address in use, or bad TLS key/cert?)",
+		       gw.cfg.listen);
+		goto out;
+	}
+	if (pthread_create(&sweep_thread, NULL, sweeper, &gw) != 0) {
+		gw_log(LOG_ERR, "cannot start the sweeper");
+		goto out;
+	}
+	gw_log(LOG_INFO, "listening on %s (database %s)", gw.cfg.listen, gw.cfg.database);
+	while (!stopping) {
+		if (sigwait(&sigs, &sig) != 0)
+			break;
+		if (sig == SIGHUP) {
+			gw_log(LOG_INFO, "SIGHUP: restart the gateway to apply configuration changes");
+			continue;
+		}
+		stopping = 1;
+	}
+	gw_log(LOG_INFO, "stopping");
+	pthread_mutex_lock(&sweep_lock);
+	sweep_stop = 1;
+	pthread_cond_signal(&sweep_cond);
+	pthread_mutex_unlock(&sweep_lock);
+	pthread_join(sweep_thread, NULL);
+	rc = 0;
+out:
+	if (gw.mhd)
+		MHD_stop_daemon(gw.mhd);
+	if (key) {
+		lb_wipe(key, strlen(key));
+		free(key);
+	}
+	free(cert);
+	gw_store_close(gw.store);
+	gw_config_free(&gw.cfg);
+	return rc;
 }

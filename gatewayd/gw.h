@@ -1,0 +1,236 @@
+/* lockbox-gatewayd: what the gateway's files share (config, principal, request context). */
+#ifndef LOCKBOX_GW_H
+#define LOCKBOX_GW_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lockbox/config.h"
+#include "gw_store.h"
+
+#define GW_ID_LEN 24        /* "req_" + 16 hex + NUL, with room */
+#define GW_MAX_ROLES 64     /* role assignments considered per user */
+#define GW_MAX_ARGS 2       /* path segments captured by '*' */
+#define GW_LIST_DEFAULT 50
+#define GW_LIST_MAX 200
+
+struct gw_config {
+	char *listen;
+	char *tls_cert;
+	char *tls_key;
+	char *database;
+	int64_t pending_ttl;
+	int64_t default_grant;
+	int64_t max_grant;
+	int64_t max_elevation;
+	int require_mfa;
+	int review_tenant_scope;
+	int64_t review_duration_over;
+	struct lb_strlist service_map;
+	int64_t sweep_interval;
+	unsigned long threads;
+	unsigned long max_body;
+	int64_t checkpoint_interval;
+};
+
+void gw_config_default(struct gw_config *c);
+/* Parses PATH (NULL: defaults only) and validates cross-key rules; 0 or -1 with ERR. */
+int gw_config_load(struct gw_config *c, const char *path, char *err, size_t errlen);
+void gw_config_free(struct gw_config *c);
+/* "ssh"/"rdp" for a PAM service name, or NULL. */
+const char *gw_config_access_for_service(const struct gw_config *c, const char *service);
+
+enum gw_role {
+	GW_ROLE_NONE = 0,
+	GW_ROLE_PROVIDER_ADMIN,
+	GW_ROLE_ENGINEER,
+	GW_ROLE_INTERNAL_APPROVER,
+	GW_ROLE_GLOBAL_ADMIN,
+	GW_ROLE_LOCKBOX_APPROVER,
+	GW_ROLE_OWNER,
+	GW_ROLE_CUSTOMER_USER,
+};
+enum gw_role gw_role_from_name(const char *name);
+const char *gw_role_name(enum gw_role r);
+int gw_role_is_provider(enum gw_role r);
+
+struct gw_grant {
+	enum gw_role role;
+	char tenant[GW_ID_LEN];
+	char subscription[GW_ID_LEN];
+};
+
+enum gw_principal_kind { GW_P_NONE = 0, GW_P_USER, GW_P_HOST };
+
+struct gw_principal {
+	enum gw_principal_kind kind;
+	char id[GW_ID_LEN];
+	json_t *obj; /* the user or host row */
+	int mfa;     /* the token was issued MFA-verified */
+	struct gw_grant grants[GW_MAX_ROLES];
+	size_t ngrants;
+};
+
+/* Authorization questions, answered from the principal's grants (gw_authz.c). */
+int gw_is(const struct gw_principal *p, enum gw_role role);
+int gw_is_in_tenant(const struct gw_principal *p, enum gw_role role, const char *tenant);
+int gw_is_for_subscription(const struct gw_principal *p, enum gw_role role, const char *sub);
+/* Designated approver of REQ (DESIGN.md: owners of its subscription for subscription scope,
+ * plus the tenant's global admins and lockbox approvers). */
+int gw_is_designated_approver(const struct gw_principal *p, const json_t *req);
+int gw_may_read_request(const struct gw_principal *p, const json_t *req);
+int gw_may_read_ticket(const struct gw_principal *p, const json_t *ticket);
+int gw_may_read_audit(const struct gw_principal *p, const json_t *ev);
+
+struct gw;
+
+/* Per-connection state, freed in the completion callback. */
+struct gw_req {
+	struct gw *gw;
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *url;
+	char *body;
+	size_t body_len;
+	int too_big;
+	char *args[GW_MAX_ARGS];
+	struct gw_principal who;
+	char actor[GW_ID_LEN];
+	int responded;
+	int64_t now; /* request time, ms, gateway clock */
+};
+
+struct gw {
+	struct gw_config cfg;
+	struct gw_store *store;
+	struct MHD_Daemon *mhd;
+	int foreground;
+};
+
+/* Logging: stderr in the foreground, syslog (daemon) otherwise. */
+void gw_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void gw_log_init(int foreground);
+
+/* Replies (gw_http.c). All return MHD_YES/MHD_NO for the access handler. */
+enum MHD_Result gw_reply_json(struct gw_req *r, unsigned status, json_t *obj /* stolen */);
+enum MHD_Result gw_reply_error(struct gw_req *r, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Maps a store result to a reply (503 busy, 404 not found, 409 conflict...). */
+enum MHD_Result gw_reply_db(struct gw_req *r, enum gw_db rc, const char *what);
+
+/* Body parsing: a field spec checked strictly (unknown fields, types, text, lengths). */
+enum gw_ftype { GW_F_STR, GW_F_BOOL, GW_F_STRLIST, GW_F_OBJECT, GW_F_ARRAY };
+struct gw_field {
+	const char *name;
+	enum gw_ftype type;
+	int required;
+	size_t maxlen; /* strings; 0 = 256 */
+};
+/* Returns the parsed object, or NULL after replying 400/413. */
+json_t *gw_parse_body(struct gw_req *r, const struct gw_field *spec);
+/* Query parameters. */
+const char *gw_query(struct gw_req *r, const char *key);
+/* limit + cursor; NULL after replying 400. */
+int gw_parse_page(struct gw_req *r, size_t *limit, int64_t *cursor);
+enum MHD_Result gw_reply_page(struct gw_req *r, json_t *items, int64_t next);
+/* A paged list of K under the filters, keeping only rows VISIBLE to the caller (NULL: all);
+ * reads limit and cursor from the query. */
+enum MHD_Result gw_reply_list(struct gw_req *r, const struct gw_kind *k,
+			      const struct gw_filter *f, size_t nf,
+			      int (*visible)(const json_t *row, void *principal));
+
+/* Validation helpers that reply 400 on failure and return -1. */
+int gw_want_duration(struct gw_req *r, const char *field, const char *value, int64_t *secs);
+int gw_want_time(struct gw_req *r, const char *field, const char *value, char out[32]);
+
+/* Identifiers and tokens. */
+void gw_new_id(const char *prefix, char out[GW_ID_LEN]);
+/* A new bearer token "PREFIX" + 64 hex into TOKEN (>= 72 bytes), its hash into HASH. */
+int gw_new_token(const char *prefix, char *token, size_t len, char hash[65]);
+void gw_now_str(const struct gw_req *r, char out[32]);
+
+/* The audit log (gw_audit.c): builds and appends one event in the current transaction. */
+struct gw_event {
+	const char *type;
+	const char *tenant;
+	const char *subscription; /* NULL for tenant-level */
+	const char *level;        /* NULL: "subscription" if subscription set, else "tenant" */
+	const char *actor;
+	const char *host;
+	const char *request;
+	json_t *details; /* stolen; may be NULL */
+	const char *id;   /* NULL: a new UUID */
+	const char *time; /* NULL: now */
+};
+enum gw_db gw_audit_emit(struct gw *gw, const struct gw_event *e, char id_out[37]);
+
+enum gw_db gw_audit_verify_chain(struct gw *gw, json_t **result);
+
+/* One transaction per handler: the body fills OUT or fails with an API error code; the
+ * reply is sent only once the transaction's outcome is known. */
+struct gw_tx {
+	struct gw_req *r;
+	json_t *body; /* parsed request body (not owned) */
+	json_t *out;  /* reply object (owned; sent on success) */
+	const char *err_code;
+	char err_msg[384];
+	const char *what; /* resource name for not-found replies */
+	const void *arg;  /* handler-specific input */
+};
+typedef enum gw_db (*gw_tx_fn)(struct gw_tx *tx);
+enum gw_db gw_tx_fail(struct gw_tx *tx, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+enum MHD_Result gw_tx_run(struct gw_tx *tx, int write, gw_tx_fn fn, unsigned ok_status);
+
+/* The request lifecycle (gw_requests.c) used by the sweeper too. */
+enum gw_db gw_requests_sweep(struct gw *gw, int64_t now_ms, unsigned *changed);
+
+/* Handlers: one file per API resource. */
+typedef enum MHD_Result (*gw_handler)(struct gw_req *r);
+enum MHD_Result gw_tenants_create(struct gw_req *r);
+enum MHD_Result gw_tenants_list(struct gw_req *r);
+enum MHD_Result gw_tenants_get(struct gw_req *r);
+enum MHD_Result gw_tenants_set_lockbox(struct gw_req *r);
+enum MHD_Result gw_subscriptions_create(struct gw_req *r);
+enum MHD_Result gw_subscriptions_list(struct gw_req *r);
+enum MHD_Result gw_hosts_create(struct gw_req *r);
+enum MHD_Result gw_hosts_list(struct gw_req *r);
+enum MHD_Result gw_hosts_disable(struct gw_req *r);
+enum MHD_Result gw_users_create(struct gw_req *r);
+enum MHD_Result gw_users_list(struct gw_req *r);
+enum MHD_Result gw_users_token_create(struct gw_req *r);
+enum MHD_Result gw_roles_assign(struct gw_req *r);
+enum MHD_Result gw_roles_remove(struct gw_req *r);
+enum MHD_Result gw_roles_list(struct gw_req *r);
+enum MHD_Result gw_tickets_create(struct gw_req *r);
+enum MHD_Result gw_tickets_list(struct gw_req *r);
+enum MHD_Result gw_tickets_get(struct gw_req *r);
+enum MHD_Result gw_tickets_close(struct gw_req *r);
+enum MHD_Result gw_elevations_create(struct gw_req *r);
+enum MHD_Result gw_elevations_list(struct gw_req *r);
+enum MHD_Result gw_requests_create(struct gw_req *r);
+enum MHD_Result gw_requests_list(struct gw_req *r);
+enum MHD_Result gw_requests_get(struct gw_req *r);
+enum MHD_Result gw_requests_internal_approve(struct gw_req *r);
+enum MHD_Result gw_requests_approve(struct gw_req *r);
+enum MHD_Result gw_requests_deny(struct gw_req *r);
+enum MHD_Result gw_requests_revoke(struct gw_req *r);
+enum MHD_Result gw_requests_cancel(struct gw_req *r);
+enum MHD_Result gw_check(struct gw_req *r);
+enum MHD_Result gw_audit_ingest(struct gw_req *r);
+enum MHD_Result gw_audit_list(struct gw_req *r);
+enum MHD_Result gw_audit_verify(struct gw_req *r);
+enum MHD_Result gw_healthz(struct gw_req *r);
+
+/* Bootstrap: the first provider admin on an empty database; prints its token. */
+int gw_bootstrap_admin(struct gw *gw, const char *login, char *token, size_t len, char *err,
+		       size_t errlen);
+
+/* Loads the principal for a bearer token (gw_authz.c). 0 ok, -1 unknown, -2 store error. */
+int gw_authenticate(struct gw *gw, const char *bearer, struct gw_principal *p);
+void gw_principal_clear(struct gw_principal *p);
+
+#endif

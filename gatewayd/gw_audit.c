@@ -1,0 +1,307 @@
+/* lockbox-gatewayd: the audit store: emitting events, host batches, queries, chain verify. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "gw.h"
+#include "lockbox/json.h"
+#include "lockbox/util.h"
+
+#define GW_AUDIT_BATCH_MAX 500
+#define GW_AUDIT_SCAN_PAGE 1000
+
+enum gw_db gw_audit_emit(struct gw *gw, const struct gw_event *e, char id_out[37])
+{
+	char id[37], now[LB_TIME_BUFLEN];
+	json_t *ev;
+	int dup;
+	enum gw_db rc;
+
+	if (e->id)
+		snprintf(id, sizeof(id), "%s", e->id);
+	else if (lb_uuid4(id, sizeof(id)) != 0)
+		return GW_DB_ERROR;
+	lb_time_format(lb_time_now_ms(), now, sizeof(now));
+	ev = json_object();
+	json_object_set_new(ev, "id", json_string(id));
+	json_object_set_new(ev, "time", json_string(e->time ? e->time : now));
+	json_object_set_new(ev, "type", json_string(e->type));
+	lb_json_set_str_or_null(ev, "tenant", e->tenant);
+	lb_json_set_str_or_null(ev, "subscription", e->subscription);
+	json_object_set_new(ev, "level",
+			    json_string(e->level ? e->level
+						 : e->subscription ? "subscription" : "tenant"));
+	lb_json_set_str_or_null(ev, "actor", e->actor);
+	lb_json_set_str_or_null(ev, "host", e->host);
+	lb_json_set_str_or_null(ev, "request", e->request);
+	json_object_set_new(ev, "details", e->details ? e->details : json_object());
+	rc = gw->store->audit_append(gw->store->cls, ev, &dup);
+	json_decref(ev);
+	if (id_out)
+		memcpy(id_out, id, sizeof(id));
+	return rc;
+}
+
+static int host_event_type(const char *t)
+{
+	static const char *const ok[] = {"session.start", "session.end", "access.check.allow",
+					 "access.check.deny", NULL};
+	for (size_t i = 0; ok[i]; i++)
+		if (strcmp(ok[i], t) == 0)
+			return 1;
+	return 0;
+}
+
+struct ingest {
+	struct gw_req *r;
+	json_t *events;
+	int accepted, duplicates;
+};
+
+static enum gw_db ingest_txn(void *arg)
+{
+	struct ingest *in = arg;
+	struct gw *gw = in->r->gw;
+	const json_t *host = in->r->who.obj;
+	size_t i;
+	json_t *e;
+
+	in->accepted = in->duplicates = 0;
+	json_array_foreach(in->events, i, e) {
+		json_t *ev = json_object();
+		int dup = 0;
+		enum gw_db rc;
+		json_object_set(ev, "id", json_object_get(e, "id"));
+		json_object_set(ev, "time", json_object_get(e, "time"));
+		json_object_set(ev, "type", json_object_get(e, "type"));
+		json_object_set(ev, "tenant", json_object_get(host, "tenant"));
+		json_object_set(ev, "subscription", json_object_get(host, "subscription"));
+		json_object_set_new(ev, "level", json_string("subscription"));
+		json_object_set(ev, "actor", json_object_get(e, "actor") ? json_object_get(e, "actor")
+									  : json_null());
+		json_object_set(ev, "host", json_object_get(host, "name"));
+		json_object_set(ev, "request", json_object_get(e, "request")
+						      ? json_object_get(e, "request")
+						      : json_null());
+		json_object_set(ev, "details", json_object_get(e, "details")
+						      ? json_object_get(e, "details")
+						      : json_object());
+		if (!json_object_get(e, "details"))
+			json_object_set_new(ev, "details", json_object());
+		rc = gw->store->audit_append(gw->store->cls, ev, &dup);
+		json_decref(ev);
+		if (rc != GW_DB_OK)
+			return rc;
+		if (dup)
+			in->duplicates++;
+		else
+			in->accepted++;
+	}
+	return GW_DB_OK;
+}
+
+/* Host events are validated whole before anything is stored: a batch is all or nothing. */
+static int validate_event(struct gw_req *r, json_t *e, size_t i)
+{
+	static const char *const allowed[] = {"id", "time", "type", "actor", "request", "details",
+					      NULL};
+	const char *key, *s;
+	json_t *v;
+	char norm[LB_TIME_BUFLEN];
+	int64_t ms;
+
+	if (!json_is_object(e)) {
+		gw_reply_error(r, "bad_type", "events[%zu] must be an object", i);
+		return -1;
+	}
+	json_object_foreach(e, key, v) {
+		int ok = 0;
+		for (size_t k = 0; allowed[k]; k++)
+			if (strcmp(allowed[k], key) == 0)
+				ok = 1;
+		if (!ok) {
+			gw_reply_error(r, "unknown_field", "events[%zu]: unknown field '%.64s'", i, key);
+			return -1;
+		}
+		if (strcmp(key, "details") == 0) {
+			if (!json_is_object(v) && !json_is_null(v)) {
+				gw_reply_error(r, "bad_type", "events[%zu].details must be an object", i);
+				return -1;
+			}
+		} else if (!json_is_string(v) && !(json_is_null(v) && strcmp(key, "actor") == 0) &&
+			   !(json_is_null(v) && strcmp(key, "request") == 0)) {
+			gw_reply_error(r, "bad_type", "events[%zu].%s must be a string", i, key);
+			return -1;
+		} else if (json_is_string(v) &&
+			   (!lb_str_clean(json_string_value(v)) || json_string_length(v) > 256)) {
+			gw_reply_error(r, "bad_text", "events[%zu].%s: control characters, invalid UTF-8 or too long", i, key);
+			return -1;
+		}
+	}
+	s = lb_json_str(e, "id");
+	if (!s || !lb_uuid_valid(s)) {
+		gw_reply_error(r, s ? "bad_value" : "missing_field", "events[%zu].id must be a UUID", i);
+		return -1;
+	}
+	s = lb_json_str(e, "type");
+	if (!s || !host_event_type(s)) {
+		gw_reply_error(r, s ? "bad_value" : "missing_field",
+			       "events[%zu].type must be session.start, session.end or access.check.*", i);
+		return -1;
+	}
+	s = lb_json_str(e, "time");
+	if (!s || lb_time_parse(s, &ms) != 0) {
+		gw_reply_error(r, s ? "bad_time" : "missing_field",
+			       "events[%zu].time must be an RFC 3339 time", i);
+		return -1;
+	}
+	lb_time_format(ms, norm, sizeof(norm));
+	json_object_set_new(e, "time", json_string(norm));
+	return 0;
+}
+
+enum MHD_Result gw_audit_ingest(struct gw_req *r)
+{
+	static const struct gw_field spec[] = {{"events", GW_F_ARRAY, 1, 0}, {NULL, 0, 0, 0}};
+	struct ingest in = {r, NULL, 0, 0};
+	json_t *body = gw_parse_body(r, spec), *e;
+	enum gw_db rc;
+	size_t i;
+
+	if (!body)
+		return MHD_YES;
+	in.events = json_object_get(body, "events");
+	if (json_array_size(in.events) < 1 || json_array_size(in.events) > GW_AUDIT_BATCH_MAX) {
+		json_decref(body);
+		return gw_reply_error(r, "bad_value", "events: send 1..%d events", GW_AUDIT_BATCH_MAX);
+	}
+	json_array_foreach(in.events, i, e) {
+		if (validate_event(r, e, i) != 0) {
+			json_decref(body);
+			return MHD_YES;
+		}
+	}
+	rc = r->gw->store->run(r->gw->store->cls, 1, ingest_txn, &in);
+	json_decref(body);
+	if (rc != GW_DB_OK)
+		return gw_reply_db(r, rc, "event");
+	return gw_reply_json(r, 200, json_pack("{s:i,s:i}", "accepted", in.accepted, "duplicates",
+					       in.duplicates));
+}
+
+static int audit_visible(const json_t *ev, void *arg)
+{
+	return gw_may_read_audit(arg, ev);
+}
+
+enum MHD_Result gw_audit_list(struct gw_req *r)
+{
+	static const char *const eq_keys[] = {"level", "tenant", "subscription", "host", "type",
+					      "request", NULL};
+	struct gw_filter f[10];
+	size_t nf = 0;
+	char since[LB_TIME_BUFLEN], until[LB_TIME_BUFLEN];
+	int all = gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN);
+
+	if (!all && !gw_is(&r->who, GW_ROLE_GLOBAL_ADMIN) &&
+	    !gw_is(&r->who, GW_ROLE_LOCKBOX_APPROVER) && !gw_is(&r->who, GW_ROLE_OWNER))
+		return gw_reply_error(r, "forbidden", "reading the audit log needs an admin or approver role");
+	for (size_t i = 0; eq_keys[i]; i++) {
+		const char *v = gw_query(r, eq_keys[i]);
+		if (!v)
+			continue;
+		if (!lb_str_clean(v) || strlen(v) > 256)
+			return gw_reply_error(r, "bad_query", "%s: bad text", eq_keys[i]);
+		f[nf++] = (struct gw_filter){eq_keys[i], GW_EQ, v};
+	}
+	if (gw_query(r, "since")) {
+		if (gw_want_time(r, "since", gw_query(r, "since"), since) != 0)
+			return MHD_YES;
+		f[nf++] = (struct gw_filter){"time", GW_GE, since};
+	}
+	if (gw_query(r, "until")) {
+		if (gw_want_time(r, "until", gw_query(r, "until"), until) != 0)
+			return MHD_YES;
+		f[nf++] = (struct gw_filter){"time", GW_LT, until};
+	}
+	/* scoped readers see only their tenant's or subscription's events */
+	return gw_reply_list(r, &gw_k_audit, f, nf, all ? NULL : audit_visible);
+}
+
+struct verify {
+	struct gw *gw;
+	json_t *result;
+};
+
+static enum gw_db verify_txn(void *arg)
+{
+	struct verify *v = arg;
+	struct gw_store *s = v->gw->store;
+	char prev[65] = GW_ZERO_HASH, hash[65];
+	int64_t cursor = 0, next = 0, expect = 1, count = 0;
+
+	do {
+		json_t *items, *ev;
+		size_t i;
+		enum gw_db rc = s->list(s->cls, &gw_k_audit, NULL, 0, cursor, GW_AUDIT_SCAN_PAGE, 0,
+					NULL, NULL, &items, &next);
+		if (rc != GW_DB_OK)
+			return rc;
+		json_array_foreach(items, i, ev) {
+			int64_t seq = json_integer_value(json_object_get(ev, "seq"));
+			const char *why = NULL;
+			gw_audit_chain_hash(ev, prev, hash);
+			if (seq != expect)
+				why = "sequence gap (events removed)";
+			else if (strcmp(lb_json_str(ev, "prev_hash") ? lb_json_str(ev, "prev_hash") : "", prev) != 0)
+				why = "prev_hash does not match the previous event";
+			else if (strcmp(lb_json_str(ev, "hash") ? lb_json_str(ev, "hash") : "", hash) != 0)
+				why = "hash does not match the event's content";
+			if (why) {
+				v->result = json_pack("{s:b,s:I,s:s,s:I}", "ok", 0, "broken_at",
+						      (json_int_t)seq, "reason", why, "count",
+						      (json_int_t)count);
+				json_decref(items);
+				return GW_DB_OK;
+			}
+			snprintf(prev, sizeof(prev), "%s", hash);
+			expect++;
+			count++;
+			cursor = seq;
+		}
+		json_decref(items);
+	} while (next);
+	v->result = json_pack("{s:b,s:I,s:I,s:s}", "ok", 1, "count", (json_int_t)count, "head_seq",
+			      (json_int_t)(expect - 1), "head_hash", prev);
+	return GW_DB_OK;
+}
+
+/* Walks the whole chain; used by the endpoint and by the periodic checkpoint. */
+enum gw_db gw_audit_verify_chain(struct gw *gw, json_t **result)
+{
+	struct verify v = {gw, NULL};
+	enum gw_db rc = gw->store->run(gw->store->cls, 0, verify_txn, &v);
+	*result = v.result;
+	if (rc != GW_DB_OK) {
+		json_decref(v.result);
+		*result = NULL;
+	}
+	return rc;
+}
+
+enum MHD_Result gw_audit_verify(struct gw_req *r)
+{
+	json_t *result;
+	enum gw_db rc;
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN) && !gw_is(&r->who, GW_ROLE_GLOBAL_ADMIN))
+		return gw_reply_error(r, "forbidden", "verifying the audit chain needs an admin role");
+	rc = gw_audit_verify_chain(r->gw, &result);
+	if (rc != GW_DB_OK)
+		return gw_reply_db(r, rc, "event");
+	if (!json_is_true(json_object_get(result, "ok")))
+		gw_log(LOG_ERR, "audit chain broken at seq %lld: %s",
+		       (long long)json_integer_value(json_object_get(result, "broken_at")),
+		       lb_json_str(result, "reason"));
+	return gw_reply_json(r, 200, result);
+}

@@ -1,0 +1,189 @@
+/* lockbox-gatewayd: who is calling (bearer tokens) and what their roles let them do. */
+#include <stdio.h>
+#include <string.h>
+
+#include "gw.h"
+#include "lockbox/json.h"
+#include "lockbox/util.h"
+
+static const struct {
+	enum gw_role role;
+	const char *name;
+	int provider;
+} role_table[] = {
+	{GW_ROLE_PROVIDER_ADMIN, "provider_admin", 1},
+	{GW_ROLE_ENGINEER, "engineer", 1},
+	{GW_ROLE_INTERNAL_APPROVER, "internal_approver", 1},
+	{GW_ROLE_GLOBAL_ADMIN, "global_admin", 0},
+	{GW_ROLE_LOCKBOX_APPROVER, "lockbox_approver", 0},
+	{GW_ROLE_OWNER, "owner", 0},
+	{GW_ROLE_CUSTOMER_USER, "customer_user", 0},
+};
+#define NROLES (sizeof(role_table) / sizeof(role_table[0]))
+
+enum gw_role gw_role_from_name(const char *name)
+{
+	for (size_t i = 0; name && i < NROLES; i++)
+		if (strcmp(role_table[i].name, name) == 0)
+			return role_table[i].role;
+	return GW_ROLE_NONE;
+}
+
+const char *gw_role_name(enum gw_role r)
+{
+	for (size_t i = 0; i < NROLES; i++)
+		if (role_table[i].role == r)
+			return role_table[i].name;
+	return "none";
+}
+
+int gw_role_is_provider(enum gw_role r)
+{
+	for (size_t i = 0; i < NROLES; i++)
+		if (role_table[i].role == r)
+			return role_table[i].provider;
+	return 0;
+}
+
+void gw_principal_clear(struct gw_principal *p)
+{
+	json_decref(p->obj);
+	memset(p, 0, sizeof(*p));
+}
+
+static void copy_id(char dst[GW_ID_LEN], const char *src)
+{
+	snprintf(dst, GW_ID_LEN, "%s", src ? src : "");
+}
+
+int gw_authenticate(struct gw *gw, const char *bearer, struct gw_principal *p)
+{
+	struct gw_store *s = gw->store;
+	char hash[65];
+	json_t *tok = NULL, *items = NULL;
+	struct gw_filter f = {"user", GW_EQ, NULL};
+	int64_t next;
+	enum gw_db rc;
+	size_t i;
+	json_t *row;
+
+	memset(p, 0, sizeof(*p));
+	if (!bearer || strlen(bearer) != 68 || !lb_str_clean(bearer))
+		return -1;
+	lb_sha256_hex(bearer, strlen(bearer), hash);
+	if (strncmp(bearer, "lbh_", 4) == 0) {
+		rc = s->get(s->cls, &gw_k_hosts, "token_hash", hash, &p->obj);
+		if (rc != GW_DB_OK)
+			return rc == GW_DB_NOT_FOUND ? -1 : -2;
+		p->kind = GW_P_HOST;
+		copy_id(p->id, lb_json_str(p->obj, "id"));
+		return 0;
+	}
+	if (strncmp(bearer, "lbu_", 4) != 0)
+		return -1;
+	rc = s->get(s->cls, &gw_k_tokens, "hash", hash, &tok);
+	if (rc != GW_DB_OK)
+		return rc == GW_DB_NOT_FOUND ? -1 : -2;
+	rc = s->get(s->cls, &gw_k_users, "id", lb_json_str(tok, "user"), &p->obj);
+	lb_json_bool(tok, "mfa", &p->mfa);
+	json_decref(tok);
+	if (rc != GW_DB_OK)
+		return rc == GW_DB_NOT_FOUND ? -1 : -2;
+	if (json_is_true(json_object_get(p->obj, "disabled"))) {
+		gw_principal_clear(p);
+		return -1;
+	}
+	p->kind = GW_P_USER;
+	copy_id(p->id, lb_json_str(p->obj, "id"));
+	f.val = p->id;
+	rc = s->list(s->cls, &gw_k_roles, &f, 1, 0, GW_MAX_ROLES, 0, NULL, NULL, &items, &next);
+	if (rc != GW_DB_OK) {
+		gw_principal_clear(p);
+		return -2;
+	}
+	json_array_foreach(items, i, row) {
+		struct gw_grant *g = &p->grants[p->ngrants++];
+		g->role = gw_role_from_name(lb_json_str(row, "role"));
+		copy_id(g->tenant, lb_json_str(row, "tenant"));
+		copy_id(g->subscription, lb_json_str(row, "subscription"));
+	}
+	json_decref(items);
+	return 0;
+}
+
+int gw_is(const struct gw_principal *p, enum gw_role role)
+{
+	for (size_t i = 0; i < p->ngrants; i++)
+		if (p->grants[i].role == role)
+			return 1;
+	return 0;
+}
+
+int gw_is_in_tenant(const struct gw_principal *p, enum gw_role role, const char *tenant)
+{
+	for (size_t i = 0; tenant && i < p->ngrants; i++)
+		if (p->grants[i].role == role && strcmp(p->grants[i].tenant, tenant) == 0)
+			return 1;
+	return 0;
+}
+
+int gw_is_for_subscription(const struct gw_principal *p, enum gw_role role, const char *sub)
+{
+	for (size_t i = 0; sub && i < p->ngrants; i++)
+		if (p->grants[i].role == role && strcmp(p->grants[i].subscription, sub) == 0)
+			return 1;
+	return 0;
+}
+
+static int tenant_approver(const struct gw_principal *p, const char *tenant)
+{
+	return gw_is_in_tenant(p, GW_ROLE_GLOBAL_ADMIN, tenant) ||
+	       gw_is_in_tenant(p, GW_ROLE_LOCKBOX_APPROVER, tenant);
+}
+
+int gw_is_designated_approver(const struct gw_principal *p, const json_t *req)
+{
+	const char *tenant = lb_json_str(req, "tenant");
+	const char *scope = lb_json_str(req, "scope");
+	if (p->kind != GW_P_USER)
+		return 0;
+	if (tenant_approver(p, tenant))
+		return 1;
+	return scope && strcmp(scope, "subscription") == 0 &&
+	       gw_is_for_subscription(p, GW_ROLE_OWNER, lb_json_str(req, "subscription"));
+}
+
+int gw_may_read_request(const struct gw_principal *p, const json_t *req)
+{
+	const char *requester = lb_json_str(req, "requester");
+	if (p->kind != GW_P_USER)
+		return 0;
+	if (requester && strcmp(requester, p->id) == 0)
+		return 1;
+	return gw_is(p, GW_ROLE_INTERNAL_APPROVER) || gw_is_designated_approver(p, req);
+}
+
+int gw_may_read_ticket(const struct gw_principal *p, const json_t *ticket)
+{
+	const char *tenant = lb_json_str(ticket, "tenant");
+	if (p->kind != GW_P_USER)
+		return 0;
+	if (gw_is(p, GW_ROLE_ENGINEER) || gw_is(p, GW_ROLE_INTERNAL_APPROVER))
+		return 1;
+	return gw_is_in_tenant(p, GW_ROLE_CUSTOMER_USER, tenant) || tenant_approver(p, tenant) ||
+	       gw_is_in_tenant(p, GW_ROLE_OWNER, tenant);
+}
+
+int gw_may_read_audit(const struct gw_principal *p, const json_t *ev)
+{
+	const char *tenant = lb_json_str(ev, "tenant");
+	const char *level = lb_json_str(ev, "level");
+	if (p->kind != GW_P_USER)
+		return 0;
+	if (gw_is(p, GW_ROLE_PROVIDER_ADMIN))
+		return 1;
+	if (tenant_approver(p, tenant))
+		return 1;
+	return level && strcmp(level, "subscription") == 0 &&
+	       gw_is_for_subscription(p, GW_ROLE_OWNER, lb_json_str(ev, "subscription"));
+}

@@ -1,0 +1,251 @@
+/* lockbox-gatewayd: POST /v1/check, the access decision (DESIGN.md "The access decision"). */
+#include <stdio.h>
+#include <string.h>
+
+#include "gw.h"
+#include "gw_requests.h"
+#include "lockbox/json.h"
+#include "lockbox/util.h"
+
+#define GW_CHECK_CANDIDATES 50 /* newest requests of the user in the tenant considered */
+#define GW_CHECK_ELEVATIONS 50
+
+static int is(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
+struct decision {
+	const char *reason;
+	const json_t *req; /* the request the decision is about (borrowed) */
+	char grant_expires_at[LB_TIME_BUFLEN];
+	char message[512];
+};
+
+/* Does REQ name HOST (by name, or "*" within its scope)? */
+static int request_covers(const json_t *req, const json_t *host)
+{
+	json_t *hosts = json_object_get(req, "hosts"), *h;
+	size_t i;
+	if (is(lb_json_str(req, "scope"), "subscription") &&
+	    !is(lb_json_str(req, "subscription"), lb_json_str(host, "subscription")))
+		return 0;
+	if (!is(lb_json_str(req, "tenant"), lb_json_str(host, "tenant")))
+		return 0;
+	json_array_foreach(hosts, i, h) {
+		const char *n = json_string_value(h);
+		if (is(n, "*") || is(n, lb_json_str(host, "name")))
+			return 1;
+	}
+	return 0;
+}
+
+/* An elevation that was activated no later than the approval and is still running. */
+static enum gw_db elevation_for(struct gw *gw, const json_t *req, const char *now,
+				struct decision *d)
+{
+	struct gw_store *s = gw->store;
+	struct gw_filter f[1] = {{"user", GW_EQ, lb_json_str(req, "requester")}};
+	const char *approved_at = lb_json_str(req, "approved_at");
+	const char *grant_end = lb_json_str(req, "grant_expires_at");
+	json_t *items, *e;
+	int64_t next;
+	size_t i;
+	const char *best = NULL;
+	int running_late = 0;
+	enum gw_db rc = s->list(s->cls, &gw_k_elevations, f, 1, 0, GW_CHECK_ELEVATIONS, 1, NULL,
+				NULL, &items, &next);
+	if (rc != GW_DB_OK)
+		return rc;
+	json_array_foreach(items, i, e) {
+		const char *act = lb_json_str(e, "activated_at"), *exp = lb_json_str(e, "expires_at");
+		if (!act || !exp || strcmp(now, exp) >= 0)
+			continue;
+		if (approved_at && strcmp(act, approved_at) <= 0) {
+			if (!best || strcmp(exp, best) > 0)
+				best = exp;
+		} else {
+			running_late = 1;
+		}
+	}
+	if (best) {
+		d->reason = "allow";
+		snprintf(d->grant_expires_at, sizeof(d->grant_expires_at), "%s",
+			 grant_end && strcmp(grant_end, best) < 0 ? grant_end : best);
+	} else {
+		d->reason = running_late ? "elevation_after_approval" : "no_elevation";
+	}
+	json_decref(items);
+	return GW_DB_OK;
+}
+
+static void decision_message(struct decision *d, const char *user, const char *host,
+			     const char *access)
+{
+	const char *id = d->req ? lb_json_str(d->req, "id") : "";
+	const char *r = d->reason;
+	const char *state = d->req ? lb_json_str(d->req, "state") : "";
+	char *m = d->message;
+	size_t n = sizeof(d->message);
+
+	if (is(r, "allow"))
+		snprintf(m, n, "lockbox: access granted by request %s until %s", id,
+			 d->grant_expires_at);
+	else if (is(r, "no_request"))
+		snprintf(m, n, "lockbox: %s has no access request for %s; open one with "
+			 "'lockboxctl request create' and wait for the customer's approval", user, host);
+	else if (is(r, "pending"))
+		snprintf(m, n, "lockbox: request %s waits for %s", id,
+			 is(state, "internal_review") ? "internal review by a support lead"
+						      : "customer approval");
+	else if (is(r, "denied"))
+		snprintf(m, n, "lockbox: request %s was denied%s%.200s", id,
+			 lb_json_str(d->req, "decision_reason") ? ": " : "",
+			 lb_json_str(d->req, "decision_reason") ? lb_json_str(d->req, "decision_reason") : "");
+	else if (is(r, "expired"))
+		snprintf(m, n, "lockbox: request %s expired without a decision; open a new request", id);
+	else if (is(r, "revoked"))
+		snprintf(m, n, "lockbox: request %s was revoked; open a new request if you still need access", id);
+	else if (is(r, "canceled"))
+		snprintf(m, n, "lockbox: request %s was canceled; open a new request", id);
+	else if (is(r, "grant_ended"))
+		snprintf(m, n, "lockbox: the grant of request %s has ended; open a new request", id);
+	else if (is(r, "no_elevation"))
+		snprintf(m, n, "lockbox: request %s is approved but you have no running elevation "
+			 "activated before its approval; elevate, then open a new request", id);
+	else if (is(r, "elevation_after_approval"))
+		snprintf(m, n, "lockbox: your elevation was activated after request %s was approved; "
+			 "elevate first, then open a new request", id);
+	else if (is(r, "wrong_access_type"))
+		snprintf(m, n, "lockbox: request %s grants %s access, not %s", id,
+			 lb_json_str(d->req, "access"), access ? access : "this");
+	else if (is(r, "unknown_service"))
+		snprintf(m, n, "lockbox: this login service is not mapped to ssh or rdp on the gateway");
+	else if (is(r, "host_disabled"))
+		snprintf(m, n, "lockbox: host %s is disabled on the gateway", host);
+	else
+		snprintf(m, n, "lockbox: access denied (%s)", r);
+}
+
+static const char *reason_for_state(const char *state)
+{
+	if (gw_request_is_pending(state))
+		return "pending";
+	if (is(state, "completed"))
+		return "grant_ended";
+	if (is(state, "denied") || is(state, "expired") || is(state, "revoked") ||
+	    is(state, "canceled"))
+		return state;
+	return "no_request";
+}
+
+struct check {
+	json_t *cands; /* owned */
+	char decision_id[37];
+};
+
+static enum gw_db check_tx(struct gw_tx *tx)
+{
+	struct gw_req *r = tx->r;
+	struct gw *gw = r->gw;
+	struct gw_store *s = gw->store;
+	struct check *c = (struct check *)(void *)tx->arg;
+	const json_t *host = r->who.obj;
+	const char *user = lb_json_str(tx->body, "user");
+	const char *service = lb_json_str(tx->body, "service");
+	const char *access = gw_config_access_for_service(&gw->cfg, service);
+	struct gw_filter f[2] = {{"tenant", GW_EQ, lb_json_str(host, "tenant")},
+				 {"requester_login", GW_EQ, user}};
+	struct decision d = {.reason = "no_request"};
+	const json_t *newest = NULL, *wrong_access = NULL;
+	char now[LB_TIME_BUFLEN];
+	struct gw_event ev = {0};
+	json_t *req, *details;
+	int64_t next;
+	size_t i;
+	enum gw_db rc;
+
+	gw_now_str(r, now);
+	json_decref(c->cands);
+	c->cands = NULL;
+	if (json_is_true(json_object_get(host, "disabled"))) {
+		d.reason = "host_disabled";
+		goto decided;
+	}
+	if (!access) {
+		d.reason = "unknown_service";
+		goto decided;
+	}
+	rc = s->list(s->cls, &gw_k_requests, f, 2, 0, GW_CHECK_CANDIDATES, 1, NULL, NULL, &c->cands,
+		     &next);
+	if (rc != GW_DB_OK)
+		return rc;
+	/* An approved grant in its window decides; otherwise the newest request explains. */
+	json_array_foreach(c->cands, i, req) {
+		const char *state;
+		if (!request_covers(req, host))
+			continue;
+		state = gw_request_effective_state(req, r->now);
+		if (!newest)
+			newest = req;
+		if (!is(state, "approved") || strcmp(now, lb_json_str(req, "approved_at")) < 0)
+			continue;
+		if (!is(lb_json_str(req, "access"), access)) {
+			if (!wrong_access)
+				wrong_access = req;
+			continue;
+		}
+		d.req = req;
+		if ((rc = elevation_for(gw, req, now, &d)) != GW_DB_OK)
+			return rc;
+		if (is(d.reason, "allow"))
+			break;
+	}
+	if (!d.req && wrong_access) {
+		d.req = wrong_access;
+		d.reason = "wrong_access_type";
+	} else if (!d.req && newest) {
+		d.req = newest;
+		d.reason = reason_for_state(gw_request_effective_state(newest, r->now));
+	}
+decided:
+	decision_message(&d, user, lb_json_str(host, "name"), access);
+	details = json_pack("{s:s,s:s,s:s,s:O?,s:O?,s:s?,s:s}", "user", user, "service", service,
+			    "reason", d.reason, "rhost", json_object_get(tx->body, "rhost"), "tty",
+			    json_object_get(tx->body, "tty"), "access", access, "message", d.message);
+	if (is(d.reason, "allow"))
+		json_object_set_new(details, "grant_expires_at", json_string(d.grant_expires_at));
+	ev.type = is(d.reason, "allow") ? "access.check.allow" : "access.check.deny";
+	ev.tenant = lb_json_str(host, "tenant");
+	ev.subscription = lb_json_str(host, "subscription");
+	ev.actor = d.req ? lb_json_str(d.req, "requester") : NULL;
+	ev.host = lb_json_str(host, "name");
+	ev.request = d.req ? lb_json_str(d.req, "id") : NULL;
+	ev.details = details;
+	if ((rc = gw_audit_emit(gw, &ev, c->decision_id)) != GW_DB_OK)
+		return rc;
+	tx->out = json_pack("{s:s,s:s,s:s,s:s?,s:s}", "decision",
+			    is(d.reason, "allow") ? "allow" : "deny", "reason", d.reason, "message",
+			    d.message, "request", d.req ? lb_json_str(d.req, "id") : NULL,
+			    "decision_id", c->decision_id);
+	lb_json_set_str_or_null(tx->out, "grant_expires_at",
+				is(d.reason, "allow") ? d.grant_expires_at : NULL);
+	return GW_DB_OK;
+}
+
+enum MHD_Result gw_check(struct gw_req *r)
+{
+	static const struct gw_field spec[] = {
+		{"user", GW_F_STR, 1, 64},  {"service", GW_F_STR, 1, 64},
+		{"rhost", GW_F_STR, 0, 255}, {"tty", GW_F_STR, 0, 64}, {NULL, 0, 0, 0}};
+	struct check c = {NULL, ""};
+	struct gw_tx tx = {.r = r, .what = "host", .arg = &c};
+	enum MHD_Result ret;
+
+	if (!(tx.body = gw_parse_body(r, spec)))
+		return MHD_YES;
+	ret = gw_tx_run(&tx, 1, check_tx, 200);
+	json_decref(c.cands);
+	json_decref(tx.body);
+	return ret;
+}

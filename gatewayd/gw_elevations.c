@@ -1,0 +1,72 @@
+/* lockbox-gatewayd: /v1/elevations: an engineer's time-bound activation (PIM-style). */
+#include <stdio.h>
+
+#include "gw.h"
+#include "lockbox/json.h"
+#include "lockbox/util.h"
+
+struct elevation_in {
+	int64_t secs;
+};
+
+static enum gw_db elevation_create_tx(struct gw_tx *tx)
+{
+	struct gw_store *s = tx->r->gw->store;
+	struct gw_req *r = tx->r;
+	int64_t secs = 0;
+	char id[GW_ID_LEN], now[LB_TIME_BUFLEN], until[LB_TIME_BUFLEN], dur[32], details_id[37];
+	struct gw_event ev = {0};
+	enum gw_db rc;
+
+	lb_duration_parse(lb_json_str(tx->body, "duration"), &secs);
+	lb_duration_format(secs, dur, sizeof(dur));
+	gw_new_id("elv_", id);
+	gw_now_str(r, now);
+	lb_time_format(r->now + secs * 1000, until, sizeof(until));
+	tx->out = json_pack("{s:s,s:s,s:O,s:s,s:O,s:s,s:s,s:b}", "id", id, "user", r->who.id,
+			    "login", json_object_get(r->who.obj, "login"), "duration", dur,
+			    "justification", json_object_get(tx->body, "justification"),
+			    "activated_at", now, "expires_at", until, "mfa", r->who.mfa);
+	if ((rc = s->insert(s->cls, &gw_k_elevations, tx->out)) != GW_DB_OK)
+		return rc;
+	ev.type = "pim.elevation.activate";
+	ev.level = "tenant";
+	ev.actor = r->who.id;
+	ev.details = json_pack("{s:s,s:s,s:s,s:O,s:b}", "elevation", id, "expires_at", until,
+			       "duration", dur, "justification",
+			       json_object_get(tx->body, "justification"), "mfa", r->who.mfa);
+	return gw_audit_emit(r->gw, &ev, details_id);
+}
+
+enum MHD_Result gw_elevations_create(struct gw_req *r)
+{
+	static const struct gw_field spec[] = {
+		{"duration", GW_F_STR, 1, 32}, {"justification", GW_F_STR, 1, 1000}, {NULL, 0, 0, 0}};
+	struct gw_tx tx = {.r = r, .what = "elevation"};
+	enum MHD_Result ret;
+	int64_t secs;
+
+	if (!gw_is(&r->who, GW_ROLE_ENGINEER))
+		return gw_reply_error(r, "forbidden", "elevations are for engineers");
+	if (!(tx.body = gw_parse_body(r, spec)))
+		return MHD_YES;
+	if (gw_want_duration(r, "duration", lb_json_str(tx.body, "duration"), &secs) != 0)
+		ret = MHD_YES;
+	else if (secs > r->gw->cfg.max_elevation)
+		ret = gw_reply_error(r, "duration_too_long", "duration: at most %llds (max_elevation)",
+				     (long long)r->gw->cfg.max_elevation);
+	else if (r->gw->cfg.require_mfa && !r->who.mfa)
+		ret = gw_reply_error(r, "mfa_required", "this gateway requires an MFA-verified token to elevate");
+	else
+		ret = gw_tx_run(&tx, 1, elevation_create_tx, 201);
+	json_decref(tx.body);
+	return ret;
+}
+
+enum MHD_Result gw_elevations_list(struct gw_req *r)
+{
+	struct gw_filter f[1] = {{"user", GW_EQ, r->who.id}};
+	if (!gw_is(&r->who, GW_ROLE_ENGINEER))
+		return gw_reply_error(r, "forbidden", "elevations are for engineers");
+	return gw_reply_list(r, &gw_k_elevations, f, 1, NULL);
+}

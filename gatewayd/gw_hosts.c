@@ -1,0 +1,133 @@
+/* lockbox-gatewayd: /v1/hosts: enrolment (the host token is shown once), listing, disabling. */
+#include <string.h>
+
+#include "gw.h"
+#include "lockbox/json.h"
+#include "lockbox/util.h"
+
+/* Host names are what `hosts` in a request name, e.g. an FQDN: letters, digits, '.', '-', '_'. */
+static int host_name_ok(const char *n)
+{
+	size_t len = strlen(n);
+	if (len == 0 || len > 253 || strcmp(n, "*") == 0)
+		return 0;
+	for (const char *p = n; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '.' || *p == '-' || *p == '_'))
+			return 0;
+	return 1;
+}
+
+static enum gw_db host_create_tx(struct gw_tx *tx)
+{
+	struct gw_store *s = tx->r->gw->store;
+	const char *sub = lb_json_str(tx->body, "subscription");
+	const char *name = lb_json_str(tx->body, "name");
+	char id[GW_ID_LEN], now[LB_TIME_BUFLEN], token[80], hash[65];
+	json_t *subo, *row;
+	enum gw_db rc;
+	struct gw_event ev = {0};
+
+	rc = s->get(s->cls, &gw_k_subscriptions, "id", sub, &subo);
+	if (rc == GW_DB_NOT_FOUND)
+		return gw_tx_fail(tx, "not_found", "no subscription %s", sub);
+	if (rc != GW_DB_OK)
+		return rc;
+	gw_new_id("hst_", id);
+	gw_now_str(tx->r, now);
+	if (gw_new_token("lbh_", token, sizeof(token), hash) != 0) {
+		json_decref(subo);
+		return GW_DB_ERROR;
+	}
+	row = json_pack("{s:s,s:s,s:s,s:O,s:b,s:s,s:s,s:s}", "id", id, "name", name, "subscription",
+			sub, "tenant", json_object_get(subo, "tenant"), "disabled", 0, "token_hash",
+			hash, "created_at", now, "updated_at", now);
+	rc = s->insert(s->cls, &gw_k_hosts, row);
+	if (rc == GW_DB_OK) {
+		ev.type = "host.enroll";
+		ev.tenant = lb_json_str(subo, "tenant");
+		ev.subscription = sub;
+		ev.actor = tx->r->who.id;
+		ev.host = name;
+		ev.details = json_pack("{s:s}", "host_id", id);
+		rc = gw_audit_emit(tx->r->gw, &ev, NULL);
+	}
+	json_decref(subo);
+	json_object_del(row, "token_hash");
+	json_object_set_new(row, "token", json_string(token));
+	lb_wipe(token, sizeof(token));
+	tx->out = row;
+	if (rc == GW_DB_CONFLICT)
+		return gw_tx_fail(tx, "conflict", "a host named %s is enrolled already", name);
+	return rc;
+}
+
+enum MHD_Result gw_hosts_create(struct gw_req *r)
+{
+	static const struct gw_field spec[] = {
+		{"subscription", GW_F_STR, 1, 64}, {"name", GW_F_STR, 1, 253}, {NULL, 0, 0, 0}};
+	struct gw_tx tx = {.r = r, .what = "host"};
+	enum MHD_Result ret;
+
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
+		return gw_reply_error(r, "forbidden", "enrolling hosts needs provider_admin");
+	if (!(tx.body = gw_parse_body(r, spec)))
+		return MHD_YES;
+	if (!host_name_ok(lb_json_str(tx.body, "name"))) {
+		json_decref(tx.body);
+		return gw_reply_error(r, "bad_value",
+				      "name: use a host name (letters, digits, '.', '-', '_')");
+	}
+	ret = gw_tx_run(&tx, 1, host_create_tx, 201);
+	json_decref(tx.body);
+	return ret;
+}
+
+enum MHD_Result gw_hosts_list(struct gw_req *r)
+{
+	struct gw_filter f[2];
+	size_t nf = 0;
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
+		return gw_reply_error(r, "forbidden", "listing hosts needs provider_admin");
+	if (gw_query(r, "tenant"))
+		f[nf++] = (struct gw_filter){"tenant", GW_EQ, gw_query(r, "tenant")};
+	if (gw_query(r, "subscription"))
+		f[nf++] = (struct gw_filter){"subscription", GW_EQ, gw_query(r, "subscription")};
+	return gw_reply_list(r, &gw_k_hosts, f, nf, NULL);
+}
+
+static enum gw_db host_disable_tx(struct gw_tx *tx)
+{
+	struct gw_store *s = tx->r->gw->store;
+	char now[LB_TIME_BUFLEN];
+	json_t *fields;
+	enum gw_db rc;
+	struct gw_event ev = {0};
+
+	rc = s->get(s->cls, &gw_k_hosts, "id", tx->r->args[0], &tx->out);
+	if (rc != GW_DB_OK)
+		return rc;
+	if (json_is_true(json_object_get(tx->out, "disabled")))
+		return GW_DB_OK; /* disabling twice is harmless and not audited twice */
+	gw_now_str(tx->r, now);
+	fields = json_pack("{s:b,s:s}", "disabled", 1, "updated_at", now);
+	rc = s->update(s->cls, &gw_k_hosts, tx->r->args[0], fields);
+	json_object_update(tx->out, fields);
+	json_decref(fields);
+	if (rc != GW_DB_OK)
+		return rc;
+	ev.type = "host.disable";
+	ev.tenant = lb_json_str(tx->out, "tenant");
+	ev.subscription = lb_json_str(tx->out, "subscription");
+	ev.actor = tx->r->who.id;
+	ev.host = lb_json_str(tx->out, "name");
+	return gw_audit_emit(tx->r->gw, &ev, NULL);
+}
+
+enum MHD_Result gw_hosts_disable(struct gw_req *r)
+{
+	struct gw_tx tx = {.r = r, .what = "host"};
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
+		return gw_reply_error(r, "forbidden", "disabling hosts needs provider_admin");
+	return gw_tx_run(&tx, 1, host_disable_tx, 200);
+}

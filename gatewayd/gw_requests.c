@@ -1,0 +1,615 @@
+/* lockbox-gatewayd: /v1/requests: the support-access request and its lifecycle. */
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "gw.h"
+#include "gw_requests.h"
+#include "lockbox/json.h"
+#include "lockbox/util.h"
+
+#define GW_REQUEST_HOSTS_MAX 100
+
+static int is(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
+const char *gw_request_effective_state(const json_t *req, int64_t now_ms)
+{
+	const char *state = lb_json_str(req, "state");
+	char now[LB_TIME_BUFLEN];
+	const char *until;
+
+	lb_time_format(now_ms, now, sizeof(now));
+	if (is(state, "internal_review") || is(state, "customer_notified")) {
+		until = lb_json_str(req, "pending_expires_at");
+		if (until && strcmp(now, until) >= 0)
+			return "expired";
+	} else if (is(state, "approved")) {
+		until = lb_json_str(req, "grant_expires_at");
+		if (until && strcmp(now, until) >= 0)
+			return "completed";
+	}
+	return state ? state : "unknown";
+}
+
+int gw_request_is_pending(const char *state)
+{
+	return is(state, "internal_review") || is(state, "customer_notified");
+}
+
+/* Emits a lockbox.request.* event for REQ. */
+static enum gw_db request_event(struct gw *gw, const json_t *req, const char *action,
+				const char *actor, json_t *details)
+{
+	char type[64];
+	struct gw_event ev = {0};
+	int sub = is(lb_json_str(req, "scope"), "subscription");
+
+	snprintf(type, sizeof(type), "lockbox.request.%s", action);
+	ev.type = type;
+	ev.tenant = lb_json_str(req, "tenant");
+	ev.subscription = sub ? lb_json_str(req, "subscription") : NULL;
+	ev.actor = actor;
+	ev.request = lb_json_str(req, "id");
+	ev.details = details;
+	return gw_audit_emit(gw, &ev, NULL);
+}
+
+/* Opens the grant window now: approved_at, grant_expires_at. */
+static void grant_fields(json_t *fields, const json_t *req, int64_t now_ms, const char *by)
+{
+	int64_t secs = 0;
+	char now[LB_TIME_BUFLEN], until[LB_TIME_BUFLEN];
+	lb_duration_parse(lb_json_str(req, "duration"), &secs);
+	lb_time_format(now_ms, now, sizeof(now));
+	lb_time_format(now_ms + secs * 1000, until, sizeof(until));
+	json_object_set_new(fields, "state", json_string("approved"));
+	lb_json_set_str_or_null(fields, "approved_by", by);
+	json_object_set_new(fields, "approved_at", json_string(now));
+	json_object_set_new(fields, "grant_expires_at", json_string(until));
+}
+
+struct create_in {
+	int64_t secs;
+};
+
+static enum gw_db hosts_in_scope(struct gw_tx *tx, const char *tenant, const char *scope,
+				 const char *sub, json_t *hosts)
+{
+	struct gw_store *s = tx->r->gw->store;
+	size_t i;
+	json_t *h;
+
+	json_array_foreach(hosts, i, h) {
+		const char *name = json_string_value(h);
+		json_t *row;
+		enum gw_db rc;
+		int ok;
+		if (is(name, "*")) {
+			if (json_array_size(hosts) != 1)
+				return gw_tx_fail(tx, "bad_value", "hosts: \"*\" stands alone");
+			return GW_DB_OK;
+		}
+		rc = s->get(s->cls, &gw_k_hosts, "name", name, &row);
+		if (rc == GW_DB_NOT_FOUND)
+			return gw_tx_fail(tx, "host_not_in_scope", "host %.253s is not enrolled", name);
+		if (rc != GW_DB_OK)
+			return rc;
+		ok = is(scope, "tenant") ? is(lb_json_str(row, "tenant"), tenant)
+					 : is(lb_json_str(row, "subscription"), sub);
+		json_decref(row);
+		if (!ok)
+			return gw_tx_fail(tx, "host_not_in_scope",
+					  "host %.253s is not in the request's %s", name, scope);
+		for (size_t j = 0; j < i; j++)
+			if (is(json_string_value(json_array_get(hosts, j)), name))
+				return gw_tx_fail(tx, "bad_value", "hosts: %.253s is named twice", name);
+	}
+	return GW_DB_OK;
+}
+
+static enum gw_db request_create_tx(struct gw_tx *tx)
+{
+	struct gw_req *r = tx->r;
+	struct gw *gw = r->gw;
+	struct gw_store *s = gw->store;
+	const struct gw_config *cfg = &gw->cfg;
+	json_t *body = tx->body, *ticket = NULL, *tenant = NULL, *subo = NULL;
+	const char *tid = lb_json_str(body, "ticket"), *scope = lb_json_str(body, "scope");
+	const char *sub = lb_json_str(body, "subscription"), *state;
+	int64_t secs;
+	char id[GW_ID_LEN], now[LB_TIME_BUFLEN], pend[LB_TIME_BUFLEN], dur[32];
+	int review, auto_approve = 0;
+	enum gw_db rc;
+
+	lb_duration_parse(lb_json_str(body, "duration"), &secs);
+	rc = s->get(s->cls, &gw_k_tickets, "id", tid, &ticket);
+	if (rc == GW_DB_NOT_FOUND)
+		return gw_tx_fail(tx, "not_found", "no ticket %s", tid);
+	if (rc != GW_DB_OK)
+		return rc;
+	if (!is(lb_json_str(ticket, "state"), "open")) {
+		rc = gw_tx_fail(tx, "ticket_closed", "ticket %s is closed", tid);
+		goto out;
+	}
+	if ((rc = s->get(s->cls, &gw_k_tenants, "id", lb_json_str(ticket, "tenant"), &tenant)) !=
+	    GW_DB_OK)
+		goto out;
+	if (is(scope, "subscription")) {
+		rc = s->get(s->cls, &gw_k_subscriptions, "id", sub, &subo);
+		if (rc == GW_DB_NOT_FOUND) {
+			rc = gw_tx_fail(tx, "not_found", "no subscription %s", sub);
+			goto out;
+		}
+		if (rc != GW_DB_OK)
+			goto out;
+		if (!is(lb_json_str(subo, "tenant"), lb_json_str(ticket, "tenant")) ||
+		    (lb_json_str(ticket, "subscription") &&
+		     !is(lb_json_str(ticket, "subscription"), sub))) {
+			rc = gw_tx_fail(tx, "ticket_tenant_mismatch",
+					"ticket %s is not for subscription %s", tid, sub);
+			goto out;
+		}
+	}
+	rc = hosts_in_scope(tx, lb_json_str(ticket, "tenant"), scope, sub,
+			    json_object_get(body, "hosts"));
+	if (rc != GW_DB_OK)
+		goto out;
+
+	review = (is(scope, "tenant") && cfg->review_tenant_scope) ||
+		 (cfg->review_duration_over > 0 && secs > cfg->review_duration_over);
+	if (review)
+		state = "internal_review";
+	else if (!json_is_true(json_object_get(tenant, "lockbox_enabled")))
+		state = "approved", auto_approve = 1;
+	else
+		state = "customer_notified";
+
+	gw_new_id("req_", id);
+	gw_now_str(r, now);
+	lb_time_format(r->now + cfg->pending_ttl * 1000, pend, sizeof(pend));
+	lb_duration_format(secs, dur, sizeof(dur));
+	tx->out = json_pack("{s:s,s:s,s:O,s:s,s:s?,s:O,s:O,s:s,s:O,s:s,s:s,s:O,s:s,s:s,"
+			    "s:n,s:n,s:n,s:n,s:s,s:n}",
+			    "id", id, "ticket", tid, "tenant", json_object_get(ticket, "tenant"),
+			    "scope", scope, "subscription", is(scope, "subscription") ? sub : NULL,
+			    "hosts", json_object_get(body, "hosts"), "access",
+			    json_object_get(body, "access"), "duration", dur, "justification",
+			    json_object_get(body, "justification"), "state", "customer_notified",
+			    "requester", r->who.id, "requester_login",
+			    json_object_get(r->who.obj, "login"), "created_at", now, "updated_at",
+			    now, "internal_approved_by", "approved_by", "approved_at",
+			    "grant_expires_at", "pending_expires_at", pend, "decision_reason");
+	json_object_set_new(tx->out, "state", json_string(state));
+	if (auto_approve)
+		grant_fields(tx->out, tx->out, r->now, NULL);
+	if ((rc = s->insert(s->cls, &gw_k_requests, tx->out)) != GW_DB_OK)
+		goto out;
+	rc = request_event(gw, tx->out, "create", r->who.id,
+			   json_pack("{s:s,s:s,s:O,s:O,s:s,s:O,s:b}", "state", state, "ticket", tid,
+				     "hosts", json_object_get(body, "hosts"), "access",
+				     json_object_get(body, "access"), "duration", dur,
+				     "justification", json_object_get(body, "justification"),
+				     "mfa", r->who.mfa));
+	if (rc == GW_DB_OK && auto_approve)
+		rc = request_event(gw, tx->out, "approve", NULL,
+				   json_pack("{s:b,s:s}", "lockbox_disabled", 1, "note",
+					     "the tenant has lockbox disabled: no customer approval step"));
+out:
+	json_decref(ticket);
+	json_decref(tenant);
+	json_decref(subo);
+	return rc;
+}
+
+enum MHD_Result gw_requests_create(struct gw_req *r)
+{
+	static const struct gw_field spec[] = {
+		{"ticket", GW_F_STR, 1, 64},     {"scope", GW_F_STR, 1, 16},
+		{"subscription", GW_F_STR, 0, 64}, {"hosts", GW_F_STRLIST, 1, 253},
+		{"access", GW_F_STR, 1, 8},      {"duration", GW_F_STR, 0, 32},
+		{"justification", GW_F_STR, 1, 1000}, {NULL, 0, 0, 0}};
+	struct gw_tx tx = {.r = r, .what = "request"};
+	const struct gw_config *cfg = &r->gw->cfg;
+	enum MHD_Result ret;
+	const char *scope, *access;
+	int64_t secs = cfg->default_grant;
+	size_t nhosts;
+
+	if (!gw_is(&r->who, GW_ROLE_ENGINEER))
+		return gw_reply_error(r, "forbidden", "only engineers open access requests");
+	if (!(tx.body = gw_parse_body(r, spec)))
+		return MHD_YES;
+	scope = lb_json_str(tx.body, "scope");
+	access = lb_json_str(tx.body, "access");
+	nhosts = json_array_size(json_object_get(tx.body, "hosts"));
+	if (!is(scope, "subscription") && !is(scope, "tenant"))
+		ret = gw_reply_error(r, "bad_value", "scope: subscription or tenant");
+	else if (is(scope, "subscription") != (json_object_get(tx.body, "subscription") != NULL))
+		ret = gw_reply_error(r, "bad_value", "subscription: required exactly when scope is subscription");
+	else if (!is(access, "ssh") && !is(access, "rdp"))
+		ret = gw_reply_error(r, "bad_value", "access: ssh or rdp");
+	else if (nhosts < 1 || nhosts > GW_REQUEST_HOSTS_MAX)
+		ret = gw_reply_error(r, "bad_value", "hosts: name 1..%d hosts, or [\"*\"]", GW_REQUEST_HOSTS_MAX);
+	else if (json_object_get(tx.body, "duration") &&
+		 gw_want_duration(r, "duration", lb_json_str(tx.body, "duration"), &secs) != 0)
+		ret = MHD_YES;
+	else if (secs > cfg->max_grant)
+		ret = gw_reply_error(r, "duration_too_long", "duration: at most %llds (max_grant)",
+				     (long long)cfg->max_grant);
+	else if (cfg->require_mfa && !r->who.mfa)
+		ret = gw_reply_error(r, "mfa_required", "this gateway requires an MFA-verified token to request access");
+	else {
+		char dur[32];
+		lb_duration_format(secs, dur, sizeof(dur));
+		json_object_set_new(tx.body, "duration", json_string(dur));
+		ret = gw_tx_run(&tx, 1, request_create_tx, 201);
+	}
+	json_decref(tx.body);
+	return ret;
+}
+
+struct list_scope {
+	struct gw_principal *who;
+	int pending_only;
+};
+
+static int request_visible(const json_t *row, void *arg)
+{
+	struct list_scope *ls = arg;
+	if (ls->pending_only && !gw_request_is_pending(lb_json_str(row, "state")))
+		return 0;
+	return gw_may_read_request(ls->who, row);
+}
+
+enum MHD_Result gw_requests_list(struct gw_req *r)
+{
+	struct gw_filter f[5];
+	size_t nf = 0, limit;
+	int64_t cursor, next;
+	const char *state = gw_query(r, "state"), *mine = gw_query(r, "mine");
+	struct list_scope ls = {&r->who, 0};
+	json_t *items;
+	enum gw_db rc;
+	static const char *const states[] = {"internal_review", "customer_notified", "approved",
+					     "denied", "expired", "revoked", "canceled",
+					     "completed", "pending", NULL};
+
+	if (gw_parse_page(r, &limit, &cursor) != 0)
+		return MHD_YES;
+	if (state) {
+		int ok = 0;
+		for (size_t i = 0; states[i]; i++)
+			ok |= is(states[i], state);
+		if (!ok)
+			return gw_reply_error(r, "bad_query", "state: one of internal_review, customer_notified, approved, denied, expired, revoked, canceled, completed, pending");
+		if (is(state, "pending"))
+			ls.pending_only = 1;
+		else
+			f[nf++] = (struct gw_filter){"state", GW_EQ, state};
+	}
+	if (gw_query(r, "tenant"))
+		f[nf++] = (struct gw_filter){"tenant", GW_EQ, gw_query(r, "tenant")};
+	if (gw_query(r, "subscription"))
+		f[nf++] = (struct gw_filter){"subscription", GW_EQ, gw_query(r, "subscription")};
+	if (gw_query(r, "host"))
+		f[nf++] = (struct gw_filter){"hosts", GW_HAS, gw_query(r, "host")};
+	if (mine && is(mine, "true"))
+		f[nf++] = (struct gw_filter){"requester", GW_EQ, r->who.id};
+	rc = r->gw->store->list(r->gw->store->cls, &gw_k_requests, f, nf, cursor, limit, 0,
+				request_visible, &ls, &items, &next);
+	if (rc != GW_DB_OK)
+		return gw_reply_db(r, rc, "request");
+	return gw_reply_page(r, items, next);
+}
+
+static enum gw_db request_get_tx(struct gw_tx *tx)
+{
+	struct gw_store *s = tx->r->gw->store;
+	struct gw_filter f[1] = {{"request", GW_EQ, tx->r->args[0]}};
+	json_t *events, *ev, *hist;
+	int64_t next;
+	size_t i;
+	enum gw_db rc = s->get(s->cls, &gw_k_requests, "id", tx->r->args[0], &tx->out);
+
+	if (rc != GW_DB_OK)
+		return rc;
+	if (!gw_may_read_request(&tx->r->who, tx->out))
+		return GW_DB_NOT_FOUND;
+	rc = s->list(s->cls, &gw_k_audit, f, 1, 0, GW_LIST_MAX, 0, NULL, NULL, &events, &next);
+	if (rc != GW_DB_OK)
+		return rc;
+	hist = json_array();
+	json_array_foreach(events, i, ev) {
+		const char *type = lb_json_str(ev, "type");
+		json_t *details = json_object_get(ev, "details");
+		if (!type || strncmp(type, "lockbox.request.", 16) != 0)
+			continue;
+		json_array_append_new(hist, json_pack("{s:O,s:s,s:O,s:O}", "time",
+						      json_object_get(ev, "time"), "action",
+						      type + 16, "actor", json_object_get(ev, "actor"),
+						      "reason",
+						      json_object_get(details, "reason")
+							      ? json_object_get(details, "reason")
+							      : json_null()));
+	}
+	json_decref(events);
+	json_object_set_new(tx->out, "history", hist);
+	return GW_DB_OK;
+}
+
+enum MHD_Result gw_requests_get(struct gw_req *r)
+{
+	struct gw_tx tx = {.r = r, .what = "request"};
+	return gw_tx_run(&tx, 0, request_get_tx, 200);
+}
+
+/* One table for every decision on a request: who may, from which states, to which state. */
+enum actor_rule { BY_INTERNAL, BY_APPROVER, BY_APPROVER_OR_INTERNAL, BY_APPROVER_OR_ENGINEER,
+		  BY_ENGINEER };
+
+struct transition {
+	const char *action;
+	enum actor_rule who;
+	const char *from[2];
+	const char *to;
+	int reason_required;
+};
+
+static const struct transition transitions[] = {
+	{"internal_approve", BY_INTERNAL, {"internal_review", NULL}, "customer_notified", 0},
+	{"approve", BY_APPROVER, {"customer_notified", NULL}, "approved", 0},
+	{"deny", BY_APPROVER_OR_INTERNAL, {"customer_notified", "internal_review"}, "denied", 1},
+	{"revoke", BY_APPROVER_OR_ENGINEER, {"approved", NULL}, "revoked", 1},
+	{"cancel", BY_ENGINEER, {"internal_review", "customer_notified"}, "canceled", 0},
+};
+
+static int may_act(const struct gw_principal *p, const struct transition *t, const json_t *req,
+		   const char *state)
+{
+	int engineer = is(lb_json_str(req, "requester"), p->id);
+	int internal = gw_is(p, GW_ROLE_INTERNAL_APPROVER);
+	int approver = gw_is_designated_approver(p, req);
+	switch (t->who) {
+	case BY_INTERNAL: return internal;
+	case BY_APPROVER: return approver;
+	case BY_APPROVER_OR_INTERNAL:
+		return approver || (internal && is(state, "internal_review"));
+	case BY_APPROVER_OR_ENGINEER: return approver || engineer;
+	case BY_ENGINEER: return engineer;
+	}
+	return 0;
+}
+
+static enum gw_db request_decide_tx(struct gw_tx *tx)
+{
+	struct gw_req *r = tx->r;
+	struct gw_store *s = r->gw->store;
+	const struct transition *t = tx->arg;
+	const char *reason = lb_json_str(tx->body, "reason"), *state, *to = t->to;
+	char now[LB_TIME_BUFLEN];
+	json_t *req = NULL, *fields, *tenant = NULL, *details;
+	int from_ok = 0, auto_approve = 0;
+	enum gw_db rc;
+
+	rc = s->get(s->cls, &gw_k_requests, "id", r->args[0], &req);
+	if (rc == GW_DB_NOT_FOUND)
+		return gw_tx_fail(tx, "not_found", "no request %s", r->args[0]);
+	if (rc != GW_DB_OK)
+		return rc;
+	state = gw_request_effective_state(req, r->now);
+	if (!gw_may_read_request(&r->who, req)) {
+		rc = gw_tx_fail(tx, "not_found", "no request %s", r->args[0]);
+		goto out;
+	}
+	if (!may_act(&r->who, t, req, state)) {
+		rc = gw_tx_fail(tx, "forbidden", "your roles do not let you %s this request", t->action);
+		goto out;
+	}
+	if ((t->who == BY_APPROVER || t->who == BY_INTERNAL || t->who == BY_APPROVER_OR_INTERNAL) &&
+	    is(lb_json_str(req, "requester"), r->who.id)) {
+		rc = gw_tx_fail(tx, "self_approval", "nobody decides on their own request");
+		goto out;
+	}
+	for (size_t i = 0; i < 2; i++)
+		from_ok |= is(t->from[i], state);
+	if (!from_ok) {
+		rc = gw_tx_fail(tx, "wrong_state", "request %s is %s; cannot %s it", r->args[0], state,
+				t->action);
+		goto out;
+	}
+	if (t->reason_required && !reason) {
+		rc = gw_tx_fail(tx, "missing_field", "'reason' is required to %s", t->action);
+		goto out;
+	}
+	gw_now_str(r, now);
+	fields = json_pack("{s:s,s:s}", "state", to, "updated_at", now);
+	if (is(t->action, "internal_approve")) {
+		json_object_set_new(fields, "internal_approved_by", json_string(r->who.id));
+		if ((rc = s->get(s->cls, &gw_k_tenants, "id", lb_json_str(req, "tenant"), &tenant)) !=
+		    GW_DB_OK) {
+			json_decref(fields);
+			goto out;
+		}
+		if (!json_is_true(json_object_get(tenant, "lockbox_enabled"))) {
+			grant_fields(fields, req, r->now, NULL);
+			auto_approve = 1;
+		}
+	} else if (is(t->action, "approve")) {
+		grant_fields(fields, req, r->now, r->who.id);
+	}
+	if (reason)
+		json_object_set_new(fields, "decision_reason", json_string(reason));
+	rc = s->update(s->cls, &gw_k_requests, r->args[0], fields);
+	json_object_update(req, fields);
+	json_decref(fields);
+	if (rc != GW_DB_OK)
+		goto out;
+	details = json_pack("{s:s,s:s}", "from", state, "to", lb_json_str(req, "state"));
+	if (reason)
+		json_object_set_new(details, "reason", json_string(reason));
+	rc = request_event(r->gw, req, t->action, r->who.id, details);
+	if (rc == GW_DB_OK && auto_approve)
+		rc = request_event(r->gw, req, "approve", NULL,
+				   json_pack("{s:b}", "lockbox_disabled", 1));
+	tx->out = json_incref(req);
+out:
+	json_decref(req);
+	json_decref(tenant);
+	return rc;
+}
+
+static enum MHD_Result request_decide(struct gw_req *r, const char *action)
+{
+	static const struct gw_field spec[] = {{"reason", GW_F_STR, 0, 1000}, {NULL, 0, 0, 0}};
+	const struct transition *t = NULL;
+	struct gw_tx tx = {.r = r, .what = "request"};
+	enum MHD_Result ret;
+
+	for (size_t i = 0; i < sizeof(transitions) / sizeof(transitions[0]); i++)
+		if (is(transitions[i].action, action))
+			t = &transitions[i];
+	if (r->who.kind != GW_P_USER || r->who.ngrants == 0)
+		return gw_reply_error(r, "forbidden", "your roles do not let you %s requests", action);
+	if (r->body_len == 0 && !r->too_big)
+		tx.body = json_object();
+	else if (!(tx.body = gw_parse_body(r, spec)))
+		return MHD_YES;
+	tx.arg = t;
+	ret = gw_tx_run(&tx, 1, request_decide_tx, 200);
+	json_decref(tx.body);
+	return ret;
+}
+
+enum MHD_Result gw_requests_internal_approve(struct gw_req *r)
+{
+	return request_decide(r, "internal_approve");
+}
+enum MHD_Result gw_requests_approve(struct gw_req *r)
+{
+	return request_decide(r, "approve");
+}
+enum MHD_Result gw_requests_deny(struct gw_req *r)
+{
+	return request_decide(r, "deny");
+}
+enum MHD_Result gw_requests_revoke(struct gw_req *r)
+{
+	return request_decide(r, "revoke");
+}
+enum MHD_Result gw_requests_cancel(struct gw_req *r)
+{
+	return request_decide(r, "cancel");
+}
+
+/* The sweeper: pending requests past pending_expires_at expire, grants past their end
+ * complete, elevations past their end are audited as expired. Small batches, one
+ * transaction each, so API calls never wait long behind it. */
+struct sweep {
+	struct gw *gw;
+	int64_t now;
+	unsigned changed;
+	int more;
+};
+
+static enum gw_db sweep_requests(struct sweep *sw, const char *state, const char *col,
+				 const char *to, const char *action)
+{
+	struct gw_store *s = sw->gw->store;
+	char now[LB_TIME_BUFLEN];
+	struct gw_filter f[2] = {{"state", GW_EQ, state}, {col, GW_LE, now}};
+	json_t *items, *req;
+	int64_t next;
+	size_t i;
+	enum gw_db rc;
+
+	lb_time_format(sw->now, now, sizeof(now));
+	rc = s->list(s->cls, &gw_k_requests, f, 2, 0, 100, 0, NULL, NULL, &items, &next);
+	if (rc != GW_DB_OK)
+		return rc;
+	if (next)
+		sw->more = 1;
+	json_array_foreach(items, i, req) {
+		json_t *fields = json_pack("{s:s,s:s}", "state", to, "updated_at", now);
+		rc = s->update(s->cls, &gw_k_requests, lb_json_str(req, "id"), fields);
+		json_decref(fields);
+		if (rc == GW_DB_OK)
+			rc = request_event(sw->gw, req, action, NULL,
+					   json_pack("{s:s,s:s}", "from", state, "to", to));
+		if (rc != GW_DB_OK)
+			break;
+		sw->changed++;
+	}
+	json_decref(items);
+	return rc;
+}
+
+static enum gw_db sweep_elevations(struct sweep *sw)
+{
+	struct gw_store *s = sw->gw->store;
+	char now[LB_TIME_BUFLEN];
+	struct gw_filter f[2] = {{"expire_logged", GW_EQ, "0"}, {"expires_at", GW_LE, now}};
+	json_t *items, *e;
+	int64_t next;
+	size_t i;
+	enum gw_db rc;
+
+	lb_time_format(sw->now, now, sizeof(now));
+	rc = s->list(s->cls, &gw_k_elevations, f, 2, 0, 100, 0, NULL, NULL, &items, &next);
+	if (rc != GW_DB_OK)
+		return rc;
+	if (next)
+		sw->more = 1;
+	json_array_foreach(items, i, e) {
+		struct gw_event ev = {0};
+		json_t *fields = json_pack("{s:b}", "expire_logged", 1);
+		rc = s->update(s->cls, &gw_k_elevations, lb_json_str(e, "id"), fields);
+		json_decref(fields);
+		if (rc != GW_DB_OK)
+			break;
+		ev.type = "pim.elevation.expire";
+		ev.level = "tenant";
+		ev.actor = lb_json_str(e, "user");
+		ev.details = json_pack("{s:O,s:O}", "elevation", json_object_get(e, "id"),
+				       "expires_at", json_object_get(e, "expires_at"));
+		if ((rc = gw_audit_emit(sw->gw, &ev, NULL)) != GW_DB_OK)
+			break;
+		sw->changed++;
+	}
+	json_decref(items);
+	return rc;
+}
+
+static enum gw_db sweep_tx(void *arg)
+{
+	struct sweep *sw = arg;
+	enum gw_db rc;
+	sw->more = 0;
+	if ((rc = sweep_requests(sw, "internal_review", "pending_expires_at", "expired",
+				 "expire")) != GW_DB_OK ||
+	    (rc = sweep_requests(sw, "customer_notified", "pending_expires_at", "expired",
+				 "expire")) != GW_DB_OK ||
+	    (rc = sweep_requests(sw, "approved", "grant_expires_at", "completed", "complete")) !=
+		    GW_DB_OK)
+		return rc;
+	return sweep_elevations(sw);
+}
+
+enum gw_db gw_requests_sweep(struct gw *gw, int64_t now_ms, unsigned *changed)
+{
+	struct sweep sw = {gw, now_ms, 0, 0};
+	enum gw_db rc;
+	int rounds = 0;
+	do {
+		unsigned before = sw.changed;
+		rc = gw->store->run(gw->store->cls, 1, sweep_tx, &sw);
+		if (rc != GW_DB_OK) {
+			sw.changed = before;
+			break;
+		}
+	} while (sw.more && ++rounds < 50);
+	*changed = sw.changed;
+	return rc;
+}

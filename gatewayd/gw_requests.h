@@ -1,0 +1,13 @@
+/* lockbox-gatewayd: request state helpers shared by the lifecycle and the access check. */
+#ifndef LOCKBOX_GW_REQUESTS_H
+#define LOCKBOX_GW_REQUESTS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+/* The state at NOW: a pending request past pending_expires_at is "expired" and an approved
+ * one past grant_expires_at is "completed" even before the sweeper has written that. */
+const char *gw_request_effective_state(const json_t *req, int64_t now_ms);
+int gw_request_is_pending(const char *state);
+
+#endif

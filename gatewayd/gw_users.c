@@ -1,0 +1,394 @@
+/* lockbox-gatewayd: /v1/users, their tokens and role assignments (provider admins), bootstrap. */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gw.h"
+#include "lockbox/json.h"
+#include "lockbox/util.h"
+
+/* The login is the Unix user on hosts, so it must be a portable Unix user name. */
+static int login_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 32 || !(islower((unsigned char)s[0]) || s[0] == '_'))
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_' ||
+		      *p == '-' || *p == '.'))
+			return 0;
+	return 1;
+}
+
+static enum gw_db user_create_tx(struct gw_tx *tx)
+{
+	struct gw_store *s = tx->r->gw->store;
+	const char *tenant = lb_json_str(tx->body, "tenant");
+	char id[GW_ID_LEN], now[LB_TIME_BUFLEN];
+	enum gw_db rc;
+
+	if (tenant) {
+		json_t *t;
+		rc = s->get(s->cls, &gw_k_tenants, "id", tenant, &t);
+		if (rc == GW_DB_NOT_FOUND)
+			return gw_tx_fail(tx, "not_found", "no tenant %s", tenant);
+		if (rc != GW_DB_OK)
+			return rc;
+		json_decref(t);
+	}
+	gw_new_id("usr_", id);
+	gw_now_str(tx->r, now);
+	tx->out = json_pack("{s:s,s:O,s:O,s:O,s:O,s:O,s:b,s:s}", "id", id, "login",
+			    json_object_get(tx->body, "login"), "name",
+			    json_object_get(tx->body, "name"), "email",
+			    json_object_get(tx->body, "email"), "side",
+			    json_object_get(tx->body, "side"), "tenant",
+			    tenant ? json_object_get(tx->body, "tenant") : json_null(), "disabled", 0,
+			    "created_at", now);
+	rc = s->insert(s->cls, &gw_k_users, tx->out);
+	if (rc == GW_DB_CONFLICT)
+		return gw_tx_fail(tx, "conflict", "a user with that login exists already");
+	return rc;
+}
+
+enum MHD_Result gw_users_create(struct gw_req *r)
+{
+	static const struct gw_field spec[] = {
+		{"login", GW_F_STR, 1, 32},  {"name", GW_F_STR, 1, 128}, {"email", GW_F_STR, 1, 254},
+		{"side", GW_F_STR, 1, 16},   {"tenant", GW_F_STR, 0, 64}, {NULL, 0, 0, 0}};
+	struct gw_tx tx = {.r = r, .what = "user"};
+	enum MHD_Result ret;
+	const char *side, *err = NULL;
+
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
+		return gw_reply_error(r, "forbidden", "creating users needs provider_admin");
+	if (!(tx.body = gw_parse_body(r, spec)))
+		return MHD_YES;
+	side = lb_json_str(tx.body, "side");
+	if (!login_ok(lb_json_str(tx.body, "login")))
+		err = "login: must be a Unix user name (lowercase letters, digits, '_', '-', '.')";
+	else if (strcmp(side, "provider") != 0 && strcmp(side, "customer") != 0)
+		err = "side: must be provider or customer";
+	else if (strcmp(side, "customer") == 0 && !json_object_get(tx.body, "tenant"))
+		err = "tenant: a customer-side user belongs to a tenant";
+	else if (strcmp(side, "provider") == 0 && json_object_get(tx.body, "tenant"))
+		err = "tenant: a provider-side user belongs to no tenant";
+	if (err) {
+		json_decref(tx.body);
+		return gw_reply_error(r, "bad_value", "%s", err);
+	}
+	ret = gw_tx_run(&tx, 1, user_create_tx, 201);
+	json_decref(tx.body);
+	return ret;
+}
+
+enum MHD_Result gw_users_list(struct gw_req *r)
+{
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
+		return gw_reply_error(r, "forbidden", "listing users needs provider_admin");
+	return gw_reply_list(r, &gw_k_users, NULL, 0, NULL);
+}
+
+static enum gw_db token_insert(struct gw_store *s, const char *user, int mfa, const char *now,
+			       char *token, size_t len, json_t **out)
+{
+	char id[GW_ID_LEN], hash[65];
+	json_t *row;
+	enum gw_db rc;
+
+	gw_new_id("tok_", id);
+	if (gw_new_token("lbu_", token, len, hash) != 0)
+		return GW_DB_ERROR;
+	row = json_pack("{s:s,s:s,s:s,s:b,s:s}", "id", id, "user", user, "hash", hash, "mfa", mfa,
+			"created_at", now);
+	rc = s->insert(s->cls, &gw_k_tokens, row);
+	json_object_del(row, "hash");
+	json_object_set_new(row, "token", json_string(token));
+	*out = row;
+	return rc;
+}
+
+static enum gw_db token_create_tx(struct gw_tx *tx)
+{
+	struct gw_store *s = tx->r->gw->store;
+	char now[LB_TIME_BUFLEN], token[80];
+	json_t *u;
+	enum gw_db rc;
+
+	rc = s->get(s->cls, &gw_k_users, "id", tx->r->args[0], &u);
+	if (rc != GW_DB_OK)
+		return rc;
+	json_decref(u);
+	gw_now_str(tx->r, now);
+	rc = token_insert(s, tx->r->args[0], json_is_true(json_object_get(tx->body, "mfa")), now,
+			  token, sizeof(token), &tx->out);
+	lb_wipe(token, sizeof(token));
+	return rc;
+}
+
+enum MHD_Result gw_users_token_create(struct gw_req *r)
+{
+	static const struct gw_field spec[] = {{"mfa", GW_F_BOOL, 0, 0}, {NULL, 0, 0, 0}};
+	struct gw_tx tx = {.r = r, .what = "user"};
+	enum MHD_Result ret;
+
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
+		return gw_reply_error(r, "forbidden", "issuing tokens needs provider_admin");
+	if (r->body_len == 0 && !r->too_big)
+		tx.body = json_object();
+	else if (!(tx.body = gw_parse_body(r, spec)))
+		return MHD_YES;
+	ret = gw_tx_run(&tx, 1, token_create_tx, 201);
+	json_decref(tx.body);
+	return ret;
+}
+
+/* Checks the assignment against the user's side and tenant; fills tenant for owners. */
+static enum gw_db role_resolve(struct gw_tx *tx, json_t *user, enum gw_role role,
+			       const char **tenant, const char *sub)
+{
+	struct gw_store *s = tx->r->gw->store;
+	const char *side = lb_json_str(user, "side");
+	const char *utenant = lb_json_str(user, "tenant");
+
+	if (gw_role_is_provider(role)) {
+		if (strcmp(side, "provider") != 0)
+			return gw_tx_fail(tx, "rule_violated", "%s is a provider role; the user is customer-side", gw_role_name(role));
+		if (*tenant || sub)
+			return gw_tx_fail(tx, "bad_value", "provider roles take no tenant or subscription");
+		return GW_DB_OK;
+	}
+	if (strcmp(side, "customer") != 0)
+		return gw_tx_fail(tx, "rule_violated", "%s is a customer role; the user is provider-side", gw_role_name(role));
+	if (role == GW_ROLE_OWNER) {
+		json_t *so;
+		enum gw_db rc;
+		if (!sub || *tenant)
+			return gw_tx_fail(tx, "bad_value", "owner takes a subscription (and no tenant)");
+		rc = s->get(s->cls, &gw_k_subscriptions, "id", sub, &so);
+		if (rc == GW_DB_NOT_FOUND)
+			return gw_tx_fail(tx, "not_found", "no subscription %s", sub);
+		if (rc != GW_DB_OK)
+			return rc;
+		if (!utenant || strcmp(lb_json_str(so, "tenant"), utenant) != 0) {
+			json_decref(so);
+			return gw_tx_fail(tx, "rule_violated", "the subscription belongs to another tenant than the user");
+		}
+		json_decref(so);
+		*tenant = utenant;
+		return GW_DB_OK;
+	}
+	if (!*tenant || sub)
+		return gw_tx_fail(tx, "bad_value", "%s takes a tenant (and no subscription)", gw_role_name(role));
+	if (!utenant || strcmp(*tenant, utenant) != 0)
+		return gw_tx_fail(tx, "rule_violated", "a customer user holds roles only in their own tenant");
+	return GW_DB_OK;
+}
+
+/* Finds the assignment equal to (user, role, tenant, subscription). */
+static enum gw_db role_find(struct gw_store *s, const char *user, const char *role,
+			    const char *tenant, const char *sub, json_t **found)
+{
+	struct gw_filter f[4] = {{"user", GW_EQ, user}, {"role", GW_EQ, role},
+				 {"tenant", GW_EQ, tenant}, {"subscription", GW_EQ, sub}};
+	json_t *items;
+	int64_t next;
+	enum gw_db rc = s->list(s->cls, &gw_k_roles, f, 4, 0, 1, 0, NULL, NULL, &items, &next);
+	*found = NULL;
+	if (rc != GW_DB_OK)
+		return rc;
+	if (json_array_size(items) == 1)
+		*found = json_incref(json_array_get(items, 0));
+	json_decref(items);
+	return *found ? GW_DB_OK : GW_DB_NOT_FOUND;
+}
+
+static enum gw_db role_assign_tx(struct gw_tx *tx)
+{
+	struct gw_store *s = tx->r->gw->store;
+	const char *uid = lb_json_str(tx->body, "user");
+	const char *rname = lb_json_str(tx->body, "role");
+	const char *tenant = lb_json_str(tx->body, "tenant");
+	const char *sub = lb_json_str(tx->body, "subscription");
+	enum gw_role role = gw_role_from_name(rname);
+	char id[GW_ID_LEN], now[LB_TIME_BUFLEN];
+	json_t *user, *dup;
+	enum gw_db rc;
+
+	if (role == GW_ROLE_NONE)
+		return gw_tx_fail(tx, "bad_value", "role: unknown role '%.32s'", rname);
+	rc = s->get(s->cls, &gw_k_users, "id", uid, &user);
+	if (rc == GW_DB_NOT_FOUND)
+		return gw_tx_fail(tx, "not_found", "no user %s", uid);
+	if (rc != GW_DB_OK)
+		return rc;
+	rc = role_resolve(tx, user, role, &tenant, sub);
+	if (rc == GW_DB_OK) {
+		rc = role_find(s, uid, rname, tenant, sub, &dup);
+		json_decref(dup);
+		if (rc == GW_DB_OK)
+			rc = gw_tx_fail(tx, "conflict", "the user holds that role already");
+		else if (rc == GW_DB_NOT_FOUND)
+			rc = GW_DB_OK;
+	}
+	if (rc == GW_DB_OK) {
+		gw_new_id("rol_", id);
+		gw_now_str(tx->r, now);
+		tx->out = json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:s}", "id", id, "user", uid, "role",
+				    rname, "tenant", tenant, "subscription", sub, "created_at", now);
+		rc = s->insert(s->cls, &gw_k_roles, tx->out);
+	}
+	json_decref(user);
+	return rc;
+}
+
+static const struct gw_field role_spec[] = {
+	{"id", GW_F_STR, 0, 64},     {"user", GW_F_STR, 0, 64},
+	{"role", GW_F_STR, 0, 32},   {"tenant", GW_F_STR, 0, 64},
+	{"subscription", GW_F_STR, 0, 64}, {NULL, 0, 0, 0}};
+
+enum MHD_Result gw_roles_assign(struct gw_req *r)
+{
+	struct gw_tx tx = {.r = r, .what = "user"};
+	enum MHD_Result ret;
+
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
+		return gw_reply_error(r, "forbidden", "assigning roles needs provider_admin");
+	if (!(tx.body = gw_parse_body(r, role_spec)))
+		return MHD_YES;
+	if (!json_object_get(tx.body, "user") || !json_object_get(tx.body, "role") ||
+	    json_object_get(tx.body, "id")) {
+		json_decref(tx.body);
+		return gw_reply_error(r, "missing_field", "'user' and 'role' are required ('id' is not accepted)");
+	}
+	ret = gw_tx_run(&tx, 1, role_assign_tx, 201);
+	json_decref(tx.body);
+	return ret;
+}
+
+static enum gw_db role_remove_tx(struct gw_tx *tx)
+{
+	struct gw_store *s = tx->r->gw->store;
+	const char *id = lb_json_str(tx->body, "id");
+	json_t *found = NULL;
+	enum gw_db rc;
+
+	if (id) {
+		rc = s->get(s->cls, &gw_k_roles, "id", id, &found);
+	} else {
+		const char *tenant = lb_json_str(tx->body, "tenant");
+		const char *sub = lb_json_str(tx->body, "subscription");
+		if (sub && !tenant) {
+			/* owners are stored with their subscription's tenant */
+			json_t *so;
+			rc = s->get(s->cls, &gw_k_subscriptions, "id", sub, &so);
+			if (rc == GW_DB_OK) {
+				rc = role_find(s, lb_json_str(tx->body, "user"), lb_json_str(tx->body, "role"),
+					       lb_json_str(so, "tenant"), sub, &found);
+				json_decref(so);
+			}
+		} else {
+			rc = role_find(s, lb_json_str(tx->body, "user"), lb_json_str(tx->body, "role"),
+				       tenant, sub, &found);
+		}
+	}
+	if (rc == GW_DB_NOT_FOUND)
+		return gw_tx_fail(tx, "not_found", "no such role assignment");
+	if (rc != GW_DB_OK)
+		return rc;
+	rc = s->remove(s->cls, &gw_k_roles, lb_json_str(found, "id"));
+	tx->out = json_pack("{s:O}", "deleted", json_object_get(found, "id"));
+	json_decref(found);
+	return rc;
+}
+
+enum MHD_Result gw_roles_remove(struct gw_req *r)
+{
+	struct gw_tx tx = {.r = r, .what = "role assignment"};
+	enum MHD_Result ret;
+
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
+		return gw_reply_error(r, "forbidden", "removing roles needs provider_admin");
+	if (!(tx.body = gw_parse_body(r, role_spec)))
+		return MHD_YES;
+	if (!json_object_get(tx.body, "id") &&
+	    (!json_object_get(tx.body, "user") || !json_object_get(tx.body, "role"))) {
+		json_decref(tx.body);
+		return gw_reply_error(r, "missing_field", "give 'id', or 'user' and 'role'");
+	}
+	ret = gw_tx_run(&tx, 1, role_remove_tx, 200);
+	json_decref(tx.body);
+	return ret;
+}
+
+enum MHD_Result gw_roles_list(struct gw_req *r)
+{
+	struct gw_filter f[1];
+	size_t nf = 0;
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
+		return gw_reply_error(r, "forbidden", "listing roles needs provider_admin");
+	if (gw_query(r, "user"))
+		f[nf++] = (struct gw_filter){"user", GW_EQ, gw_query(r, "user")};
+	return gw_reply_list(r, &gw_k_roles, f, nf, NULL);
+}
+
+struct bootstrap {
+	struct gw *gw;
+	const char *login;
+	char *token;
+	size_t len;
+	const char *err;
+};
+
+static enum gw_db bootstrap_tx(void *arg)
+{
+	struct bootstrap *b = arg;
+	struct gw_store *s = b->gw->store;
+	char uid[GW_ID_LEN], rid[GW_ID_LEN], now[LB_TIME_BUFLEN];
+	int64_t n;
+	json_t *row;
+	enum gw_db rc;
+
+	if ((rc = s->count(s->cls, &gw_k_users, &n)) != GW_DB_OK)
+		return rc;
+	if (n > 0) {
+		b->err = "the database has users already; --bootstrap-admin only works on an empty one";
+		return GW_DB_ABORT;
+	}
+	lb_time_format(lb_time_now_ms(), now, sizeof(now));
+	gw_new_id("usr_", uid);
+	row = json_pack("{s:s,s:s,s:s,s:s,s:s,s:n,s:b,s:s}", "id", uid, "login", b->login, "name",
+			b->login, "email", "", "side", "provider", "tenant", "disabled", 0,
+			"created_at", now);
+	rc = s->insert(s->cls, &gw_k_users, row);
+	json_decref(row);
+	if (rc != GW_DB_OK)
+		return rc;
+	gw_new_id("rol_", rid);
+	row = json_pack("{s:s,s:s,s:s,s:n,s:n,s:s}", "id", rid, "user", uid, "role",
+			"provider_admin", "tenant", "subscription", "created_at", now);
+	rc = s->insert(s->cls, &gw_k_roles, row);
+	json_decref(row);
+	if (rc != GW_DB_OK)
+		return rc;
+	rc = token_insert(s, uid, 1, now, b->token, b->len, &row);
+	json_decref(row);
+	return rc;
+}
+
+int gw_bootstrap_admin(struct gw *gw, const char *login, char *token, size_t len, char *err,
+		       size_t errlen)
+{
+	struct bootstrap b = {gw, login, token, len, NULL};
+	enum gw_db rc;
+	if (!login_ok(login)) {
+		snprintf(err, errlen, "'%s' is not a valid login (a Unix user name)", login);
+		return -1;
+	}
+	rc = gw->store->run(gw->store->cls, 1, bootstrap_tx, &b);
+	if (rc != GW_DB_OK) {
+		snprintf(err, errlen, "%s", b.err ? b.err : "database error");
+		return -1;
+	}
+	return 0;
+}

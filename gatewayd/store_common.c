@@ -1,0 +1,106 @@
+/* lockbox-gatewayd: resource kinds and the audit chain hash, shared by every store. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lockbox/util.h"
+
+#include "gw_store.h"
+
+#define T(n) {n, GW_C_TEXT, 0}
+#define B(n) {n, GW_C_BOOL, 0}
+#define I(n) {n, GW_C_INT, 0}
+#define J(n) {n, GW_C_JSON, 0}
+#define H(n) {n, GW_C_TEXT, 1}
+#define END {NULL, GW_C_TEXT, 0}
+
+static const struct gw_col tenants[] = {T("id"), T("name"), B("lockbox_enabled"),
+					T("created_at"), T("updated_at"), END};
+static const struct gw_col subscriptions[] = {T("id"), T("tenant"), T("name"), T("created_at"),
+					      END};
+static const struct gw_col hosts[] = {T("id"), T("name"), T("subscription"), T("tenant"),
+				      B("disabled"), H("token_hash"), T("created_at"),
+				      T("updated_at"), END};
+static const struct gw_col users[] = {T("id"), T("login"), T("name"), T("email"), T("side"),
+				      T("tenant"), B("disabled"), T("created_at"), END};
+static const struct gw_col tokens[] = {T("id"), T("user"), H("hash"), B("mfa"), T("created_at"),
+				       END};
+static const struct gw_col roles[] = {T("id"), T("user"), T("role"), T("tenant"),
+				      T("subscription"), T("created_at"), END};
+static const struct gw_col tickets[] = {T("id"), T("tenant"), T("subscription"), T("title"),
+					T("description"), T("state"), T("created_by"),
+					T("created_at"), T("updated_at"), END};
+static const struct gw_col elevations[] = {T("id"), T("user"), T("login"), T("duration"),
+					   T("justification"), T("activated_at"), T("expires_at"),
+					   B("mfa"), {"expire_logged", GW_C_BOOL, 1}, END};
+static const struct gw_col requests[] = {
+	T("id"), T("ticket"), T("tenant"), T("scope"), T("subscription"), J("hosts"), T("access"),
+	T("duration"), T("justification"), T("state"), T("requester"), T("requester_login"),
+	T("created_at"), T("updated_at"), T("internal_approved_by"), T("approved_by"),
+	T("approved_at"), T("grant_expires_at"), T("pending_expires_at"), T("decision_reason"), END};
+static const struct gw_col audit[] = {I("seq"), T("id"), T("time"), T("type"), T("tenant"),
+				      T("subscription"), T("level"), T("actor"), T("host"),
+				      T("request"), J("details"), T("prev_hash"), T("hash"), END};
+
+const struct gw_kind gw_k_tenants = {"tenant", "tenants", "rid", tenants};
+const struct gw_kind gw_k_subscriptions = {"subscription", "subscriptions", "rid", subscriptions};
+const struct gw_kind gw_k_hosts = {"host", "hosts", "rid", hosts};
+const struct gw_kind gw_k_users = {"user", "users", "rid", users};
+const struct gw_kind gw_k_tokens = {"token", "tokens", "rid", tokens};
+const struct gw_kind gw_k_roles = {"role assignment", "role_assignments", "rid", roles};
+const struct gw_kind gw_k_tickets = {"ticket", "tickets", "rid", tickets};
+const struct gw_kind gw_k_elevations = {"elevation", "elevations", "rid", elevations};
+const struct gw_kind gw_k_requests = {"request", "requests", "rid", requests};
+const struct gw_kind gw_k_audit = {"audit event", "audit", "seq", audit};
+
+const struct gw_col *gw_kind_col(const struct gw_kind *k, const char *name)
+{
+	for (const struct gw_col *c = k->cols; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+void gw_audit_chain_hash(const json_t *ev, const char *prev_hash, char out[65])
+{
+	static const char *const fields[] = {"seq",  "id",   "time",    "type",    "tenant",
+					     "subscription", "level", "actor", "host", "request",
+					     "details", NULL};
+	json_t *c = json_object();
+	char *text;
+
+	for (size_t i = 0; fields[i]; i++) {
+		json_t *v = json_object_get(ev, fields[i]);
+		json_object_set(c, fields[i], v ? v : json_null());
+	}
+	json_object_set_new(c, "prev_hash", json_string(prev_hash));
+	text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	lb_sha256_hex(text ? text : "", text ? strlen(text) : 0, out);
+	free(text);
+	json_decref(c);
+}
+
+struct gw_store *gw_store_open(const char *uri, char *err, size_t errlen)
+{
+	if (strncmp(uri, "sqlite://", 9) == 0) {
+		if (uri[9] != '/') {
+			snprintf(err, errlen, "database: sqlite:// needs an absolute path (sqlite:///var/lib/lockbox/gateway.db)");
+			return NULL;
+		}
+		return gw_store_sqlite_open(uri + 9, err, errlen);
+	}
+	if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0) {
+		snprintf(err, errlen, "database: the PostgreSQL store is not available in this build yet; use sqlite://");
+		return NULL;
+	}
+	snprintf(err, errlen, "database: unsupported URI (use sqlite:///path)");
+	return NULL;
+}
+
+void gw_store_close(struct gw_store *s)
+{
+	if (!s)
+		return;
+	s->close(s->cls);
+	free(s);
+}

@@ -1,0 +1,629 @@
+/* lockbox-gatewayd: the SQLite store (WAL, synchronous=FULL, BEGIN IMMEDIATE, one connection
+ * per thread, bounded busy retry). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "gw.h"
+#include "gw_store.h"
+#include "sql_schema.h"
+
+#define SQ_BUSY_TIMEOUT_MS 2000
+#define SQ_TXN_TRIES 3
+#define SQ_STMT_CACHE 96
+#define SQ_SQL_MAX 2048
+
+struct sq_conn {
+	sqlite3 *db;
+	int in_txn;
+	struct {
+		char *sql;
+		sqlite3_stmt *st;
+	} cache[SQ_STMT_CACHE];
+	size_t ncache;
+};
+
+struct sq_store {
+	char *path;
+	pthread_key_t key;
+};
+
+static void sq_conn_close(void *p)
+{
+	struct sq_conn *c = p;
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->ncache; i++) {
+		sqlite3_finalize(c->cache[i].st);
+		free(c->cache[i].sql);
+	}
+	sqlite3_close_v2(c->db);
+	free(c);
+}
+
+static int sq_exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		gw_log(LOG_ERR, "sqlite: %s: %s", sql, msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+	}
+	return rc;
+}
+
+static struct sq_conn *sq_open_conn(const char *path, char *err, size_t errlen)
+{
+	struct sq_conn *c = calloc(1, sizeof(*c));
+	int rc;
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	rc = sqlite3_open_v2(path, &c->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s: %s", path,
+			 c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		sq_conn_close(c);
+		return NULL;
+	}
+	sqlite3_busy_timeout(c->db, SQ_BUSY_TIMEOUT_MS);
+	sqlite3_extended_result_codes(c->db, 1);
+	if (sq_exec(c->db, "PRAGMA journal_mode=WAL") != SQLITE_OK ||
+	    sq_exec(c->db, "PRAGMA synchronous=FULL") != SQLITE_OK ||
+	    sq_exec(c->db, "PRAGMA foreign_keys=ON") != SQLITE_OK) {
+		snprintf(err, errlen, "cannot configure %s: %s", path, sqlite3_errmsg(c->db));
+		sq_conn_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+static struct sq_conn *sq_conn(struct sq_store *s)
+{
+	struct sq_conn *c = pthread_getspecific(s->key);
+	char err[512];
+	if (c)
+		return c;
+	c = sq_open_conn(s->path, err, sizeof(err));
+	if (!c) {
+		gw_log(LOG_ERR, "store: %s", err);
+		return NULL;
+	}
+	pthread_setspecific(s->key, c);
+	return c;
+}
+
+static enum gw_db sq_rc(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return GW_DB_OK;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return GW_DB_BUSY;
+	case SQLITE_CONSTRAINT:
+		return GW_DB_CONFLICT;
+	default:
+		return GW_DB_ERROR;
+	}
+}
+
+/* Prepared statements are cached per connection, keyed by their text. */
+static sqlite3_stmt *sq_prepare(struct sq_conn *c, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	for (size_t i = 0; i < c->ncache; i++) {
+		if (strcmp(c->cache[i].sql, sql) == 0) {
+			sqlite3_reset(c->cache[i].st);
+			sqlite3_clear_bindings(c->cache[i].st);
+			return c->cache[i].st;
+		}
+	}
+	if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+		gw_log(LOG_ERR, "sqlite prepare: %s: %s", sql, sqlite3_errmsg(c->db));
+		return NULL;
+	}
+	if (c->ncache == SQ_STMT_CACHE) {
+		sqlite3_finalize(c->cache[0].st);
+		free(c->cache[0].sql);
+		memmove(&c->cache[0], &c->cache[1], (SQ_STMT_CACHE - 1) * sizeof(c->cache[0]));
+		c->ncache--;
+	}
+	c->cache[c->ncache].sql = strdup(sql);
+	if (!c->cache[c->ncache].sql) {
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	c->cache[c->ncache++].st = st;
+	return st;
+}
+
+static void sq_done(sqlite3_stmt *st)
+{
+	if (st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+}
+
+static int sq_bind_json(sqlite3_stmt *st, int idx, const json_t *v)
+{
+	if (!v || json_is_null(v))
+		return sqlite3_bind_null(st, idx);
+	if (json_is_string(v))
+		return sqlite3_bind_text(st, idx, json_string_value(v), (int)json_string_length(v),
+					 SQLITE_TRANSIENT);
+	if (json_is_boolean(v))
+		return sqlite3_bind_int(st, idx, json_is_true(v));
+	if (json_is_integer(v))
+		return sqlite3_bind_int64(st, idx, json_integer_value(v));
+	{
+		char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+		int rc;
+		if (!text)
+			return SQLITE_NOMEM;
+		rc = sqlite3_bind_text(st, idx, text, -1, SQLITE_TRANSIENT);
+		free(text);
+		return rc;
+	}
+}
+
+static json_t *sq_column_json(sqlite3_stmt *st, int i, enum gw_coltype t)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return json_null();
+	switch (t) {
+	case GW_C_INT:
+		return json_integer(sqlite3_column_int64(st, i));
+	case GW_C_BOOL:
+		return json_boolean(sqlite3_column_int(st, i) != 0);
+	case GW_C_JSON: {
+		const char *text = (const char *)sqlite3_column_text(st, i);
+		json_t *j = json_loads(text ? text : "null", JSON_DECODE_ANY, NULL);
+		return j ? j : json_null();
+	}
+	case GW_C_TEXT:
+	default:
+		return json_stringn((const char *)sqlite3_column_text(st, i),
+				    (size_t)sqlite3_column_bytes(st, i));
+	}
+}
+
+/* "pk, col1, col2, ..." of the visible columns. */
+static void sq_select_list(const struct gw_kind *k, char *buf, size_t len)
+{
+	size_t off = (size_t)snprintf(buf, len, "%s", k->pk);
+	for (const struct gw_col *c = k->cols; c->name && off < len; c++) {
+		if (c->hidden || strcmp(c->name, k->pk) == 0)
+			continue;
+		off += (size_t)snprintf(buf + off, len - off, ", \"%s\"", c->name);
+	}
+}
+
+static json_t *sq_row(const struct gw_kind *k, sqlite3_stmt *st, int64_t *pk)
+{
+	json_t *o = json_object();
+	int i = 1;
+	if (pk)
+		*pk = sqlite3_column_int64(st, 0);
+	for (const struct gw_col *c = k->cols; c->name; c++) {
+		if (c->hidden)
+			continue;
+		if (strcmp(c->name, k->pk) == 0) {
+			json_object_set_new(o, c->name, json_integer(sqlite3_column_int64(st, 0)));
+			continue;
+		}
+		json_object_set_new(o, c->name, sq_column_json(st, i++, c->type));
+	}
+	return o;
+}
+
+static enum gw_db sq_run(void *cls, int write, gw_txn_fn fn, void *arg)
+{
+	struct sq_store *s = cls;
+	struct sq_conn *c = sq_conn(s);
+	enum gw_db rc = GW_DB_ERROR;
+
+	if (!c)
+		return GW_DB_ERROR;
+	if (c->in_txn) /* nested: join the outer transaction */
+		return fn(arg);
+	for (int attempt = 0; attempt < SQ_TXN_TRIES; attempt++) {
+		int brc = sqlite3_exec(c->db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
+		if (brc != SQLITE_OK) {
+			rc = sq_rc(brc);
+			if (rc == GW_DB_BUSY)
+				continue;
+			gw_log(LOG_ERR, "store: begin: %s", sqlite3_errmsg(c->db));
+			return rc;
+		}
+		c->in_txn = 1;
+		rc = fn(arg);
+		c->in_txn = 0;
+		if (rc == GW_DB_OK) {
+			int crc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+			if (crc == SQLITE_OK)
+				return GW_DB_OK;
+			rc = sq_rc(crc);
+			gw_log(LOG_ERR, "store: commit: %s", sqlite3_errmsg(c->db));
+		}
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		if (rc != GW_DB_BUSY)
+			return rc;
+	}
+	gw_log(LOG_WARNING, "store: database busy after %d attempts", SQ_TXN_TRIES);
+	return GW_DB_BUSY;
+}
+
+static int sq_valid_col(const struct gw_kind *k, const char *name)
+{
+	return strcmp(name, k->pk) == 0 || gw_kind_col(k, name) != NULL;
+}
+
+static enum gw_db sq_insert(void *cls, const struct gw_kind *k, const json_t *obj)
+{
+	struct sq_conn *c = sq_conn(cls);
+	char sql[SQ_SQL_MAX], vals[SQ_SQL_MAX];
+	size_t off, voff = 0;
+	const char *key;
+	json_t *v;
+	sqlite3_stmt *st;
+	int idx = 1, rc;
+
+	if (!c)
+		return GW_DB_ERROR;
+	off = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO %s (", k->table);
+	json_object_foreach((json_t *)obj, key, v) {
+		if (!sq_valid_col(k, key)) {
+			gw_log(LOG_ERR, "store: %s has no column %s", k->table, key);
+			return GW_DB_ERROR;
+		}
+		off += (size_t)snprintf(sql + off, sizeof(sql) - off, "%s\"%s\"", idx > 1 ? ", " : "",
+					key);
+		voff += (size_t)snprintf(vals + voff, sizeof(vals) - voff, "%s?", idx > 1 ? ", " : "");
+		idx++;
+	}
+	snprintf(sql + off, sizeof(sql) - off, ") VALUES (%s)", vals);
+	st = sq_prepare(c, sql);
+	if (!st)
+		return GW_DB_ERROR;
+	idx = 1;
+	json_object_foreach((json_t *)obj, key, v) sq_bind_json(st, idx++, v);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE && (rc & 0xff) != SQLITE_CONSTRAINT)
+		gw_log(LOG_ERR, "store: insert into %s: %s", k->table, sqlite3_errmsg(c->db));
+	sq_done(st);
+	return sq_rc(rc);
+}
+
+static enum gw_db sq_get(void *cls, const struct gw_kind *k, const char *col, const char *val,
+			 json_t **out)
+{
+	struct sq_conn *c = sq_conn(cls);
+	char sql[SQ_SQL_MAX], sel[SQ_SQL_MAX / 2];
+	sqlite3_stmt *st;
+	int rc;
+
+	*out = NULL;
+	if (!c || !sq_valid_col(k, col))
+		return GW_DB_ERROR;
+	sq_select_list(k, sel, sizeof(sel));
+	snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE \"%s\" = ?", sel, k->table, col);
+	st = sq_prepare(c, sql);
+	if (!st)
+		return GW_DB_ERROR;
+	sqlite3_bind_text(st, 1, val, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = sq_row(k, st, NULL);
+		sq_done(st);
+		return GW_DB_OK;
+	}
+	sq_done(st);
+	return rc == SQLITE_DONE ? GW_DB_NOT_FOUND : sq_rc(rc);
+}
+
+static const char *sq_op(enum gw_fop op)
+{
+	switch (op) {
+	case GW_NE: return "!=";
+	case GW_GE: return ">=";
+	case GW_LT: return "<";
+	case GW_LE: return "<=";
+	case GW_EQ:
+	case GW_HAS:
+	default: return "=";
+	}
+}
+
+static enum gw_db sq_list(void *cls, const struct gw_kind *k, const struct gw_filter *f,
+			  size_t nf, int64_t cursor, size_t limit, int desc, gw_keep_fn keep,
+			  void *keep_arg, json_t **items, int64_t *next)
+{
+	struct sq_conn *c = sq_conn(cls);
+	char sql[SQ_SQL_MAX], sel[SQ_SQL_MAX / 2];
+	size_t off;
+	sqlite3_stmt *st;
+	int idx = 1, rc;
+	size_t n = 0, scanned = 0;
+	int64_t pk = 0;
+
+	*items = NULL;
+	*next = 0;
+	if (!c)
+		return GW_DB_ERROR;
+	sq_select_list(k, sel, sizeof(sel));
+	off = (size_t)snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE 1", sel, k->table);
+	for (size_t i = 0; i < nf; i++) {
+		if (!sq_valid_col(k, f[i].col))
+			return GW_DB_ERROR;
+		if (f[i].op == GW_HAS)
+			off += (size_t)snprintf(sql + off, sizeof(sql) - off,
+						" AND EXISTS (SELECT 1 FROM json_each(%s.\"%s\") "
+						"WHERE json_each.value = ?)",
+						k->table, f[i].col);
+		else if (!f[i].val)
+			off += (size_t)snprintf(sql + off, sizeof(sql) - off, " AND \"%s\" IS %sNULL",
+						f[i].col, f[i].op == GW_NE ? "NOT " : "");
+		else
+			off += (size_t)snprintf(sql + off, sizeof(sql) - off, " AND \"%s\" %s ?",
+						f[i].col, sq_op(f[i].op));
+	}
+	if (cursor > 0)
+		off += (size_t)snprintf(sql + off, sizeof(sql) - off, " AND %s %s ?", k->pk,
+					desc ? "<" : ">");
+	snprintf(sql + off, sizeof(sql) - off, " ORDER BY %s %s LIMIT ?", k->pk,
+		 desc ? "DESC" : "ASC");
+	/* with a KEEP filter the page is filled by scanning, bounded by GW_SCAN_MAX */
+	st = sq_prepare(c, sql);
+	if (!st)
+		return GW_DB_ERROR;
+	for (size_t i = 0; i < nf; i++)
+		if (f[i].val)
+			sqlite3_bind_text(st, idx++, f[i].val, -1, SQLITE_TRANSIENT);
+	if (cursor > 0)
+		sqlite3_bind_int64(st, idx++, cursor);
+	sqlite3_bind_int64(st, idx, keep ? GW_SCAN_MAX + 1 : (sqlite3_int64)limit + 1);
+	*items = json_array();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t this_pk;
+		json_t *row;
+		if (n == limit) {
+			*next = pk;
+			break;
+		}
+		row = sq_row(k, st, &this_pk);
+		pk = this_pk;
+		if (keep && !keep(row, keep_arg)) {
+			json_decref(row);
+			if (++scanned >= GW_SCAN_MAX) {
+				*next = pk;
+				break;
+			}
+			continue;
+		}
+		json_array_append_new(*items, row);
+		n++;
+	}
+	sq_done(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		json_decref(*items);
+		*items = NULL;
+		return sq_rc(rc);
+	}
+	return GW_DB_OK;
+}
+
+static enum gw_db sq_update(void *cls, const struct gw_kind *k, const char *id,
+			    const json_t *fields)
+{
+	struct sq_conn *c = sq_conn(cls);
+	char sql[SQ_SQL_MAX];
+	size_t off;
+	const char *key;
+	json_t *v;
+	sqlite3_stmt *st;
+	int idx = 1, rc;
+
+	if (!c)
+		return GW_DB_ERROR;
+	off = (size_t)snprintf(sql, sizeof(sql), "UPDATE %s SET ", k->table);
+	json_object_foreach((json_t *)fields, key, v) {
+		if (!sq_valid_col(k, key))
+			return GW_DB_ERROR;
+		off += (size_t)snprintf(sql + off, sizeof(sql) - off, "%s\"%s\" = ?",
+					idx > 1 ? ", " : "", key);
+		idx++;
+	}
+	snprintf(sql + off, sizeof(sql) - off, " WHERE id = ?");
+	st = sq_prepare(c, sql);
+	if (!st)
+		return GW_DB_ERROR;
+	idx = 1;
+	json_object_foreach((json_t *)fields, key, v) sq_bind_json(st, idx++, v);
+	sqlite3_bind_text(st, idx, id, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sq_done(st);
+	if (rc != SQLITE_DONE)
+		return sq_rc(rc);
+	return sqlite3_changes(c->db) ? GW_DB_OK : GW_DB_NOT_FOUND;
+}
+
+static enum gw_db sq_remove(void *cls, const struct gw_kind *k, const char *id)
+{
+	struct sq_conn *c = sq_conn(cls);
+	char sql[256];
+	sqlite3_stmt *st;
+	int rc;
+	if (!c)
+		return GW_DB_ERROR;
+	snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE id = ?", k->table);
+	st = sq_prepare(c, sql);
+	if (!st)
+		return GW_DB_ERROR;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sq_done(st);
+	if (rc != SQLITE_DONE)
+		return sq_rc(rc);
+	return sqlite3_changes(c->db) ? GW_DB_OK : GW_DB_NOT_FOUND;
+}
+
+static enum gw_db sq_count(void *cls, const struct gw_kind *k, int64_t *n)
+{
+	struct sq_conn *c = sq_conn(cls);
+	char sql[256];
+	sqlite3_stmt *st;
+	int rc;
+	if (!c)
+		return GW_DB_ERROR;
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", k->table);
+	st = sq_prepare(c, sql);
+	if (!st)
+		return GW_DB_ERROR;
+	rc = sqlite3_step(st);
+	*n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sq_done(st);
+	return rc == SQLITE_ROW ? GW_DB_OK : sq_rc(rc);
+}
+
+static enum gw_db sq_audit_append(void *cls, json_t *ev, int *duplicate)
+{
+	struct sq_conn *c = sq_conn(cls);
+	sqlite3_stmt *st;
+	char prev[65] = GW_ZERO_HASH, hash[65];
+	int64_t seq = 1;
+	int rc;
+
+	*duplicate = 0;
+	if (!c)
+		return GW_DB_ERROR;
+	st = sq_prepare(c, "SELECT 1 FROM audit WHERE id = ?");
+	if (!st)
+		return GW_DB_ERROR;
+	sqlite3_bind_text(st, 1, json_string_value(json_object_get(ev, "id")), -1,
+			  SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sq_done(st);
+	if (rc == SQLITE_ROW) {
+		*duplicate = 1;
+		return GW_DB_OK;
+	}
+	if (rc != SQLITE_DONE)
+		return sq_rc(rc);
+	st = sq_prepare(c, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+	if (!st)
+		return GW_DB_ERROR;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		seq = sqlite3_column_int64(st, 0) + 1;
+		snprintf(prev, sizeof(prev), "%s", (const char *)sqlite3_column_text(st, 1));
+	}
+	sq_done(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_rc(rc);
+	json_object_set_new(ev, "seq", json_integer(seq));
+	gw_audit_chain_hash(ev, prev, hash);
+	json_object_set_new(ev, "prev_hash", json_string(prev));
+	json_object_set_new(ev, "hash", json_string(hash));
+	return sq_insert(cls, &gw_k_audit, ev);
+}
+
+static void sq_close(void *cls)
+{
+	struct sq_store *s = cls;
+	sq_conn_close(pthread_getspecific(s->key));
+	pthread_setspecific(s->key, NULL);
+	pthread_key_delete(s->key);
+	free(s->path);
+	free(s);
+}
+
+static int sq_migrate(struct sq_conn *c, char *err, size_t errlen)
+{
+	int version = 0, rc;
+	size_t n = 0;
+	sqlite3_stmt *st = NULL;
+
+	if (sq_exec(c->db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)") !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "cannot create schema_version: %s", sqlite3_errmsg(c->db));
+		return -1;
+	}
+	if (sqlite3_prepare_v2(c->db, "SELECT max(version) FROM schema_version", -1, &st, NULL) ==
+		    SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	while (gw_sql_migrations[n])
+		n++;
+	if ((size_t)version > n) {
+		snprintf(err, errlen, "database schema version %d is newer than this gateway (%zu)",
+			 version, n);
+		return -1;
+	}
+	for (size_t i = (size_t)version; i < n; i++) {
+		char bump[96];
+		if (sq_exec(c->db, "BEGIN IMMEDIATE") != SQLITE_OK)
+			goto fail;
+		rc = sq_exec(c->db, gw_sql_migrations[i]);
+		snprintf(bump, sizeof(bump), "INSERT INTO schema_version VALUES (%zu)", i + 1);
+		if (rc != SQLITE_OK || sq_exec(c->db, bump) != SQLITE_OK) {
+			sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+			goto fail;
+		}
+		if (sq_exec(c->db, "COMMIT") != SQLITE_OK)
+			goto fail;
+		gw_log(LOG_INFO, "store: applied migration %zu", i + 1);
+	}
+	return 0;
+fail:
+	snprintf(err, errlen, "schema migration failed: %s", sqlite3_errmsg(c->db));
+	return -1;
+}
+
+struct gw_store *gw_store_sqlite_open(const char *path, char *err, size_t errlen)
+{
+	struct gw_store *st = calloc(1, sizeof(*st));
+	struct sq_store *s = calloc(1, sizeof(*s));
+	struct sq_conn *c;
+
+	if (!st || !s || !(s->path = strdup(path)) || pthread_key_create(&s->key, sq_conn_close)) {
+		snprintf(err, errlen, "out of memory");
+		free(s ? s->path : NULL);
+		free(s);
+		free(st);
+		return NULL;
+	}
+	c = sq_open_conn(path, err, errlen);
+	if (!c || sq_migrate(c, err, errlen) != 0) {
+		sq_conn_close(c);
+		pthread_key_delete(s->key);
+		free(s->path);
+		free(s);
+		free(st);
+		return NULL;
+	}
+	pthread_setspecific(s->key, c);
+	st->cls = s;
+	st->run = sq_run;
+	st->insert = sq_insert;
+	st->get = sq_get;
+	st->list = sq_list;
+	st->update = sq_update;
+	st->remove = sq_remove;
+	st->count = sq_count;
+	st->audit_append = sq_audit_append;
+	st->close = sq_close;
+	return st;
+}
