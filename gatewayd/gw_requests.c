@@ -388,8 +388,8 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 	struct gw_req *r = tx->r;
 	struct gw_store *s = r->gw->store;
 	const struct transition *t = tx->arg;
-	const char *reason = lb_json_str(tx->body, "reason"), *state, *to = t->to;
-	char now[LB_TIME_BUFLEN];
+	const char *reason = lb_json_str(tx->body, "reason"), *to = t->to;
+	char now[LB_TIME_BUFLEN], state[32];
 	json_t *req = NULL, *fields, *tenant = NULL, *details;
 	int from_ok = 0, auto_approve = 0;
 	enum gw_db rc;
@@ -399,7 +399,8 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 		return gw_tx_fail(tx, "not_found", "no request %s", r->args[0]);
 	if (rc != GW_DB_OK)
 		return rc;
-	state = gw_request_effective_state(req, r->now);
+	/* a copy: the row's own state string is replaced below */
+	snprintf(state, sizeof(state), "%s", gw_request_effective_state(req, r->now));
 	if (!gw_may_read_request(&r->who, req)) {
 		rc = gw_tx_fail(tx, "not_found", "no request %s", r->args[0]);
 		goto out;
