@@ -94,6 +94,29 @@ size_t lb_escape_value(const char *value, char *out, size_t outlen)
 	return need;
 }
 
+size_t lb_escape_text(const char *in, char *out, size_t outlen)
+{
+	size_t need = 0, pos = 0;
+	if (!in)
+		in = "";
+	for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+		char seq[5];
+		size_t n = *p == '"' ? 1 : escape_byte(*p, seq);
+		if (*p == '"')
+			seq[0] = '"';
+		need += n;
+		if (outlen && pos + n < outlen) {
+			memcpy(out + pos, seq, n);
+			pos += n;
+		} else {
+			outlen = outlen ? pos + 1 : 0; /* stop at the first escape that does not fit */
+		}
+	}
+	if (outlen)
+		out[pos] = '\0';
+	return need;
+}
+
 void lb_kv_init(struct lb_kvbuf *kv, char *buf, size_t cap)
 {
 	kv->buf = buf;

@@ -190,6 +190,15 @@ out:
 	json_decref(j);
 }
 
+static json_t *clean_string(const char *s)
+{
+	char esc[1024];
+	if (lb_str_clean(s))
+		return json_string(s);
+	lb_escape_text(s, esc, sizeof(esc));
+	return json_string(esc);
+}
+
 void lbpam_check(const struct lbpam_conf *c, const char *token, const char *user,
 		 const char *service, const char *rhost, const char *tty, int64_t timeout_ms,
 		 struct lbpam_decision *d)
@@ -216,24 +225,19 @@ void lbpam_check(const struct lbpam_conf *c, const char *token, const char *user
 		fail(d, LBPAM_ERR_INTERNAL, "out of memory");
 		return;
 	}
-	if (json_object_set_new(req, "user", json_string(user)) ||
+	if (!lb_str_clean(user) ||
+	    json_object_set_new(req, "user", json_string(user)) ||
 	    json_object_set_new(req, "service", json_string(service))) {
 		json_decref(req);
-		fail(d, LBPAM_ERR_INTERNAL, "user or service name is not valid UTF-8");
+		fail(d, LBPAM_ERR_INTERNAL, "user or service name has control characters or invalid UTF-8");
 		return;
 	}
-	/* rhost and tty are optional, and json_string refuses invalid UTF-8: send what is
-	 * valid, leave the rest out */
-	if (rhost && *rhost) {
-		json_t *s = json_string(rhost);
-		if (s)
-			json_object_set_new(req, "rhost", s);
-	}
-	if (tty && *tty) {
-		json_t *s = json_string(tty);
-		if (s)
-			json_object_set_new(req, "tty", s);
-	}
+	/* rhost and tty are optional and come from the client side: text with control
+	 * characters or invalid UTF-8 is sent escaped (printable ASCII), never raw */
+	if (rhost && *rhost)
+		json_object_set_new(req, "rhost", clean_string(rhost));
+	if (tty && *tty)
+		json_object_set_new(req, "tty", clean_string(tty));
 	body = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
 	if (!body) {

@@ -124,7 +124,15 @@ static int sink_syslog(const struct lbpam_ctx *x, const json_t *ev)
 	lb_kv_add(&kv, "event", type);
 	lb_kv_add(&kv, "id", json_string_value(json_object_get(ev, "id")));
 	json_object_foreach(details, key, v) {
-		if (json_is_string(v))
+		/* the PAM items as they are (escaped once, here), not their JSON-safe form */
+		const char *raw = !strcmp(key, "user")	  ? x->user
+				  : !strcmp(key, "service") ? x->service
+				  : !strcmp(key, "rhost")   ? x->rhost
+				  : !strcmp(key, "tty")	    ? x->tty
+							    : NULL;
+		if (raw)
+			lb_kv_add(&kv, key, raw);
+		else if (json_is_string(v))
 			lb_kv_add(&kv, key, json_string_value(v));
 		else if (json_is_integer(v))
 			lb_kv_add_long(&kv, key, (long long)json_integer_value(v));

@@ -12,6 +12,12 @@
 #define LBPAM_NSS_BUF_MAX (1024 * 1024)
 #define LBPAM_MAX_GROUPS 65536
 
+/* getpwnam_r/getgrnam_r may report "not found" as one of these instead of 0 + NULL */
+static int not_found(int rc)
+{
+	return rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM;
+}
+
 int lbpam_user_in_group(const char *user, const char *group, char *err, size_t errlen)
 {
 	struct passwd pw, *pwp = NULL;
@@ -35,7 +41,9 @@ int lbpam_user_in_group(const char *user, const char *group, char *err, size_t e
 		}
 		break;
 	}
-	if (rc != 0) {
+	if (not_found(rc))
+		pwp = NULL;
+	else if (rc != 0) {
 		snprintf(err, errlen, "looking up user: %s", strerror(rc));
 		goto out;
 	}
@@ -57,7 +65,9 @@ int lbpam_user_in_group(const char *user, const char *group, char *err, size_t e
 		}
 		break;
 	}
-	if (rc != 0) {
+	if (not_found(rc))
+		grp = NULL;
+	else if (rc != 0) {
 		snprintf(err, errlen, "looking up group %s: %s", group, strerror(rc));
 		goto out;
 	}

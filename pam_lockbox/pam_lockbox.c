@@ -27,6 +27,24 @@ struct lbpam_grant {
 	char grant_expires_at[40];
 };
 
+static const char *rc_name(int rc)
+{
+	switch (rc) {
+	case PAM_SUCCESS:
+		return "PAM_SUCCESS";
+	case PAM_IGNORE:
+		return "PAM_IGNORE";
+	case PAM_PERM_DENIED:
+		return "PAM_PERM_DENIED";
+	case PAM_SESSION_ERR:
+		return "PAM_SESSION_ERR";
+	case PAM_USER_UNKNOWN:
+		return "PAM_USER_UNKNOWN";
+	default:
+		return "other";
+	}
+}
+
 static void free_data(pam_handle_t *pamh, void *data, int error_status)
 {
 	(void)pamh;
@@ -74,7 +92,7 @@ static void set_text(json_t *o, const char *key, const char *s)
 		return;
 	}
 	if (!lb_str_clean(s)) {
-		lb_escape_value(s, esc, sizeof(esc));
+		lb_escape_text(s, esc, sizeof(esc));
 		s = esc;
 	}
 	json_object_set_new(o, key, json_string(s));
@@ -230,6 +248,7 @@ decided:
 			pam_error(pamh, "%s", msg);
 	}
 out:
+	lbpam_log_debug(&x, "account_result", rc_name(rc));
 	if (token) {
 		lb_wipe(token, strlen(token));
 		free(token);
@@ -313,6 +332,7 @@ static int session_event(pam_handle_t *pamh, int argc, const char **argv, int op
 		rc = PAM_SUCCESS;
 	}
 out:
+	lbpam_log_debug(&x, open ? "open_session_result" : "close_session_result", rc_name(rc));
 	lbpam_conf_free(&conf);
 	return rc;
 }

@@ -16,6 +16,11 @@
  * (never in the middle of an escape sequence; a truncated quoted value stays quoted). */
 size_t lb_escape_value(const char *value, char *out, size_t outlen);
 
+/* Like lb_escape_value but never quoted: every byte < 0x20, 0x7f, >= 0x80 and the backslash
+ * are written as escapes (\n \r \t \\ \xHH), the rest as is. For keeping hostile text
+ * (rhost, tty) in JSON events and requests as printable ASCII. Same return convention. */
+size_t lb_escape_text(const char *in, char *out, size_t outlen);
+
 /* A key=value line under construction, in a caller-provided buffer. */
 struct lb_kvbuf {
 	char *buf;

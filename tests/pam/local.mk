@@ -1,1 +1,11 @@
-# tests/pam: see tests/Makefile.am
+# tests/pam: pam_lockbox under pam_wrapper/libpamtest (+ nss_wrapper), a fake gateway for the
+# fault cases, the real gateway for the decisions, and unit tests of the lib parts it uses.
+EXTRA_DIST += pam/fakegw.py pam/pamenv.py
+if HAVE_PAMTEST
+check_PROGRAMS += pam/lbpam_drive
+pam_lbpam_drive_SOURCES = pam/lbpam_drive.c
+pam_lbpam_drive_CFLAGS = $(AM_CFLAGS) $(PAMTEST_CFLAGS) $(PAM_CFLAGS)
+pam_lbpam_drive_LDADD = $(PAMTEST_LIBS) $(PAM_LIBS)
+endif
+TESTS += pam/test_symbols.py pam/test_faults.py
+EXTRA_DIST += pam/test_symbols.py pam/test_faults.py
