@@ -431,7 +431,8 @@ class World:
         self.sub = {}                    # "A1"/"A2"/"B1" -> subscription id
         self.host = {}                   # "hA1"... -> {id, name, token, subscription, tenant}
         self.ticket = {}                 # "A"/"B" -> open ticket id (tenant-level)
-        self.roles = {}                  # login -> role
+        self.roles = {}                  # key -> role
+        self.login = {"admin": "admin"}  # key -> Unix login (lowercase: "gadmA" -> "gadma")
 
     def call(self, method, path, body=None, who="admin", **kw):
         tok = self.tok[who] if who in self.tok else who
@@ -441,27 +442,30 @@ class World:
         tok = self.tok[who] if who in self.tok else who
         return must(self.gw, method, path, body=body, token=tok, expect=expect, **kw)
 
-    def add_user(self, login, side, tenant=None, role=None, scope=None, mfa=False):
-        """Create a user (+ role, + token). scope: ("tenant"|"subscription", id)."""
-        body = {"login": login, "name": "Test " + login,
+    def add_user(self, key, side, tenant=None, role=None, scope=None, mfa=False, login=None):
+        """Create a user (+ role, + token). scope: ("tenant"|"subscription", id).
+        key names it in w.tok/w.user/...; its Unix login is key.lower() unless given."""
+        login = login or key.lower()
+        self.login[key] = login
+        body = {"login": login, "name": "Test " + key,
                 "email": login + "@example.test", "side": side}
         if tenant:
             body["tenant"] = tenant
         u = self.must("POST", "/v1/users", body, expect=201)
-        self.user[login] = u["id"]
+        self.user[key] = u["id"]
         if role:
             ra = {"user": u["id"], "role": role}
             if scope:
                 ra[scope[0]] = scope[1]
             self.must("POST", "/v1/role-assignments", ra, expect=(200, 201))
-            self.roles[login] = role
+            self.roles[key] = role
         t = self.must("POST", "/v1/users/%s/tokens" % u["id"], {"mfa": False},
                       expect=201)
-        self.tok[login] = t["token"]
+        self.tok[key] = t["token"]
         if mfa:
             t = self.must("POST", "/v1/users/%s/tokens" % u["id"], {"mfa": True},
                           expect=201)
-            self.mfa_tok[login] = t["token"]
+            self.mfa_tok[key] = t["token"]
         return u["id"]
 
     def add_host(self, name, sub):
