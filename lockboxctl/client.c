@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "ctl.h"
@@ -411,11 +412,15 @@ int ctl_resolve_user(struct ctl *c, const char *user, char **id)
 	rc = ctl_list(c, "/v1/users", 1, "200", NULL, &items, NULL);
 	if (rc != CTL_OK)
 		return rc;
-	json_array_foreach(items, i, u) {
-		const char *login = lb_json_str(u, "login"), *uid = lb_json_str(u, "id");
-		if (login && uid && strcmp(login, user) == 0) {
-			*id = strdup(uid);
-			break;
+	/* an exact match first; else ignoring case (the gateway may fold logins to lower case) */
+	for (int pass = 0; pass < 2 && !*id; pass++) {
+		json_array_foreach(items, i, u) {
+			const char *login = lb_json_str(u, "login"), *uid = lb_json_str(u, "id");
+			if (login && uid &&
+			    (pass ? strcasecmp(login, user) : strcmp(login, user)) == 0) {
+				*id = strdup(uid);
+				break;
+			}
 		}
 	}
 	json_decref(items);

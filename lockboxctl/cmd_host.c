@@ -472,24 +472,22 @@ struct sessions {
 	size_t n, cap;
 };
 
-/* The value that ties an end to its start: details.session (the PAM module's session id),
- * else the start's decision id, else "actor|request|pid|tty". */
-static char *session_key(const json_t *ev)
+/* Whether END closes START. pam_lockbox puts the start event's id in details.session of
+ * both; without it (an end logged by another process) the decision id, else user and pid. */
+static int session_match(const json_t *start, const json_t *end)
 {
-	const json_t *d = json_object_get(ev, "details");
-	static const char *const keys[] = {"session", "session_id", "decision_id", NULL};
-	const char *actor = lb_json_str(ev, "actor"), *req = lb_json_str(ev, "request");
-	json_t *pid = json_object_get(d, "pid");
-	const char *tty = lb_json_str(d, "tty");
-	char *k;
-	for (size_t i = 0; keys[i]; i++)
-		if (lb_json_str(d, keys[i]))
-			return strdup(lb_json_str(d, keys[i]));
-	if (asprintf(&k, "%s|%s|%lld|%s", actor ? actor : "", req ? req : "",
-		     json_is_integer(pid) ? (long long)json_integer_value(pid) : -1LL,
-		     tty ? tty : "") < 0)
-		return NULL;
-	return k;
+	const json_t *ds = json_object_get(start, "details"), *de = json_object_get(end, "details");
+	static const char *const keys[] = {"session", "decision_id", NULL};
+	const char *as = lb_json_str(start, "actor"), *ae = lb_json_str(end, "actor");
+	json_t *ps = json_object_get(ds, "pid"), *pe = json_object_get(de, "pid");
+
+	for (size_t i = 0; keys[i]; i++) {
+		const char *a = lb_json_str(ds, keys[i]), *b = lb_json_str(de, keys[i]);
+		if (a && b)
+			return strcmp(a, b) == 0;
+	}
+	return as && ae && strcmp(as, ae) == 0 && json_is_integer(ps) && json_is_integer(pe) &&
+	       json_integer_value(ps) == json_integer_value(pe);
 }
 
 static int collect_session(const json_t *ev, int delivered, void *arg)
@@ -513,22 +511,14 @@ static int collect_session(const json_t *ev, int delivered, void *arg)
 		s->v[s->n].end_delivered = 0;
 		s->n++;
 	} else if (strcmp(type, "session.end") == 0) {
-		char *k = session_key(ev);
-		/* the newest open session with the same key */
-		for (size_t i = s->n; k && i-- > 0;) {
-			char *sk;
-			if (s->v[i].end)
-				continue;
-			sk = session_key(s->v[i].start);
-			if (sk && strcmp(sk, k) == 0) {
+		/* the newest open session it closes */
+		for (size_t i = s->n; i-- > 0;) {
+			if (!s->v[i].end && session_match(s->v[i].start, ev)) {
 				s->v[i].end = json_incref((json_t *)ev);
 				s->v[i].end_delivered = delivered;
-				free(sk);
 				break;
 			}
-			free(sk);
 		}
-		free(k);
 	}
 	return 0;
 }
@@ -582,7 +572,8 @@ static int host_sessions(struct ctl *c, struct ctl_args *a)
 			json_object_set_new(row, "duration_s", json_null());
 			json_object_set_new(row, "duration", json_null());
 		}
-		lb_json_set_str_or_null(row, "user", lb_json_str(st, "actor"));
+		lb_json_set_str_or_null(row, "user", lb_json_str(st, "actor") ? lb_json_str(st, "actor")
+										 : detail(st, "user"));
 		lb_json_set_str_or_null(row, "rhost", detail(st, "rhost"));
 		lb_json_set_str_or_null(row, "tty", detail(st, "tty"));
 		lb_json_set_str_or_null(row, "service", detail(st, "service"));

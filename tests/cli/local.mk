@@ -1,7 +1,9 @@
 # tests/cli: lockboxctl driven as a user would (Python stdlib, tests/lbtest.py + cli/ctltest.py),
 # against the real lockbox-gatewayd; cli/fakegw.py scripts exact answers for error paths.
 CLI_TESTS = \
-	cli/test_usage.py
+	cli/test_usage.py \
+	cli/test_admin.py \
+	cli/test_workflow.py
 
 TESTS += $(CLI_TESTS)
 EXTRA_DIST += $(CLI_TESTS) cli/ctltest.py cli/fakegw.py
