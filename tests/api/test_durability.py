@@ -36,8 +36,8 @@ def main():
             half = threading.Event()
             stop = threading.Event()
 
-            def send_events():
-                for b in batches:
+            def send_events(part):
+                for b in batches[part::3]:
                     try:
                         st, js, _ = api(gw, "POST", "/v1/audit/events", {"events": b}, token=hosttok, timeout=5)
                     except (OSError, http.client.HTTPException):
@@ -50,6 +50,8 @@ def main():
                                 half.set()
                         else:
                             stats["ev_fail"] += 1
+                            if st:
+                                stats["ev_status_%d" % st] = stats.get("ev_status_%d" % st, 0) + 1
 
             def send_requests():
                 for i in range(40):
@@ -65,8 +67,12 @@ def main():
                             stats["rq_ok"] += 1
                         else:
                             stats["rq_fail"] += 1
+                            if st:
+                                stats["rq_status_%d" % st] = stats.get("rq_status_%d" % st, 0) + 1
 
-            th = [threading.Thread(target=send_events), threading.Thread(target=send_requests)]
+            # three event writers and one request writer, so writes are in flight when the kill lands
+            th = [threading.Thread(target=send_events, args=(p,)) for p in range(3)] + \
+                 [threading.Thread(target=send_requests)]
             for t in th:
                 t.start()
             T.check(half.wait(20), "a third of the batches acknowledged before the kill")
