@@ -30,6 +30,7 @@ static const struct route {
 	enum gw_who who;
 } routes[] = {
 	{"GET", "/healthz", gw_healthz, WHO_ANYONE},
+	{"GET", "/metrics", gw_metrics, WHO_ANYONE},
 	{"POST", "/v1/tenants", gw_tenants_create, WHO_USER},
 	{"GET", "/v1/tenants", gw_tenants_list, WHO_USER},
 	{"GET", "/v1/tenants/*", gw_tenants_get, WHO_USER},
@@ -384,12 +385,22 @@ int main(int argc, char **argv)
 		gw_config_free(&gw.cfg);
 		return 1;
 	}
+	gw_listen_parse(gw.cfg.listen, &l, err, sizeof(err));
+	if (l.tls && !bootstrap) {
+		if (!(cert = read_file(gw.cfg.tls_cert, err, sizeof(err)))) {
+			fprintf(stderr, "lockbox-gatewayd: %s: tls_cert: %s\n", config, err);
+			goto out;
+		}
+		if (!(key = read_file(gw.cfg.tls_key, err, sizeof(err)))) {
+			fprintf(stderr, "lockbox-gatewayd: %s: tls_key: %s\n", config, err);
+			goto out;
+		}
+	}
 	if (check_only) {
 		printf("%s: ok\n", config);
-		gw_config_free(&gw.cfg);
-		return 0;
+		rc = 0;
+		goto out;
 	}
-	gw_listen_parse(gw.cfg.listen, &l, err, sizeof(err));
 	if (make_db_dir(gw.cfg.database) != 0)
 		fprintf(stderr, "lockbox-gatewayd: cannot create the database directory: %s\n",
 			strerror(errno));
@@ -409,13 +420,6 @@ int main(int argc, char **argv)
 		lb_wipe(token, sizeof(token));
 		rc = 0;
 		goto out;
-	}
-	if (l.tls) {
-		if (!(cert = read_file(gw.cfg.tls_cert, err, sizeof(err))) ||
-		    !(key = read_file(gw.cfg.tls_key, err, sizeof(err)))) {
-			fprintf(stderr, "lockbox-gatewayd: tls: %s\n", err);
-			goto out;
-		}
 	}
 	if (!foreground && daemon(0, 0) != 0) {
 		fprintf(stderr, "lockbox-gatewayd: cannot daemonize: %s\n", strerror(errno));

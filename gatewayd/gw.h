@@ -224,6 +224,13 @@ enum MHD_Result gw_audit_ingest(struct gw_req *r);
 enum MHD_Result gw_audit_list(struct gw_req *r);
 enum MHD_Result gw_audit_verify(struct gw_req *r);
 enum MHD_Result gw_healthz(struct gw_req *r);
+enum MHD_Result gw_metrics(struct gw_req *r);
+
+/* Counters for /metrics (gw_metrics.c). */
+void gw_metrics_http(unsigned status);
+void gw_metrics_check(int allow);
+void gw_metrics_audit(unsigned appended, unsigned duplicates);
+void gw_metrics_sweep(unsigned changed);
 
 /* Bootstrap: the first provider admin on an empty database; prints its token. */
 int gw_bootstrap_admin(struct gw *gw, const char *login, char *token, size_t len, char *err,

@@ -38,6 +38,8 @@ enum gw_db gw_audit_emit(struct gw *gw, const struct gw_event *e, char id_out[37
 	json_object_set_new(ev, "details", e->details ? e->details : json_object());
 	rc = gw->store->audit_append(gw->store->cls, ev, &dup);
 	json_decref(ev);
+	if (rc == GW_DB_OK)
+		gw_metrics_audit(dup ? 0 : 1, dup ? 1 : 0);
 	if (id_out)
 		memcpy(id_out, id, sizeof(id));
 	return rc;
@@ -186,6 +188,7 @@ enum MHD_Result gw_audit_ingest(struct gw_req *r)
 	json_decref(body);
 	if (rc != GW_DB_OK)
 		return gw_reply_db(r, rc, "event");
+	gw_metrics_audit((unsigned)in.accepted, (unsigned)in.duplicates);
 	return gw_reply_json(r, 200, json_pack("{s:i,s:i}", "accepted", in.accepted, "duplicates",
 					       in.duplicates));
 }
@@ -213,6 +216,8 @@ enum MHD_Result gw_audit_list(struct gw_req *r)
 			continue;
 		if (!lb_str_clean(v) || strlen(v) > 256)
 			return gw_reply_error(r, "bad_query", "%s: bad text", eq_keys[i]);
+		if (i == 0 && strcmp(v, "subscription") != 0 && strcmp(v, "tenant") != 0)
+			return gw_reply_error(r, "bad_query", "level: subscription or tenant");
 		f[nf++] = (struct gw_filter){eq_keys[i], GW_EQ, v};
 	}
 	if (gw_query(r, "since")) {

@@ -142,6 +142,7 @@ static const char *reason_for_state(const char *state)
 struct check {
 	json_t *cands; /* owned */
 	char decision_id[37];
+	int allow;
 };
 
 static enum gw_db check_tx(struct gw_tx *tx)
@@ -224,6 +225,7 @@ decided:
 	ev.details = details;
 	if ((rc = gw_audit_emit(gw, &ev, c->decision_id)) != GW_DB_OK)
 		return rc;
+	c->allow = is(d.reason, "allow");
 	tx->out = json_pack("{s:s,s:s,s:s,s:s?,s:s}", "decision",
 			    is(d.reason, "allow") ? "allow" : "deny", "reason", d.reason, "message",
 			    d.message, "request", d.req ? lb_json_str(d.req, "id") : NULL,
@@ -238,13 +240,15 @@ enum MHD_Result gw_check(struct gw_req *r)
 	static const struct gw_field spec[] = {
 		{"user", GW_F_STR, 1, 64},  {"service", GW_F_STR, 1, 64},
 		{"rhost", GW_F_STR, 0, 255}, {"tty", GW_F_STR, 0, 64}, {NULL, 0, 0, 0}};
-	struct check c = {NULL, ""};
+	struct check c = {NULL, "", 0};
 	struct gw_tx tx = {.r = r, .what = "host", .arg = &c};
 	enum MHD_Result ret;
 
 	if (!(tx.body = gw_parse_body(r, spec)))
 		return MHD_YES;
 	ret = gw_tx_run(&tx, 1, check_tx, 200);
+	if (c.decision_id[0])
+		gw_metrics_check(c.allow);
 	json_decref(c.cands);
 	json_decref(tx.body);
 	return ret;

@@ -82,6 +82,7 @@ enum MHD_Result gw_reply_json(struct gw_req *r, unsigned status, json_t *obj)
 	ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	r->responded = 1;
+	gw_metrics_http(status);
 	return ret;
 }
 

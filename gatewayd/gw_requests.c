@@ -277,6 +277,10 @@ enum MHD_Result gw_requests_list(struct gw_req *r)
 					     "denied", "expired", "revoked", "canceled",
 					     "completed", "pending", NULL};
 
+	if (!gw_is(&r->who, GW_ROLE_ENGINEER) && !gw_is(&r->who, GW_ROLE_INTERNAL_APPROVER) &&
+	    !gw_is(&r->who, GW_ROLE_GLOBAL_ADMIN) && !gw_is(&r->who, GW_ROLE_LOCKBOX_APPROVER) &&
+	    !gw_is(&r->who, GW_ROLE_OWNER))
+		return gw_reply_error(r, "forbidden", "reading requests needs an engineer or approver role");
 	if (gw_parse_page(r, &limit, &cursor) != 0)
 		return MHD_YES;
 	if (state) {
@@ -515,6 +519,7 @@ struct sweep {
 	int more;
 };
 
+
 static enum gw_db sweep_requests(struct sweep *sw, const char *state, const char *col,
 				 const char *to, const char *action)
 {
@@ -612,5 +617,6 @@ enum gw_db gw_requests_sweep(struct gw *gw, int64_t now_ms, unsigned *changed)
 		}
 	} while (sw.more && ++rounds < 50);
 	*changed = sw.changed;
+	gw_metrics_sweep(sw.changed);
 	return rc;
 }

@@ -48,8 +48,7 @@ enum MHD_Result gw_tenants_get(struct gw_req *r)
 {
 	json_t *t;
 	enum gw_db rc;
-	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN) &&
-	    !gw_is_in_tenant(&r->who, GW_ROLE_GLOBAL_ADMIN, r->args[0]))
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
 		return gw_reply_error(r, "forbidden", "reading tenants needs provider_admin");
 	rc = r->gw->store->get(r->gw->store->cls, &gw_k_tenants, "id", r->args[0], &t);
 	if (rc != GW_DB_OK)
