@@ -146,7 +146,7 @@ static int audit_verify(struct ctl *c, struct ctl_args *a)
 	{"level", "LEVEL", "subscription (activity log) or tenant (directory audit log)", 0},   \
 	{"tenant", "TENANT", "only this tenant's events", 0},                                  \
 	{"subscription", "SUB", "only this subscription's events", 0},                         \
-	{"host", "HOST", "only events of this host", 0},                                       \
+	{"host", "NAME", "only events of this host (its enrolled name)", 0},                                       \
 	{"type", "TYPE", "only this event type, e.g. session.start", 0},                       \
 	{"request", "REQUEST", "only events of this request", 0},                              \
 	{"since", "TIME", "from this RFC 3339 time, or a duration back from now (2h)", 0},      \

@@ -1,0 +1,242 @@
+"""lockboxctl on the host against a real TLS gateway: host join (files, owners, modes,
+atomic replacement, refusals: bad token exit 1, gateway down or wrong CA exit 3, --no-check),
+host flush (store-and-forward of the local audit log, idempotent, gateway down exit 3,
+token refused exit 1, config errors exit 2) and host sessions (table and --json)."""
+
+import json
+import os
+import stat
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import lbtest                      # noqa: E402
+from lbtest import new_uuid, rfc3339, paginate   # noqa: E402
+from ctltest import Ctl            # noqa: E402
+
+T = lbtest.Runner("cli/host")
+
+
+def read_conf(path):
+    out = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                k, v = line.split("=", 1)
+                out[k.strip()] = v.strip()
+    return out
+
+
+def mode_owner(path):
+    st = os.stat(path)
+    return stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
+
+
+def append_events(log, events):
+    """Writes events as pam_lockbox does: compact JSON lines, file 0600."""
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a") as f:
+        for e in events:
+            f.write(json.dumps(e, separators=(",", ":"), sort_keys=True) + "\n")
+
+
+def session_event(typ, sid, t, user="eng", request=None, rhost="10.0.0.5", eid=None):
+    return {"id": eid or (sid if typ == "session.start" else new_uuid()), "time": rfc3339(t),
+            "type": typ, "actor": user, "request": request,
+            "details": {"session": sid, "user": user, "service": "sshd", "rhost": rhost,
+                        "tty": "ssh", "pid": 4242}}
+
+
+def main():
+    gw = lbtest.Gateway(tls=True)
+    gw.start()
+    admin = gw.bootstrap()
+    w = lbtest.world(gw, admin)
+    c = Ctl(gw)
+    d = tempfile.mkdtemp(prefix="lbctl-host-")
+    conf = os.path.join(d, "etc", "pam_lockbox.conf")
+    tokf = os.path.join(d, "etc", "host.token")
+    log = os.path.join(d, "log", "audit.log")
+    root = os.geteuid() == 0
+    uid = 0 if root else os.geteuid()
+
+    with T.section("host join"):
+        r = c.run("host", "enroll", "--subscription", w.sub["A1"], "web-01", token=admin)
+        htok = r.out.strip()
+        T.check(r.rc == 0 and htok.startswith("lbh_"), "host enroll for the join", r)
+        hid = [h["id"] for h in paginate(gw, "/v1/hosts", admin)[0] if h["name"] == "web-01"][0]
+        r = c.raw("host", "join", "--gateway", gw.url, "--token", htok, "--ca", gw.ca,
+                  "--config", conf, "--token-file", tokf, "--audit-log", log)
+        T.check(r.rc == 0 and "accepts the host token" in r.err, "host join: exit 0", r)
+        T.eq(mode_owner(conf), (0o644, uid, 0 if root else os.getegid()),
+             "pam_lockbox.conf: mode 0644, owned by root")
+        T.eq(mode_owner(tokf), (0o600, uid, 0 if root else os.getegid()),
+             "host.token: mode 0600, owned by root")
+        T.eq(open(tokf).read(), htok + "\n", "host.token holds the token")
+        cf = read_conf(conf)
+        T.eq(cf, {"gateway_url": gw.url, "ca_file": os.path.realpath(gw.ca),
+                  "host_token_file": tokf, "audit_log": log},
+             "pam_lockbox.conf: gateway_url, ca_file, host_token_file, audit_log")
+        T.check(htok not in open(conf).read(), "the token is not in the config")
+        T.check(not [f for f in os.listdir(os.path.dirname(conf)) if ".tmp" in f],
+                "no temporary files left behind")
+        # events name the host by its name (the gateway's filter matches that)
+        ev = paginate(gw, "/v1/audit/events?type=access.check.deny&host=web-01", admin)[0]
+        T.check(ev and "lockbox-join-check" in json.dumps(ev[-1]),
+                "the join's probe is audited as a denied check", ev)
+
+        ino = os.stat(tokf).st_ino
+        r = c.raw("host", "join", "--gateway", gw.url, "--token", "-", "--ca", gw.ca,
+                  "--config", conf, "--token-file", tokf, "--audit-log", log,
+                  input=htok + "\n")
+        T.check(r.rc == 0, "host join --token - (stdin), again over the same files", r)
+        T.check(os.stat(tokf).st_ino != ino and mode_owner(tokf)[0] == 0o600,
+                "the token file was replaced (rename), still 0600")
+
+        d2 = tempfile.mkdtemp(prefix="lbctl-host2-")
+        c2, t2 = os.path.join(d2, "p.conf"), os.path.join(d2, "h.token")
+        r = c.raw("host", "join", "--gateway", gw.url, "--token", "lbh_" + "0" * 64, "--ca",
+                  gw.ca, "--config", c2, "--token-file", t2)
+        T.check(r.rc == 1 and "does not accept" in r.err, "a wrong host token: exit 1", r)
+        T.check(not os.path.exists(c2) and not os.path.exists(t2),
+                "a refused join writes nothing")
+        r = c.raw("host", "join", "--gateway", gw.url, "--token", htok, "--ca",
+                  gw.pki["wrong_ca"], "--config", c2, "--token-file", t2)
+        T.check(r.rc == 3 and not os.path.exists(c2), "a gateway cert from another CA: exit 3", r)
+        down = "https://127.0.0.1:%d" % lbtest.free_port()
+        r = c.raw("host", "join", "--gateway", down, "--token", htok, "--ca", gw.ca,
+                  "--config", c2, "--token-file", t2, "--timeout", "3s")
+        T.check(r.rc == 3 and not os.path.exists(c2), "gateway down: exit 3, nothing written", r)
+        r = c.raw("host", "join", "--gateway", down, "--token", htok, "--config", c2,
+                  "--token-file", t2, "--no-check")
+        T.check(r.rc == 0 and os.path.exists(c2) and os.path.exists(t2),
+                "--no-check writes without asking the gateway", r)
+        T.check("# ca_file" in open(c2).read() and "# audit_log" in open(c2).read(),
+                "without --ca / --audit-log those keys stay commented out")
+        cwd = os.getcwd()
+        os.chdir(d2)
+        try:
+            r = c.raw("host", "join", "--gateway", gw.url, "--token", htok, "--ca", gw.ca,
+                      "--config", "rel.conf", "--token-file", "rel.token", "--audit-log",
+                      "rel.log")
+        finally:
+            os.chdir(cwd)
+        rc = read_conf(os.path.join(d2, "rel.conf")) if r.rc == 0 else {}
+        T.check(r.rc == 0 and rc.get("host_token_file") == os.path.join(d2, "rel.token") and
+                rc.get("audit_log") == os.path.join(d2, "rel.log"),
+                "relative paths are written absolute (the PAM module requires it)", r)
+
+    with T.section("host sessions"):
+        r = c.raw("host", "sessions", "--config", conf, "--json")
+        T.check(r.rc == 0 and r.json() == [], "no log yet: no sessions", r)
+        rq = w.elevate("eng") and w.new_request()
+        w.must("POST", "/v1/requests/%s/approve" % rq["id"], {"reason": "ok"}, who="ownA1")
+        t0 = time.time() - 600
+        s1, s2 = new_uuid(), new_uuid()
+        append_events(log, [
+            {"id": new_uuid(), "time": rfc3339(t0 - 1), "type": "access.check.allow",
+             "actor": "eng", "request": rq["id"], "details": {"user": "eng"}},
+            session_event("session.start", s1, t0, request=rq["id"]),
+            session_event("session.end", s1, t0 + 90, request=rq["id"]),
+            session_event("session.start", s2, t0 + 120, user="eng2", rhost="10.9.9.9"),
+        ])
+        r = c.raw("host", "sessions", "--config", conf, "--json")
+        rows = r.json() if r.rc == 0 else []
+        T.check(r.rc == 0 and len(rows) == 2, "two sessions in the log", r)
+        if len(rows) == 2:
+            a, b = rows
+            T.check(a["id"] == s1 and a["start"] == rfc3339(t0) and a["end"] == rfc3339(t0 + 90)
+                    and a["duration_s"] == 90 and a["duration"] == "1m30s" and
+                    a["user"] == "eng" and a["rhost"] == "10.0.0.5" and
+                    a["request"] == rq["id"] and a["delivered"] is False,
+                    "a finished session: start, end, duration, user, rhost, request", a)
+            T.check(b["id"] == s2 and b["end"] is None and b["duration"] is None and
+                    b["user"] == "eng2" and b["request"] is None and b["delivered"] is False,
+                    "an open session has no end", b)
+        r = c.raw("host", "sessions", "--config", conf)
+        tab = r.table()
+        T.check(r.rc == 0 and tab and tab[0] == ["START", "END", "DURATION", "USER", "RHOST",
+                                                 "REQUEST", "DELIVERED"],
+                "host sessions: a table with the columns", r)
+        T.check(any("1m30s" in row and "no" in row for row in tab[1:]), "table row", tab)
+        r = c.raw("host", "sessions", "--audit-log", log, "--json")
+        T.check(r.rc == 0 and len(r.json()) == 2, "--audit-log reads a log directly", r)
+
+    with T.section("host flush"):
+        r = c.raw("host", "flush", "--config", conf)
+        T.check(r.rc == 0 and "sent 4, accepted 4, duplicates 0" in r.out,
+                "host flush delivers the 4 events", r)
+        got = paginate(gw, "/v1/audit/events?host=web-01&type=session.start", admin)[0]
+        T.eq(sorted(e["id"] for e in got), sorted([s1, s2]),
+             "the gateway has both session.start events, under this host")
+        T.check(all(e["tenant"] == w.tenant["A"] and e["subscription"] == w.sub["A1"]
+                    for e in got), "the gateway set tenant and subscription from the host")
+        r = c.run("audit", "list", "--host", "web-01", "--type", "session.end", token=admin)
+        T.check(r.rc == 0 and "session.end" in r.out, "lockboxctl audit list --host shows them", r)
+        r = c.raw("host", "sessions", "--config", conf, "--json")
+        T.check(r.rc == 0 and all(x["delivered"] for x in r.json()),
+                "host sessions: delivered after the flush", r)
+        r = c.raw("host", "flush", "--config", conf, "--json")
+        T.check(r.rc == 0 and r.json().get("sent") == 0 and r.json().get("pending") == 0,
+                "a second flush sends nothing (--json)", r)
+
+        append_events(log, [session_event("session.end", s2, t0 + 300, user="eng2",
+                                          rhost="10.9.9.9")])
+        gw.stop()
+        r = c.raw("host", "flush", "--config", conf, "--deadline", "20s")
+        T.check(r.rc == 3, "gateway down: exit 3", r)
+        T.check("pending 1" in r.out, "the event stays pending", r)
+        r = c.raw("host", "sessions", "--config", conf, "--json")
+        rows = r.json() if r.rc == 0 else []
+        T.check(len(rows) == 2 and rows[1]["end"] == rfc3339(t0 + 300) and
+                rows[1]["delivered"] is False and rows[0]["delivered"] is True,
+                "host sessions: the closed session is not delivered yet", rows)
+        gw.start()
+        r = c.raw("host", "flush", "--config", conf)
+        T.check(r.rc == 0 and "accepted 1" in r.out, "gateway back: the event is delivered", r)
+        got = paginate(gw, "/v1/audit/events?host=web-01&type=session.end", admin)[0]
+        T.eq(len(got), 2, "the gateway has both session.end events, once each")
+        r = c.run("audit", "verify", token=admin)
+        T.check(r.rc == 0, "the chain still verifies", r)
+
+    with T.section("host flush refusals"):
+        bad = os.path.join(d, "bad.token")
+        with open(bad, "w") as f:
+            f.write("lbh_" + "1" * 64 + "\n")
+        os.chmod(bad, 0o600)
+        log2 = os.path.join(d, "log2", "audit.log")
+        append_events(log2, [session_event("session.start", new_uuid(), time.time())])
+        badconf = os.path.join(d, "badtoken.conf")
+        with open(badconf, "w") as f:
+            f.write("gateway_url = %s\nca_file = %s\nhost_token_file = %s\naudit_log = %s\n"
+                    % (gw.url, gw.ca, bad, log2))
+        r = c.raw("host", "flush", "--config", badconf)
+        T.check(r.rc == 1 and "401" in r.err, "a token the gateway refuses: exit 1", r)
+        unk = os.path.join(d, "unknown.conf")
+        with open(unk, "w") as f:
+            f.write("gateway_url = %s\ncolour = blue\n" % gw.url)
+        r = c.raw("host", "flush", "--config", unk)
+        T.check(r.rc == 2 and (unk + ":2: colour: unknown key") in r.err,
+                "unknown key in pam_lockbox.conf: exit 2 with file:line: key", r)
+        r = c.raw("host", "flush", "--config", os.path.join(d, "missing.conf"))
+        T.check(r.rc == 2 and "missing.conf" in r.err, "missing config: exit 2", r)
+        ww = os.path.join(d, "ww.conf")
+        with open(ww, "w") as f:
+            f.write("gateway_url = %s\nhost_token_file = %s\n" % (gw.url, tokf))
+        os.chmod(ww, 0o666)
+        r = c.raw("host", "flush", "--config", ww)
+        T.check(r.rc == 2 and "insecure" in r.err, "a world-writable config: exit 2", r)
+        os.chmod(bad, 0o644)
+        r = c.raw("host", "flush", "--config", badconf)
+        T.check(r.rc == 2 and "0600" in r.err, "a host token readable by others: exit 2", r)
+        r = c.raw("host", "sessions", "--config", unk)
+        T.check(r.rc == 2, "host sessions with a bad config: exit 2", r)
+    gw.close()
+    T.done()
+
+
+main()
