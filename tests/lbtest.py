@@ -259,6 +259,10 @@ def must(gw, method, path, body=None, token=None, expect=(200, 201), **kw):
 # ---------------------------------------------------------------- the daemon
 
 _live = []
+_problems = []    # gateway trouble found at stop/close (sanitizer reports, bad exit), reported by Runner
+
+_SAN_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                "WARNING: ThreadSanitizer", "ERROR: UndefinedBehaviorSanitizer")
 
 
 def _cleanup_all():
@@ -364,8 +368,20 @@ class Gateway:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(5)
+                _problems.append("lockbox-gatewayd did not exit within %.0fs of SIGTERM" % timeout)
         self.proc = None
+        if p.returncode != 0:
+            _problems.append("lockbox-gatewayd exited with status %s on SIGTERM; log tail:\n%s"
+                             % (p.returncode, self.log_tail(15)))
         return p.returncode
+
+    def sanitizer_report(self):
+        """Lines of the log around the first sanitizer report, or None."""
+        lines = self.log_text().splitlines()
+        for i, l in enumerate(lines):
+            if any(m in l for m in _SAN_MARKERS):
+                return "\n".join(lines[max(0, i - 2):i + 25])
+        return None
 
     def kill9(self):
         if self.proc is None:
@@ -402,6 +418,9 @@ class Gateway:
 
     def close(self):
         self.stop()
+        rep = self.sanitizer_report()
+        if rep:
+            _problems.append("sanitizer report in the lockbox-gatewayd log:\n" + rep)
         if self in _live:
             _live.remove(self)
         if self.own_tmp and not self.keep:
@@ -610,8 +629,11 @@ class Runner:
             self.failed += 1
             msg = "not ok - %s" % what
             if details is not None:
-                msg += " (%s)" % details
-            self.failures.append(msg)
+                d = str(details).splitlines() or [""]
+                msg += " (%s)" % d[0]
+                if len(d) > 1:
+                    msg += "\n" + "\n".join("#   " + l for l in d[1:])
+            self.failures.append(msg.splitlines()[0])
             self._out(msg)
         return bool(cond)
 
@@ -664,9 +686,18 @@ class Runner:
         sys.stdout.flush()
         os._exit(1)
 
+    def _collect(self):
+        """Stop every gateway still running and turn their problems into failures."""
+        _cleanup_all()
+        while _problems:
+            p = _problems.pop(0)
+            self.check(False, "gateway process: " + p.splitlines()[0],
+                       "\n".join(p.splitlines()[1:]) or None)
+
     def _summary(self):
         if self.finished:
             return
+        self._collect()
         self.finished = True
         if self.failures:
             self._out("# failures:")
