@@ -7,5 +7,5 @@ pam_lbpam_drive_SOURCES = pam/lbpam_drive.c
 pam_lbpam_drive_CFLAGS = $(AM_CFLAGS) $(PAMTEST_CFLAGS) $(PAM_CFLAGS)
 pam_lbpam_drive_LDADD = $(PAMTEST_LIBS) $(PAM_LIBS)
 endif
-TESTS += pam/test_symbols.py pam/test_faults.py
-EXTRA_DIST += pam/test_symbols.py pam/test_faults.py
+TESTS += pam/test_symbols.py pam/test_faults.py pam/test_syslog.py pam/test_hygiene.py
+EXTRA_DIST += pam/test_symbols.py pam/test_faults.py pam/test_syslog.py pam/test_hygiene.py

@@ -139,8 +139,8 @@ def parse_kv(line):
 
 
 class PamEnv:
-    def __init__(self, name, keep=False):
-        self.tmp = tempfile.mkdtemp(prefix="lbpam-%s-" % name)
+    def __init__(self, name, keep=False, base=None):
+        self.tmp = tempfile.mkdtemp(prefix="lbpam-%s-" % name, dir=base)
         self.keep = keep or bool(os.environ.get("LB_KEEP_TMP"))
         self.module = os.path.abspath(os.environ["LB_PAM_MODULE"])
         self.svcdir = os.path.join(self.tmp, "pam.d")

@@ -1,0 +1,47 @@
+#!/bin/bash
+# nsrun.sh: runs a command in a private mount namespace with a private /dev (tmpfs holding
+# only the device nodes a login needs) whose /dev/log is the test's syslog socket, plus any
+# extra bind mounts (e.g. a test /etc/pam.d/sshd). Nothing outside the namespace changes.
+#
+#   nsrun.sh LOGSOCK [-b SRC DST]... -- COMMAND [ARGS...]
+#
+# Needs root and unshare(1). Used by tests/e2e and tests/pam/test_syslog.py.
+set -eu
+if [ -z "${LB_NSRUN_INSIDE:-}" ]; then
+	export LB_NSRUN_INSIDE=1
+	exec unshare -m --propagation private "$0" "$@"
+fi
+unset LB_NSRUN_INSIDE
+log=$1
+shift
+binds=()
+while [ "${1:-}" = -b ]; do
+	binds+=("$2" "$3")
+	shift 3
+done
+[ "${1:-}" = -- ] && shift
+
+d=$(mktemp -d /tmp/lbns-dev.XXXXXX)
+mount -t tmpfs -o mode=0755,size=1m lbdev "$d"
+for n in null zero full random urandom tty ptmx; do
+	[ -e "/dev/$n" ] || continue
+	touch "$d/$n"
+	mount --bind "/dev/$n" "$d/$n"
+done
+mkdir "$d/pts" "$d/shm"
+if [ -d /dev/pts ]; then mount --rbind /dev/pts "$d/pts"; fi
+mount -t tmpfs -o mode=1777,size=4m lbshm "$d/shm"
+ln -s /proc/self/fd "$d/fd"
+ln -s /proc/self/fd/0 "$d/stdin"
+ln -s /proc/self/fd/1 "$d/stdout"
+ln -s /proc/self/fd/2 "$d/stderr"
+touch "$d/log"
+mount --bind "$log" "$d/log"
+mount --move "$d" /dev
+rmdir "$d"
+i=0
+while [ $i -lt ${#binds[@]} ]; do
+	mount --bind "${binds[$i]}" "${binds[$((i + 1))]}"
+	i=$((i + 2))
+done
+exec "$@"
