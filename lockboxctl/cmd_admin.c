@@ -36,10 +36,15 @@ char *cmd_path_id(const char *prefix, const char *id, const char *suffix)
 
 int cmd_print_object(struct ctl *c, json_t *obj, const char *const *skip)
 {
-	if (c->json)
+	if (c->json) {
 		ctl_print_json(obj);
-	else
+	} else if (c->quiet) {
+		json_t *one = json_pack("[O]", obj);
+		ctl_print_ids(one);
+		json_decref(one);
+	} else {
 		ctl_show(obj, skip);
+	}
 	json_decref(obj);
 	return CTL_OK;
 }
@@ -74,6 +79,8 @@ int cmd_list(struct ctl *c, const struct ctl_args *a, struct ctl_query *q,
 		return rc;
 	if (c->json)
 		ctl_print_json(items);
+	else if (c->quiet)
+		ctl_print_ids(items);
 	else
 		ctl_table(items, cols);
 	ctl_more_hint(next);
@@ -281,7 +288,7 @@ static int role_remove(struct ctl *c, struct ctl_args *a)
 		return rc;
 	if (c->json)
 		ctl_print_json(ans);
-	else
+	else if (!c->quiet)
 		printf("removed role %s from %s\n", a->pos[1], a->pos[0]);
 	json_decref(ans);
 	return CTL_OK;

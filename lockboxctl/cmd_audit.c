@@ -125,6 +125,8 @@ static int audit_verify(struct ctl *c, struct ctl_args *a)
 	}
 	if (c->json) {
 		ctl_print_json(ans);
+	} else if (c->quiet) {
+		/* the exit status says it */
 	} else if (ok) {
 		char *h = ctl_human(json_object_get(ans, "head_hash"), COL_STR);
 		lb_json_int(ans, "count", &count);

@@ -432,7 +432,7 @@ static int host_flush(struct ctl *c, struct ctl_args *a)
 									   : lb_auditlog_strerror(res)));
 		ctl_print_json(j);
 		json_decref(j);
-	} else {
+	} else if (!c->quiet) {
 		printf("%s: sent %zu, accepted %zu, duplicates %zu, rejected %zu, skipped %zu, "
 		       "pending %zu\n",
 		       log, st.sent, st.accepted, st.duplicates, st.rejected, st.skipped, st.pending);
@@ -585,6 +585,8 @@ static int host_sessions(struct ctl *c, struct ctl_args *a)
 	}
 	if (c->json) {
 		ctl_print_json(rows);
+	} else if (c->quiet) {
+		ctl_print_ids(rows);
 	} else {
 		static const struct ctl_col cols[] = {
 			{"START", "start", COL_TIME},   {"END", "end", COL_TIME},

@@ -234,6 +234,8 @@ static int request_list_pending(struct ctl *c, const struct ctl_args *a)
 	free(v);
 	if (c->json)
 		ctl_print_json(all);
+	else if (c->quiet)
+		ctl_print_ids(all);
 	else
 		ctl_table(all, request_cols);
 	json_decref(all);
@@ -264,7 +266,7 @@ static int request_show(struct ctl *c, struct ctl_args *a)
 	free(p);
 	if (rc != CTL_OK)
 		return rc;
-	if (c->json)
+	if (c->json || c->quiet)
 		return cmd_print_object(c, r, NULL);
 	ctl_show(r, skip);
 	/* the ticket, for context; a caller who may read the request may read its ticket, but
@@ -319,7 +321,8 @@ static int request_decide(struct ctl *c, struct ctl_args *a)
 		json_decref(b);
 		if (rc == CTL_OK) {
 			char *st = ctl_human(json_object_get(ans, "state"), COL_STR);
-			printf("request %s: %s\n", a->pos[0], st ? st : "?");
+			if (!c->quiet)
+				printf("request %s: %s\n", a->pos[0], st ? st : "?");
 			free(st);
 			json_decref(ans);
 		}

@@ -69,6 +69,7 @@ struct ctl {
 	/* flags that apply to every command */
 	const char *flag_url, *flag_token, *flag_ca_file, *flag_config, *flag_timeout;
 	int json;
+	int quiet; /* print only ids */
 	int help;
 	int all;
 };
@@ -124,6 +125,8 @@ struct ctl_col {
 void ctl_table(const json_t *items, const struct ctl_col *cols);
 /* "key: value" lines for every field of OBJ (nested values compact). */
 void ctl_show(const json_t *obj, const char *const *skip);
+/* Prints the "id" of each item of ITEMS, one per line. */
+void ctl_print_ids(const json_t *items);
 /* Prints a JSON value (pretty) on stdout. */
 void ctl_print_json(const json_t *v);
 /* Formats a JSON value for a human: strings cleaned of control characters, times shortened,

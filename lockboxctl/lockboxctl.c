@@ -16,6 +16,7 @@ static const struct ctl_opt common_opts[] = {
 	{"config", "FILE", "client settings file (default ~/.config/lockbox/lockboxctl.conf)", 0},
 	{"timeout", "DURATION", "give up on the gateway after this long (default 30s)", 0},
 	{"json", NULL, "print the API objects as JSON instead of tables", 0},
+	{"quiet", NULL, "print only ids: of the object created or shown, of each list item", 0},
 	{"help", NULL, "show this help", 0},
 	{NULL, NULL, NULL, 0},
 };
@@ -208,6 +209,8 @@ static void set_common(struct ctl *c, const struct ctl_opt *o, const char *v)
 		c->flag_timeout = v;
 	else if (strcmp(o->name, "json") == 0)
 		c->json = 1;
+	else if (strcmp(o->name, "quiet") == 0)
+		c->quiet = 1;
 	else if (strcmp(o->name, "help") == 0)
 		c->help = 1;
 }
@@ -241,6 +244,10 @@ static int parse_args(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_args 
 		}
 		if (strcmp(arg, "-h") == 0) {
 			c->help = 1;
+			continue;
+		}
+		if (strcmp(arg, "-q") == 0) {
+			c->quiet = 1;
 			continue;
 		}
 		if (arg[1] != '-') {
@@ -362,6 +369,8 @@ int main(int argc, char **argv)
 		help_cmd(best);
 		return CTL_OK;
 	}
+	if (c.json && c.quiet)
+		return ctl_usage(&a, "give --json or --quiet, not both");
 	if (a.npos < best->npos_min)
 		return ctl_usage(&a, "missing argument: %s", best->synopsis);
 	if (a.npos > best->npos_max)

@@ -177,6 +177,21 @@ void ctl_show(const json_t *obj, const char *const *skip)
 	}
 }
 
+void ctl_print_ids(const json_t *items)
+{
+	size_t i;
+	json_t *it;
+	json_array_foreach(items, i, it) {
+		json_t *id = json_object_get(it, "id");
+		if (json_is_string(id)) {
+			char *s = ctl_human(id, COL_STR);
+			if (s)
+				puts(s);
+			free(s);
+		}
+	}
+}
+
 void ctl_print_json(const json_t *v)
 {
 	char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);

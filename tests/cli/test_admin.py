@@ -52,6 +52,12 @@ def main():
         r = c.run("tenant", "list", token=admin, json_out=True)
         items, _ = paginate(gw, "/v1/tenants", admin)
         T.check(r.rc == 0 and r.json() == items, "tenant list --json equals the API items", r)
+        r = c.run("-q", "tenant", "create", "initech", token=admin)
+        T.check(r.rc == 0 and lbtest.is_id(r.out.strip(), "tnt") and r.out.count("\n") == 1,
+                "-q tenant create prints only the id", r)
+        r = c.run("tenant", "list", "--quiet", token=admin)
+        ids = [x["id"] for x in paginate(gw, "/v1/tenants", admin)[0]]
+        T.check(r.rc == 0 and r.out.split() == ids, "tenant list --quiet prints the ids", r)
         r = c.run("tenant", "show", "tnt_0000000000000000", token=admin)
         refused(r, "not_found", "tenant show of an unknown id")
         r = c.run("tenant", "create", "bad\u0001name", token=admin)

@@ -132,6 +132,7 @@ def main():
             (("host", "join", "--gateway", "http://127.0.0.1:9", "--token", "lbu_x"),
              "expected a host token"),
             (("host", "flush", "--deadline", "never"), "not a duration"),
+            (("--json", "-q", "tenant", "list"), "not both"),
         ]
         for args, msg in cases:
             r = c.raw(*args, env=env)
@@ -279,7 +280,7 @@ def main():
             T.check(cmd in plain, "man page documents '%s'" % cmd)
             for o in options_of(helps[cmd]):
                 T.check("--" + o in plain, "man page documents %s --%s" % (cmd, o))
-        for o in ("--url", "--token", "--ca-file", "--config", "--timeout", "--json",
+        for o in ("--url", "--token", "--ca-file", "--config", "--timeout", "--json", "--quiet",
                   "--version", "LOCKBOX_URL", "LOCKBOX_TOKEN", "LOCKBOX_CA_FILE"):
             T.check(o in plain, "man page documents %s" % o)
         if subprocess.run(["sh", "-c", "command -v groff"], stdout=subprocess.DEVNULL).returncode == 0:
