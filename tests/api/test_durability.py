@@ -129,6 +129,49 @@ def main():
                 "second replay: everything is a duplicate")
         v = w.must("GET", "/v1/audit/verify", expect=200)
         T.eq(v.get("ok"), True, "audit chain verifies after replays")
+    with T.section("database locked by another process: 503 store_busy, never a grant"):
+        import sqlite3
+        w.elevate("eng2", "1h")
+        rid = w.new_request("eng2")["id"]
+        w.must("POST", "/v1/requests/%s/approve" % rid, {"reason": "ok"}, who="ownA1", expect=200)
+        T.eq(w.check("hA1", "eng2").get("decision"), "allow", "eng2 allowed before the lock")
+        n_ten = len(paginate(gw, "/v1/tenants", w.admin)[0])
+        db = sqlite3.connect(gw.db, timeout=5, isolation_level=None)
+        db.execute("BEGIN EXCLUSIVE")
+        res = {}
+
+        def call(key, method, path, body, tok):
+            t0 = time.monotonic()
+            try:
+                res[key] = api(gw, method, path, body, token=tok, timeout=40) + (time.monotonic() - t0,)
+            except (OSError, http.client.HTTPException) as e:
+                res[key] = (0, None, repr(e), time.monotonic() - t0)
+
+        ths = [threading.Thread(target=call, args=("write", "POST", "/v1/tenants", {"name": "while-locked"},
+                                                   w.admin)),
+               threading.Thread(target=call, args=("check", "POST", "/v1/check",
+                                                   {"user": "eng2", "service": "sshd"}, hosttok))]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join(45)
+        db.execute("ROLLBACK")
+        db.close()
+        for key in ("write", "check"):
+            st, js, text, dt = res.get(key, (0, None, "no answer", 0))
+            T.check(st == 503 and lbtest.err_code(js) == "store_busy",
+                    "%s while the db is locked -> 503 store_busy (%.1fs)" % (key, dt), "%d %s" % (st, text[:200]))
+            T.check(dt < 30, "%s: bounded wait (%.1fs < 30s)" % (key, dt))
+        T.check(res.get("check", (0, {}))[1] is None or res["check"][1].get("decision") != "allow",
+                "no allow decision while the store is unavailable")
+        T.check(gw.alive(), "gateway still running after the lock")
+        T.eq(len(paginate(gw, "/v1/tenants", w.admin)[0]), n_ten, "the refused write left nothing behind")
+        T.eq(w.check("hA1", "eng2").get("decision"), "allow", "after the lock is released: allow again")
+        T.status(api(gw, "POST", "/v1/tenants", {"name": "after-lock"}, token=w.admin), 201, None,
+                 "writes work again after the lock")
+        v = w.must("GET", "/v1/audit/verify", expect=200)
+        T.eq(v.get("ok"), True, "audit chain verifies after the lock")
+
     gw.close()
     T.done()
 

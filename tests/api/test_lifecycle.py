@@ -1,5 +1,6 @@
 """The whole request lifecycle through the REST API (DESIGN.md, docs/API.md)."""
 
+import json
 import time
 
 import lbtest
@@ -268,9 +269,9 @@ def main():
         evs, _ = paginate(gw, "/v1/audit/events?request=" + ridB, admin)
         types = [e.get("type") for e in evs]
         T.check("lockbox.request.create" in types, "audit has lockbox.request.create for it", types)
-        T.check("lockbox.request.approve" in types or
-                any("disabled" in str(e.get("details")) for e in evs),
-                "audit log shows the request approved because lockbox is disabled", evs)
+        T.check(any(e.get("type") == "lockbox.request.approve" and "lockbox" in json.dumps(e.get("details"))
+                    for e in evs),
+                "audit has lockbox.request.approve whose details say lockbox is disabled", evs)
         evs, _ = paginate(gw, "/v1/audit/events?type=tenant.lockbox.disable", admin)
         T.check(any(e.get("tenant") == w.tenant["B"] and e.get("actor") in (w.user["gadmB"], "gadmb")
                     for e in evs), "tenant.lockbox.disable event for B by gadmB", evs)
@@ -373,6 +374,41 @@ def main():
         T.eq((js or {}).get("next_cursor", "missing"), None, "single page: next_cursor is null")
         ts = [parse_time(i.get("created_at")) for i in (js or {}).get("items", [])]
         T.check(ts and all(a <= b for a, b in zip(ts, ts[1:])), "items come oldest first")
+
+    with T.section("races: concurrent decisions on one request, exactly one wins"):
+        import threading
+        acts = [("approve", "gadmA"), ("approve", "lbappA"), ("deny", "ownA1"), ("cancel", "eng")]
+        final = {"approve": "approved", "deny": "denied", "cancel": "canceled"}
+        bad = []
+        for i in range(8):
+            rid = w.new_request("eng")["id"]
+            results = [None] * len(acts)
+            barrier = threading.Barrier(len(acts))
+
+            def go(k):
+                try:
+                    barrier.wait(5)
+                except threading.BrokenBarrierError:
+                    pass
+                results[k] = act(w, rid, acts[k][0], acts[k][1])
+
+            ths = [threading.Thread(target=go, args=(k,)) for k in range(len(acts))]
+            for t in ths:
+                t.start()
+            for t in ths:
+                t.join(30)
+            sts = [r[0] if r else None for r in results]
+            wins = [k for k, st_ in enumerate(sts) if st_ == 200]
+            losers_ok = all(results[k] and results[k][0] == 409 and err_code(results[k][1]) == "wrong_state"
+                            for k in range(len(acts)) if k not in wins)
+            state = st_of(w, rid)
+            evs, _ = paginate(gw, "/v1/audit/events?request=" + rid, admin)
+            decided = [e.get("type") for e in evs if e.get("type") in (
+                "lockbox.request.approve", "lockbox.request.deny", "lockbox.request.cancel")]
+            if len(wins) != 1 or not losers_ok or state != final[acts[wins[0]][0]] or len(decided) != 1:
+                bad.append({"statuses": sts, "state": state, "events": decided})
+        T.check(not bad, "8 rounds of approve/approve/deny/cancel at once: one 200, three 409 wrong_state, "
+                "one decision event", bad[:3])
 
     T.note(gw.log_tail(5))
     gw.close()
