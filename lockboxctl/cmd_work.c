@@ -184,71 +184,10 @@ static void request_query(struct ctl_query *q, const struct ctl_args *a, const c
 		ctl_query_add(q, "mine", "true");
 }
 
-static int by_created(const void *x, const void *y)
-{
-	const char *a = lb_json_str(*(json_t *const *)x, "created_at");
-	const char *b = lb_json_str(*(json_t *const *)y, "created_at");
-	return strcmp(a ? a : "", b ? b : "");
-}
-
-/* --state pending: both waiting states, every page of each, merged oldest first. */
-static int request_list_pending(struct ctl *c, const struct ctl_args *a)
-{
-	static const char *const states[] = {"internal_review", "customer_notified"};
-	json_t *all = json_array(), *items, *e;
-	json_t **v;
-	size_t i, n;
-	int rc = CTL_OK;
-
-	if (ctl_arg(a, "cursor"))
-		return ctl_usage(a, "--state pending fetches every page: no --cursor");
-	for (size_t k = 0; k < 2 && rc == CTL_OK; k++) {
-		struct ctl_query q;
-		char *path;
-		request_query(&q, a, states[k]);
-		if (!(path = ctl_query_take(&q)))
-			rc = CTL_FAILED;
-		else
-			rc = ctl_list(c, path, 1, ctl_arg(a, "limit"), NULL, &items, NULL);
-		free(path);
-		if (rc == CTL_OK) {
-			json_array_extend(all, items);
-			json_decref(items);
-		}
-	}
-	if (rc != CTL_OK) {
-		json_decref(all);
-		return rc;
-	}
-	n = json_array_size(all);
-	v = calloc(n ? n : 1, sizeof(*v));
-	if (!v) {
-		json_decref(all);
-		return CTL_FAILED;
-	}
-	json_array_foreach(all, i, e) v[i] = json_incref(e);
-	qsort(v, n, sizeof(*v), by_created);
-	json_array_clear(all);
-	for (i = 0; i < n; i++)
-		json_array_append_new(all, v[i]);
-	free(v);
-	if (c->json)
-		ctl_print_json(all);
-	else if (c->quiet)
-		ctl_print_ids(all);
-	else
-		ctl_table(all, request_cols);
-	json_decref(all);
-	return CTL_OK;
-}
-
 static int request_list(struct ctl *c, struct ctl_args *a)
 {
 	struct ctl_query q;
-	const char *state = ctl_arg(a, "state");
-	if (state && strcmp(state, "pending") == 0)
-		return request_list_pending(c, a);
-	request_query(&q, a, state);
+	request_query(&q, a, ctl_arg(a, "state"));
 	return cmd_list(c, a, &q, request_cols);
 }
 
@@ -362,7 +301,7 @@ static const struct ctl_opt request_create_opts[] = {
 	{NULL, NULL, NULL, 0},
 };
 static const struct ctl_opt request_list_opts[] = {
-	{"state", "STATE", "pending (internal_review and customer_notified), internal_review, "
+	{"state", "STATE", "pending (internal_review or customer_notified), internal_review, "
 			   "customer_notified, approved, denied, expired, revoked, canceled or "
 			   "completed", 0},
 	{"mine", NULL, "only my own requests", 0},
