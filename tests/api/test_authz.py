@@ -301,6 +301,30 @@ def main():
         T.check(items and all(i.get("user", w.user["eng2"]) == w.user["eng2"] for i in items),
                 "eng2's elevations list has only eng2's")
 
+    with T.section("role changes take effect at once"):
+        uid = w.add_user("engtmp", "provider", role="engineer")
+        w.elevate("engtmp")
+        T.status(w.call("POST", "/v1/requests", w.request_body(), who="engtmp"), 201, None,
+                 "engineer creates a request")
+        T.status(w.call("DELETE", "/v1/role-assignments", {"user": uid, "role": "engineer"}), 200, None,
+                 "provider admin removes the engineer role")
+        T.status(w.call("POST", "/v1/requests", w.request_body(), who="engtmp"), 403, "forbidden",
+                 "without the role the same token cannot create requests")
+        T.status(w.call("DELETE", "/v1/role-assignments", {"user": uid, "role": "engineer"}), 404, "not_found",
+                 "removing it again -> 404")
+        ra = w.must("POST", "/v1/role-assignments", {"user": uid, "role": "engineer"}, expect=(200, 201))
+        T.status(w.call("POST", "/v1/requests", w.request_body(), who="engtmp"), 201, None,
+                 "role given back -> may create again")
+        T.status(w.call("DELETE", "/v1/role-assignments", {"id": ra.get("id")}), 200, None,
+                 "DELETE /v1/role-assignments by {id}")
+        T.status(w.call("POST", "/v1/elevations", {"duration": "1h", "justification": "x"}, who="engtmp"),
+                 403, "forbidden", "after removal by id: no elevation either")
+        uo = w.add_user("owntmp", "customer", tenant=A, role="owner", scope=("subscription", A1))
+        rid = w.new_request("eng")["id"]
+        w.must("DELETE", "/v1/role-assignments", {"user": uo, "role": "owner", "subscription": A1}, expect=200)
+        st, js, text = w.call("POST", "/v1/requests/%s/approve" % rid, {"reason": "x"}, who="owntmp")
+        T.check(st in (403, 404), "former owner cannot approve", "%d %s" % (st, text[:200]))
+
     with T.section("host tokens"):
         hB = w.host["hB1"]["token"]
         st, js, text = api(gw, "GET", "/v1/requests/" + rid, token=hB)

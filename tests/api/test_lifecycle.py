@@ -419,6 +419,12 @@ def main():
     with T.section("require_mfa and pending_ttl = 2s"):
         w2 = lbtest.world(gw2, gw2.bootstrap())
         T.status(new_req(w2), 422, "mfa_required", "require_mfa: engineer with a non-MFA token")
+        b = w2.request_body()
+        del b["duration"]
+        st, js, text = api(gw2, "POST", "/v1/requests", b, token=w2.mfa_tok["eng2"])
+        T.check(st == 201 and js.get("duration") == "8h", "no duration -> default_grant (8h)",
+                "%d %s" % (st, text[:200]))
+
         t0 = time.time()
         r = created(T, new_req(w2, token=w2.mfa_tok["eng"]), "require_mfa: MFA token accepted",
                     "customer_notified")
