@@ -4,7 +4,8 @@ CLI_TESTS = \
 	cli/test_usage.py \
 	cli/test_admin.py \
 	cli/test_workflow.py \
-	cli/test_host.py
+	cli/test_host.py \
+	cli/test_story.sh
 
 TESTS += $(CLI_TESTS)
 EXTRA_DIST += $(CLI_TESTS) cli/ctltest.py cli/fakegw.py

@@ -1,0 +1,162 @@
+#!/bin/bash
+# The whole lockbox story driven by lockboxctl from a shell script, the way the quickstart and
+# admins use it (environment settings, -q to capture ids, tokens on stdout), against a real
+# TLS gateway. The host side is played with `host join`, /v1/check (what pam_lockbox asks),
+# session events in the local audit log, `host flush` and `host sessions`.
+set -uo pipefail
+
+CTL=${LB_CTL:?LB_CTL not set}
+GWD=${LB_GATEWAYD:?LB_GATEWAYD not set}
+for tool in openssl curl; do
+	command -v "$tool" >/dev/null || { echo "# SKIP: $tool not installed"; exit 77; }
+done
+
+D=$(mktemp -d /tmp/lbctl-story-XXXXXX)
+GWPID=
+cleanup() {
+	[ -n "$GWPID" ] && kill "$GWPID" 2>/dev/null && wait "$GWPID" 2>/dev/null
+	[ -n "${LB_KEEP_TMP:-}" ] || rm -rf "$D"
+}
+trap cleanup EXIT
+
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok - $*"; }
+fail() { failed=$((failed + 1)); echo "not ok - $*"; }
+check() { # what, command...: passes if the command succeeds
+	local what=$1; shift
+	if "$@"; then ok "$what"; else fail "$what"; fi
+}
+finish() {
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ] && exit 0 || exit 1
+}
+die() {
+	fail "$*"
+	[ -f "$D/gw.log" ] && sed 's/^/#   /' "$D/gw.log" | tail -20
+	finish
+}
+
+echo "# cli/story"
+PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+	-keyout "$D/gw.key" -out "$D/ca.pem" -subj /CN=localhost \
+	-addext "subjectAltName=IP:127.0.0.1,DNS:localhost" >/dev/null 2>&1 || die "make a test certificate"
+cat >"$D/gatewayd.conf" <<EOF
+listen = https://127.0.0.1:$PORT
+tls_cert = $D/ca.pem
+tls_key = $D/gw.key
+database = sqlite://$D/gw.db
+sweep_interval = 1s
+EOF
+ADMIN=$("$GWD" -c "$D/gatewayd.conf" --bootstrap-admin admin) || die "bootstrap the first admin"
+"$GWD" -c "$D/gatewayd.conf" --foreground >"$D/gw.log" 2>&1 &
+GWPID=$!
+for _ in $(seq 1 100); do
+	curl -sf --cacert "$D/ca.pem" "https://127.0.0.1:$PORT/healthz" >/dev/null && break
+	sleep 0.1
+done
+curl -sf --cacert "$D/ca.pem" "https://127.0.0.1:$PORT/healthz" >/dev/null || die "gateway ready"
+
+export LOCKBOX_URL="https://127.0.0.1:$PORT" LOCKBOX_CA_FILE="$D/ca.pem" LOCKBOX_TOKEN="$ADMIN"
+export HOME="$D/home"
+mkdir -p "$HOME"
+ctl() { "$CTL" "$@"; }
+as() { local tok=$1; shift; LOCKBOX_TOKEN=$tok "$CTL" "$@"; }
+
+# what pam_lockbox asks the gateway for user $1; prints "decision reason"
+decide() {
+	curl -s --cacert "$D/ca.pem" -H "Authorization: Bearer $(cat "$D/host.token")" \
+		-H 'Content-Type: application/json' \
+		-d "{\"user\": \"$1\", \"service\": \"sshd\", \"rhost\": \"192.0.2.7\", \"tty\": \"ssh\"}" \
+		"$LOCKBOX_URL/v1/check" |
+		/usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["decision"], j["reason"]); open(sys.argv[1],"w").write(j.get("decision_id") or "")' "$D/decision_id"
+}
+
+echo "# provider admin: tenant, subscription, host, users, roles, tokens"
+T=$(ctl -q tenant create acme) && [[ $T == tnt_* ]] || die "tenant create -q prints the id"
+ok "tenant create acme -> $T"
+S=$(ctl -q subscription create --tenant "$T" prod) && [[ $S == sub_* ]] || die "subscription create"
+ok "subscription create -> $S"
+HOST_TOKEN=$(ctl host enroll --subscription "$S" web-01 2>/dev/null) && [[ $HOST_TOKEN == lbh_* ]] ||
+	die "host enroll prints the host token"
+ok "host enroll web-01"
+ctl -q user create --login alice --name "Alice Engineer" --email alice@provider.example \
+	--side provider >/dev/null || die "user create alice"
+ctl -q role assign alice engineer >/dev/null || die "role assign alice engineer"
+ALICE=$(ctl token create alice 2>/dev/null) || die "token create alice"
+ctl -q user create --login bob --name "Bob Owner" --email bob@acme.example --side customer \
+	--tenant "$T" >/dev/null || die "user create bob"
+ctl -q role assign bob owner --subscription "$S" >/dev/null || die "role assign bob owner"
+BOB=$(ctl token create bob 2>/dev/null) || die "token create bob"
+ctl -q user create --login carol --name "Carol Customer" --email carol@acme.example \
+	--side customer --tenant "$T" >/dev/null || die "user create carol"
+ctl -q role assign carol customer_user --tenant "$T" >/dev/null || die "role assign carol"
+CAROL=$(ctl token create carol 2>/dev/null) || die "token create carol"
+ok "users alice (engineer), bob (owner), carol (customer user) with tokens"
+
+echo "# the host joins"
+ctl host join --gateway "$LOCKBOX_URL" --ca "$D/ca.pem" --token - --config "$D/pam_lockbox.conf" \
+	--token-file "$D/host.token" --audit-log "$D/audit.log" <<<"$HOST_TOKEN" 2>"$D/join.err" ||
+	die "host join ($(cat "$D/join.err"))"
+check "host join wrote the host token 0600" test "$(stat -c %a "$D/host.token")" = 600
+check "host join wrote pam_lockbox.conf 0644" test "$(stat -c %a "$D/pam_lockbox.conf")" = 644
+
+echo "# alice without a request is denied"
+check "no request: deny no_request" test "$(decide alice)" = "deny no_request"
+
+echo "# carol opens a ticket; alice elevates and asks for access"
+TICKET=$(as "$CAROL" -q ticket create --tenant "$T" --subscription "$S" --title "web-01: disk full" \
+	--description "/var is full, please clean up") || die "ticket create"
+ok "ticket create -> $TICKET"
+as "$ALICE" elevate --duration 2h --reason "INC-1: disk full on web-01" >/dev/null || die "elevate"
+ok "alice elevates"
+REQ=$(as "$ALICE" -q request create --ticket "$TICKET" --host web-01 --duration 1h \
+	--reason "clean up /var on web-01") || die "request create"
+ok "request create -> $REQ"
+check "pending: deny pending" test "$(decide alice)" = "deny pending"
+
+echo "# bob looks at pending requests and approves"
+as "$BOB" request list --state pending >"$D/pending.txt" || die "request list --state pending"
+check "bob sees the request among the pending ones" grep -q "$REQ" "$D/pending.txt"
+as "$BOB" request show "$REQ" >"$D/show.txt" || die "request show"
+check "request show names the ticket" grep -q "web-01: disk full" "$D/show.txt"
+as "$BOB" request approve "$REQ" --reason "go ahead" >/dev/null || die "request approve"
+ok "bob approves"
+check "approved: allow" test "$(decide alice)" = "allow allow"
+
+echo "# alice's session, recorded on the host and delivered"
+SID=$(cat /proc/sys/kernel/random/uuid)
+NOW=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
+LATER=$(date -u -d '+5 minutes' +%Y-%m-%dT%H:%M:%S.000Z)
+DEC=$(cat "$D/decision_id")
+printf '{"actor":"alice","details":{"decision_id":"%s","pid":4242,"rhost":"192.0.2.7","service":"sshd","session":"%s","tty":"ssh","user":"alice"},"id":"%s","request":"%s","time":"%s","type":"session.start"}\n' \
+	"$DEC" "$SID" "$SID" "$REQ" "$NOW" >>"$D/audit.log"
+printf '{"actor":"alice","details":{"decision_id":"%s","pid":4242,"rhost":"192.0.2.7","service":"sshd","session":"%s","tty":"ssh","user":"alice"},"id":"%s","request":"%s","time":"%s","type":"session.end"}\n' \
+	"$DEC" "$SID" "$(cat /proc/sys/kernel/random/uuid)" "$REQ" "$LATER" >>"$D/audit.log"
+chmod 600 "$D/audit.log"
+ctl host sessions --config "$D/pam_lockbox.conf" >"$D/sessions.txt" || die "host sessions"
+check "host sessions shows alice's session, not delivered yet" \
+	grep -qE "alice +192\.0\.2\.7 +$REQ +no" "$D/sessions.txt"
+ctl host flush --config "$D/pam_lockbox.conf" >"$D/flush.txt" || die "host flush"
+check "host flush delivers both events" grep -q "accepted 2" "$D/flush.txt"
+ctl host sessions --config "$D/pam_lockbox.conf" >"$D/sessions.txt"
+check "host sessions: 5m session, delivered" grep -qE "5m +alice .* yes" "$D/sessions.txt"
+ctl audit list --request "$REQ" >"$D/audit.txt" || die "audit list --request"
+for ty in lockbox.request.create lockbox.request.approve access.check.allow session.start session.end; do
+	check "audit list --request shows $ty" grep -q "$ty" "$D/audit.txt"
+done
+
+echo "# bob revokes; the next login is denied; the chain verifies"
+as "$BOB" request revoke "$REQ" --reason "work done" >/dev/null || die "request revoke"
+ok "bob revokes"
+check "revoked: deny revoked" test "$(decide alice)" = "deny revoked"
+ctl audit verify >"$D/verify.txt" || die "audit verify"
+check "audit verify: chain ok" grep -q "audit chain ok" "$D/verify.txt"
+ctl audit export >"$D/export.jsonl" 2>/dev/null || die "audit export"
+check "audit export: one JSON object per line" /usr/bin/python3 -c '
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    json.loads(line); n += 1
+sys.exit(0 if n >= 10 else 1)' "$D/export.jsonl"
+finish
