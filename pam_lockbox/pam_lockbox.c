@@ -131,7 +131,11 @@ static void deny_message(const struct lbpam_decision *d, char *out, size_t outle
 {
 	const char *hint;
 	const char *r = d->reason;
+	const char *m = d->message;
 
+	/* the gateway's messages may already say who is speaking */
+	if (strncmp(m, "lockbox: ", 9) == 0)
+		m += 9;
 	if (d->result != LBPAM_DENY)
 		hint = "The lockbox gateway could not be asked, so access is denied (fail closed). "
 		       "Try again later or tell the host's administrators.";
@@ -149,7 +153,7 @@ static void deny_message(const struct lbpam_decision *d, char *out, size_t outle
 		hint = "Ask your lockbox administrator.";
 	/* a long gateway message may cut the hint: the reason still shows */
 	if (snprintf(out, outlen, "lockbox: access denied: %s%s%s%s (reason %s). %s",
-		 d->message[0] ? d->message : "no approved request covers this login",
+		 m[0] ? m : "no approved request covers this login",
 		 d->request[0] ? " [request " : "", d->request, d->request[0] ? "]" : "", r, hint) < 0)
 		snprintf(out, outlen, "lockbox: access denied");
 }

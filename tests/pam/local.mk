@@ -7,5 +7,7 @@ pam_lbpam_drive_SOURCES = pam/lbpam_drive.c
 pam_lbpam_drive_CFLAGS = $(AM_CFLAGS) $(PAMTEST_CFLAGS) $(PAM_CFLAGS)
 pam_lbpam_drive_LDADD = $(PAMTEST_LIBS) $(PAM_LIBS)
 endif
-TESTS += pam/test_symbols.py pam/test_faults.py pam/test_syslog.py pam/test_hygiene.py
-EXTRA_DIST += pam/test_symbols.py pam/test_faults.py pam/test_syslog.py pam/test_hygiene.py
+TESTS += pam/test_symbols.py pam/test_faults.py pam/test_syslog.py pam/test_hygiene.py \
+	pam/test_gateway.py
+EXTRA_DIST += pam/test_symbols.py pam/test_faults.py pam/test_syslog.py pam/test_hygiene.py \
+	pam/test_gateway.py

@@ -163,6 +163,21 @@ class PamEnv:
         self.write_token("lbh_" + "ab" * 32)
         self.write_services()
 
+    def add_user(self, login, gated=True):
+        """Adds a fake user; gated ones are supplementary members of lockbox-engineers."""
+        uid = 5100 + sum(1 for _ in open(self.passwd))
+        with open(self.passwd, "a") as f:
+            f.write("%s:x:%d:%d:%s:/nonexistent:/bin/sh\n" % (login, uid, uid, login))
+        lines = open(self.group).read().splitlines()
+        out = []
+        for ln in lines:
+            if gated and ln.startswith("lockbox-engineers:"):
+                ln = ln + ("," if not ln.endswith(":") else "") + login
+            out.append(ln)
+        out.append("%s:x:%d:" % (login, uid))
+        with open(self.group, "w") as f:
+            f.write("\n".join(out) + "\n")
+
     def close(self):
         if not self.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -182,7 +197,7 @@ class PamEnv:
     def write_services(self, args="debug", conf=None):
         setitems = _find_pam_set_items()
         conf = conf or self.conf
-        for svc in ("sshd", "xrdp-sesman"):
+        for svc in ("sshd", "xrdp-sesman", "login"):
             with open(os.path.join(self.svcdir, svc), "w") as f:
                 for stack in ("account", "session"):
                     f.write("%s required %s\n" % (stack, setitems))
