@@ -280,10 +280,9 @@ static int join_probe(const char *url, const char *token, const char *ca, int64_
 		return rc;
 	if (status == 200 && lb_json_str(ans, "decision")) {
 		const char *reason = lb_json_str(ans, "reason");
-		fprintf(stderr, "lockboxctl: the gateway answered and accepts the host token%s%s\n",
-			reason && strcmp(reason, "host_disabled") == 0 ? " (but the host is DISABLED)"
-								       : "",
-			"");
+		int disabled = reason && strcmp(reason, "host_disabled") == 0;
+		fprintf(stderr, "lockboxctl: the gateway answered and accepts the host token%s\n",
+			disabled ? " (but the host is DISABLED: every login will be denied)" : "");
 		json_decref(ans);
 		return CTL_OK;
 	}

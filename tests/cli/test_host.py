@@ -117,6 +117,13 @@ def main():
                 "--no-check writes without asking the gateway", r)
         T.check("# ca_file" in open(c2).read() and "# audit_log" in open(c2).read(),
                 "without --ca / --audit-log those keys stay commented out")
+        dis = w.host["hA2"]
+        w.must("POST", "/v1/hosts/%s/disable" % dis["id"], {})
+        c3, t3 = os.path.join(d2, "dis.conf"), os.path.join(d2, "dis.token")
+        r = c.raw("host", "join", "--gateway", gw.url, "--token", dis["token"], "--ca", gw.ca,
+                  "--config", c3, "--token-file", t3)
+        T.check(r.rc == 0 and "DISABLED" in r.err and os.path.exists(c3),
+                "a disabled host joins with a warning", r)
         cwd = os.getcwd()
         os.chdir(d2)
         try:
