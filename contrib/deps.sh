@@ -7,7 +7,7 @@ pkgs=(
   libpam0g-dev libcurl4-openssl-dev libjansson-dev libssh-dev libmicrohttpd-dev
   libsqlite3-dev libpq-dev libssl-dev libsystemd-dev
   libpamtest0-dev libpam-wrapper libnss-wrapper libcmocka-dev pamtester
-  openssh-server openssh-client python3 openssl curl sqlite3 util-linux iproute2 procps
+  openssh-server openssh-client python3 python3-aiosmtpd openssl curl sqlite3 util-linux iproute2 procps
 )
 missing=()
 for p in "${pkgs[@]}"; do

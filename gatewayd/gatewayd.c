@@ -15,6 +15,7 @@
 
 #include "gw.h"
 #include "gw_listen.h"
+#include "gw_notify.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 
@@ -64,6 +65,7 @@ static const struct route {
 	{"POST", "/v1/audit/events", gw_audit_ingest, WHO_HOST},
 	{"GET", "/v1/audit/events", gw_audit_list, WHO_USER},
 	{"GET", "/v1/audit/verify", gw_audit_verify, WHO_USER},
+	{"GET", "/v1/notifications", gw_notifications_list, WHO_USER},
 };
 
 static volatile sig_atomic_t stopping;
@@ -457,6 +459,10 @@ int main(int argc, char **argv)
 		       gw.cfg.listen);
 		goto out;
 	}
+	if (gw_notify_start(&gw) != 0) {
+		gw_log(LOG_ERR, "cannot start the notification worker");
+		goto out;
+	}
 	if (pthread_create(&sweep_thread, NULL, sweeper, &gw) != 0) {
 		gw_log(LOG_ERR, "cannot start the sweeper");
 		goto out;
@@ -477,6 +483,7 @@ int main(int argc, char **argv)
 	pthread_cond_signal(&sweep_cond);
 	pthread_mutex_unlock(&sweep_lock);
 	pthread_join(sweep_thread, NULL);
+	gw_notify_stop();
 	rc = 0;
 out:
 	if (gw.mhd)

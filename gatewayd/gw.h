@@ -34,6 +34,20 @@ struct gw_config {
 	unsigned long threads;
 	unsigned long max_body;
 	int64_t checkpoint_interval;
+	/* notifications */
+	char *smtp_url;
+	char *smtp_from;
+	char *smtp_user;
+	char *smtp_password;
+	char *smtp_ca_file;
+	int smtp_starttls;
+	char *console_url;
+	struct lb_strlist webhook_url;
+	char *webhook_secret;
+	unsigned long notify_max_attempts;
+	int64_t notify_interval_ms;
+	int64_t notify_interval;
+	int64_t notify_backoff;
 };
 
 void gw_config_default(struct gw_config *c);
@@ -225,6 +239,7 @@ enum MHD_Result gw_audit_list(struct gw_req *r);
 enum MHD_Result gw_audit_verify(struct gw_req *r);
 enum MHD_Result gw_healthz(struct gw_req *r);
 enum MHD_Result gw_metrics(struct gw_req *r);
+enum MHD_Result gw_notifications_list(struct gw_req *r);
 
 /* Counters for /metrics (gw_metrics.c). */
 void gw_metrics_http(unsigned status);

@@ -57,6 +57,24 @@ static int check_service_map(void *cfg, const char *v, char *why, size_t len)
 	return rc;
 }
 
+static int check_smtp_url(void *cfg, const char *v, char *why, size_t len)
+{
+	(void)cfg;
+	if ((strncmp(v, "smtp://", 7) == 0 && v[7]) || (strncmp(v, "smtps://", 8) == 0 && v[8]))
+		return 0;
+	snprintf(why, len, "'%s' is not smtp://HOST[:PORT] or smtps://HOST[:PORT]", v);
+	return -1;
+}
+
+static int check_http_url(void *cfg, const char *v, char *why, size_t len)
+{
+	(void)cfg;
+	if ((strncmp(v, "https://", 8) == 0 && v[8]) || (strncmp(v, "http://", 7) == 0 && v[7]))
+		return 0;
+	snprintf(why, len, "'%s' is not an http:// or https:// URL", v);
+	return -1;
+}
+
 static const struct lb_cfg_key gw_keys[] = {
 	{"listen", LB_CFG_STRING, offsetof(struct gw_config, listen), check_listen},
 	{"tls_cert", LB_CFG_STRING, offsetof(struct gw_config, tls_cert), NULL},
@@ -76,6 +94,18 @@ static const struct lb_cfg_key gw_keys[] = {
 	 NULL},
 	{"threads", LB_CFG_UINT, offsetof(struct gw_config, threads), NULL},
 	{"max_body", LB_CFG_UINT, offsetof(struct gw_config, max_body), NULL},
+	{"smtp_url", LB_CFG_STRING, offsetof(struct gw_config, smtp_url), check_smtp_url},
+	{"smtp_from", LB_CFG_STRING, offsetof(struct gw_config, smtp_from), NULL},
+	{"smtp_user", LB_CFG_STRING, offsetof(struct gw_config, smtp_user), NULL},
+	{"smtp_password", LB_CFG_SECRET, offsetof(struct gw_config, smtp_password), NULL},
+	{"smtp_ca_file", LB_CFG_STRING, offsetof(struct gw_config, smtp_ca_file), NULL},
+	{"smtp_starttls", LB_CFG_BOOL, offsetof(struct gw_config, smtp_starttls), NULL},
+	{"console_url", LB_CFG_STRING, offsetof(struct gw_config, console_url), check_http_url},
+	{"webhook_url", LB_CFG_LIST, offsetof(struct gw_config, webhook_url), check_http_url},
+	{"webhook_secret", LB_CFG_SECRET, offsetof(struct gw_config, webhook_secret), NULL},
+	{"notify_max_attempts", LB_CFG_UINT, offsetof(struct gw_config, notify_max_attempts), NULL},
+	{"notify_interval", LB_CFG_DURATION, offsetof(struct gw_config, notify_interval), NULL},
+	{"notify_backoff", LB_CFG_DURATION, offsetof(struct gw_config, notify_backoff), NULL},
 	{NULL, 0, 0, NULL},
 };
 
@@ -93,6 +123,9 @@ void gw_config_default(struct gw_config *c)
 	c->checkpoint_interval = 3600;
 	c->threads = 4;
 	c->max_body = 64 * 1024;
+	c->notify_max_attempts = 12;
+	c->notify_interval = 1;
+	c->notify_backoff = 2;
 	lb_strlist_add(&c->service_map, "sshd:ssh");
 	lb_strlist_add(&c->service_map, "xrdp-sesman:rdp");
 }
@@ -125,6 +158,22 @@ int gw_config_load(struct gw_config *c, const char *path, char *err, size_t errl
 			 path ? path : "defaults");
 		return -1;
 	}
+	if (c->smtp_url && !c->smtp_from) {
+		snprintf(err, errlen, "%s: smtp_from: required with smtp_url", path ? path : "defaults");
+		return -1;
+	}
+	if (c->webhook_url.n && (!c->webhook_secret || strlen(c->webhook_secret) < 16)) {
+		snprintf(err, errlen, "%s: webhook_secret: required with webhook_url (16 characters or more)",
+			 path ? path : "defaults");
+		return -1;
+	}
+	if (c->notify_max_attempts < 1 || c->notify_max_attempts > 100 || c->notify_interval <= 0 ||
+	    c->notify_backoff <= 0) {
+		snprintf(err, errlen, "%s: notify_max_attempts (1..100) and notify_interval (> 0) are out of range",
+			 path ? path : "defaults");
+		return -1;
+	}
+	c->notify_interval_ms = c->notify_interval * 1000;
 	if (c->threads < 1 || c->threads > 64) {
 		snprintf(err, errlen, "%s: threads: must be 1..64", path ? path : "defaults");
 		return -1;
@@ -139,7 +188,7 @@ int gw_config_load(struct gw_config *c, const char *path, char *err, size_t errl
 
 void gw_config_free(struct gw_config *c)
 {
-	lb_config_free_fields(gw_keys, c);
+	lb_config_free_fields(gw_keys, c); /* wipes smtp_password and webhook_secret */
 	lb_strlist_free(&c->service_map);
 }
 

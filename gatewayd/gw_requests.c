@@ -4,6 +4,7 @@
 #include <syslog.h>
 
 #include "gw.h"
+#include "gw_notify.h"
 #include "gw_requests.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
@@ -55,6 +56,14 @@ static enum gw_db request_event(struct gw *gw, const json_t *req, const char *ac
 	ev.request = lb_json_str(req, "id");
 	ev.details = details;
 	return gw_audit_emit(gw, &ev, NULL);
+}
+
+/* Queues the notifications announcing REQ's (new) state. */
+static enum gw_db notify_state(struct gw *gw, const json_t *req)
+{
+	char event[64];
+	snprintf(event, sizeof(event), "request.%s", lb_json_str(req, "state"));
+	return gw_notify_request(gw, req, event);
 }
 
 /* Opens the grant window now: approved_at, grant_expires_at. */
@@ -197,6 +206,8 @@ static enum gw_db request_create_tx(struct gw_tx *tx)
 		rc = request_event(gw, tx->out, "approve", NULL,
 				   json_pack("{s:b,s:s}", "lockbox_disabled", 1, "note",
 					     "the tenant has lockbox disabled: no customer approval step"));
+	if (rc == GW_DB_OK)
+		rc = notify_state(gw, tx->out);
 out:
 	json_decref(ticket);
 	json_decref(tenant);
@@ -246,6 +257,7 @@ enum MHD_Result gw_requests_create(struct gw_req *r)
 		lb_duration_format(secs, dur, sizeof(dur));
 		json_object_set_new(tx.body, "duration", json_string(dur));
 		ret = gw_tx_run(&tx, 1, request_create_tx, 201);
+		gw_notify_kick();
 	}
 	json_decref(tx.body);
 	return ret;
@@ -459,6 +471,8 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 	if (rc == GW_DB_OK && auto_approve)
 		rc = request_event(r->gw, req, "approve", NULL,
 				   json_pack("{s:b}", "lockbox_disabled", 1));
+	if (rc == GW_DB_OK)
+		rc = notify_state(r->gw, req);
 	tx->out = json_incref(req);
 out:
 	json_decref(req);
@@ -484,6 +498,7 @@ static enum MHD_Result request_decide(struct gw_req *r, const char *action)
 		return MHD_YES;
 	tx.arg = t;
 	ret = gw_tx_run(&tx, 1, request_decide_tx, 200);
+	gw_notify_kick();
 	json_decref(tx.body);
 	return ret;
 }
@@ -544,6 +559,10 @@ static enum gw_db sweep_requests(struct sweep *sw, const char *state, const char
 		if (rc == GW_DB_OK)
 			rc = request_event(sw->gw, req, action, NULL,
 					   json_pack("{s:s,s:s}", "from", state, "to", to));
+		if (rc == GW_DB_OK) {
+			json_object_set_new(req, "state", json_string(to));
+			rc = notify_state(sw->gw, req);
+		}
 		if (rc != GW_DB_OK)
 			break;
 		sw->changed++;
@@ -618,5 +637,7 @@ enum gw_db gw_requests_sweep(struct gw *gw, int64_t now_ms, unsigned *changed)
 	} while (sw.more && ++rounds < 50);
 	*changed = sw.changed;
 	gw_metrics_sweep(sw.changed);
+	if (sw.changed)
+		gw_notify_kick();
 	return rc;
 }

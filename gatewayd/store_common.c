@@ -42,6 +42,12 @@ static const struct gw_col audit[] = {I("seq"), T("id"), T("time"), T("type"), T
 				      T("subscription"), T("level"), T("actor"), T("host"),
 				      T("request"), J("details"), T("prev_hash"), T("hash"), END};
 
+static const struct gw_col notifications[] = {
+	T("id"), T("request"), T("event"), T("channel"), T("recipient"), T("subject"), T("body"),
+	T("message_id"), T("state"), I("attempts"), T("next_attempt_at"), T("last_error"),
+	T("created_at"), T("sent_at"), END};
+
+const struct gw_kind gw_k_notifications = {"notification", "notifications", "rid", notifications};
 const struct gw_kind gw_k_tenants = {"tenant", "tenants", "rid", tenants};
 const struct gw_kind gw_k_subscriptions = {"subscription", "subscriptions", "rid", subscriptions};
 const struct gw_kind gw_k_hosts = {"host", "hosts", "rid", hosts};

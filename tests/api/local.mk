@@ -11,3 +11,7 @@ API_TESTS = \
 
 TESTS += $(API_TESTS)
 EXTRA_DIST += $(API_TESTS) lbtest.py
+
+# notifications (SMTP via python3-aiosmtpd, webhooks)
+TESTS += api/test_notify.py
+EXTRA_DIST += api/test_notify.py
