@@ -100,4 +100,31 @@ void lbpam_log_debug(const struct lbpam_ctx *x, const char *what, const char *de
  * durable in the local log (or no local log is configured), -1 otherwise. */
 int lbpam_emit(const struct lbpam_ctx *x, json_t *event);
 
+/* ---- the steps of the hooks (lbpam_decide.c) ---- */
+
+/* What account leaves for the session hooks of the same PAM handle (pam_set_data). */
+struct lbpam_grant {
+	char decision_id[40];
+	char request[80];
+	char grant_expires_at[40];
+};
+
+const char *lbpam_rc_name(int rc);
+void lbpam_ctx_init(struct lbpam_ctx *x, pam_handle_t *pamh);
+void lbpam_ctx_set_conf(struct lbpam_ctx *x, const struct lbpam_conf *c);
+/* 1 gated, 0 not (exempt, or not in gated_group), -1 error (ERR set). */
+int lbpam_is_gated(const struct lbpam_ctx *x, char *err, size_t errlen);
+/* A decision that failed before reaching the gateway. */
+void lbpam_fail(struct lbpam_decision *d, enum lbpam_result r, const char *why);
+/* Reads the host token and asks the gateway within what is left of the deadline. */
+void lbpam_ask(const struct lbpam_ctx *x, struct lbpam_decision *d);
+/* Logs access.check.allow/deny, tells the user (unless PAM_SILENT), keeps the grant for the
+ * session hooks. Returns the PAM code: PAM_SUCCESS only for an allow. */
+int lbpam_conclude(const struct lbpam_ctx *x, struct lbpam_decision *d, int flags);
+/* The grant account kept in this PAM handle, or NULL. */
+const struct lbpam_grant *lbpam_grant_get(pam_handle_t *pamh);
+/* Records session.start (OPEN) or session.end. Returns PAM_SUCCESS, or PAM_SESSION_ERR when a
+ * start could not be made durable on the host. */
+int lbpam_session_event(const struct lbpam_ctx *x, const struct lbpam_grant *g, int open);
+
 #endif

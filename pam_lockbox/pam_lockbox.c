@@ -1,354 +1,110 @@
 /* pam_lockbox: the PAM hooks. account asks the gateway whether this login is covered by an
- * approved lockbox request; session records session.start / session.end. Everything else
- * (config, the gateway client, the event sinks) lives in the lbpam_*.c files and liblockbox. */
+ * approved lockbox request; session records session.start / session.end. The steps live in
+ * lbpam_decide.c, config in lbpam_conf.c, the gateway client in lbpam_check.c and
+ * liblockbox, the event sinks (syslog, local audit log, gateway) in lbpam_log.c. */
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define PAM_SM_ACCOUNT
 #define PAM_SM_SESSION
-#include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
 #include "lbpam.h"
-#include "lockbox/auditlog.h"
-#include "lockbox/escape.h"
-#include "lockbox/util.h"
-
-#define DATA_DECISION "pam_lockbox.decision"
-#define DATA_SESSION "pam_lockbox.session"
-
-/* What account leaves for the session hooks of the same PAM handle. */
-struct lbpam_grant {
-	char decision_id[40];
-	char request[80];
-	char grant_expires_at[40];
-};
-
-static const char *rc_name(int rc)
-{
-	switch (rc) {
-	case PAM_SUCCESS:
-		return "PAM_SUCCESS";
-	case PAM_IGNORE:
-		return "PAM_IGNORE";
-	case PAM_PERM_DENIED:
-		return "PAM_PERM_DENIED";
-	case PAM_SESSION_ERR:
-		return "PAM_SESSION_ERR";
-	case PAM_USER_UNKNOWN:
-		return "PAM_USER_UNKNOWN";
-	default:
-		return "other";
-	}
-}
-
-static void free_data(pam_handle_t *pamh, void *data, int error_status)
-{
-	(void)pamh;
-	(void)error_status;
-	free(data);
-}
-
-static const char *item(pam_handle_t *pamh, int type)
-{
-	const void *v = NULL;
-	if (pam_get_item(pamh, type, &v) != PAM_SUCCESS)
-		return NULL;
-	return v;
-}
-
-static void ctx_init(struct lbpam_ctx *x, pam_handle_t *pamh)
-{
-	memset(x, 0, sizeof(*x));
-	x->pamh = pamh;
-	x->start_ms = lbpam_mono_ms();
-	if (pam_get_user(pamh, &x->user, NULL) != PAM_SUCCESS)
-		x->user = NULL;
-	x->service = item(pamh, PAM_SERVICE);
-	x->rhost = item(pamh, PAM_RHOST);
-	x->tty = item(pamh, PAM_TTY);
-}
-
-static void ctx_set_conf(struct lbpam_ctx *x, const struct lbpam_conf *c)
-{
-	x->conf = c;
-	x->debug = c->debug;
-	if (c->host_id)
-		snprintf(x->host, sizeof(x->host), "%s", c->host_id);
-	else if (gethostname(x->host, sizeof(x->host) - 1) != 0)
-		snprintf(x->host, sizeof(x->host), "unknown");
-}
-
-/* A text field for an event: kept verbatim when clean, escaped (printable ASCII) when it has
- * control characters or invalid UTF-8, so the gateway never refuses the event for it. */
-static void set_text(json_t *o, const char *key, const char *s)
-{
-	char esc[1024];
-	if (!s) {
-		json_object_set_new(o, key, json_null());
-		return;
-	}
-	if (!lb_str_clean(s)) {
-		lb_escape_text(s, esc, sizeof(esc));
-		s = esc;
-	}
-	json_object_set_new(o, key, json_string(s));
-}
-
-static json_t *base_details(const struct lbpam_ctx *x)
-{
-	json_t *d = json_object();
-	if (!d)
-		return NULL;
-	set_text(d, "user", x->user);
-	set_text(d, "service", x->service);
-	set_text(d, "rhost", x->rhost);
-	set_text(d, "tty", x->tty);
-	json_object_set_new(d, "pid", json_integer((json_int_t)getpid()));
-	set_text(d, "host", x->host[0] ? x->host : NULL);
-	return d;
-}
-
-/* 1 gated, 0 not (exempt, or not in gated_group), -1 error (ERR set). */
-static int is_gated(const struct lbpam_ctx *x, char *err, size_t errlen)
-{
-	int in;
-	if (lb_strlist_contains(&x->conf->exempt_users, x->user)) {
-		lbpam_log_debug(x, "not_gated", "user is in exempt_users");
-		return 0;
-	}
-	in = lbpam_user_in_group(x->user, x->conf->gated_group, err, errlen);
-	if (in == 0)
-		lbpam_log_debug(x, "not_gated", "user is not in gated_group");
-	return in;
-}
-
-/* What the user reads after a deny: why, which request, what to do next. */
-static void deny_message(const struct lbpam_decision *d, char *out, size_t outlen)
-{
-	const char *hint;
-	const char *r = d->reason;
-	const char *m = d->message;
-
-	/* the gateway's messages may already say who is speaking */
-	if (strncmp(m, "lockbox: ", 9) == 0)
-		m += 9;
-	if (d->result != LBPAM_DENY)
-		hint = "The lockbox gateway could not be asked, so access is denied (fail closed). "
-		       "Try again later or tell the host's administrators.";
-	else if (!strcmp(r, "no_request"))
-		hint = "Open a lockbox access request for this host and wait for the customer's approval.";
-	else if (!strcmp(r, "pending"))
-		hint = "Wait until the request is approved, then log in again.";
-	else if (!strcmp(r, "no_elevation") || !strcmp(r, "elevation_after_approval"))
-		hint = "Activate an elevation first, then open a new request: the elevation must be "
-		       "active before the approval.";
-	else if (!strcmp(r, "denied") || !strcmp(r, "expired") || !strcmp(r, "revoked") ||
-		 !strcmp(r, "canceled") || !strcmp(r, "grant_ended"))
-		hint = "Open a new lockbox access request.";
-	else
-		hint = "Ask your lockbox administrator.";
-	/* a long gateway message may cut the hint: the reason still shows */
-	if (snprintf(out, outlen, "lockbox: access denied: %s%s%s%s (reason %s). %s",
-		 m[0] ? m : "no approved request covers this login",
-		 d->request[0] ? " [request " : "", d->request, d->request[0] ? "]" : "", r, hint) < 0)
-		snprintf(out, outlen, "lockbox: access denied");
-}
 
 PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct lbpam_conf conf;
 	struct lbpam_ctx x;
 	struct lbpam_decision d;
-	struct lbpam_grant *g = NULL;
-	char err[256], msg[PAM_MAX_MSG_SIZE];
-	char *token = NULL;
-	json_t *details;
-	int rc = PAM_PERM_DENIED, gated;
+	char err[256];
+	int rc, gated;
 
-	memset(&d, 0, sizeof(d));
-	ctx_init(&x, pamh);
+	lbpam_ctx_init(&x, pamh);
 	if (lbpam_conf_load(&conf, argc, argv, err, sizeof(err)) != 0) {
 		/* without a trustworthy config we cannot tell who is gated: deny everyone */
 		x.debug = conf.debug;
-		d.result = LBPAM_ERR_CONFIG;
-		snprintf(d.reason, sizeof(d.reason), "%s", lbpam_result_name(d.result));
-		snprintf(d.error, sizeof(d.error), "%s", err);
-		goto decided;
+		lbpam_fail(&d, LBPAM_ERR_CONFIG, err);
+		rc = lbpam_conclude(&x, &d, flags);
+		goto out;
 	}
-	ctx_set_conf(&x, &conf);
+	lbpam_ctx_set_conf(&x, &conf);
 	if (!x.user || !x.service) {
 		lbpam_log_error(&x, "account", "no user or service name in the PAM handle");
 		rc = PAM_USER_UNKNOWN;
 		goto out;
 	}
-	gated = is_gated(&x, err, sizeof(err));
-	if (gated == 0) {
-		rc = PAM_IGNORE;
-		goto out;
-	}
-	if (gated < 0) {
-		d.result = LBPAM_ERR_INTERNAL;
-		snprintf(d.reason, sizeof(d.reason), "%s", lbpam_result_name(d.result));
-		snprintf(d.error, sizeof(d.error), "group lookup failed: %s", err);
-		goto decided;
-	}
-	token = lbpam_read_token(conf.host_token_file, err, sizeof(err));
-	if (!token) {
-		d.result = LBPAM_ERR_CONFIG;
-		snprintf(d.reason, sizeof(d.reason), "%s", lbpam_result_name(d.result));
-		snprintf(d.error, sizeof(d.error), "%s", err);
-		goto decided;
-	}
-	lbpam_check(&conf, token, x.user, x.service, x.rhost, x.tty,
-		    conf.timeout * 1000 - (lbpam_mono_ms() - x.start_ms), &d);
-
-decided:
-	/* the gateway's decision id is the event id, so delivering our copy is a no-op
-	 * duplicate; without an answer the event gets a local id */
-	if (!d.decision_id[0] && lb_uuid4(d.decision_id, sizeof(d.decision_id)) != 0)
-		d.decision_id[0] = '\0';
-	details = base_details(&x);
-	if (details) {
-		json_object_set_new(details, "decision",
-				    json_string(d.result == LBPAM_ALLOW ? "allow" : "deny"));
-		json_object_set_new(details, "reason", json_string(d.reason));
-		set_text(details, "decision_id", d.decision_id);
-		if (d.grant_expires_at[0])
-			json_object_set_new(details, "grant_expires_at",
-					    json_string(d.grant_expires_at));
-		if (d.error[0])
-			set_text(details, "error", d.error);
-	}
-	lbpam_emit(&x, lb_audit_event_new(d.result == LBPAM_ALLOW ? "access.check.allow"
-								  : "access.check.deny",
-					  d.decision_id[0] ? d.decision_id : NULL, 0,
-					  x.user && lb_str_clean(x.user) ? x.user : NULL,
-					  d.request[0] ? d.request : NULL, details));
-
-	rc = lbpam_result_to_pam(d.result);
-	if (rc == PAM_SUCCESS) {
-		g = calloc(1, sizeof(*g));
-		if (!g || pam_set_data(pamh, DATA_DECISION, g, free_data) != PAM_SUCCESS) {
-			free(g);
-			lbpam_log_error(&x, "account", "cannot keep the decision for the session");
-			rc = PAM_PERM_DENIED;
-			goto out;
-		}
-		snprintf(g->decision_id, sizeof(g->decision_id), "%s", d.decision_id);
-		snprintf(g->request, sizeof(g->request), "%s", d.request);
-		snprintf(g->grant_expires_at, sizeof(g->grant_expires_at), "%s",
-			 d.grant_expires_at);
-		snprintf(msg, sizeof(msg), "lockbox: access granted by request %s until %s.",
-			 d.request, d.grant_expires_at);
-		if (!(flags & PAM_SILENT))
-			pam_info(pamh, "%s", msg);
-	} else {
-		deny_message(&d, msg, sizeof(msg));
-		if (!(flags & PAM_SILENT))
-			pam_error(pamh, "%s", msg);
-	}
-out:
-	lbpam_log_debug(&x, "account_result", rc_name(rc));
-	if (token) {
-		lb_wipe(token, strlen(token));
-		free(token);
-	}
-	lbpam_conf_free(&conf);
-	return rc;
-}
-
-static int session_event(pam_handle_t *pamh, int argc, const char **argv, int open)
-{
-	struct lbpam_conf conf;
-	struct lbpam_ctx x;
-	const struct lbpam_grant *g = NULL;
-	const void *data = NULL;
-	char err[512];
-	json_t *details;
-	char *sid = NULL;
-	int rc, gated;
-
-	ctx_init(&x, pamh);
-	if (lbpam_conf_load(&conf, argc, argv, err, sizeof(err)) != 0) {
-		x.debug = conf.debug;
-		lbpam_log_error(&x, open ? "session_open" : "session_close", err);
-		rc = open ? PAM_SESSION_ERR : PAM_SUCCESS;
-		goto out;
-	}
-	ctx_set_conf(&x, &conf);
-	if (!x.user || !x.service) {
-		lbpam_log_error(&x, "session", "no user or service name in the PAM handle");
-		rc = open ? PAM_SESSION_ERR : PAM_SUCCESS;
-		goto out;
-	}
-	gated = is_gated(&x, err, sizeof(err));
+	gated = lbpam_is_gated(&x, err, sizeof(err));
 	if (gated == 0) {
 		rc = PAM_IGNORE;
 		goto out;
 	}
 	if (gated < 0)
-		lbpam_log_error(&x, "session", err); /* record the session anyway */
-	if (pam_get_data(pamh, DATA_DECISION, &data) == PAM_SUCCESS)
-		g = data;
-	details = base_details(&x);
-	if (details) {
-		set_text(details, "decision_id", g ? g->decision_id : NULL);
-		if (g && g->grant_expires_at[0])
-			json_object_set_new(details, "grant_expires_at",
-					    json_string(g->grant_expires_at));
-	}
-	if (open) {
-		char id[37];
-		if (lb_uuid4(id, sizeof(id)) != 0) {
-			json_decref(details);
-			lbpam_log_error(&x, "session_open", "no randomness for an event id");
-			rc = PAM_SESSION_ERR;
-			goto out;
-		}
-		sid = strdup(id);
-		if (!sid || pam_set_data(pamh, DATA_SESSION, sid, free_data) != PAM_SUCCESS) {
-			free(sid);
-			json_decref(details);
-			lbpam_log_error(&x, "session_open", "out of memory");
-			rc = PAM_SESSION_ERR;
-			goto out;
-		}
-		if (details)
-			json_object_set_new(details, "session", json_string(id));
-		/* the session is only allowed once its start is durable on this host */
-		rc = lbpam_emit(&x, lb_audit_event_new("session.start", id, 0,
-						       lb_str_clean(x.user) ? x.user : NULL,
-						       g && g->request[0] ? g->request : NULL,
-						       details)) == 0
-			     ? PAM_SUCCESS
-			     : PAM_SESSION_ERR;
-	} else {
-		if (pam_get_data(pamh, DATA_SESSION, &data) == PAM_SUCCESS && details)
-			set_text(details, "session", data);
-		/* a session that already ran cannot be refused: always PAM_SUCCESS */
-		lbpam_emit(&x, lb_audit_event_new("session.end", NULL, 0,
-						  lb_str_clean(x.user) ? x.user : NULL,
-						  g && g->request[0] ? g->request : NULL, details));
-		rc = PAM_SUCCESS;
-	}
+		lbpam_fail(&d, LBPAM_ERR_INTERNAL, err);
+	else
+		lbpam_ask(&x, &d);
+	rc = lbpam_conclude(&x, &d, flags);
 out:
-	lbpam_log_debug(&x, open ? "open_session_result" : "close_session_result", rc_name(rc));
+	lbpam_log_debug(&x, "account_result", lbpam_rc_name(rc));
+	lbpam_conf_free(&conf);
+	return rc;
+}
+
+static int session(pam_handle_t *pamh, int flags, int argc, const char **argv, int open)
+{
+	const char *hook = open ? "open_session_result" : "close_session_result";
+	const struct lbpam_grant *g;
+	struct lbpam_conf conf;
+	struct lbpam_ctx x;
+	char err[256];
+	int rc, gated;
+
+	lbpam_ctx_init(&x, pamh);
+	if (lbpam_conf_load(&conf, argc, argv, err, sizeof(err)) != 0) {
+		x.debug = conf.debug;
+		lbpam_log_error(&x, hook, err);
+		rc = open ? PAM_SESSION_ERR : PAM_SUCCESS;
+		goto out;
+	}
+	lbpam_ctx_set_conf(&x, &conf);
+	if (!x.user || !x.service) {
+		lbpam_log_error(&x, hook, "no user or service name in the PAM handle");
+		rc = open ? PAM_SESSION_ERR : PAM_SUCCESS;
+		goto out;
+	}
+	gated = lbpam_is_gated(&x, err, sizeof(err));
+	if (gated == 0) {
+		rc = PAM_IGNORE;
+		goto out;
+	}
+	if (gated < 0)
+		lbpam_log_error(&x, hook, err); /* record the session anyway */
+	g = lbpam_grant_get(pamh);
+	if (open && !g) {
+		/* account ran in another process (sshd's keyboard-interactive child, a forking
+		 * xrdp-sesman) or not at all: decide here, so no gated session opens without a
+		 * decision and the session events carry its id */
+		struct lbpam_decision d;
+		lbpam_ask(&x, &d);
+		if (lbpam_conclude(&x, &d, flags) != PAM_SUCCESS) {
+			rc = PAM_SESSION_ERR;
+			goto out;
+		}
+		g = lbpam_grant_get(pamh);
+	}
+	rc = lbpam_session_event(&x, g, open);
+out:
+	lbpam_log_debug(&x, hook, lbpam_rc_name(rc));
 	lbpam_conf_free(&conf);
 	return rc;
 }
 
 PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	(void)flags;
-	return session_event(pamh, argc, argv, 1);
+	return session(pamh, flags, argc, argv, 1);
 }
 
 PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	(void)flags;
-	return session_event(pamh, argc, argv, 0);
+	return session(pamh, flags, argc, argv, 0);
 }
