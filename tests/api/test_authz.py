@@ -325,6 +325,18 @@ def main():
         st, js, text = w.call("POST", "/v1/requests/%s/approve" % rid, {"reason": "x"}, who="owntmp")
         T.check(st in (403, 404), "former owner cannot approve", "%d %s" % (st, text[:200]))
 
+    with T.section("Authorization header forms"):
+        good = w.tok["admin"]
+        for label, hv in (("Basic scheme", "Basic " + good), ("token without scheme", good),
+                          ("token plus garbage", "Bearer " + good + "x"), ("empty bearer", "Bearer "),
+                          ("truncated token", "Bearer " + good[:-1]), ("host-prefixed user token",
+                                                                         "Bearer lbh_" + good[4:])):
+            st, js, text = api(gw, "GET", "/v1/tenants", headers={"Authorization": hv})
+            T.check(st == 401 and err_code(js) == "unauthenticated", "%s -> 401 unauthenticated" % label,
+                    "%d %s" % (st, text[:200]))
+        st, js, text = api(gw, "GET", "/v1/tenants", headers={"Authorization": "Bearer  " + good})
+        T.check(st in (200, 401), "two spaces after Bearer: 200 or 401, never 5xx", st)
+
     with T.section("host tokens"):
         hB = w.host["hB1"]["token"]
         st, js, text = api(gw, "GET", "/v1/requests/" + rid, token=hB)

@@ -129,6 +129,32 @@ def main():
                 "second replay: everything is a duplicate")
         v = w.must("GET", "/v1/audit/verify", expect=200)
         T.eq(v.get("ok"), True, "audit chain verifies after replays")
+    with T.section("the same batch from four connections at once: stored once"):
+        batch = [{"id": lbtest.new_uuid(), "time": lbtest.now_rfc3339(), "type": "session.start",
+                  "actor": "eng", "details": {"race": i}} for i in range(50)]
+        out = [None] * 4
+        bar = threading.Barrier(4)
+
+        def race(k):
+            try:
+                bar.wait(5)
+            except threading.BrokenBarrierError:
+                pass
+            out[k] = api(gw, "POST", "/v1/audit/events", {"events": batch}, token=hosttok, timeout=30)
+
+        ths = [threading.Thread(target=race, args=(k,)) for k in range(4)]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join(60)
+        ok = [o for o in out if o and o[0] in (200, 201) and o[1]]
+        T.eq(len(ok), 4, "all four answered 2xx", [o and o[0] for o in out])
+        T.eq(sum(o[1].get("accepted", 0) for o in ok), 50, "accepted adds up to 50 over the four")
+        T.eq(sum(o[1].get("duplicates", 0) for o in ok), 150, "duplicates add up to 150")
+        ids = set(e["id"] for e in batch)
+        items, _ = paginate(gw, "/v1/audit/events", w.admin)
+        T.eq(len([i for i in items if i.get("id") in ids]), 50, "50 rows, no duplicates")
+
     with T.section("database locked by another process: 503 store_busy, never a grant"):
         import sqlite3
         w.elevate("eng2", "1h")

@@ -176,6 +176,24 @@ def main():
         T.status(act(w, rid1, "approve", "gadmA"), 409, "wrong_state", "approve a revoked request")
         T.status(act(w, rid1, "cancel", "eng"), 409, "wrong_state", "cancel a revoked request")
 
+    with T.section("wire formats: times, ids, no secrets in lists"):
+        import re
+        tre = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+        s, js, _ = w.call("GET", "/v1/requests/" + rid1, who="eng")
+        bad = [k for k, v in (js or {}).items() if k.endswith("_at") and v is not None and not tre.fullmatch(v)]
+        T.check(js and not bad, "request times are RFC 3339 UTC with milliseconds", bad)
+        T.check(is_id((js or {}).get("ticket"), "tkt") and is_id((js or {}).get("tenant"), "tnt")
+                and is_id((js or {}).get("subscription"), "sub") and is_id((js or {}).get("requester"), "usr"),
+                "request references are prefixed ids")
+        for path in ("/v1/users", "/v1/hosts", "/v1/role-assignments", "/v1/tenants"):
+            s, js, text = w.call("GET", path)
+            T.check(s == 200 and "hash" not in text and "lbu_" not in text and "lbh_" not in text,
+                    "GET %s shows no tokens or token hashes" % path)
+        for path in ("/v1/tenants", "/v1/hosts", "/v1/users"):
+            s, js, _ = w.call("GET", path)
+            bad = [i for i in (js or {}).get("items", []) if not tre.fullmatch(str(i.get("created_at")))]
+            T.check(s == 200 and not bad, "%s: created_at in RFC 3339 ms UTC" % path, bad[:2])
+
     with T.section("history of a request"):
         s, js, _ = w.call("GET", "/v1/requests/" + rid1, who="eng")
         T.eq(s, 200, "GET /v1/requests/{id}")
