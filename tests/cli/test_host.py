@@ -242,6 +242,53 @@ def main():
         T.check(r.rc == 2 and "0600" in r.err, "a host token readable by others: exit 2", r)
         r = c.raw("host", "sessions", "--config", unk)
         T.check(r.rc == 2, "host sessions with a bad config: exit 2", r)
+    with T.section("the real pam_lockbox runs on what host join wrote"):
+        pam_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pam")
+        sys.path.insert(0, pam_dir)
+        try:
+            import pamenv
+            why = pamenv.prerequisites()
+        except Exception as e:          # tests/pam not there: nothing to run the module with
+            why = "tests/pam/pamenv.py: %s" % e
+        if why:
+            T.note("skipped: %s" % why)
+        else:
+            env = pamenv.PamEnv("cli-join")
+            r = c.run("-q", "host", "enroll", "--subscription", w.sub["A2"], "pam-01",
+                      token=admin, json_out=False)
+            ptok = r.out.strip()
+            r = c.raw("host", "join", "--gateway", gw.url, "--token", ptok, "--ca", gw.ca,
+                      "--config", env.conf, "--token-file", env.token_file, "--audit-log",
+                      env.audit_log)
+            T.check(r.rc == 0, "host join over the PAM test environment", r)
+            r = env.run("eng", ["account=PAM_PERM_DENIED"])
+            if "RTLD_DEEPBIND" in r.err and pamenv.sanitizer():
+                # pam_wrapper dlopens libpam with RTLD_DEEPBIND, which the ASan runtime refuses
+                T.note("skipped under the sanitizers: pam_wrapper needs RTLD_DEEPBIND")
+                env.close()
+                gw.close()
+                T.done()
+            T.check(r.ops().get("account") == "PAM_PERM_DENIED" and
+                    any("no_request" in m for m in r.errors()),
+                    "pam_lockbox reads the joined config: no request, denied", r)
+            w.elevate("eng")
+            tk = w.new_ticket("A", subscription="A2")
+            rq = w.new_request(sub="A2", hosts=["pam-01"], ticket=tk)
+            w.must("POST", "/v1/requests/%s/approve" % rq["id"], {"reason": "ok"}, who="ownA2")
+            r = env.run("eng", ["account=PAM_SUCCESS", "open=PAM_SUCCESS", "close=PAM_SUCCESS"])
+            T.check(r.rc == 0, "approved: pam_lockbox lets eng in and records the session", r)
+            r = c.raw("host", "sessions", "--config", env.conf, "--json")
+            rows = r.json() if r.rc == 0 else []
+            T.check(len(rows) == 1 and rows[0]["user"] == "eng" and
+                    rows[0]["request"] == rq["id"] and rows[0]["end"] and
+                    rows[0]["rhost"] == "10.0.0.5",
+                    "host sessions shows the module's session with its request", r)
+            r = c.raw("host", "flush", "--config", env.conf, "--json")
+            T.check(r.rc == 0 and r.json().get("pending") == 0, "host flush: nothing pending", r)
+            got = paginate(gw, "/v1/audit/events?host=pam-01&type=session.start", admin)[0]
+            T.check(rows and [e["id"] for e in got] == [rows[0]["id"]],
+                    "the session reached the gateway once", got)
+            env.close()
     gw.close()
     T.done()
 
