@@ -69,11 +69,13 @@ int cmd_list(struct ctl *c, const struct ctl_args *a, struct ctl_query *q,
 {
 	json_t *items;
 	char *path = ctl_query_take(q), *next = NULL;
+	const char *limit;
 	int rc;
 	if (!path)
 		return CTL_FAILED;
-	rc = ctl_list(c, path, ctl_flag(a, "all"), ctl_arg(a, "limit"), ctl_arg(a, "cursor"), &items,
-		      &next);
+	/* --all without --limit: the largest pages, fewest round trips */
+	limit = ctl_arg(a, "limit") ? ctl_arg(a, "limit") : ctl_flag(a, "all") ? "200" : NULL;
+	rc = ctl_list(c, path, ctl_flag(a, "all"), limit, ctl_arg(a, "cursor"), &items, &next);
 	free(path);
 	if (rc != CTL_OK)
 		return rc;
