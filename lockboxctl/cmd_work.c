@@ -6,6 +6,7 @@
 
 #include "cmd.h"
 #include "lockbox/json.h"
+#include "lockbox/util.h"
 
 /* ticket */
 
@@ -69,8 +70,11 @@ static const struct ctl_col elevation_cols[] = {
 static int elevate(struct ctl *c, struct ctl_args *a)
 {
 	const char *d = cmd_need(a, "duration"), *r;
+	int64_t secs;
 	if (!d || !(r = cmd_need(a, "reason")))
 		return CTL_USAGE;
+	if (lb_duration_parse(d, &secs) != 0)
+		return ctl_usage(a, "--duration: '%s' is not a duration (write e.g. 30m, 2h)", d);
 	return cmd_call_show(c, "POST", "/v1/elevations",
 			     json_pack("{s:s, s:s}", "duration", d, "justification", r));
 }
@@ -130,10 +134,14 @@ static int request_create(struct ctl *c, struct ctl_args *a)
 	const char *access = ctl_arg(a, "access"), *h;
 	char *sub = NULL;
 	json_t *b, *hosts;
+	int64_t secs;
 	int rc;
 
 	if (!ticket || !(reason = cmd_need(a, "reason")))
 		return CTL_USAGE;
+	if (ctl_arg(a, "duration") && lb_duration_parse(ctl_arg(a, "duration"), &secs) != 0)
+		return ctl_usage(a, "--duration: '%s' is not a duration (write e.g. 30m, 4h)",
+				 ctl_arg(a, "duration"));
 	if (!scope)
 		scope = "subscription";
 	if (strcmp(scope, "subscription") != 0 && strcmp(scope, "tenant") != 0)
