@@ -1,1 +1,8 @@
-# tests/e2e: see tests/Makefile.am
+# tests/e2e: a real sshd with pam_lockbox in a private mount namespace, the real gateway, and
+# real SSH clients (OpenSSH's ssh and lbssh_client, a small libssh client).
+check_PROGRAMS += e2e/lbssh_client
+e2e_lbssh_client_SOURCES = e2e/lbssh_client.c
+e2e_lbssh_client_CFLAGS = $(AM_CFLAGS) $(SSH_CFLAGS)
+e2e_lbssh_client_LDADD = $(SSH_LIBS)
+TESTS += e2e/test_sshd.py
+EXTRA_DIST += e2e/test_sshd.py e2e/nsrun.sh

@@ -3,8 +3,10 @@
 # only the device nodes a login needs) whose /dev/log is the test's syslog socket, plus any
 # extra bind mounts (e.g. a test /etc/pam.d/sshd). Nothing outside the namespace changes.
 #
-#   nsrun.sh LOGSOCK [-b SRC DST]... -- COMMAND [ARGS...]
+#   nsrun.sh LOGSOCK [-b SRC DST]... [-T DIR]... -- COMMAND [ARGS...]
 #
+# -b binds SRC over DST; -T mounts an empty private tmpfs on DIR (e.g. /run, so sshd can have
+# its /run/sshd without touching the host's /run).
 # Needs root and unshare(1). Used by tests/e2e and tests/pam/test_syslog.py.
 set -eu
 if [ -z "${LB_NSRUN_INSIDE:-}" ]; then
@@ -15,9 +17,15 @@ unset LB_NSRUN_INSIDE
 log=$1
 shift
 binds=()
-while [ "${1:-}" = -b ]; do
-	binds+=("$2" "$3")
-	shift 3
+tmpfs=()
+while [ "${1:-}" = -b ] || [ "${1:-}" = -T ]; do
+	if [ "$1" = -b ]; then
+		binds+=("$2" "$3")
+		shift 3
+	else
+		tmpfs+=("$2")
+		shift 2
+	fi
 done
 [ "${1:-}" = -- ] && shift
 
@@ -43,5 +51,8 @@ i=0
 while [ $i -lt ${#binds[@]} ]; do
 	mount --bind "${binds[$i]}" "${binds[$((i + 1))]}"
 	i=$((i + 2))
+done
+for t in "${tmpfs[@]}"; do
+	mount -t tmpfs -o mode=0755,size=8m lbtmp "$t"
 done
 exec "$@"
