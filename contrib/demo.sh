@@ -1,0 +1,194 @@
+#!/bin/bash
+# The lockbox story with the real pieces: a demo sshd (in a private mount namespace, with its
+# own /etc/pam.d/sshd, passwd and /dev/log, so nothing of this machine's login setup changes)
+# gated by pam_lockbox, the gateway, and lockboxctl for every actor.
+#
+# Needs: root, a running gateway and its first admin's token:
+#   LOCKBOX_URL, LOCKBOX_CA_FILE, LOCKBOX_TOKEN (provider admin)
+# and optionally LOCKBOX_CTL (lockboxctl), LOCKBOX_PAM_MODULE (pam_lockbox.so),
+# LOCKBOX_DEMO_DIR (work directory, default a new one under /tmp; kept for inspection).
+# Exits 0 when every step behaved as it should, 1 otherwise.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+CTL=${LOCKBOX_CTL:-$(command -v lockboxctl || true)}
+PAM=${LOCKBOX_PAM_MODULE:-}
+NSRUN=${LOCKBOX_NSRUN:-$top/tests/e2e/nsrun.sh}
+: "${LOCKBOX_URL:?set LOCKBOX_URL}" "${LOCKBOX_TOKEN:?set LOCKBOX_TOKEN}"
+[ -x "$CTL" ] || { echo "demo: lockboxctl not found (set LOCKBOX_CTL)" >&2; exit 1; }
+[ -f "$PAM" ] || { echo "demo: pam_lockbox.so not found (set LOCKBOX_PAM_MODULE)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "demo: run as root (it starts a demo sshd)" >&2; exit 1; }
+for t in unshare ssh ssh-keygen /usr/sbin/sshd /usr/bin/python3; do
+	command -v "$t" >/dev/null || { echo "demo: $t is missing (bash contrib/deps.sh installs it)" >&2; exit 1; }
+done
+
+D=${LOCKBOX_DEMO_DIR:-$(mktemp -d /tmp/lockbox-demo.XXXXXX)}
+mkdir -p "$D"
+chmod 0755 "$D"
+SSHD_PID= LOG_PID=
+cleanup() {
+	[ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null
+	[ -n "$LOG_PID" ] && kill "$LOG_PID" 2>/dev/null
+	wait 2>/dev/null
+}
+trap cleanup EXIT
+
+failures=0
+step() { printf '\n\033[1;34m--> %s\033[0m\n' "$*"; }
+good() { printf '    \033[32mOK\033[0m  %s\n' "$*"; }
+bad() { printf '    \033[31mFAILED\033[0m  %s\n' "$*"; failures=$((failures + 1)); }
+run() { printf '    $ %s\n' "$*" | sed "s/lb[uh]_[0-9a-f]\{64\}/<token>/g" >&2; "$@"; }
+ctl() { "$CTL" "$@"; }
+as() { local tok=$1; shift; LOCKBOX_TOKEN=$tok "$CTL" "$@"; }
+indent() { sed 's/^/      /'; }
+
+sfx=$(printf '%05d' $((RANDOM % 100000)))
+ENG=lbdemo$sfx
+HOST=demo-host-$sfx
+export LOCKBOX_URL LOCKBOX_CA_FILE LOCKBOX_TOKEN
+export HOME=${HOME:-/root}
+
+step "Provider admin: a customer tenant, a subscription, the demo host and the people"
+T=$(ctl -q tenant create "demo-corp-$sfx") || { bad "tenant create"; exit 1; }
+S=$(ctl -q subscription create --tenant "$T" production) || { bad "subscription create"; exit 1; }
+HOST_TOKEN=$(ctl host enroll --subscription "$S" "$HOST" 2>/dev/null) || { bad "host enroll"; exit 1; }
+ctl -q user create --login "$ENG" --name "Erin Engineer" --email "$ENG@provider.example" --side provider >/dev/null &&
+	ctl -q role assign "$ENG" engineer >/dev/null || { bad "engineer"; exit 1; }
+ENG_TOKEN=$(ctl token create "$ENG" --mfa 2>/dev/null)
+ctl -q user create --login "cust$sfx" --name "Carl Customer" --email "cust$sfx@demo-corp.example" \
+	--side customer --tenant "$T" >/dev/null && ctl -q role assign "cust$sfx" customer_user --tenant "$T" >/dev/null
+CUST_TOKEN=$(ctl token create "cust$sfx" 2>/dev/null)
+ctl -q user create --login "appr$sfx" --name "Ada Approver" --email "appr$sfx@demo-corp.example" \
+	--side customer --tenant "$T" >/dev/null && ctl -q role assign "appr$sfx" lockbox_approver --tenant "$T" >/dev/null
+APPR_TOKEN=$(ctl token create "appr$sfx" 2>/dev/null)
+[ -n "$ENG_TOKEN" ] && [ -n "$CUST_TOKEN" ] && [ -n "$APPR_TOKEN" ] || { bad "users and tokens"; exit 1; }
+good "tenant $T, subscription $S, host $HOST; engineer $ENG, customer cust$sfx, approver appr$sfx"
+
+step "The host joins the gateway (writes pam_lockbox.conf and the 0600 host token)"
+run ctl host join --gateway "$LOCKBOX_URL" ${LOCKBOX_CA_FILE:+--ca "$LOCKBOX_CA_FILE"} --token - \
+	--config "$D/pam_lockbox.conf" --token-file "$D/host.token" --audit-log "$D/audit.log" <<<"$HOST_TOKEN" | indent ||
+	bad "host join"
+
+step "A demo sshd on 127.0.0.1 whose PAM stack has pam_lockbox in account and session"
+ssh-keygen -q -t ed25519 -N '' -f "$D/ssh_host_ed25519_key" <<<y >/dev/null 2>&1
+ssh-keygen -q -t ed25519 -N '' -f "$D/id_engineer" <<<y >/dev/null 2>&1
+mkdir -p "$D/keys" "$D/home"
+cp "$D/id_engineer.pub" "$D/keys/$ENG"
+chmod 0644 "$D/keys/$ENG"
+uid=$((61000 + 10#$sfx % 4000))
+cp /etc/passwd "$D/passwd" && echo "$ENG:x:$uid:$uid:lockbox demo engineer:$D/home:/bin/sh" >>"$D/passwd"
+cp /etc/group "$D/group" && { echo "$ENG:x:$uid:"; echo "lockbox-engineers:x:$((uid + 1)):$ENG"; } >>"$D/group"
+cp /etc/shadow "$D/shadow" && echo "$ENG:*:20000:0:99999:7:::" >>"$D/shadow"
+chown "$uid:$uid" "$D/home"
+cat >"$D/pam.sshd" <<EOF
+# demo /etc/pam.d/sshd (bind-mounted in the demo sshd's mount namespace only)
+auth     required  pam_deny.so
+account  required  $PAM config=$D/pam_lockbox.conf
+account  required  pam_permit.so
+session  required  $PAM config=$D/pam_lockbox.conf
+session  required  pam_permit.so
+password required  pam_deny.so
+EOF
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$D/sshd_config" <<EOF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $D/ssh_host_ed25519_key
+PidFile $D/sshd.pid
+UsePAM yes
+PubkeyAuthentication yes
+AuthorizedKeysFile $D/keys/%u
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+StrictModes no
+AllowUsers $ENG
+LogLevel VERBOSE
+EOF
+# the module's syslog lines: a private /dev/log inside the namespace, read here
+/usr/bin/python3 - "$D/log" "$D/syslog.txt" <<'EOF' &
+import os, socket, sys
+path, out = sys.argv[1], sys.argv[2]
+if os.path.exists(path): os.unlink(path)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(path); os.chmod(path, 0o666)
+with open(out, "ab", buffering=0) as f:
+    while True:
+        f.write(s.recv(65536).replace(b"\n", b" ") + b"\n")
+EOF
+LOG_PID=$!
+for _ in $(seq 50); do [ -S "$D/log" ] && break; sleep 0.1; done
+mkdir -p /run/sshd
+"$NSRUN" "$D/log" -b "$D/passwd" /etc/passwd -b "$D/group" /etc/group -b "$D/shadow" /etc/shadow \
+	-b "$D/pam.sshd" /etc/pam.d/sshd -- /usr/sbin/sshd -D -e -f "$D/sshd_config" 2>"$D/sshd.log" &
+SSHD_PID=$!
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+good "sshd listening on 127.0.0.1:$port (log $D/sshd.log)"
+
+login() { # runs `true`-like command over ssh as the engineer; prints its output
+	timeout 30 ssh -p "$port" -i "$D/id_engineer" -o BatchMode=yes -o StrictHostKeyChecking=no \
+		-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10 \
+		"$ENG@127.0.0.1" 'echo "logged in as $(id -un) on the demo host"' 2>"$D/ssh.err"
+}
+last_reason() { grep 'access.check' "$D/syslog.txt" | tail -1 | grep -o 'reason=[^ ]*'; }
+last_message() { # what the gateway told the module, from the newest check of this host
+	ctl --json audit list --host "$HOST" --type access.check.deny --limit 200 2>/dev/null |
+		/usr/bin/python3 -c 'import json,sys; e=json.load(sys.stdin); print(e[-1]["details"].get("message","") if e else "")'
+}
+
+step "The engineer tries to log in without an approved request"
+if out=$(login); then bad "login succeeded without a request: $out"; else
+	good "login denied ($(last_reason))"
+	echo "      the gateway's answer: $(last_message)"
+fi
+
+step "The customer opens a support ticket"
+TICKET=$(as "$CUST_TOKEN" -q ticket create --tenant "$T" --subscription "$S" --title "$HOST: nightly backup fails" \
+	--description "The backup job on $HOST fails since Monday; please have a look.") || bad "ticket create"
+good "ticket $TICKET"
+
+step "The engineer elevates (before any approval) and asks for access"
+run as "$ENG_TOKEN" elevate --duration 2h --reason "ticket $TICKET: backup failure" | indent || bad "elevate"
+REQ=$(as "$ENG_TOKEN" -q request create --ticket "$TICKET" --subscription "$S" --host "$HOST" --access ssh \
+	--duration 1h --reason "inspect the backup job on $HOST") || bad "request create"
+good "request $REQ"
+if login >/dev/null; then bad "login allowed while the request is pending"; else
+	good "login still denied ($(last_reason))"
+	echo "      the gateway's answer: $(last_message)"
+fi
+
+step "The customer's approver lists pending requests and approves"
+run as "$APPR_TOKEN" request list --state pending | indent
+run as "$APPR_TOKEN" request approve "$REQ" --reason "ok for today" | indent || bad "approve"
+
+step "The engineer logs in"
+if out=$(login); then good "$out"; else bad "login denied after approval: $(last_reason) $(cat "$D/ssh.err")"; fi
+sleep 1
+
+step "The session, as the host recorded it and as the gateway's audit store has it"
+run ctl host flush --config "$D/pam_lockbox.conf" | indent
+run ctl host sessions --config "$D/pam_lockbox.conf" | indent
+grep -q "$REQ" <(ctl host sessions --config "$D/pam_lockbox.conf") && good "host sessions lists the session" ||
+	bad "host sessions does not list the session"
+run ctl audit list --request "$REQ" | indent
+for ty in access.check.allow session.start session.end; do
+	ctl audit list --request "$REQ" | grep -q "$ty" && good "audit has $ty" || bad "audit lacks $ty"
+done
+grep -q 'session.start' "$D/syslog.txt" && good "syslog has the session lines" || bad "no session lines in syslog"
+
+step "The approver revokes the grant; the next login is denied"
+run as "$APPR_TOKEN" request revoke "$REQ" --reason "work done" | indent || bad "revoke"
+if login >/dev/null; then bad "login allowed after revoke"; else
+	good "login denied ($(last_reason))"
+	echo "      the gateway's answer: $(last_message)"
+fi
+
+step "The audit hash chain verifies"
+run ctl audit verify | indent || bad "audit verify"
+
+echo
+if [ "$failures" -eq 0 ]; then
+	printf '\033[1;32mdemo: every step behaved as expected\033[0m (files in %s)\n' "$D"
+	exit 0
+fi
+printf '\033[1;31mdemo: %d step(s) failed\033[0m (files in %s)\n' "$failures" "$D"
+exit 1
