@@ -239,8 +239,18 @@ static int request_show(struct ctl *c, struct ctl_args *a)
 	}
 	hist = json_object_get(r, "history");
 	if (json_is_array(hist)) {
+		/* name the requester by login: the only actor whose login the request carries */
+		const char *rid = lb_json_str(r, "requester"), *rlogin = lb_json_str(r, "requester_login");
+		json_t *h = json_deep_copy(hist), *e;
+		size_t i;
+		json_array_foreach(h, i, e) {
+			const char *actor = lb_json_str(e, "actor");
+			if (actor && rid && rlogin && strcmp(actor, rid) == 0)
+				json_object_set_new(e, "actor", json_string(rlogin));
+		}
 		printf("\nHistory:\n");
-		ctl_table(hist, history_cols);
+		ctl_table(h, history_cols);
+		json_decref(h);
 	}
 	json_decref(r);
 	return CTL_OK;

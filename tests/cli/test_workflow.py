@@ -134,6 +134,8 @@ def main():
         T.check(r.rc == 0 and "History:" in r.out and "create" in r.out and
                 "disk full" in r.out and "hA1" in r.out,
                 "request show: fields, ticket title, history", r)
+        T.check(any(row[1:3] == ["create", "eng"] for row in r.table() if len(row) >= 3),
+                "request show: the history names the requester by login", r.table())
         r = run("custB", "request", "show", rq["id"])
         T.check(r.rc == 1 and "not_found" in r.err, "another tenant's request: exit 1", r)
 
