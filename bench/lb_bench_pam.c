@@ -1,0 +1,167 @@
+/* lb_bench_pam: runs one PAM phase N times through the real libpam and reports per-call
+ * latency and the process's peak RSS.
+ *
+ *   lb_bench_pam -D CONFDIR -s SERVICE -u USER [-p auth|account] [-n N] [-w WARMUP]
+ *                [-T SECONDS] [-P PASSWORD] [-e EXPECT]
+ *
+ * CONFDIR holds the PAM service file SERVICE (pam_start_confdir: the machine's /etc/pam.d is
+ * never read or touched). Each call is pam_start_confdir .. pam_acct_mgmt (or pam_authenticate)
+ * .. pam_end, like one login does, timed with CLOCK_MONOTONIC. The loop stops after N calls or
+ * SECONDS, whichever comes first. EXPECT is the PAM code every call must return (default 0,
+ * PAM_SUCCESS); a different code is counted as a failure. Prints one JSON line:
+ *   {"calls":N,"failures":F,"median_ms":..,"p99_ms":..,"mean_ms":..,"min_ms":..,"max_ms":..,
+ *    "rss_before_kb":..,"rss_peak_kb":..,"last_rc":..,"last_msg":".."}
+ * rss_before_kb is VmHWM after one warm-up call of pam_permit-like work (libpam loaded), so
+ * rss_peak_kb - rss_before_kb is what the module stack added. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <security/pam_appl.h>
+
+static const char *password = "";
+static char last_msg[256];
+
+static int conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
+{
+	struct pam_response *r = calloc((size_t)n, sizeof(*r));
+	(void)data;
+	if (!r)
+		return PAM_BUF_ERR;
+	for (int i = 0; i < n; i++) {
+		switch (msg[i]->msg_style) {
+		case PAM_PROMPT_ECHO_OFF:
+		case PAM_PROMPT_ECHO_ON:
+			r[i].resp = strdup(password);
+			break;
+		default:
+			snprintf(last_msg, sizeof(last_msg), "%s", msg[i]->msg ? msg[i]->msg : "");
+			break;
+		}
+	}
+	*resp = r;
+	return PAM_SUCCESS;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static long vm_hwm_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	long kb = -1;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int one(const char *confdir, const char *service, const char *user, int auth)
+{
+	struct pam_conv pc = {conv, NULL};
+	pam_handle_t *ph = NULL;
+	int rc = pam_start_confdir(service, user, &pc, confdir, &ph);
+	if (rc != PAM_SUCCESS)
+		return rc;
+	pam_set_item(ph, PAM_RHOST, "127.0.0.1");
+	pam_set_item(ph, PAM_TTY, "ssh");
+	rc = auth ? pam_authenticate(ph, PAM_SILENT) : pam_acct_mgmt(ph, 0);
+	pam_end(ph, rc);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	const char *confdir = NULL, *service = NULL, *user = NULL;
+	long n = 200, warm = 5, expect = PAM_SUCCESS;
+	double limit_s = 30;
+	int auth = 0, opt, last = 0;
+	long failures = 0, calls = 0;
+	double *lat, t_end, sum = 0;
+	long rss0;
+
+	while ((opt = getopt(argc, argv, "D:s:u:p:n:w:T:P:e:")) != -1) {
+		switch (opt) {
+		case 'D': confdir = optarg; break;
+		case 's': service = optarg; break;
+		case 'u': user = optarg; break;
+		case 'p': auth = strcmp(optarg, "auth") == 0; break;
+		case 'n': n = atol(optarg); break;
+		case 'w': warm = atol(optarg); break;
+		case 'T': limit_s = atof(optarg); break;
+		case 'P': password = optarg; break;
+		case 'e': expect = atol(optarg); break;
+		default:
+			fprintf(stderr, "usage: lb_bench_pam -D CONFDIR -s SERVICE -u USER [-p auth|account]"
+					" [-n N] [-w WARMUP] [-T SECONDS] [-P PASSWORD] [-e EXPECT]\n");
+			return 64;
+		}
+	}
+	if (!confdir || !service || !user || n < 1 || n > 1000000) {
+		fprintf(stderr, "lb_bench_pam: -D, -s and -u are required; 1 <= N <= 1000000\n");
+		return 64;
+	}
+	lat = calloc((size_t)n, sizeof(*lat));
+	if (!lat)
+		return 1;
+	/* libpam itself, before any module of the stack runs */
+	{
+		struct pam_conv pc = {conv, NULL};
+		pam_handle_t *ph = NULL;
+		if (pam_start_confdir("lb-bench-none", user, &pc, confdir, &ph) == PAM_SUCCESS)
+			pam_end(ph, PAM_SUCCESS);
+	}
+	rss0 = vm_hwm_kb();
+	for (long i = 0; i < warm; i++)
+		one(confdir, service, user, auth);
+	t_end = now_ms() + limit_s * 1000;
+	for (long i = 0; i < n && now_ms() < t_end; i++) {
+		double t0 = now_ms();
+		last = one(confdir, service, user, auth);
+		lat[calls] = now_ms() - t0;
+		sum += lat[calls];
+		calls++;
+		if (last != expect)
+			failures++;
+	}
+	if (calls == 0) {
+		printf("{\"calls\":0}\n");
+		return 1;
+	}
+	qsort(lat, (size_t)calls, sizeof(*lat), cmp);
+	{
+		long p99 = (long)((double)calls * 0.99);
+		if (p99 >= calls)
+			p99 = calls - 1;
+		printf("{\"calls\":%ld,\"failures\":%ld,\"median_ms\":%.4f,\"p99_ms\":%.4f,"
+		       "\"mean_ms\":%.4f,\"min_ms\":%.4f,\"max_ms\":%.4f,\"rss_before_kb\":%ld,"
+		       "\"rss_peak_kb\":%ld,\"last_rc\":%d,\"last_error\":\"",
+		       calls, failures, calls % 2 ? lat[calls / 2] : (lat[calls / 2 - 1] + lat[calls / 2]) / 2,
+		       lat[p99], sum / (double)calls, lat[0], lat[calls - 1], rss0, vm_hwm_kb(), last);
+		for (const char *p = pam_strerror(NULL, last); *p; p++)
+			putchar(*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 ? '?' : *p);
+		printf("\",\"last_msg\":\"");
+		for (const char *p = last_msg; *p; p++)
+			putchar(*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 ? '?' : *p);
+		printf("\"}\n");
+	}
+	free(lat);
+	return failures ? 1 : 0;
+}
