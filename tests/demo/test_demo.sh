@@ -13,6 +13,7 @@ if [ -n "${LB_SANITIZER:-}" ]; then
 	echo "# SKIP: sanitizer build"; exit 77
 fi
 D=$(mktemp -d /tmp/lbdemo-test.XXXXXX)
+chmod 0755 "$D" # the demo user's sshd reads its key below it
 GWPID=
 cleanup() { [ -n "$GWPID" ] && kill "$GWPID" 2>/dev/null; wait 2>/dev/null; rm -rf "$D"; }
 trap cleanup EXIT
