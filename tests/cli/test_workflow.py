@@ -149,6 +149,10 @@ def main():
         st = w.must("GET", "/v1/requests/" + rq["id"], who="eng")
         T.check(st["state"] == "approved" and st.get("decision_reason") == "go ahead",
                 "the API shows it approved with the reason", st)
+        r = run("ownA1", "request", "show", rq["id"])
+        T.check(r.rc == 0 and any(row[1:] == ["approve", row[2], "go ahead"]
+                                  for row in r.table() if len(row) == 4),
+                "request show: the approval and its reason in the history", r)
         r = run("ownA1", "request", "approve", rq["id"])
         T.check(r.rc == 1 and "wrong_state" in r.err, "approving twice: exit 1 wrong_state", r)
         r = run("ownA1", "request", "revoke", rq["id"], "--reason", "done", json_out=True)
