@@ -210,6 +210,15 @@ def main():
         r = c.run("tenant", "list", token=tok)
         refused(r, "forbidden", "an engineer listing tenants")
         T.check("403" in r.err, "the HTTP status is printed", r)
+        for args in (("subscription", "list"), ("user", "list"), ("role", "list"),
+                     ("host", "list"), ("tenant", "show", t["id"]),
+                     ("subscription", "create", "--tenant", t["id"], "x"),
+                     ("host", "enroll", "--subscription", s["id"], "x"),
+                     ("host", "disable", "db-01.acme.test"), ("token", "create", "alice"),
+                     ("role", "assign", "alice", "provider_admin"),
+                     ("audit", "verify")):
+            r = c.run(*args, token=tok)
+            refused(r, "forbidden", "an engineer: %s" % " ".join(args[:2]))
         r = c.run("tenant", "list", token="lbu_" + "0" * 64)
         refused(r, "unauthenticated", "an unknown token")
         r = c.run("user", "create", "--login", "x", "--name", "x", "--email", "x@x.test",

@@ -65,6 +65,10 @@ def main():
         T.check(r.rc == 1, "an elevation over max_elevation: exit 1", r)
         r = run("ownA1", "elevate", "--duration", "1h", "--reason", "x")
         T.check(r.rc == 1 and "forbidden" in r.err, "a customer cannot elevate: exit 1", r)
+        r = run("ownA1", "elevation", "list")
+        T.check(r.rc == 1 and "forbidden" in r.err, "a customer has no elevations to list", r)
+        r = run("nobody", "ticket", "list")
+        T.check(r.rc == 1, "a user without a role cannot list tickets: exit 1", r)
         w.elevate("eng2")
 
     with T.section("request create"):
