@@ -203,11 +203,12 @@ enum lb_auditlog_result lb_auditlog_append(const char *path, const json_t *event
 	}
 	line[len] = '\n'; /* json_dumps' NUL becomes the newline; we write len + 1 bytes */
 
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	/* O_RDWR, not O_WRONLY: the last byte is read back to repair a torn line */
+	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 	if (fd < 0 && errno == ENOENT) {
 		if (make_parent_dir(path, err, errlen) != 0)
 			goto out;
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+		fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
 			  0600);
 	}
 	if (fd < 0) {
@@ -228,8 +229,11 @@ enum lb_auditlog_result lb_auditlog_append(const char *path, const json_t *event
 	if (st.st_size > 0) {
 		/* a torn write (crash mid-line) must not glue onto our event */
 		char last;
-		if (pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n' &&
-		    write_all(fd, "\n", 1) != 0) {
+		if (pread(fd, &last, 1, st.st_size - 1) != 1) {
+			snprintf(err, errlen, "%s: read: %s", path, strerror(errno));
+			goto out;
+		}
+		if (last != '\n' && write_all(fd, "\n", 1) != 0) {
 			snprintf(err, errlen, "%s: write: %s", path, strerror(errno));
 			goto out;
 		}
@@ -551,10 +555,10 @@ enum lb_auditlog_result lb_auditlog_flush(const char *path, const char *gateway_
 			res = LB_AUDITLOG_ERR_IO;
 			break;
 		}
-		st->skipped += b.skipped;
 		if (json_array_size(b.events) == 0) {
 			if (b.end > (off_t)cursor) {
 				/* only malformed lines: step over them */
+				st->skipped += b.skipped;
 				cursor = (long long)b.end;
 				if (write_cursor_fd(cfd, cursor) != 0) {
 					snprintf(err, errlen, "%s: write: %s", cpath,
@@ -618,6 +622,7 @@ enum lb_auditlog_result lb_auditlog_flush(const char *path, const char *gateway_
 			break;
 		}
 		lb_http_response_free(&r);
+		st->skipped += b.skipped; /* counted once the cursor passes them */
 		cursor = (long long)b.end;
 		if (write_cursor_fd(cfd, cursor) != 0) {
 			snprintf(err, errlen, "%s: write: %s", cpath, strerror(errno));

@@ -12,7 +12,7 @@ optionally TLS) in a background thread and answers according to its mode:
   garbage           200 with a body that is not JSON
 
 POST /v1/audit/events is answered 200 {"accepted", "duplicates"} in every mode but
-"audit_down" (503) and records the event ids it saw in .audit_ids (in order, repeats kept).
+"audit_down" (503) and "blackhole" (no answer) and records the event ids it saw in .audit_ids (in order, repeats kept).
 .requests lists (method, path, headers dict, body bytes) of every request that completed.
 """
 
@@ -33,6 +33,7 @@ class FakeGateway:
         self.answer = {}
         self.requests = []
         self.audit_ids = []
+        self.audit_posts = []
         self.connections = 0
         self.lock = threading.Lock()
         self.stop_ev = threading.Event()
@@ -153,6 +154,9 @@ class FakeGateway:
 
     def _answer(self, c, method, path, headers, body):
         mode = self.mode
+        if mode == "blackhole":
+            self.stop_ev.wait(60)
+            return
         if path == "/v1/audit/events" and method == "POST":
             if mode == "audit_down":
                 self._send(c, 503, '{"error":{"code":"store_busy","message":"down"}}')
@@ -162,6 +166,12 @@ class FakeGateway:
             except (ValueError, KeyError, TypeError):
                 self._send(c, 400, '{"error":{"code":"bad_json","message":"x"}}')
                 return
+            bad = set(self.answer.get("reject_ids", ()))
+            if any(e.get("id") in bad for e in evs):
+                self._send(c, 400, '{"error":{"code":"bad_text","message":"no"}}')
+                return
+            with self.lock:
+                self.audit_posts.append(len(evs))
             new = dup = 0
             with self.lock:
                 for e in evs:

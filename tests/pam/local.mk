@@ -7,6 +7,11 @@ pam_lbpam_drive_SOURCES = pam/lbpam_drive.c
 pam_lbpam_drive_CFLAGS = $(AM_CFLAGS) $(PAMTEST_CFLAGS) $(PAM_CFLAGS)
 pam_lbpam_drive_LDADD = $(PAMTEST_LIBS) $(PAM_LIBS)
 endif
+check_PROGRAMS += pam/lbaudit_tool
+pam_lbaudit_tool_SOURCES = pam/lbaudit_tool.c
+pam_lbaudit_tool_LDADD = $(LB_LIB) $(JANSSON_LIBS)
+TESTS += pam/test_auditlog.py
+EXTRA_DIST += pam/test_auditlog.py
 TESTS += pam/test_symbols.py pam/test_faults.py pam/test_syslog.py pam/test_hygiene.py \
 	pam/test_gateway.py
 EXTRA_DIST += pam/test_symbols.py pam/test_faults.py pam/test_syslog.py pam/test_hygiene.py \
