@@ -417,6 +417,14 @@ static int host_flush(struct ctl *c, struct ctl_args *a)
 	o.ca_file = hc.ca_file;
 	o.bearer = token;
 	o.timeout_ms = hc.timeout * 1000;
+	if (c->flag_timeout) { /* the common --timeout: each request's deadline */
+		int64_t t;
+		if (lb_duration_parse(c->flag_timeout, &t) != 0 || t <= 0) {
+			rc = ctl_usage(a, "--timeout: '%s' is not a duration", c->flag_timeout);
+			goto out;
+		}
+		o.timeout_ms = t * 1000;
+	}
 	o.max_body = 64 * 1024;
 	err[0] = '\0';
 	res = lb_auditlog_flush(log, hc.gateway_url, &o, budget * 1000, &st, err, sizeof(err));
