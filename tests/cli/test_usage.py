@@ -195,7 +195,9 @@ def main():
             ("GET", "/v1/audit/verify"): (200, {"ok": False, "broken_at": 7,
                                                 "reason": "hash mismatch"}),
             ("GET", "/v1/tickets"): (200, {"items": [{"id": "tkt_1", "state": "open",
-                                                      "title": "evil\u001b[31mred"}],
+                                                      "title": "evil\u001b[31mred"},
+                                                     {"id": "tkt_2", "state": "open",
+                                                      "title": "\u00e9" * 60}],
                                            "next_cursor": "c2"}),
         }
         with FakeGateway(routes) as fg:
@@ -216,6 +218,12 @@ def main():
             T.check(r.rc == 0 and "\x1b" not in r.out and "evil?[31mred" in r.out,
                     "control characters from the gateway never reach the terminal", r)
             T.check("--cursor c2" in r.err, "a further page is hinted on stderr", r)
+            T.check(("\u00e9" * 45 + "...") in r.out and ("\u00e9" * 46) not in r.out,
+                    "long cells are cut at 48 characters, not bytes (UTF-8 kept whole)", r)
+            rows = r.table()
+            T.check(len(rows) == 3 and rows[1][0] == "tkt_1" and rows[2][0] == "tkt_2" and
+                    r.out.splitlines()[1].index("open") == r.out.splitlines()[2].index("open"),
+                    "columns are aligned", r)
             r = f.run("ticket", "list", token="lbu_x", json_out=True)
             T.check(r.rc == 0 and r.json()[0]["title"] == "evil\u001b[31mred",
                     "--json keeps the text exact (JSON-escaped)", r)
