@@ -255,16 +255,69 @@ static pthread_mutex_t sweep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sweep_cond = PTHREAD_COND_INITIALIZER;
 static int sweep_stop;
 
-/* Logs (seq, head_hash) so that truncating the audit tail is detectable from syslog. */
+/* The key that signs checkpoints: 32 random bytes made on first start, mode 0600. By
+ * default it sits beside the SQLite database. */
+static int checkpoint_key_load(struct gw *gw, char *err, size_t errlen)
+{
+	char path[512];
+	int fd;
+	ssize_t n;
+
+	if (gw->cfg.checkpoint_key_file)
+		snprintf(path, sizeof(path), "%s", gw->cfg.checkpoint_key_file);
+	else if (strncmp(gw->cfg.database, "sqlite://", 9) == 0)
+		snprintf(path, sizeof(path), "%s.checkpoint-key", gw->cfg.database + 9);
+	else
+		snprintf(path, sizeof(path), "/var/lib/lockbox/checkpoint.key");
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0 || lb_random_bytes(gw->checkpoint_key, sizeof(gw->checkpoint_key)) != 0 ||
+		    write(fd, gw->checkpoint_key, sizeof(gw->checkpoint_key)) !=
+			    (ssize_t)sizeof(gw->checkpoint_key) ||
+		    fsync(fd) != 0) {
+			snprintf(err, errlen, "checkpoint_key_file: cannot create %.512s: %s", path,
+				 strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		close(fd);
+		return 0;
+	}
+	if (fd < 0) {
+		snprintf(err, errlen, "checkpoint_key_file: cannot open %.512s: %s", path, strerror(errno));
+		return -1;
+	}
+	n = read(fd, gw->checkpoint_key, sizeof(gw->checkpoint_key));
+	close(fd);
+	if (n != (ssize_t)sizeof(gw->checkpoint_key)) {
+		snprintf(err, errlen, "checkpoint_key_file: %.512s must hold exactly 32 bytes", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Logs a signed (seq, head_hash) so that truncating or rewriting the audit tail is
+ * detectable from syslog, which the database's writer cannot rewrite. */
 static void audit_checkpoint(struct gw *gw)
 {
 	json_t *res;
+	char line[160], sig[65];
 	if (gw_audit_verify_chain(gw, &res) != GW_DB_OK)
 		return;
-	if (json_is_true(json_object_get(res, "ok")))
-		gw_log(LOG_NOTICE, "audit checkpoint seq=%lld head_hash=%s",
-		       (long long)json_integer_value(json_object_get(res, "head_seq")),
-		       lb_json_str(res, "head_hash"));
+	if (json_is_true(json_object_get(res, "ok"))) {
+		snprintf(line, sizeof(line), "seq=%lld head_hash=%s",
+			 (long long)json_integer_value(json_object_get(res, "head_seq")),
+			 lb_json_str(res, "head_hash"));
+		lb_hmac_sha256_hex(gw->checkpoint_key, sizeof(gw->checkpoint_key), line,
+				   strlen(line), sig);
+		gw_log(LOG_NOTICE, "audit checkpoint %s sig=%s", line, sig);
+		pthread_mutex_lock(&gw->ckpt_lock);
+		gw->ckpt_seq = json_integer_value(json_object_get(res, "head_seq"));
+		snprintf(gw->ckpt_hash, sizeof(gw->ckpt_hash), "%s", lb_json_str(res, "head_hash"));
+		pthread_mutex_unlock(&gw->ckpt_lock);
+	}
 	else
 		gw_log(LOG_ERR, "audit chain BROKEN at seq=%lld: %s",
 		       (long long)json_integer_value(json_object_get(res, "broken_at")),
@@ -365,6 +418,7 @@ int main(int argc, char **argv)
 	unsigned flags;
 
 	memset(&gw, 0, sizeof(gw));
+	pthread_mutex_init(&gw.ckpt_lock, NULL);
 	while ((opt = getopt_long(argc, argv, "c:fhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': config = optarg; break;
@@ -421,6 +475,10 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		lb_wipe(token, sizeof(token));
 		rc = 0;
+		goto out;
+	}
+	if (checkpoint_key_load(&gw, err, sizeof(err)) != 0) {
+		fprintf(stderr, "lockbox-gatewayd: %s: %s\n", config, err);
 		goto out;
 	}
 	if (!foreground && daemon(0, 0) != 0) {
@@ -493,6 +551,7 @@ out:
 		free(key);
 	}
 	free(cert);
+	lb_wipe(gw.checkpoint_key, sizeof(gw.checkpoint_key));
 	gw_store_close(gw.store);
 	gw_config_free(&gw.cfg);
 	return rc;

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +49,7 @@ struct gw_config {
 	int64_t notify_interval_ms;
 	int64_t notify_interval;
 	int64_t notify_backoff;
+	char *checkpoint_key_file;
 };
 
 void gw_config_default(struct gw_config *c);
@@ -119,6 +121,11 @@ struct gw_req {
 
 struct gw {
 	struct gw_config cfg;
+	unsigned char checkpoint_key[32];
+	/* the last checkpoint logged by this process: the chain may never fall behind it */
+	pthread_mutex_t ckpt_lock;
+	int64_t ckpt_seq;
+	char ckpt_hash[65];
 	struct gw_store *store;
 	struct MHD_Daemon *mhd;
 	int foreground;

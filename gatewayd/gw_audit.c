@@ -243,8 +243,13 @@ static enum gw_db verify_txn(void *arg)
 {
 	struct verify *v = arg;
 	struct gw_store *s = v->gw->store;
-	char prev[65] = GW_ZERO_HASH, hash[65];
-	int64_t cursor = 0, next = 0, expect = 1, count = 0;
+	char prev[65] = GW_ZERO_HASH, hash[65], ckpt_hash[65];
+	int64_t cursor = 0, next = 0, expect = 1, count = 0, ckpt_seq;
+
+	pthread_mutex_lock(&v->gw->ckpt_lock);
+	ckpt_seq = v->gw->ckpt_seq;
+	memcpy(ckpt_hash, v->gw->ckpt_hash, sizeof(ckpt_hash));
+	pthread_mutex_unlock(&v->gw->ckpt_lock);
 
 	do {
 		json_t *items, *ev;
@@ -263,6 +268,8 @@ static enum gw_db verify_txn(void *arg)
 				why = "prev_hash does not match the previous event";
 			else if (strcmp(lb_json_str(ev, "hash") ? lb_json_str(ev, "hash") : "", hash) != 0)
 				why = "hash does not match the event's content";
+			else if (seq == ckpt_seq && strcmp(hash, ckpt_hash) != 0)
+				why = "the chain differs from the last signed checkpoint (history rewritten)";
 			if (why) {
 				v->result = json_pack("{s:b,s:I,s:s,s:I}", "ok", 0, "broken_at",
 						      (json_int_t)seq, "reason", why, "count",
@@ -277,6 +284,12 @@ static enum gw_db verify_txn(void *arg)
 		}
 		json_decref(items);
 	} while (next);
+	if (count < ckpt_seq) {
+		v->result = json_pack("{s:b,s:I,s:s,s:I}", "ok", 0, "broken_at", (json_int_t)(count + 1),
+				      "reason", "events the last signed checkpoint covered are missing (tail truncated)",
+				      "count", (json_int_t)count);
+		return GW_DB_OK;
+	}
 	v->result = json_pack("{s:b,s:I,s:I,s:s}", "ok", 1, "count", (json_int_t)count, "head_seq",
 			      (json_int_t)(expect - 1), "head_hash", prev);
 	return GW_DB_OK;

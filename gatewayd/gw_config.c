@@ -92,6 +92,7 @@ static const struct lb_cfg_key gw_keys[] = {
 	{"sweep_interval", LB_CFG_DURATION, offsetof(struct gw_config, sweep_interval), NULL},
 	{"checkpoint_interval", LB_CFG_DURATION, offsetof(struct gw_config, checkpoint_interval),
 	 NULL},
+	{"checkpoint_key_file", LB_CFG_STRING, offsetof(struct gw_config, checkpoint_key_file), NULL},
 	{"threads", LB_CFG_UINT, offsetof(struct gw_config, threads), NULL},
 	{"max_body", LB_CFG_UINT, offsetof(struct gw_config, max_body), NULL},
 	{"smtp_url", LB_CFG_STRING, offsetof(struct gw_config, smtp_url), check_smtp_url},

@@ -15,3 +15,5 @@ EXTRA_DIST += $(API_TESTS) lbtest.py
 # notifications (SMTP via python3-aiosmtpd, webhooks)
 TESTS += api/test_notify.py
 EXTRA_DIST += api/test_notify.py
+TESTS += api/test_checkpoint.py
+EXTRA_DIST += api/test_checkpoint.py
