@@ -2,13 +2,16 @@
  * latency and the process's peak RSS.
  *
  *   lb_bench_pam -D CONFDIR -s SERVICE -u USER [-p auth|account] [-n N] [-w WARMUP]
- *                [-T SECONDS] [-P PASSWORD] [-e EXPECT]
+ *                [-T SECONDS] [-P PASSWORD] [-e EXPECT] [-K LIBRARY]
  *
  * CONFDIR holds the PAM service file SERVICE (pam_start_confdir: the machine's /etc/pam.d is
  * never read or touched). Each call is pam_start_confdir .. pam_acct_mgmt (or pam_authenticate)
  * .. pam_end, like one login does, timed with CLOCK_MONOTONIC. The loop stops after N calls or
  * SECONDS, whichever comes first. EXPECT is the PAM code every call must return (default 0,
- * PAM_SUCCESS); a different code is counted as a failure. Prints one JSON line:
+ * PAM_SUCCESS); a different code is counted as a failure. -K LIBRARY dlopens LIBRARY (the
+ * module) once and keeps it, so pam_end's dlclose does not unload it and its dependencies:
+ * the cost of a call in a long-running process, without the per-login load. Prints one JSON
+ * line:
  *   {"calls":N,"failures":F,"median_ms":..,"p99_ms":..,"mean_ms":..,"min_ms":..,"max_ms":..,
  *    "rss_before_kb":..,"rss_peak_kb":..,"last_rc":..,"last_msg":".."}
  * rss_before_kb is VmHWM after one warm-up call of pam_permit-like work (libpam loaded), so
@@ -20,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dlfcn.h>
 #include <security/pam_appl.h>
 
 static const char *password = "";
@@ -97,7 +101,7 @@ int main(int argc, char **argv)
 	double *lat, t_end, sum = 0;
 	long rss0;
 
-	while ((opt = getopt(argc, argv, "D:s:u:p:n:w:T:P:e:")) != -1) {
+	while ((opt = getopt(argc, argv, "D:s:u:p:n:w:T:P:e:K:")) != -1) {
 		switch (opt) {
 		case 'D': confdir = optarg; break;
 		case 's': service = optarg; break;
@@ -108,9 +112,15 @@ int main(int argc, char **argv)
 		case 'T': limit_s = atof(optarg); break;
 		case 'P': password = optarg; break;
 		case 'e': expect = atol(optarg); break;
+		case 'K':
+			if (!dlopen(optarg, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)) {
+				fprintf(stderr, "lb_bench_pam: %s\n", dlerror());
+				return 1;
+			}
+			break;
 		default:
 			fprintf(stderr, "usage: lb_bench_pam -D CONFDIR -s SERVICE -u USER [-p auth|account]"
-					" [-n N] [-w WARMUP] [-T SECONDS] [-P PASSWORD] [-e EXPECT]\n");
+					" [-n N] [-w WARMUP] [-T SECONDS] [-P PASSWORD] [-e EXPECT] [-K LIB]\n");
 			return 64;
 		}
 	}
