@@ -198,8 +198,26 @@ static int audit_visible(const json_t *ev, void *arg)
 	return gw_may_read_audit(arg, ev);
 }
 
+/* Every event type DESIGN.md names. */
+static int known_event_type(const char *t)
+{
+	static const char *const types[] = {
+		"lockbox.request.create", "lockbox.request.internal_approve",
+		"lockbox.request.approve", "lockbox.request.deny", "lockbox.request.expire",
+		"lockbox.request.revoke", "lockbox.request.cancel", "lockbox.request.complete",
+		"pim.elevation.activate", "pim.elevation.expire", "access.check.allow",
+		"access.check.deny", "session.start", "session.end", "tenant.lockbox.enable",
+		"tenant.lockbox.disable", "host.enroll", "host.disable", NULL};
+	for (size_t i = 0; types[i]; i++)
+		if (strcmp(types[i], t) == 0)
+			return 1;
+	return 0;
+}
+
 enum MHD_Result gw_audit_list(struct gw_req *r)
 {
+	json_t *host_row = NULL;
+	enum MHD_Result ret;
 	static const char *const eq_keys[] = {"level", "tenant", "subscription", "host", "type",
 					      "request", NULL};
 	struct gw_filter f[10];
@@ -214,24 +232,41 @@ enum MHD_Result gw_audit_list(struct gw_req *r)
 		const char *v = gw_query(r, eq_keys[i]);
 		if (!v)
 			continue;
-		if (!lb_str_clean(v) || strlen(v) > 256)
+		if (!lb_str_clean(v) || strlen(v) > 256) {
+			json_decref(host_row);
 			return gw_reply_error(r, "bad_query", "%s: bad text", eq_keys[i]);
+		}
 		if (i == 0 && strcmp(v, "subscription") != 0 && strcmp(v, "tenant") != 0)
 			return gw_reply_error(r, "bad_query", "level: subscription or tenant");
+		if (strcmp(eq_keys[i], "type") == 0 && !known_event_type(v)) {
+			json_decref(host_row);
+			return gw_reply_error(r, "bad_query", "type: not an event type (see DESIGN.md, e.g. access.check.deny)");
+		}
+		if (strcmp(eq_keys[i], "host") == 0 && strncmp(v, "hst_", 4) == 0 && !host_row) {
+			/* events name hosts by name; accept the id too */
+			if (r->gw->store->get(r->gw->store->cls, &gw_k_hosts, "id", v, &host_row) ==
+			    GW_DB_OK)
+				v = lb_json_str(host_row, "name");
+		}
 		f[nf++] = (struct gw_filter){eq_keys[i], GW_EQ, v};
 	}
 	if (gw_query(r, "since")) {
 		if (gw_want_time(r, "since", gw_query(r, "since"), since) != 0)
-			return MHD_YES;
+			goto out_replied;
 		f[nf++] = (struct gw_filter){"time", GW_GE, since};
 	}
 	if (gw_query(r, "until")) {
 		if (gw_want_time(r, "until", gw_query(r, "until"), until) != 0)
-			return MHD_YES;
+			goto out_replied;
 		f[nf++] = (struct gw_filter){"time", GW_LT, until};
 	}
 	/* scoped readers see only their tenant's or subscription's events */
-	return gw_reply_list(r, &gw_k_audit, f, nf, all ? NULL : audit_visible);
+	ret = gw_reply_list(r, &gw_k_audit, f, nf, all ? NULL : audit_visible);
+	json_decref(host_row);
+	return ret;
+out_replied:
+	json_decref(host_row);
+	return MHD_YES;
 }
 
 struct verify {
@@ -322,4 +357,59 @@ enum MHD_Result gw_audit_verify(struct gw_req *r)
 		       (long long)json_integer_value(json_object_get(result, "broken_at")),
 		       lb_json_str(result, "reason"));
 	return gw_reply_json(r, 200, result);
+}
+
+/* Session-end hooks are not reliable (SIGKILL, forks, a host that died): when a grant ends,
+ * every session.start of the request without its session.end gets one from the gateway,
+ * marked reconciled. A late real session.end from the host is still stored as sent. */
+enum gw_db gw_sessions_reconcile(struct gw *gw, const json_t *req, const char *why)
+{
+	struct gw_store *s = gw->store;
+	struct gw_filter f[1] = {{"request", GW_EQ, lb_json_str(req, "id")}};
+	json_t *starts = json_object(), *ended = json_object(), *items, *ev;
+	int64_t cursor = 0, next;
+	const char *sid;
+	enum gw_db rc = GW_DB_OK;
+	int pages = 0;
+
+	do {
+		size_t i;
+		rc = s->list(s->cls, &gw_k_audit, f, 1, cursor, GW_LIST_MAX, 0, NULL, NULL, &items,
+			     &next);
+		if (rc != GW_DB_OK)
+			goto out;
+		json_array_foreach(items, i, ev) {
+			const char *type = lb_json_str(ev, "type");
+			const char *session = lb_json_str(json_object_get(ev, "details"), "session");
+			if (type && strcmp(type, "session.start") == 0)
+				json_object_set(starts, session ? session : lb_json_str(ev, "id"), ev);
+			else if (type && strcmp(type, "session.end") == 0 && session)
+				json_object_set_new(ended, session, json_true());
+		}
+		json_decref(items);
+		cursor = next;
+	} while (next && ++pages < 100);
+	json_object_foreach(starts, sid, ev) {
+		struct gw_event e = {0};
+		json_t *d = json_object_get(ev, "details");
+		if (json_object_get(ended, sid))
+			continue;
+		e.type = "session.end";
+		e.tenant = lb_json_str(ev, "tenant");
+		e.subscription = lb_json_str(ev, "subscription");
+		e.level = lb_json_str(ev, "level");
+		e.actor = lb_json_str(ev, "actor");
+		e.host = lb_json_str(ev, "host");
+		e.request = lb_json_str(req, "id");
+		e.details = json_pack("{s:s,s:b,s:s,s:O?,s:O?,s:O?}", "session", sid, "reconciled", 1,
+				      "reason", why, "decision_id", json_object_get(d, "decision_id"),
+				      "user", json_object_get(d, "user"), "start_time",
+				      json_object_get(ev, "time"));
+		if ((rc = gw_audit_emit(gw, &e, NULL)) != GW_DB_OK)
+			break;
+	}
+out:
+	json_decref(starts);
+	json_decref(ended);
+	return rc;
 }

@@ -312,6 +312,8 @@ enum MHD_Result gw_requests_list(struct gw_req *r)
 		f[nf++] = (struct gw_filter){"subscription", GW_EQ, gw_query(r, "subscription")};
 	if (gw_query(r, "host"))
 		f[nf++] = (struct gw_filter){"hosts", GW_HAS, gw_query(r, "host")};
+	if (mine && !is(mine, "true") && !is(mine, "false"))
+		return gw_reply_error(r, "bad_query", "mine: true or false");
 	if (mine && is(mine, "true"))
 		f[nf++] = (struct gw_filter){"requester", GW_EQ, r->who.id};
 	rc = r->gw->store->list(r->gw->store->cls, &gw_k_requests, f, nf, cursor, limit, 0,
@@ -471,6 +473,8 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 	if (rc == GW_DB_OK && auto_approve)
 		rc = request_event(r->gw, req, "approve", NULL,
 				   json_pack("{s:b}", "lockbox_disabled", 1));
+	if (rc == GW_DB_OK && strcmp(to, "revoked") == 0)
+		rc = gw_sessions_reconcile(r->gw, req, "revoked");
 	if (rc == GW_DB_OK)
 		rc = notify_state(r->gw, req);
 	tx->out = json_incref(req);
@@ -559,6 +563,8 @@ static enum gw_db sweep_requests(struct sweep *sw, const char *state, const char
 		if (rc == GW_DB_OK)
 			rc = request_event(sw->gw, req, action, NULL,
 					   json_pack("{s:s,s:s}", "from", state, "to", to));
+		if (rc == GW_DB_OK && strcmp(to, "completed") == 0)
+			rc = gw_sessions_reconcile(sw->gw, req, "grant_ended");
 		if (rc == GW_DB_OK) {
 			json_object_set_new(req, "state", json_string(to));
 			rc = notify_state(sw->gw, req);

@@ -17,3 +17,5 @@ TESTS += api/test_notify.py
 EXTRA_DIST += api/test_notify.py
 TESTS += api/test_checkpoint.py
 EXTRA_DIST += api/test_checkpoint.py
+TESTS += api/test_sessions.py
+EXTRA_DIST += api/test_sessions.py
