@@ -65,6 +65,21 @@ def sanitizer():
     return os.environ.get("LB_SANITIZER") == "1"
 
 
+def asan_runtime(binary):
+    """The ASan runtime BINARY links against (from ldd), or None."""
+    try:
+        out = subprocess.run(["ldd", binary], stdout=subprocess.PIPE,
+                             universal_newlines=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for ln in out.splitlines():
+        if "libasan.so" in ln and "=>" in ln:
+            p = ln.split("=>", 1)[1].split("(")[0].strip()
+            if os.path.exists(p):
+                return p
+    return None
+
+
 class Result:
     def __init__(self, rc, out, err, elapsed):
         self.rc, self.out, self.err, self.elapsed = rc, out, err, elapsed
@@ -233,7 +248,14 @@ class PamEnv:
         if tty is not None:
             e["PAM_TTY"] = tty
         if sanitizer():
-            # the preloaded wrappers come before the ASan runtime in the link order
+            # The ASan runtime must come first among the preloads; the wrappers then also
+            # skip RTLD_DEEPBIND (which ASan refuses) -- told so explicitly as well.
+            rt = asan_runtime(driver_path())
+            if rt:
+                e["LD_PRELOAD"] = rt + ":" + e["LD_PRELOAD"]
+            e["UID_WRAPPER_DISABLE_DEEPBIND"] = "1"
+            e["NSS_WRAPPER_DISABLE_DEEPBIND"] = "1"
+            e["PAM_WRAPPER_DISABLE_DEEPBIND"] = "1"
             opts = e.get("ASAN_OPTIONS", "")
             e["ASAN_OPTIONS"] = (opts + ":" if opts else "") + \
                 "verify_asan_link_order=0:detect_leaks=1"
@@ -242,17 +264,22 @@ class PamEnv:
         return e
 
     def run(self, user, ops, service="sshd", rhost="10.0.0.5", tty="ssh", extra_env=None,
-            cycles=1, fdcheck=False, timeout=120, wrap=None):
+            cycles=1, fdcheck=False, timeout=120, wrap=None, preload_inside=False):
+        """WRAP: a command prefix (valgrind, nsrun.sh). PRELOAD_INSIDE: give LD_PRELOAD to the
+        driver only (through env(1) inside WRAP), not to the wrapper's own tools."""
         cmd = [driver_path()]
         if cycles > 1:
             cmd += ["-n", str(cycles)]
         if fdcheck:
             cmd += ["-F"]
         cmd += [service, user] + list(ops)
-        if wrap:
+        e = self.env(rhost, tty, extra_env)
+        if wrap and preload_inside:
+            cmd = list(wrap) + ["/usr/bin/env", "LD_PRELOAD=" + e.pop("LD_PRELOAD")] + cmd
+        elif wrap:
             cmd = list(wrap) + cmd
         t0 = time.monotonic()
-        p = subprocess.run(cmd, env=self.env(rhost, tty, extra_env), stdout=subprocess.PIPE,
+        p = subprocess.run(cmd, env=e, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, timeout=timeout)
         el = time.monotonic() - t0
         return Result(p.returncode, p.stdout.decode("utf-8", "replace"),
