@@ -83,14 +83,19 @@ chmod 0600 /root/.config/lockbox/lockboxctl.conf
 
 healthy() { curl -fsS --max-time 2 --cacert "$tls/ca.crt" "$url/healthz" >/dev/null 2>&1; }
 
-if healthy; then
-  say "lockbox-gatewayd is already running on $url"
-elif [ -d /run/systemd/system ]; then
+if [ -d /run/systemd/system ]; then
   say "Starting lockbox-gatewayd with systemd"
   install -m 0644 contrib/systemd/lockbox-gatewayd.service /etc/systemd/system/
   systemctl daemon-reload
-  systemctl enable --now lockbox-gatewayd.service
+  systemctl enable lockbox-gatewayd.service >/dev/null 2>&1
+  systemctl restart lockbox-gatewayd.service   # picks up a freshly installed binary
 else
+  if [ -s /run/lockbox-gatewayd.pid ] && kill -0 "$(cat /run/lockbox-gatewayd.pid)" 2>/dev/null; then
+    say "Restarting lockbox-gatewayd (new binary)"
+    kill "$(cat /run/lockbox-gatewayd.pid)"
+    for _ in $(seq 1 50); do kill -0 "$(cat /run/lockbox-gatewayd.pid)" 2>/dev/null || break; sleep 0.1; done
+  fi
+  healthy && die "something else already answers on $url; stop it or set LOCKBOX_PORT"
   say "Starting lockbox-gatewayd in the background (no systemd here); log: /var/log/lockbox/gatewayd.log"
   nohup "$gatewayd" -c "$etc/gatewayd.conf" --foreground >>/var/log/lockbox/gatewayd.log 2>&1 &
   echo $! >/run/lockbox-gatewayd.pid
