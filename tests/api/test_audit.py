@@ -298,6 +298,46 @@ def main():
         T.eq((v or {}).get("broken_at"), k, "broken_at = the edited seq")
         T.check(isinstance((v or {}).get("reason"), str), "verify gives a reason")
     gw.close()
+
+    # -------------------------------------------------- signed checkpoints, tail truncation
+    gw3 = lbtest.Gateway(conf_extra="checkpoint_interval = 1s")
+    gw3.start()
+    with T.section("signed checkpoints; truncating the tail is detected while the gateway runs"):
+        import hmac
+        import os
+        import stat
+        w3 = lbtest.world(gw3, gw3.bootstrap())
+        w3.elevate("eng")
+        for _ in range(3):
+            w3.new_request("eng")
+        v = w3.must("GET", "/v1/audit/verify", expect=200)
+        head = v.get("head_seq")
+        line_re = re.compile(r"audit checkpoint seq=(\d+) head_hash=([0-9a-f]{64}) sig=([0-9a-f]{64})")
+        got = lbtest.wait_until(lambda: [m for m in line_re.finditer(gw3.log_text()) if int(m.group(1)) == head],
+                                timeout=5)
+        T.check(got, "a checkpoint line for seq %s appears in the log within 5s" % head, gw3.log_tail(5))
+        keyf = gw3.db + ".checkpoint-key"
+        if got and os.path.exists(keyf):
+            m = got[-1]
+            T.eq(m.group(2), v.get("head_hash"), "checkpoint head_hash = verify head_hash")
+            key = open(keyf, "rb").read()
+            T.eq(len(key), 32, "checkpoint key is 32 bytes")
+            T.eq(stat.S_IMODE(os.stat(keyf).st_mode), 0o600, "checkpoint key file has mode 0600")
+            want = hmac.new(key, ("seq=%s head_hash=%s" % (m.group(1), m.group(2))).encode(), "sha256").hexdigest()
+            T.eq(m.group(3), want, "sig = HMAC-SHA256(key, 'seq=N head_hash=H')")
+        else:
+            T.check(False, "checkpoint key file %s exists" % keyf)
+        db = sqlite3.connect(gw3.db, timeout=10, isolation_level=None)
+        for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name='audit'").fetchall():
+            db.execute('DROP TRIGGER "%s"' % t)
+        db.execute("DELETE FROM audit WHERE seq > ?", (head - 3,))
+        db.close()
+        st, v, text = w3.call("GET", "/v1/audit/verify")
+        T.check(st == 200 and v.get("ok") is False and v.get("broken_at") == head - 2,
+                "verify after deleting the last 3 events: ok=false, broken_at = %d" % (head - 2), text[:300])
+        T.check(lbtest.wait_until(lambda: "BROKEN" in gw3.log_text() or "broken" in gw3.log_text(), timeout=5),
+                "the next checkpoint logs the broken chain")
+    gw3.close()
     T.done()
 
 
