@@ -254,6 +254,34 @@ def main():
         for who in ("eng", "lbappA", "ownA1", "custA"):
             T.status(w.call("GET", "/v1/audit/verify", who=who), 403, "forbidden", "%s verifies" % who)
 
+    with T.section("sessions without an end are reconciled when the grant ends"):
+        ra = w.new_request("eng", duration="2s")["id"]
+        w.must("POST", "/v1/requests/%s/approve" % ra, {"reason": "ok"}, who="ownA1", expect=200)
+        rb = w.new_request("eng")["id"]
+        w.must("POST", "/v1/requests/%s/approve" % rb, {"reason": "ok"}, who="ownA1", expect=200)
+        batch = [ev(type="session.start", request=ra, details={"session": "sa1", "user": "eng"}),
+                 ev(type="session.start", request=ra, details={"session": "sa2", "user": "eng"}),
+                 ev(type="session.end", request=ra, details={"session": "sa2", "user": "eng"}),
+                 ev(type="session.start", request=rb, details={"session": "sb1", "user": "eng"})]
+        st, js, text = host_post(batch)
+        T.check(st == 200 and js.get("accepted") == 4, "host sends 3 session.start, 1 session.end", text[:200])
+        w.must("POST", "/v1/requests/%s/revoke" % rb, {"reason": "stop"}, who="gadmA", expect=200)
+
+        def ends(rid):
+            return [e for e in paginate(gw, "/v1/audit/events?type=session.end&request=" + rid, admin)[0]]
+        done = lbtest.wait_until(lambda: any((e.get("details") or {}).get("reconciled") for e in ends(ra)),
+                                 timeout=10)
+        T.check(done, "the 2s grant ended and a reconciled session.end appeared")
+        rec = [e for e in ends(ra) if (e.get("details") or {}).get("reconciled")]
+        T.eq(sorted((e.get("details") or {}).get("session") for e in rec), ["sa1"],
+             "exactly one reconciled end, for the session that had none (sa1)")
+        if rec:
+            T.check(rec[0].get("host") in HA1 and rec[0].get("tenant") == A,
+                    "the reconciled end keeps the session's host and tenant", rec[0])
+        rec = [e for e in ends(rb) if (e.get("details") or {}).get("reconciled")]
+        T.eq([(e.get("details") or {}).get("session") for e in rec], ["sb1"], "revoke reconciles sb1 at once")
+        T.eq(w.must("GET", "/v1/audit/verify", expect=200).get("ok"), True, "chain verifies")
+
     with T.section("append-only and tamper evidence"):
         evs = all_events()
         gw.stop()
