@@ -122,7 +122,7 @@ void gw_config_default(struct gw_config *c)
 	c->review_tenant_scope = 1;
 	c->sweep_interval = 5;
 	c->checkpoint_interval = 3600;
-	c->threads = 4;
+	c->threads = 16;
 	c->max_body = 64 * 1024;
 	c->notify_max_attempts = 12;
 	c->notify_interval = 1;

@@ -1,5 +1,7 @@
 /* lockbox-gatewayd: the SQLite store (WAL, synchronous=FULL, BEGIN IMMEDIATE, one connection
- * per thread, bounded busy retry). */
+ * per thread, bounded busy retry). Write transactions are group-committed: one writer thread
+ * runs every queued transaction body inside its own savepoint of one SQLite transaction and
+ * commits them with a single fsync, and each caller gets its answer only after that commit. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,10 +31,27 @@ struct sq_conn {
 	size_t ncache;
 };
 
+struct sq_job {
+	gw_txn_fn fn;
+	void *arg;
+	enum gw_db rc;
+	int done;
+	struct sq_job *next;
+};
+
 struct sq_store {
 	char *path;
 	pthread_key_t key;
+	pthread_mutex_t lock;
+	pthread_cond_t work; /* the writer waits for jobs */
+	pthread_cond_t done; /* callers wait for their job */
+	struct sq_job *head, *tail;
+	int stop;
+	pthread_t writer;
+	int writer_running;
 };
+
+#define SQ_BATCH_MAX 256
 
 static void sq_conn_close(void *p)
 {
@@ -228,41 +247,142 @@ static json_t *sq_row(const struct gw_kind *k, sqlite3_stmt *st, int64_t *pk)
 	return o;
 }
 
+/* BEGIN (IMMEDIATE for writes), retried a bounded number of times while busy. */
+static enum gw_db sq_begin(struct sq_conn *c, int write)
+{
+	enum gw_db rc = GW_DB_BUSY;
+	for (int attempt = 0; attempt < SQ_TXN_TRIES; attempt++) {
+		int brc = sqlite3_exec(c->db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
+		if (brc == SQLITE_OK)
+			return GW_DB_OK;
+		rc = sq_rc(brc);
+		if (rc != GW_DB_BUSY) {
+			gw_log(LOG_ERR, "store: begin: %s", sqlite3_errmsg(c->db));
+			return rc;
+		}
+	}
+	gw_log(LOG_WARNING, "store: database busy after %d attempts", SQ_TXN_TRIES);
+	return rc;
+}
+
+/* Runs a batch of write jobs in one transaction; each job's changes live in a savepoint
+ * that is rolled back alone when its body fails. */
+static void sq_run_batch(struct sq_store *s, struct sq_job *jobs)
+{
+	struct sq_conn *c = sq_conn(s);
+	enum gw_db rc;
+	struct sq_job *j;
+
+	if (!c) {
+		for (j = jobs; j; j = j->next)
+			j->rc = GW_DB_ERROR;
+		return;
+	}
+	rc = sq_begin(c, 1);
+	if (rc != GW_DB_OK) {
+		for (j = jobs; j; j = j->next)
+			j->rc = rc;
+		return;
+	}
+	c->in_txn = 1;
+	for (j = jobs; j; j = j->next) {
+		if (sqlite3_exec(c->db, "SAVEPOINT lb_job", NULL, NULL, NULL) != SQLITE_OK) {
+			j->rc = GW_DB_ERROR;
+			continue;
+		}
+		j->rc = j->fn(j->arg);
+		if (j->rc != GW_DB_OK)
+			sqlite3_exec(c->db, "ROLLBACK TO lb_job", NULL, NULL, NULL);
+		sqlite3_exec(c->db, "RELEASE lb_job", NULL, NULL, NULL);
+	}
+	c->in_txn = 0;
+	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = sq_rc(sqlite3_extended_errcode(c->db));
+		gw_log(LOG_ERR, "store: commit: %s", sqlite3_errmsg(c->db));
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		for (j = jobs; j; j = j->next)
+			if (j->rc == GW_DB_OK)
+				j->rc = rc == GW_DB_OK ? GW_DB_ERROR : rc;
+	}
+}
+
+static void *sq_writer(void *arg)
+{
+	struct sq_store *s = arg;
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		struct sq_job *batch, *last, *j, *next;
+		int n = 1;
+		while (!s->head && !s->stop)
+			pthread_cond_wait(&s->work, &s->lock);
+		if (!s->head)
+			break;
+		batch = last = s->head;
+		while (last->next && n < SQ_BATCH_MAX) {
+			last = last->next;
+			n++;
+		}
+		s->head = last->next;
+		if (!s->head)
+			s->tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&s->lock);
+		sq_run_batch(s, batch);
+		pthread_mutex_lock(&s->lock);
+		for (j = batch; j; j = next) {
+			next = j->next; /* the caller may reuse its job as soon as it is done */
+			j->done = 1;
+		}
+		pthread_cond_broadcast(&s->done);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
 static enum gw_db sq_run(void *cls, int write, gw_txn_fn fn, void *arg)
 {
 	struct sq_store *s = cls;
 	struct sq_conn *c = sq_conn(s);
-	enum gw_db rc = GW_DB_ERROR;
+	struct sq_job job = {fn, arg, GW_DB_ERROR, 0, NULL};
+	enum gw_db rc;
 
 	if (!c)
 		return GW_DB_ERROR;
 	if (c->in_txn) /* nested: join the outer transaction */
 		return fn(arg);
-	for (int attempt = 0; attempt < SQ_TXN_TRIES; attempt++) {
-		int brc = sqlite3_exec(c->db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
-		if (brc != SQLITE_OK) {
-			rc = sq_rc(brc);
-			if (rc == GW_DB_BUSY)
-				continue;
-			gw_log(LOG_ERR, "store: begin: %s", sqlite3_errmsg(c->db));
-			return rc;
+	if (write && s->writer_running) {
+		pthread_mutex_lock(&s->lock);
+		if (s->stop) {
+			pthread_mutex_unlock(&s->lock);
+			return GW_DB_ERROR;
 		}
-		c->in_txn = 1;
-		rc = fn(arg);
-		c->in_txn = 0;
-		if (rc == GW_DB_OK) {
-			int crc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-			if (crc == SQLITE_OK)
-				return GW_DB_OK;
-			rc = sq_rc(crc);
-			gw_log(LOG_ERR, "store: commit: %s", sqlite3_errmsg(c->db));
-		}
-		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-		if (rc != GW_DB_BUSY)
-			return rc;
+		if (s->tail)
+			s->tail->next = &job;
+		else
+			s->head = &job;
+		s->tail = &job;
+		pthread_cond_signal(&s->work);
+		while (!job.done)
+			pthread_cond_wait(&s->done, &s->lock);
+		pthread_mutex_unlock(&s->lock);
+		return job.rc;
 	}
-	gw_log(LOG_WARNING, "store: database busy after %d attempts", SQ_TXN_TRIES);
-	return GW_DB_BUSY;
+	/* reads (and writes before the writer runs) use this thread's own connection */
+	if ((rc = sq_begin(c, write)) != GW_DB_OK)
+		return rc;
+	c->in_txn = 1;
+	rc = fn(arg);
+	c->in_txn = 0;
+	if (rc == GW_DB_OK) {
+		if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+			return GW_DB_OK;
+		rc = sq_rc(sqlite3_extended_errcode(c->db));
+		if (rc == GW_DB_OK)
+			rc = GW_DB_ERROR;
+		gw_log(LOG_ERR, "store: commit: %s", sqlite3_errmsg(c->db));
+	}
+	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
 }
 
 static int sq_valid_col(const struct gw_kind *k, const char *name)
@@ -542,6 +662,17 @@ static enum gw_db sq_audit_append(void *cls, json_t *ev, int *duplicate)
 static void sq_close(void *cls)
 {
 	struct sq_store *s = cls;
+	if (s->writer_running) {
+		pthread_mutex_lock(&s->lock);
+		s->stop = 1;
+		pthread_cond_signal(&s->work);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->writer, NULL);
+		s->writer_running = 0;
+	}
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->work);
+	pthread_cond_destroy(&s->done);
 	sq_conn_close(pthread_getspecific(s->key));
 	pthread_setspecific(s->key, NULL);
 	pthread_key_delete(s->key);
@@ -615,6 +746,13 @@ struct gw_store *gw_store_sqlite_open(const char *path, char *err, size_t errlen
 		return NULL;
 	}
 	pthread_setspecific(s->key, c);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->work, NULL);
+	pthread_cond_init(&s->done, NULL);
+	if (pthread_create(&s->writer, NULL, sq_writer, s) == 0)
+		s->writer_running = 1;
+	else
+		gw_log(LOG_WARNING, "store: no writer thread; writes commit one by one");
 	st->cls = s;
 	st->run = sq_run;
 	st->insert = sq_insert;
