@@ -213,6 +213,18 @@ def main():
         for q in ("limit=0", "limit=201", "limit=-1", "limit=abc", "limit="):
             rejected("GET /v1/tenants?%s" % q, w.call("GET", "/v1/tenants?" + q), 400, ("bad_query", "bad_value"))
         rejected("GET /v1/tenants?cursor=garbage", w.call("GET", "/v1/tenants?cursor=garbage"), 400, "bad_cursor")
+        for c in ("-1", "99999999999999999999999", "1e3", "0x10", "%00", "1%0a"):
+            rejected("GET /v1/tenants?cursor=%s" % c, w.call("GET", "/v1/tenants?cursor=" + c), 400, "bad_cursor")
+        # control characters (and NUL, which would silently cut the value short) in query values
+        for path, who in (("/v1/requests?tenant=", "gadmA"), ("/v1/requests?host=", "gadmA"),
+                          ("/v1/hosts?subscription=", "admin"), ("/v1/subscriptions?tenant=", "admin"),
+                          ("/v1/tickets?tenant=", "custA"), ("/v1/role-assignments?user=", "admin"),
+                          ("/v1/audit/events?type=", "admin")):
+            for v in ("%1b[31m", A + "%00x", "x%0ay"):
+                rejected("GET %s%s" % (path, v), w.call("GET", path + v, who=who), 400, ("bad_query", "bad_value"))
+        st, js, text = w.call("GET", "/v1/" + "a" * 100000)
+        T.check(400 <= st < 500, "a 100 KB path -> 4xx, not a crash", "%d %s" % (st, text[:100]))
+        T.eq(api(gw, "GET", "/healthz")[0], 200, "gateway alive after the long path")
         rejected("GET /v1/requests?state=bogus", w.call("GET", "/v1/requests?state=bogus", who="eng"),
                  400, ("bad_query", "bad_value"))
         q = urllib.parse.quote("' OR 1=1 --")

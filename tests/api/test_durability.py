@@ -155,6 +155,33 @@ def main():
         items, _ = paginate(gw, "/v1/audit/events", w.admin)
         T.eq(len([i for i in items if i.get("id") in ids]), 50, "50 rows, no duplicates")
 
+    with T.section("idle and half-sent connections do not starve others"):
+        import socket
+        socks = []
+        for i in range(30):
+            try:
+                c = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+                if i % 2:
+                    c.sendall(b"POST /v1/audit/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+                else:
+                    c.sendall(b"GET /v1/tenants HTTP/1.1\r\nHost: x\r\n")
+                socks.append(c)
+            except OSError:
+                break
+        T.eq(len(socks), 30, "30 slow connections opened")
+        t0 = time.monotonic()
+        try:
+            st = api(gw, "GET", "/healthz", timeout=10)[0]
+        except (OSError, http.client.HTTPException) as e:
+            st = repr(e)
+        T.check(st == 200 and time.monotonic() - t0 < 5,
+                "GET /healthz answers within 5s while 30 slow clients hold connections",
+                "%s after %.1fs" % (st, time.monotonic() - t0))
+        T.eq(w.check("hA1", "eng").get("decision") in ("allow", "deny"), True, "a check works meanwhile")
+        for c in socks:
+            c.close()
+        T.check(gw.alive(), "gateway alive after the slow clients went away")
+
     with T.section("database locked by another process: 503 store_busy, never a grant"):
         import sqlite3
         w.elevate("eng2", "1h")

@@ -128,6 +128,11 @@ def main():
                            {"duration": "30m", "justification": "mfa"}, who=w.mfa_tok["eng2"])
         T.eq(s, 201, "eng2 activates an elevation with an MFA token")
         T.eq((js2 or {}).get("mfa"), True, "elevation with an MFA token has mfa=true")
+        s, js3, _ = w.call("POST", "/v1/elevations", {"duration": "1h30m", "justification": "combined"},
+                           who=w.mfa_tok["eng2"])
+        a, e = parse_time((js3 or {}).get("activated_at")), parse_time((js3 or {}).get("expires_at"))
+        T.check(s == 201 and a is not None and e is not None and abs((e - a) - 5400) < 0.01,
+                "combined duration 1h30m = 5400s", js3)
         s, js, _ = w.call("GET", "/v1/elevations", who="eng")
         ids = [i.get("id") for i in js.get("items", [])] if s == 200 else []
         T.eq(len(ids), 1, "GET /v1/elevations shows only eng's own elevation")
