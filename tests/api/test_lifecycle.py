@@ -79,6 +79,15 @@ def main():
         T.eq(w.host["hA1"]["tenant"], w.tenant["A"], "enroll response has tenant")
         T.status(w.call("POST", "/v1/hosts", {"subscription": w.sub["A2"], "name": "hA1"}),
                  409, "conflict", "enroll a second host named hA1")
+        n_before = len(paginate(gw, "/v1/users", admin)[0])
+        T.status(w.call("POST", "/v1/users", {"login": "eng", "name": "x", "email": "x@example.test",
+                                              "side": "provider"}), 409, "conflict", "a second user with login eng")
+        T.eq(len(paginate(gw, "/v1/users", admin)[0]), n_before, "no user added by the conflict")
+        T.status(w.call("POST", "/v1/tenants", {"name": "tenant-A"}), 409, "conflict", "a second tenant named tenant-A")
+        T.status(w.call("POST", "/v1/subscriptions", {"tenant": w.tenant["A"], "name": "sub-A1"}), 409, "conflict",
+                 "a second subscription sub-A1 in tenant A")
+        T.status(w.call("POST", "/v1/subscriptions", {"tenant": w.tenant["B"], "name": "sub-A1"}), 201, None,
+                 "the same subscription name in another tenant is fine")
         s, js, _ = w.call("GET", "/v1/users")
         logins = [i.get("login") for i in js.get("items", [])] if s == 200 else []
         T.check(all(l in logins for l in ("admin", "eng", "custa", "nobody")),
