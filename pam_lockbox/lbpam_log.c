@@ -123,6 +123,8 @@ static int sink_syslog(const struct lbpam_ctx *x, const json_t *ev)
 	lb_kv_init(&kv, line, sizeof(line));
 	lb_kv_add(&kv, "event", type);
 	lb_kv_add(&kv, "id", json_string_value(json_object_get(ev, "id")));
+	if (json_is_string(json_object_get(ev, "request")))
+		lb_kv_add(&kv, "request", json_string_value(json_object_get(ev, "request")));
 	json_object_foreach(details, key, v) {
 		/* the PAM items as they are (escaped once, here), not their JSON-safe form */
 		const char *raw = !strcmp(key, "user")	  ? x->user

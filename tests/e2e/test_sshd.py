@@ -327,6 +327,8 @@ try:
             T.eq(st[0].get("rhost"), "127.0.0.1", "session.start: rhost")
             T.eq(st[0].get("host"), "hA1", "session.start: host")
             T.check(st[0].get("pid", "").isdigit(), "session.start: pid")
+            T.eq(st[0].get("request"), req["id"], "session.start: request")
+            T.eq(st[0].get("tty"), "ssh", "session.start: tty")
 
         def stored():
             evs = audit(request=req["id"])
