@@ -12,6 +12,7 @@
 
 #define LBPAM_DEFAULT_CONFIG "/etc/lockbox/pam_lockbox.conf"
 #define LBPAM_DEFAULT_GROUP "lockbox-engineers"
+#define LBPAM_DEFAULT_TOKEN_FILE "/etc/lockbox/host.token"
 #define LBPAM_DEFAULT_TIMEOUT 5
 #define LBPAM_DEFAULT_AUDIT_LOG "/var/log/lockbox/audit.log"
 #define LBPAM_MAX_TIMEOUT 120

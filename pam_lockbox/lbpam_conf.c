@@ -114,13 +114,10 @@ int lbpam_conf_load(struct lbpam_conf *c, int argc, const char **argv, char *err
 		snprintf(err, errlen, "%s: gateway_url: missing (required)", path);
 		return -1;
 	}
-	if (!c->host_token_file) {
-		snprintf(err, errlen, "%s: host_token_file: missing (required)", path);
-		return -1;
-	}
 	if (c->timeout == 0)
 		c->timeout = LBPAM_DEFAULT_TIMEOUT;
 	if (set_default(&c->gated_group, LBPAM_DEFAULT_GROUP) != 0 ||
+	    set_default(&c->host_token_file, LBPAM_DEFAULT_TOKEN_FILE) != 0 ||
 	    set_default(&c->audit_log, LBPAM_DEFAULT_AUDIT_LOG) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
