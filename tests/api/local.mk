@@ -19,3 +19,5 @@ TESTS += api/test_checkpoint.py
 EXTRA_DIST += api/test_checkpoint.py
 TESTS += api/test_sessions.py
 EXTRA_DIST += api/test_sessions.py
+TESTS += api/test_notify_tls.py
+EXTRA_DIST += api/test_notify_tls.py
