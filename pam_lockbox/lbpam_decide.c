@@ -125,7 +125,10 @@ static void deny_message(const struct lbpam_decision *d, char *out, size_t outle
 	/* the gateway's messages may already say who is speaking */
 	if (strncmp(m, "lockbox: ", 9) == 0)
 		m += 9;
-	if (d->result != LBPAM_DENY)
+	if (d->result == LBPAM_ERR_CONFIG)
+		hint = "pam_lockbox is not configured correctly on this host, so access is denied "
+		       "(fail closed). Tell the host's administrators.";
+	else if (d->result != LBPAM_DENY)
 		hint = "The lockbox gateway could not be asked, so access is denied (fail closed). "
 		       "Try again later or tell the host's administrators.";
 	else if (!strcmp(r, "no_request"))
