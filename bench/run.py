@@ -621,11 +621,16 @@ def section_audit_query(ctx, a):
     qt = "/v1/audit/events?tenant=tnt_b000000000000000&since=%s&until=%s&limit=50" % (
         rfc3339(since), rfc3339(until))
     try:
-        wt = wrk(gw.url + qt, 2 if a.quick else 3, 1, 1, env, ctx.check_lua, timeout_s="30s")
-        RESULTS["audit_query_tenant"] = wt
-        add("audit", "  by tenant + the same 6 h range: p50 / p99 (ms)",
-            "%.1f / %.1f" % (wt["p50"] or -1, wt["p99"] or -1),
-            target="(info)")
+        times = []
+        for i in range(5):   # bounded: at most 5 tries, stop after one slow answer
+            t0 = time.monotonic()
+            s2, js2, _ = ctx.api(gw, "GET", qt, token=st["admin"], timeout=90)
+            times.append((time.monotonic() - t0) * 1000)
+            if times[-1] > 2000 or s2 != 200:
+                break
+        RESULTS["audit_query_tenant_ms"] = times
+        add("audit", "  the same range by tenant instead of host: median of %d (ms)" % len(times),
+            median(times), target="(info)")
     except Exception as e:
         note("tenant query failed: %s" % e)
     gw.stop()
@@ -1019,7 +1024,9 @@ same run on the same machine; a FAIL is a finding to work on, not a broken bench
   check and then delivers the local audit log, as configured with `audit_log`); pam_exec
   runs `curl` with the same body; pam_radius_auth has nothing to ask in its account phase,
   so its **auth** phase (one Access-Request/Accept to a local freeradius with a `files`
-  user) is the peer figure.
+  user) is the peer figure. "kept loaded" runs the same pam_lockbox calls with the module
+  dlopen'ed once beforehand (RTLD_NODELETE), as in a long-running process: the difference is
+  what loading and unloading the module and its libraries costs each fresh login process.
 - **SSH**: two `sshd -D` on loopback, each in a private mount namespace with a bind-mounted
   `/etc/pam.d/sshd`: the machine's stack (pam_loginuid made optional: containers refuse it)
   without and with `account`+`session required pam_lockbox.so`; `ssh -i key root@127.0.0.1
@@ -1029,6 +1036,10 @@ same run on the same machine; a FAIL is a finding to work on, not a broken bench
   (a 6-hour window) as provider admin on a store of {aud_e} events.
 - **Memory**: VmRSS/VmHWM of the gateway from /proc; the PAM figure is the calling process's
   VmHWM growth with pam_lockbox minus the same with pam_permit.
+- **diag** rows are not targets: the 1k store copied to tmpfs (what the check costs without
+  the disk's fsync), and the 1k store on disk with `bench/lb_bench_wlock.so` preloaded, an
+  LD_PRELOAD prototype of one suggested gateway fix (a process-wide mutex around each write
+  transaction instead of SQLite's sleeping busy handler), before/after in the same minute.
 
 ## Notes from this run
 
@@ -1087,7 +1098,9 @@ def main():
     if a.quick and a.out.endswith("BENCHMARKS.md"):
         a.out = os.path.join(bdir, "BENCHMARKS-quick.md")
     only = set(x for x in a.only.split(",") if x)
-    cmdline = "make bench" + (" BENCH_ARGS='%s'" % " ".join(sys.argv[7:]) if sys.argv[7:] else "")
+    rel = os.path.relpath(os.path.abspath(a.top_builddir), ctx.top_srcdir)
+    cmdline = ("cd %s && " % rel if rel != "." else "") + "make bench" + (
+        " BENCH_ARGS='%s'" % " ".join(sys.argv[7:]) if sys.argv[7:] else "")
     if os.geteuid() != 0:
         print("bench: needs root (PAM as root, sshd, apt-get, mount namespaces)", flush=True)
         return 77
