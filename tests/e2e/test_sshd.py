@@ -342,6 +342,14 @@ try:
                 "same decision id", audit(request=req["id"]))
         c = client(a)
         T.check(c.rc == 0 and "EXEC-OUT: lockbox-ok" in c.out, "libssh client: allowed", c)
+        r = ssh(a, "ls -l /proc/self/fd/ | tail -n +2")
+        fds = [ln for ln in r.out.splitlines() if "->" in ln]
+        T.check(r.rc == 0 and fds, "listed the session's open fds", r)
+        T.note("session fds: " + " | ".join(ln.split(None, 8)[-1] for ln in fds))
+        # 0-2 are sshd's pipes to the client, 3 is ls reading /proc/self/fd
+        extra = [ln for ln in fds if ln.split(None, 8)[-1].split(" ->")[0] not in
+                 ("0", "1", "2", "3")]
+        T.eq(extra, [], "no fd of the module (log, token, config, socket) in the session")
 
     with T.section("revoke"):
         w.must("POST", "/v1/requests/%s/revoke" % req["id"], {"reason": "done"}, who="ownA1")
