@@ -122,8 +122,27 @@ static const char *bearer_of(struct MHD_Connection *c)
 	return h;
 }
 
+struct query_check {
+	const char *bad; /* first offending key */
+};
+
+static enum MHD_Result query_arg_ok(void *cls, enum MHD_ValueKind kind, const char *key,
+				    size_t key_size, const char *value, size_t value_size)
+{
+	struct query_check *q = cls;
+	(void)kind;
+	/* a value with an embedded NUL would be cut short by every C string that sees it */
+	if (!key || strlen(key) != key_size || !lb_str_clean(key) || key_size > 64 ||
+	    (value && (strlen(value) != value_size || value_size > 256 || !lb_str_clean(value)))) {
+		q->bad = key ? key : "";
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
 static enum MHD_Result dispatch(struct gw_req *r)
 {
+	struct query_check q = {NULL};
 	const struct route *rt = NULL;
 	int path_known = 0;
 
@@ -140,6 +159,11 @@ static enum MHD_Result dispatch(struct gw_req *r)
 		for (size_t k = 0; k < GW_MAX_ARGS; k++)
 			free(args[k]);
 	}
+	MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, query_arg_ok, &q);
+	if (q.bad)
+		return gw_reply_error(r, strcmp(q.bad, "cursor") == 0 ? "bad_cursor" : "bad_query",
+				      "query parameter '%.64s': control characters, NUL, invalid UTF-8 or too long",
+				      lb_str_clean(q.bad) ? q.bad : "?");
 	if (!rt) {
 		if (path_known)
 			return gw_reply_error(r, "method_not_allowed", "%s is not allowed on %.128s",
