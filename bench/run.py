@@ -520,7 +520,8 @@ def section_check_and_scale(ctx, a):
     add("scale", "check p50 (ms), c=1, %s- vs 1k-request store; ratio per round" % fmt(big["requests"]),
         lat["1M"]["p50"], lat["1k"]["p50"], r50, "ratio <= 1.3", r50 <= 1.3)
     add("scale", "check p99 (ms), c=1, %s- vs 1k-request store" % fmt(big["requests"]),
-        lat["1M"]["p99"], lat["1k"]["p99"], r99, "(info)")
+        lat["1M"]["p99"], lat["1k"]["p99"], r99, "p99 <= 5 ms at c=1",
+        lat["1M"]["p99"] <= 5.0)
 
     # -- throughput vs nginx static, HTTP then HTTPS, on the big store
     ngx = start_nginx(ctx, len(ctx.check_sample))
@@ -595,12 +596,14 @@ def section_audit_query(ctx, a):
             fit = max(100000, min(10000000, fit // 100000 * 100000))
             if fit < nev or nev < 10000000:
                 nev = min(10000000, fit) if not a.quick else nev
-        if nev < 10000000:
+        if nev < 10000000 and a.quick:
+            note("the audit-query store holds %s events (--quick)" % fmt(nev))
+        elif nev < 10000000:
             note("the audit-query store holds %s events, not 10M: loading 10M and the "
                  "gateway's start-up walk of the whole chain do not fit the 15-minute budget "
                  "on this machine (rates measured in this run)" % fmt(nev))
     st = make_store(ctx, "store-audit", 1000, nev, ctx.host_token, hosts=1000)
-    RESULTS["stores"]["audit"] = st
+    RESULTS.setdefault("stores", {})["audit"] = st
     gw = GW(ctx, "gw-audit", st["db"], tls=False).start(checkpoint_timeout=300)
     RESULTS["startup_audit"] = {"ready_s": gw.ready_s, "checkpoint_s": gw.checkpoint_s,
                                 "checkpoint": gw.checkpoint_line}
@@ -625,7 +628,10 @@ def section_audit_query(ctx, a):
     w = wrk(gw.url + q, 2 if a.quick else 4, 1, 1, env, ctx.check_lua, timeout_s="30s")
     RESULTS["audit_query"] = {"wrk": w, "items": n, "query": q}
     label = "audit query by host + 6 h range, %s events, p50 (ms)" % fmt(st["events"])
-    add("audit", label, w["p50"], target="<= 50 ms", ok=w["p50"] is not None and w["p50"] <= 50)
+    if w["non2xx"] or s_ != 200:
+        note("audit query: status %d, %d non-2xx answers under wrk" % (s_, w["non2xx"]))
+    add("audit", label, w["p50"], target="<= 50 ms",
+        ok=w["p50"] is not None and w["p50"] <= 50 and not w["non2xx"] and s_ == 200)
     add("audit", "  the same, p99 (ms); %d items per page" % n, w["p99"])
     # the same window by tenant (audit_tenant is (tenant, seq): the time range is a filter)
     qt = "/v1/audit/events?tenant=tnt_b000000000000000&since=%s&until=%s&limit=50" % (
