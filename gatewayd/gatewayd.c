@@ -41,6 +41,7 @@ static const struct route {
 	{"POST", "/v1/hosts", gw_hosts_create, WHO_USER},
 	{"GET", "/v1/hosts", gw_hosts_list, WHO_USER},
 	{"POST", "/v1/hosts/*/disable", gw_hosts_disable, WHO_USER},
+	{"GET", "/v1/hosts/self", gw_hosts_self, WHO_HOST},
 	{"POST", "/v1/users", gw_users_create, WHO_USER},
 	{"GET", "/v1/users", gw_users_list, WHO_USER},
 	{"POST", "/v1/users/*/tokens", gw_users_token_create, WHO_USER},

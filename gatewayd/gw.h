@@ -222,6 +222,7 @@ enum MHD_Result gw_subscriptions_list(struct gw_req *r);
 enum MHD_Result gw_hosts_create(struct gw_req *r);
 enum MHD_Result gw_hosts_list(struct gw_req *r);
 enum MHD_Result gw_hosts_disable(struct gw_req *r);
+enum MHD_Result gw_hosts_self(struct gw_req *r);
 enum MHD_Result gw_users_create(struct gw_req *r);
 enum MHD_Result gw_users_list(struct gw_req *r);
 enum MHD_Result gw_users_token_create(struct gw_req *r);

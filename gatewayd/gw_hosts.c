@@ -131,3 +131,9 @@ enum MHD_Result gw_hosts_disable(struct gw_req *r)
 		return gw_reply_error(r, "forbidden", "disabling hosts needs provider_admin");
 	return gw_tx_run(&tx, 1, host_disable_tx, 200);
 }
+
+/* A host learns its own enrolment (id, name, subscription, disabled) with its token. */
+enum MHD_Result gw_hosts_self(struct gw_req *r)
+{
+	return gw_reply_json(r, 200, json_incref(r->who.obj));
+}
