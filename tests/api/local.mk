@@ -21,3 +21,5 @@ TESTS += api/test_sessions.py
 EXTRA_DIST += api/test_sessions.py
 TESTS += api/test_notify_tls.py
 EXTRA_DIST += api/test_notify_tls.py
+TESTS += api/test_hostself.py
+EXTRA_DIST += api/test_hostself.py
