@@ -20,6 +20,10 @@
 #define CURSOR_SUFFIX ".cursor"
 #define CURSOR_LEN 21 /* "%020lld\n" */
 #define APPEND_LOCK_MS 3000
+/* How long a deliverer waits for another one to finish. The one holding the lock re-reads the
+ * log after every batch, so it usually takes our events along; what it misses goes out with
+ * the next flush. Waiting longer would only make concurrent logins queue up. */
+#define DELIVERY_LOCK_MS 1000
 
 const char *lb_auditlog_strerror(enum lb_auditlog_result r)
 {
@@ -527,8 +531,10 @@ enum lb_auditlog_result lb_auditlog_flush(const char *path, const char *gateway_
 		res = LB_AUDITLOG_ERR_IO;
 		goto out;
 	}
-	/* one deliverer at a time; the others wait within their own deadline */
-	if (lock_until(cfd, LOCK_EX, deadline) != 0) {
+	/* one deliverer at a time; the others wait a little, within their own deadline */
+	if (lock_until(cfd, LOCK_EX,
+		       deadline < mono_ms() + DELIVERY_LOCK_MS ? deadline
+								: mono_ms() + DELIVERY_LOCK_MS) != 0) {
 		snprintf(err, errlen, "%s: another process is delivering events", cpath);
 		res = LB_AUDITLOG_ERR_BUSY;
 		goto out;

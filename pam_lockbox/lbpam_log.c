@@ -188,7 +188,10 @@ static int sink_gateway(const struct lbpam_ctx *x, const json_t *ev)
 			      sizeof(err));
 	lb_wipe(token, strlen(token));
 	free(token);
-	if (r != LB_AUDITLOG_OK) {
+	if (r == LB_AUDITLOG_ERR_BUSY) {
+		/* another process is delivering; it or a later call takes our events */
+		lbpam_log_debug(x, "audit_delivery", err);
+	} else if (r != LB_AUDITLOG_OK) {
 		/* not an error for the login: the events wait in the local log */
 		char why[700];
 		snprintf(why, sizeof(why), "%s: %s (%zu pending)", lb_auditlog_strerror(r), err,

@@ -11,7 +11,9 @@
  * and advances the cursor after each accepted batch (fsync'ed). The gateway is idempotent by
  * event id, so a crash between its answer and the cursor update only causes duplicates the
  * gateway ignores: nothing is lost, nothing is counted twice. Only one process delivers at a
- * time (flock on the cursor file); others wait for it within their own deadline.
+ * time (flock on the cursor file); another one waits for it at most 1 s (and within its own
+ * budget), then gives up with LB_AUDITLOG_ERR_BUSY: the deliverer re-reads the log after each
+ * batch and usually takes the waiting process's events along.
  *
  * Every fd is opened O_CLOEXEC|O_NOFOLLOW and closed before the call returns. */
 #ifndef LOCKBOX_AUDITLOG_H
