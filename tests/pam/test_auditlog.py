@@ -1,0 +1,140 @@
+"""liblockbox's host audit log (lib/auditlog.c) through tests/pam/lbaudit_tool: concurrent
+appends (flock), torn lines, batching, concurrent deliverers (each event sent once), a gateway
+that refuses one event, an unreachable or hanging gateway within the budget, a replaced log,
+file modes and symlinks."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lbtest  # noqa: E402
+import fakegw  # noqa: E402
+
+T = lbtest.Runner("auditlog")
+TOOL = os.path.join(os.environ.get("LB_TOP_BUILDDIR", os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..")), "tests", "pam", "lbaudit_tool")
+if not os.path.exists(TOOL):
+    T.skip("tests/pam/lbaudit_tool not built")
+
+tmp = tempfile.mkdtemp(prefix="lbaudit-")
+tok = os.path.join(tmp, "token")
+with open(tok, "w") as f:
+    f.write("lbh_test\n")
+
+
+def tool(*args, timeout=60):
+    t0 = time.monotonic()
+    p = subprocess.run([TOOL] + [str(a) for a in args], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr, time.monotonic() - t0
+
+
+def lines(path):
+    with open(path) as f:
+        return f.read().splitlines()
+
+
+def stats(out):
+    return dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
+
+
+with T.section("concurrent appends"):
+    log = os.path.join(tmp, "a", "audit.log")
+    procs = [subprocess.Popen([TOOL, "append", log, "250", "p%d" % i]) for i in range(4)]
+    rcs = [p.wait(120) for p in procs]
+    T.eq(rcs, [0, 0, 0, 0], "4 processes appended 250 events each")
+    ls = lines(log)
+    T.eq(len(ls), 1000, "1000 lines")
+    evs = [json.loads(ln) for ln in ls]
+    T.eq(len(set(e["id"] for e in evs)), 1000, "1000 distinct event ids")
+    per = {}
+    for e in evs:
+        per.setdefault(e["details"]["tag"], []).append(e["details"]["i"])
+    T.check(all(per[k] == list(range(250)) for k in per) and len(per) == 4,
+            "each writer's events intact and in order")
+    T.eq(os.stat(log).st_mode & 0o777, 0o600, "log mode 0600")
+    T.eq(os.stat(os.path.dirname(log)).st_mode & 0o777, 0o700, "created directory mode 0700")
+    T.eq(set(evs[0]), {"id", "time", "type", "actor", "request", "details"},
+         "an event has exactly the fields the gateway accepts")
+
+with T.section("batches and concurrent deliverers"):
+    with fakegw.FakeGateway("allow") as g:
+        procs = [subprocess.Popen([TOOL, "flush", log, g.url, tok, "20000"],
+                                  stdout=subprocess.PIPE, universal_newlines=True)
+                 for _ in range(4)]
+        outs = [p.communicate(120)[0] for p in procs]
+        T.check(all(p.returncode == 0 for p in procs), "4 concurrent flushes succeed", outs)
+        T.eq(len(g.audit_ids), 1000, "1000 events sent in total (no event sent twice)")
+        T.eq(len(set(g.audit_ids)), 1000, "every event delivered")
+        T.check(max(g.audit_posts) <= 100, "batches of at most 100 events", g.audit_posts)
+        rc, out, err, _ = tool("pending", log)
+        T.eq(out.strip(), "0", "nothing pending")
+        rc, out, err, _ = tool("list", log)
+        T.check(out.count(" delivered") == 1000, "list: every event delivered", out[-300:])
+        rc, out, err, _ = tool("flush", log, g.url, tok, 5000)
+        T.eq(stats(out).get("sent"), "0", "a second flush sends nothing")
+
+with T.section("torn line, partial delivery, poison event"):
+    log = os.path.join(tmp, "b.log")
+    tool("append", log, 3, "x")
+    with open(log, "a") as f:
+        f.write('{"id": "torn')   # a crash in the middle of a write
+    tool("append", log, 2, "y")
+    ls = lines(log)
+    T.eq(len(ls), 6, "the torn line did not swallow the next event")
+    T.check(json.loads(ls[4])["details"]["tag"] == "y", "event after the torn line intact")
+    with fakegw.FakeGateway("allow") as g:
+        bad = json.loads(ls[1])["id"]
+        g.answer = {"reject_ids": [bad]}
+        rc, out, err, _ = tool("flush", log, g.url, tok, 5000)
+        st = stats(out)
+        T.eq(rc, 0, "flush succeeds", out + err)
+        T.eq((st["skipped"], st["rejected"]), ("1", "1"),
+             "torn line skipped, refused event counted as rejected", out)
+        T.eq(sorted(g.audit_ids), sorted(json.loads(ln)["id"] for i, ln in enumerate(ls)
+                                         if i not in (1, 3)),
+             "every other event delivered once")
+
+with T.section("gateway down or hanging: bounded, nothing lost"):
+    log = os.path.join(tmp, "c.log")
+    tool("append", log, 5, "z")
+    rc, out, err, el = tool("flush", log, fakegw.refused_url(), tok, 2000)
+    T.check(rc != 0 and "pending=5" in out, "refused: error, 5 pending", out)
+    with fakegw.FakeGateway("blackhole") as g:
+        rc, out, err, el = tool("flush", log, g.url, tok, 1500)
+        T.check(rc != 0 and el < 3.5, "hanging gateway: gives up within the budget (%.2fs)"
+                % el, out)
+    with fakegw.FakeGateway("audit_down") as g:
+        rc, out, err, el = tool("flush", log, g.url, tok, 2000)
+        T.check(rc != 0 and "503" in out and "pending=5" in out, "503: error, 5 pending", out)
+    with fakegw.FakeGateway("allow") as g:
+        rc, out, err, el = tool("flush", log, g.url, tok, 2000)
+        T.eq(len(set(g.audit_ids)), 5, "gateway back: all 5 delivered")
+        # the log replaced by a shorter one: everything in it is sent again, the gateway
+        # counts duplicates
+        os.rename(log, log + ".old")
+        tool("append", log, 1, "new")
+        rc, out, err, el = tool("flush", log, g.url, tok, 2000)
+        T.eq(stats(out).get("sent"), "1", "after the log was replaced: its event is sent")
+
+with T.section("unsafe files"):
+    target = os.path.join(tmp, "target")
+    open(target, "w").close()
+    link = os.path.join(tmp, "link.log")
+    os.symlink(target, link)
+    rc, out, err, _ = tool("append", link, 1, "s")
+    T.check(rc != 0, "a symlink at the log path is refused", err)
+    T.eq(os.path.getsize(target), 0, "nothing written through the symlink")
+    d = os.path.join(tmp, "d.log")
+    open(d, "w").close()
+    os.chmod(d, 0o644)
+    tool("append", d, 1, "m")
+    T.eq(os.stat(d).st_mode & 0o777, 0o600, "an existing log is set back to mode 0600")
+
+import shutil  # noqa: E402
+shutil.rmtree(tmp, ignore_errors=True)
+T.done()

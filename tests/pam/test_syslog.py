@@ -1,0 +1,86 @@
+"""pam_lockbox writes one key=value line per event to the real /dev/log (facility authpriv,
+ident pam_lockbox), and hostile user/rhost/tty text never reaches it raw.
+
+The module runs in a private mount namespace (tests/e2e/nsrun.sh) whose /dev/log is a
+datagram socket this test listens on; needs root and unshare(1) (skips otherwise).
+"""
+
+import os
+import re
+import shutil
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lbtest  # noqa: E402
+import fakegw  # noqa: E402
+import pamenv  # noqa: E402
+
+T = lbtest.Runner("pam_syslog")
+why = pamenv.prerequisites()
+if why:
+    T.skip(why)
+if os.geteuid() != 0 or not shutil.which("unshare"):
+    T.skip("needs root and unshare(1) for a private /dev/log")
+nsrun = os.path.join(os.environ.get("LB_TOP_SRCDIR", os.path.join(os.path.dirname(
+    os.path.abspath(__file__)), "..", "..")), "tests", "e2e", "nsrun.sh")
+
+env = pamenv.PamEnv("syslog")
+sockpath = os.path.join(env.tmp, "log.sock")
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sockpath)
+s.settimeout(0.2)
+
+
+def drain():
+    out = []
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        try:
+            out.append(s.recv(65536))
+        except socket.timeout:
+            if out:
+                break
+    return out
+
+
+evil_user_rhost = "10.0.0.5\n<10>Nov 23 00:00:00 sshd[1]: Accepted %n%n%s\x1b]0;x\x07"
+evil_tty = b"pts/9\r\x00"[:-1] + b"%n\xff\xfe\x7f"
+with fakegw.FakeGateway("allow") as g:
+    env.write_conf(g.url)
+    r = env.run("eng", ["account=PAM_SUCCESS", "open=PAM_SUCCESS", "close=PAM_SUCCESS"],
+                rhost=evil_user_rhost, tty=evil_tty, wrap=[nsrun, sockpath, "--"], preload_inside=True)
+    T.eq(r.rc, 0, "login through the namespace works", r)
+    msgs = drain()
+    T.check(len(msgs) >= 3, "syslog got the module's lines (%d)" % len(msgs), msgs)
+    ours = [m for m in msgs if b" pam_lockbox[" in m]
+    T.eq(len(ours), len(msgs), "every message has ident pam_lockbox")
+    T.check(all(re.match(rb"^<(\d+)>", m) and int(re.match(rb"^<(\d+)>", m).group(1)) >> 3 == 10
+                for m in msgs), "facility authpriv (10)", msgs)
+    T.check(all(all(0x20 <= b < 0x7f for b in m) for m in msgs),
+            "no control characters or non-ASCII bytes in any syslog message", msgs)
+    kinds = [re.search(rb"event=([a-z._]+)", m).group(1).decode() for m in msgs]
+    for k in ("access.check.allow", "session.start", "session.end"):
+        T.eq(kinds.count(k), 1, "one %s line" % k)
+    start = [m for m in msgs if b"event=session.start" in m][0].decode()
+    body = start.split(": ", 1)[1]
+    kv = pamenv.parse_kv(body)
+    T.eq(kv.get("rhost"), evil_user_rhost, "rhost round-trips through the escaping")
+    T.check("%n%n%s" in start, "%n printed as data, not as a format", start)
+    T.eq(kv.get("user"), "eng", "user field")
+    for k in ("service", "tty", "pid", "decision_id", "host", "session"):
+        T.check(k in kv, "session.start has %s" % k, kv)
+
+    # a user name with control characters: denied, and still no raw bytes in syslog
+    env2_group = open(env.group).read()
+    with open(env.passwd, "a") as f:
+        f.write("ev\x1bil%n:x:5009:6000::/nonexistent:/bin/sh\n")
+    r = env.run("ev\x1bil%n", ["account=PAM_PERM_DENIED"], wrap=[nsrun, sockpath, "--"], preload_inside=True)
+    msgs = drain()
+    T.eq(r.ops().get("account"), "PAM_PERM_DENIED", "user name with ESC: denied", r)
+    T.check(msgs and all(all(0x20 <= b < 0x7f for b in m) for m in msgs),
+            "user name with ESC and %n: no raw bytes in syslog", msgs)
+    T.check(any(b'user="ev\\x1bil%n"' in m for m in msgs), "user logged escaped", msgs)
+env.close()
+T.done()
