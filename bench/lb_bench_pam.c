@@ -13,7 +13,7 @@
  * the cost of a call in a long-running process, without the per-login load. Prints one JSON
  * line:
  *   {"calls":N,"failures":F,"median_ms":..,"p99_ms":..,"mean_ms":..,"min_ms":..,"max_ms":..,
- *    "rss_before_kb":..,"rss_peak_kb":..,"last_rc":..,"last_msg":".."}
+ *    "rss_before_kb":..,"rss_peak_kb":..,"last_rc":..,"last_msg":"..","samples_ms":[sorted]}
  * rss_before_kb is VmHWM after one warm-up call of pam_permit-like work (libpam loaded), so
  * rss_peak_kb - rss_before_kb is what the module stack added. */
 
@@ -170,7 +170,10 @@ int main(int argc, char **argv)
 		printf("\",\"last_msg\":\"");
 		for (const char *p = last_msg; *p; p++)
 			putchar(*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 ? '?' : *p);
-		printf("\"}\n");
+		printf("\",\"samples_ms\":[");
+		for (long i = 0; i < calls; i++)
+			printf("%s%.4f", i ? "," : "", lat[i]);
+		printf("]}\n");
 	}
 	free(lat);
 	return failures ? 1 : 0;
