@@ -148,6 +148,7 @@ def main():
          {"reason": "r"}, {"eng", "gadmA", "lbappA", "ownA1"}, True, fx_approved, {}),
         ("POST /v1/requests/{id}/cancel", "POST", lambda f: "/v1/requests/%s/cancel" % f.get(),
          {"reason": "r"}, {"eng"}, True, fx_cancel, {}),
+        ("GET /v1/hosts/self", "GET", "/v1/hosts/self", None, HOST_ONLY, False, None, {}),
         ("POST /v1/check", "POST", "/v1/check", {"user": "eng", "service": "sshd"},
          HOST_ONLY, False, None, {}),
         ("POST /v1/audit/events", "POST", "/v1/audit/events", event, HOST_ONLY, False, None, {}),
@@ -156,7 +157,7 @@ def main():
         ("GET /v1/audit/verify", "GET", "/v1/audit/verify", None,
          {"admin", "gadmA", "gadmB"}, False, None, {}),
     ]
-    host_endpoints = {"POST /v1/check", "POST /v1/audit/events"}
+    host_endpoints = {"POST /v1/check", "POST /v1/audit/events", "GET /v1/hosts/self"}
     open_endpoints = {"GET /healthz", "GET /metrics"}
 
     for (label, method, path, body, allowed, obj, fx, tolerated) in E:
