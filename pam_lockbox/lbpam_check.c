@@ -15,6 +15,10 @@
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 
+/* The gateway's limits for the optional check fields (docs/API.md: rhost 255, tty 64 bytes) */
+#define LBPAM_MAX_RHOST 255
+#define LBPAM_MAX_TTY 64
+
 /* Answers to /v1/check are small; anything bigger is not our gateway speaking. */
 #define LBPAM_MAX_ANSWER (8 * 1024)
 
@@ -190,13 +194,26 @@ out:
 	json_decref(j);
 }
 
-static json_t *clean_string(const char *s)
+/* Text for an optional check field: escaped to printable ASCII when it has control characters
+ * or invalid UTF-8, and cut to MAX bytes (at a character boundary) so that a hostile or merely
+ * long rhost/tty can never turn the gateway's answer into a 400 (and the login into a deny). */
+static json_t *clean_string(const char *s, size_t max)
 {
-	char esc[1024];
+	char buf[1024];
+	size_t n;
+
 	if (lb_str_clean(s))
-		return json_string(s);
-	lb_escape_text(s, esc, sizeof(esc));
-	return json_string(esc);
+		snprintf(buf, sizeof(buf), "%s", s);
+	else
+		lb_escape_text(s, buf, sizeof(buf));
+	n = strlen(buf);
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)buf[n] & 0xc0) == 0x80)
+			n--; /* not inside a UTF-8 sequence */
+		buf[n] = '\0';
+	}
+	return json_string(buf);
 }
 
 void lbpam_check(const struct lbpam_conf *c, const char *token, const char *user,
@@ -235,9 +252,9 @@ void lbpam_check(const struct lbpam_conf *c, const char *token, const char *user
 	/* rhost and tty are optional and come from the client side: text with control
 	 * characters or invalid UTF-8 is sent escaped (printable ASCII), never raw */
 	if (rhost && *rhost)
-		json_object_set_new(req, "rhost", clean_string(rhost));
+		json_object_set_new(req, "rhost", clean_string(rhost, LBPAM_MAX_RHOST));
 	if (tty && *tty)
-		json_object_set_new(req, "tty", clean_string(tty));
+		json_object_set_new(req, "tty", clean_string(tty, LBPAM_MAX_TTY));
 	body = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
 	if (!body) {

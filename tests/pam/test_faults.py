@@ -273,6 +273,22 @@ with T.section("control characters and %n never reach the log raw"):
         T.check(all(0x20 <= ord(c) for v in ev["details"].values() if isinstance(v, str)
                     for c in v), "local audit event text has no control characters", ev)
 
+with T.section("long rhost and tty are cut to the gateway's limits"):
+    with fakegw.FakeGateway("allow") as g:
+        env.write_conf(g.url)
+        long_rhost = "h" * 250 + "\u00e9" * 20
+        long_tty = "\x01" * 40
+        r = env.run("eng", ["account=PAM_SUCCESS"], rhost=long_rhost, tty=long_tty)
+        T.eq(r.rc, 0, "long rhost/tty: still allowed", r)
+        body = json.loads([q for q in g.requests if q[1] == "/v1/check"][-1][3])
+        T.check(len(body["rhost"].encode()) <= 255 and body["rhost"].startswith("h" * 250),
+                "rhost cut to 255 bytes at a character boundary", body)
+        T.check(len(body["tty"].encode()) <= 64 and body["tty"].startswith("\\x01"),
+                "escaped tty cut to 64 bytes", body)
+        ev = r.events("access.check.allow")
+        T.check(ev and ev[0].get("rhost") == long_rhost.encode().decode("latin-1"),
+                "the log keeps the full rhost (non-ASCII bytes escaped)", ev)
+
 with T.section("store and forward: nothing lost, nothing duplicated"):
     env2 = pamenv.PamEnv("saf")
     with fakegw.FakeGateway("audit_down") as g:

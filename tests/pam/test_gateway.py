@@ -124,6 +124,8 @@ with T.section("allow, sessions, audit store, revoke"):
          "the allow event is stored once (our copy was a duplicate)")
     T.check(env.cursor() == os.path.getsize(env.audit_log), "local log fully delivered")
 
+    r = env.run(u, ["account=PAM_SUCCESS"], rhost="r" * 400 + "\n", tty="t" * 100)
+    T.eq(r.rc, 0, "rhost and tty beyond the gateway's limits: still allowed", r)
     r = login(u, "PAM_PERM_DENIED", service="xrdp-sesman")
     denied("ssh grant used over rdp", r, "wrong_access_type", req["id"])
     r = login(u, "PAM_PERM_DENIED", service="login")
