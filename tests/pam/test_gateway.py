@@ -210,6 +210,25 @@ with T.section("concurrent logins: all decided, every event stored once"):
     T.eq(len([e for e in audit(request=req["id"]) if e["type"] == "session.start"]), 40,
          "40 session.start events stored")
 
+ctl = os.environ.get("LB_CTL", "")
+if os.path.exists(ctl):
+    with T.section("the config written by lockboxctl host join"):
+        import subprocess
+        jconf = os.path.join(env.tmp, "joined.conf")
+        jtok = os.path.join(env.tmp, "joined.token")
+        p = subprocess.run([ctl, "host", "join", "--gateway", gw.url, "--token", "-",
+                            "--ca", gw.ca, "--config", jconf, "--token-file", jtok,
+                            "--audit-log", env.audit_log + ".joined"],
+                           input=w.host["hA1"]["token"] + "\n", universal_newlines=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        T.eq(p.returncode, 0, "lockboxctl host join", p.stderr)
+        env.write_services(conf=jconf)
+        r = env.run("e_many", ["account=PAM_SUCCESS", "open=PAM_SUCCESS",
+                               "close=PAM_SUCCESS"])
+        T.eq(r.rc, 0, "the module accepts the joined config and allows", r)
+        T.check(r.events("session.start"), "session recorded with the joined config", r)
+        env.write_services()
+
 with T.section("gateway killed: deny within the deadline, events kept and delivered once"):
     u = engineer("e_kill")
     w.elevate(u)
