@@ -5,6 +5,7 @@
 #include <syslog.h>
 
 #include "gw.h"
+#include "gw_requests.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 
@@ -83,14 +84,26 @@ static enum gw_db ingest_txn(void *arg)
 		json_object_set(ev, "actor", json_object_get(e, "actor") ? json_object_get(e, "actor")
 									  : json_null());
 		json_object_set(ev, "host", json_object_get(host, "name"));
-		json_object_set(ev, "request", json_object_get(e, "request")
-						      ? json_object_get(e, "request")
-						      : json_null());
-		json_object_set(ev, "details", json_object_get(e, "details")
-						      ? json_object_get(e, "details")
-						      : json_object());
-		if (!json_object_get(e, "details"))
-			json_object_set_new(ev, "details", json_object());
+		json_object_set_new(ev, "details", json_is_object(json_object_get(e, "details"))
+							   ? json_deep_copy(json_object_get(e, "details"))
+							   : json_object());
+		json_object_set_new(ev, "request", json_null());
+		if (lb_json_str(e, "request")) {
+			/* a host may only link its events to requests that cover it */
+			json_t *req = NULL;
+			enum gw_db grc = gw->store->get(gw->store->cls, &gw_k_requests, "id",
+							lb_json_str(e, "request"), &req);
+			if (grc != GW_DB_OK && grc != GW_DB_NOT_FOUND) {
+				json_decref(ev);
+				return grc;
+			}
+			if (req && gw_request_covers_host(req, host))
+				json_object_set(ev, "request", json_object_get(e, "request"));
+			else
+				json_object_set(json_object_get(ev, "details"), "unverified_request",
+						json_object_get(e, "request"));
+			json_decref(req);
+		}
 		rc = gw->store->audit_append(gw->store->cls, ev, &dup);
 		json_decref(ev);
 		if (rc != GW_DB_OK)
@@ -156,6 +169,10 @@ static int validate_event(struct gw_req *r, json_t *e, size_t i)
 	if (!s || lb_time_parse(s, &ms) != 0) {
 		gw_reply_error(r, s ? "bad_time" : "missing_field",
 			       "events[%zu].time must be an RFC 3339 time", i);
+		return -1;
+	}
+	if (ms > lb_time_now_ms() + 86400LL * 1000) {
+		gw_reply_error(r, "bad_time", "events[%zu].time is more than a day in the future", i);
 		return -1;
 	}
 	lb_time_format(ms, norm, sizeof(norm));

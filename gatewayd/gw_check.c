@@ -22,24 +22,6 @@ struct decision {
 	char message[512];
 };
 
-/* Does REQ name HOST (by name, or "*" within its scope)? */
-static int request_covers(const json_t *req, const json_t *host)
-{
-	json_t *hosts = json_object_get(req, "hosts"), *h;
-	size_t i;
-	if (is(lb_json_str(req, "scope"), "subscription") &&
-	    !is(lb_json_str(req, "subscription"), lb_json_str(host, "subscription")))
-		return 0;
-	if (!is(lb_json_str(req, "tenant"), lb_json_str(host, "tenant")))
-		return 0;
-	json_array_foreach(hosts, i, h) {
-		const char *n = json_string_value(h);
-		if (is(n, "*") || is(n, lb_json_str(host, "name")))
-			return 1;
-	}
-	return 0;
-}
-
 /* An elevation that was activated no later than the approval and is still running. */
 static enum gw_db elevation_for(struct gw *gw, const json_t *req, const char *now,
 				struct decision *d)
@@ -184,7 +166,7 @@ static enum gw_db check_tx(struct gw_tx *tx)
 	/* An approved grant in its window decides; otherwise the newest request explains. */
 	json_array_foreach(c->cands, i, req) {
 		const char *state;
-		if (!request_covers(req, host))
+		if (!gw_request_covers_host(req, host))
 			continue;
 		state = gw_request_effective_state(req, r->now);
 		if (!newest)
@@ -246,6 +228,10 @@ enum MHD_Result gw_check(struct gw_req *r)
 
 	if (!(tx.body = gw_parse_body(r, spec)))
 		return MHD_YES;
+	if (!*lb_json_str(tx.body, "user") || !*lb_json_str(tx.body, "service")) {
+		json_decref(tx.body);
+		return gw_reply_error(r, "bad_value", "user and service must not be empty");
+	}
 	ret = gw_tx_run(&tx, 1, check_tx, 200);
 	if (c.decision_id[0])
 		gw_metrics_check(c.allow);

@@ -35,6 +35,23 @@ const char *gw_request_effective_state(const json_t *req, int64_t now_ms)
 	return state ? state : "unknown";
 }
 
+int gw_request_covers_host(const json_t *req, const json_t *host)
+{
+	json_t *hosts = json_object_get(req, "hosts"), *h;
+	size_t i;
+	if (!is(lb_json_str(req, "tenant"), lb_json_str(host, "tenant")))
+		return 0;
+	if (is(lb_json_str(req, "scope"), "subscription") &&
+	    !is(lb_json_str(req, "subscription"), lb_json_str(host, "subscription")))
+		return 0;
+	json_array_foreach(hosts, i, h) {
+		const char *n = json_string_value(h);
+		if (is(n, "*") || is(n, lb_json_str(host, "name")))
+			return 1;
+	}
+	return 0;
+}
+
 int gw_request_is_pending(const char *state)
 {
 	return is(state, "internal_review") || is(state, "customer_notified");

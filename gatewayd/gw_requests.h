@@ -9,5 +9,7 @@
  * one past grant_expires_at is "completed" even before the sweeper has written that. */
 const char *gw_request_effective_state(const json_t *req, int64_t now_ms);
 int gw_request_is_pending(const char *state);
+/* Does REQ name HOST (by name, or "*"), in HOST's tenant and within REQ's scope? */
+int gw_request_covers_host(const json_t *req, const json_t *host);
 
 #endif

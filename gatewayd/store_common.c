@@ -80,7 +80,7 @@ void gw_audit_chain_hash(const json_t *ev, const char *prev_hash, char out[65])
 		json_object_set(c, fields[i], v ? v : json_null());
 	}
 	json_object_set_new(c, "prev_hash", json_string(prev_hash));
-	text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
 	lb_sha256_hex(text ? text : "", text ? strlen(text) : 0, out);
 	free(text);
 	json_decref(c);

@@ -49,7 +49,14 @@ struct sq_store {
 	int stop;
 	pthread_t writer;
 	int writer_running;
+	/* WAL checkpoints run beside the writer, so no commit waits for one */
+	pthread_t checkpointer;
+	int checkpointer_running;
+	pthread_cond_t ckpt_cond;
+	int ckpt_wanted;
 };
+
+#define SQ_CKPT_FRAMES 1000
 
 #define SQ_BATCH_MAX 256
 
@@ -306,9 +313,53 @@ static void sq_run_batch(struct sq_store *s, struct sq_job *jobs)
 	}
 }
 
+static int sq_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct sq_store *s = arg;
+	(void)db;
+	(void)name;
+	if (frames >= SQ_CKPT_FRAMES && s->checkpointer_running) {
+		pthread_mutex_lock(&s->lock);
+		s->ckpt_wanted = 1;
+		pthread_cond_signal(&s->ckpt_cond);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return SQLITE_OK;
+}
+
+static void *sq_checkpointer(void *arg)
+{
+	struct sq_store *s = arg;
+	struct sq_conn *c = sq_conn(s);
+	pthread_mutex_lock(&s->lock);
+	while (!s->stop) {
+		while (!s->ckpt_wanted && !s->stop)
+			pthread_cond_wait(&s->ckpt_cond, &s->lock);
+		if (s->stop)
+			break;
+		s->ckpt_wanted = 0;
+		pthread_mutex_unlock(&s->lock);
+		if (c) {
+			int logn = 0, done = 0;
+			int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+							   &logn, &done);
+			if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
+				gw_log(LOG_WARNING, "store: checkpoint: %s", sqlite3_errmsg(c->db));
+		}
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
 static void *sq_writer(void *arg)
 {
 	struct sq_store *s = arg;
+	struct sq_conn *wc = sq_conn(s);
+	if (wc && s->checkpointer_running) {
+		sqlite3_wal_autocheckpoint(wc->db, 0);
+		sqlite3_wal_hook(wc->db, sq_wal_hook, s);
+	}
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		struct sq_job *batch, *last, *j, *next;
@@ -662,14 +713,17 @@ static enum gw_db sq_audit_append(void *cls, json_t *ev, int *duplicate)
 static void sq_close(void *cls)
 {
 	struct sq_store *s = cls;
-	if (s->writer_running) {
-		pthread_mutex_lock(&s->lock);
-		s->stop = 1;
-		pthread_cond_signal(&s->work);
-		pthread_mutex_unlock(&s->lock);
+	pthread_mutex_lock(&s->lock);
+	s->stop = 1;
+	pthread_cond_signal(&s->work);
+	pthread_cond_signal(&s->ckpt_cond);
+	pthread_mutex_unlock(&s->lock);
+	if (s->writer_running)
 		pthread_join(s->writer, NULL);
-		s->writer_running = 0;
-	}
+	if (s->checkpointer_running)
+		pthread_join(s->checkpointer, NULL);
+	s->writer_running = s->checkpointer_running = 0;
+	pthread_cond_destroy(&s->ckpt_cond);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->work);
 	pthread_cond_destroy(&s->done);
@@ -749,6 +803,9 @@ struct gw_store *gw_store_sqlite_open(const char *path, char *err, size_t errlen
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->work, NULL);
 	pthread_cond_init(&s->done, NULL);
+	pthread_cond_init(&s->ckpt_cond, NULL);
+	if (pthread_create(&s->checkpointer, NULL, sq_checkpointer, s) == 0)
+		s->checkpointer_running = 1;
 	if (pthread_create(&s->writer, NULL, sq_writer, s) == 0)
 		s->writer_running = 1;
 	else

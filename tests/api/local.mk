@@ -23,3 +23,5 @@ TESTS += api/test_notify_tls.py
 EXTRA_DIST += api/test_notify_tls.py
 TESTS += api/test_hostself.py
 EXTRA_DIST += api/test_hostself.py
+TESTS += api/test_hostevents.py
+EXTRA_DIST += api/test_hostevents.py
