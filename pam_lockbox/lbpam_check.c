@@ -127,7 +127,10 @@ static void parse_answer(const struct lb_http_response *r, struct lbpam_decision
 			json_decref(j);
 		}
 		d->result = LBPAM_ERR_HTTP;
-		snprintf(d->reason, sizeof(d->reason), "%s", lbpam_result_name(d->result));
+		/* 401 on /v1/check: the gateway does not know this host's token (DESIGN.md's
+		 * host_unknown: never enrolled, or the token was replaced) */
+		snprintf(d->reason, sizeof(d->reason), "%s",
+			 r->status == 401 ? "host_unknown" : lbpam_result_name(d->result));
 		snprintf(d->error, sizeof(d->error), "gateway answered HTTP %ld%s%s%s%s", r->status,
 			 code[0] ? " " : "", code, msg[0] ? ": " : "", msg);
 		return;

@@ -187,7 +187,7 @@ with T.section("host problems"):
     denied("disabled host", login("e_allow", "PAM_PERM_DENIED"), "host_disabled")
     env.write_token("lbh_" + "00" * 32)
     r = login("e_allow", "PAM_PERM_DENIED")
-    ev = denied("unknown host token", r, "gateway_http_error")
+    ev = denied("unknown host token", r, "host_unknown")
     T.check("401" in ev.get("error", ""), "401 logged", ev)
     use_host("hA1")
 
