@@ -323,30 +323,101 @@ static int checkpoint_key_load(struct gw *gw, char *err, size_t errlen)
 	return 0;
 }
 
-/* Logs a signed (seq, head_hash) so that truncating or rewriting the audit tail is
- * detectable from syslog, which the database's writer cannot rewrite. */
-static void audit_checkpoint(struct gw *gw)
+static void checkpoint_sign(const struct gw *gw, int64_t seq, const char *hash, char sig[65])
+{
+	char line[160];
+	snprintf(line, sizeof(line), "seq=%lld head_hash=%s", (long long)seq, hash);
+	lb_hmac_sha256_hex(gw->checkpoint_key, sizeof(gw->checkpoint_key), line, strlen(line), sig);
+}
+
+struct ckpt_row {
+	struct gw *gw;
+	json_t *row;
+};
+
+static enum gw_db checkpoint_store_tx(void *arg)
+{
+	struct ckpt_row *c = arg;
+	return c->gw->store->insert(c->gw->store->cls, &gw_k_checkpoints, c->row);
+}
+
+/* The newest stored checkpoint whose signature verifies becomes the starting point of the
+ * next incremental check; a stored one with a bad signature means the table was forged. */
+static void checkpoint_resume(struct gw *gw)
+{
+	struct gw_store *s = gw->store;
+	json_t *items = NULL, *row;
+	int64_t next, seq;
+	char sig[65];
+	const char *hash;
+
+	if (s->list(s->cls, &gw_k_checkpoints, NULL, 0, 0, 1, 1, NULL, NULL, &items, &next) !=
+		    GW_DB_OK ||
+	    json_array_size(items) == 0) {
+		json_decref(items);
+		return;
+	}
+	row = json_array_get(items, 0);
+	seq = json_integer_value(json_object_get(row, "seq"));
+	hash = lb_json_str(row, "head_hash");
+	checkpoint_sign(gw, seq, hash ? hash : "", sig);
+	if (hash && lb_streq_ct(sig, lb_json_str(row, "sig") ? lb_json_str(row, "sig") : "")) {
+		pthread_mutex_lock(&gw->ckpt_lock);
+		gw->ckpt_seq = seq;
+		snprintf(gw->ckpt_hash, sizeof(gw->ckpt_hash), "%s", hash);
+		pthread_mutex_unlock(&gw->ckpt_lock);
+	} else {
+		gw_log(LOG_ERR, "audit: the stored checkpoint at seq=%lld has a bad signature; "
+				"walking the whole chain", (long long)seq);
+	}
+	json_decref(items);
+}
+
+/* Verifies the events since the last checkpoint and logs a signed (seq, head_hash), so that
+ * truncating or rewriting the audit tail is detectable from syslog, which the database's
+ * writer cannot rewrite. FORCE logs even when nothing was appended. */
+static void audit_checkpoint(struct gw *gw, int force)
 {
 	json_t *res;
-	char line[160], sig[65];
-	if (gw_audit_verify_chain(gw, &res) != GW_DB_OK)
+	char sig[65], now[LB_TIME_BUFLEN], hash[65];
+	int64_t from, head;
+	enum gw_db rc;
+
+	pthread_mutex_lock(&gw->ckpt_lock);
+	from = gw->ckpt_seq;
+	memcpy(hash, gw->ckpt_hash, sizeof(hash));
+	pthread_mutex_unlock(&gw->ckpt_lock);
+	rc = from > 0 ? gw_audit_verify_from(gw, from, hash, &res) : gw_audit_verify_chain(gw, &res);
+	if (rc != GW_DB_OK)
 		return;
-	if (json_is_true(json_object_get(res, "ok"))) {
-		snprintf(line, sizeof(line), "seq=%lld head_hash=%s",
-			 (long long)json_integer_value(json_object_get(res, "head_seq")),
-			 lb_json_str(res, "head_hash"));
-		lb_hmac_sha256_hex(gw->checkpoint_key, sizeof(gw->checkpoint_key), line,
-				   strlen(line), sig);
-		gw_log(LOG_NOTICE, "audit checkpoint %s sig=%s", line, sig);
-		pthread_mutex_lock(&gw->ckpt_lock);
-		gw->ckpt_seq = json_integer_value(json_object_get(res, "head_seq"));
-		snprintf(gw->ckpt_hash, sizeof(gw->ckpt_hash), "%s", lb_json_str(res, "head_hash"));
-		pthread_mutex_unlock(&gw->ckpt_lock);
-	}
-	else
+	if (!json_is_true(json_object_get(res, "ok"))) {
 		gw_log(LOG_ERR, "audit chain BROKEN at seq=%lld: %s",
 		       (long long)json_integer_value(json_object_get(res, "broken_at")),
 		       lb_json_str(res, "reason"));
+		json_decref(res);
+		return;
+	}
+	head = json_integer_value(json_object_get(res, "head_seq"));
+	if (head > from || force) {
+		struct ckpt_row c = {gw, NULL};
+		const char *h = lb_json_str(res, "head_hash");
+		checkpoint_sign(gw, head, h, sig);
+		gw_log(LOG_NOTICE, "audit checkpoint seq=%lld head_hash=%s sig=%s", (long long)head, h,
+		       sig);
+		lb_time_format(lb_time_now_ms(), now, sizeof(now));
+		if (head > from && head > 0) {
+			c.row = json_pack("{s:I,s:s,s:s,s:s}", "seq", (json_int_t)head, "head_hash", h,
+					  "sig", sig, "time", now);
+			if (gw->store->run(gw->store->cls, 1, checkpoint_store_tx, &c) != GW_DB_OK)
+				gw_log(LOG_WARNING, "audit: cannot store the checkpoint at seq=%lld",
+				       (long long)head);
+			json_decref(c.row);
+		}
+		pthread_mutex_lock(&gw->ckpt_lock);
+		gw->ckpt_seq = head;
+		snprintf(gw->ckpt_hash, sizeof(gw->ckpt_hash), "%s", h);
+		pthread_mutex_unlock(&gw->ckpt_lock);
+	}
 	json_decref(res);
 }
 
@@ -354,7 +425,8 @@ static void *sweeper(void *arg)
 {
 	struct gw *gw = arg;
 	int64_t last_checkpoint = lb_time_now_ms();
-	audit_checkpoint(gw);
+	checkpoint_resume(gw);
+	audit_checkpoint(gw, 1);
 	pthread_mutex_lock(&sweep_lock);
 	while (!sweep_stop) {
 		struct timespec ts;
@@ -365,7 +437,7 @@ static void *sweeper(void *arg)
 		if (gw_requests_sweep(gw, now, &changed) != GW_DB_OK)
 			gw_log(LOG_WARNING, "sweeper: the database was busy or failed; retrying next round");
 		if (now - last_checkpoint >= gw->cfg.checkpoint_interval * 1000) {
-			audit_checkpoint(gw);
+			audit_checkpoint(gw, 0);
 			last_checkpoint = now;
 		}
 		pthread_mutex_lock(&sweep_lock);

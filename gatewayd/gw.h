@@ -189,6 +189,8 @@ struct gw_event {
 enum gw_db gw_audit_emit(struct gw *gw, const struct gw_event *e, char id_out[37]);
 
 enum gw_db gw_audit_verify_chain(struct gw *gw, json_t **result);
+/* Verifies the events after (SEQ, HASH), a checkpoint, up to the head. */
+enum gw_db gw_audit_verify_from(struct gw *gw, int64_t seq, const char *hash, json_t **result);
 /* Closes, in the audit log, the sessions of REQ that never sent session.end. */
 enum gw_db gw_sessions_reconcile(struct gw *gw, const json_t *req, const char *why);
 

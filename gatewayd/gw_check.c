@@ -27,7 +27,8 @@ static enum gw_db elevation_for(struct gw *gw, const json_t *req, const char *no
 				struct decision *d)
 {
 	struct gw_store *s = gw->store;
-	struct gw_filter f[1] = {{"user", GW_EQ, lb_json_str(req, "requester")}};
+	struct gw_filter f[2] = {{"user", GW_EQ, lb_json_str(req, "requester")},
+				 {"expires_at", GW_GT, now}};
 	const char *approved_at = lb_json_str(req, "approved_at");
 	const char *grant_end = lb_json_str(req, "grant_expires_at");
 	json_t *items, *e;
@@ -35,7 +36,7 @@ static enum gw_db elevation_for(struct gw *gw, const json_t *req, const char *no
 	size_t i;
 	const char *best = NULL;
 	int running_late = 0;
-	enum gw_db rc = s->list(s->cls, &gw_k_elevations, f, 1, 0, GW_CHECK_ELEVATIONS, 1, NULL,
+	enum gw_db rc = s->list(s->cls, &gw_k_elevations, f, 2, 0, GW_CHECK_ELEVATIONS, 1, NULL,
 				NULL, &items, &next);
 	if (rc != GW_DB_OK)
 		return rc;
@@ -122,7 +123,8 @@ static const char *reason_for_state(const char *state)
 }
 
 struct check {
-	json_t *cands; /* owned */
+	json_t *cands;   /* owned: approved, unexpired requests of the user */
+	json_t *explain; /* owned: the user's newest requests, to explain a deny */
 	char decision_id[37];
 	int allow;
 };
@@ -137,11 +139,14 @@ static enum gw_db check_tx(struct gw_tx *tx)
 	const char *user = lb_json_str(tx->body, "user");
 	const char *service = lb_json_str(tx->body, "service");
 	const char *access = gw_config_access_for_service(&gw->cfg, service);
-	struct gw_filter f[2] = {{"tenant", GW_EQ, lb_json_str(host, "tenant")},
-				 {"requester_login", GW_EQ, user}};
+	char now[LB_TIME_BUFLEN];
+	/* only approved grants that have not ended can allow: ask for just those */
+	struct gw_filter f[4] = {{"tenant", GW_EQ, lb_json_str(host, "tenant")},
+				 {"requester_login", GW_EQ, user},
+				 {"state", GW_EQ, "approved"},
+				 {"grant_expires_at", GW_GT, now}};
 	struct decision d = {.reason = "no_request"};
 	const json_t *newest = NULL, *wrong_access = NULL;
-	char now[LB_TIME_BUFLEN];
 	struct gw_event ev = {0};
 	json_t *req, *details;
 	int64_t next;
@@ -150,7 +155,8 @@ static enum gw_db check_tx(struct gw_tx *tx)
 
 	gw_now_str(r, now);
 	json_decref(c->cands);
-	c->cands = NULL;
+	json_decref(c->explain);
+	c->cands = c->explain = NULL;
 	if (json_is_true(json_object_get(host, "disabled"))) {
 		d.reason = "host_disabled";
 		goto decided;
@@ -159,19 +165,14 @@ static enum gw_db check_tx(struct gw_tx *tx)
 		d.reason = "unknown_service";
 		goto decided;
 	}
-	rc = s->list(s->cls, &gw_k_requests, f, 2, 0, GW_CHECK_CANDIDATES, 1, NULL, NULL, &c->cands,
+	rc = s->list(s->cls, &gw_k_requests, f, 4, 0, GW_CHECK_CANDIDATES, 1, NULL, NULL, &c->cands,
 		     &next);
 	if (rc != GW_DB_OK)
 		return rc;
 	/* An approved grant in its window decides; otherwise the newest request explains. */
 	json_array_foreach(c->cands, i, req) {
-		const char *state;
-		if (!gw_request_covers_host(req, host))
-			continue;
-		state = gw_request_effective_state(req, r->now);
-		if (!newest)
-			newest = req;
-		if (!is(state, "approved") || strcmp(now, lb_json_str(req, "approved_at")) < 0)
+		if (!gw_request_covers_host(req, host) ||
+		    strcmp(now, lb_json_str(req, "approved_at")) < 0)
 			continue;
 		if (!is(lb_json_str(req, "access"), access)) {
 			if (!wrong_access)
@@ -187,7 +188,19 @@ static enum gw_db check_tx(struct gw_tx *tx)
 	if (!d.req && wrong_access) {
 		d.req = wrong_access;
 		d.reason = "wrong_access_type";
-	} else if (!d.req && newest) {
+	} else if (!d.req) {
+		rc = s->list(s->cls, &gw_k_requests, f, 2, 0, GW_CHECK_CANDIDATES, 1, NULL, NULL,
+			     &c->explain, &next);
+		if (rc != GW_DB_OK)
+			return rc;
+		json_array_foreach(c->explain, i, req) {
+			if (gw_request_covers_host(req, host)) {
+				newest = req;
+				break;
+			}
+		}
+	}
+	if (!d.req && newest) {
 		d.req = newest;
 		d.reason = reason_for_state(gw_request_effective_state(newest, r->now));
 	}
@@ -222,7 +235,7 @@ enum MHD_Result gw_check(struct gw_req *r)
 	static const struct gw_field spec[] = {
 		{"user", GW_F_STR, 1, 64},  {"service", GW_F_STR, 1, 64},
 		{"rhost", GW_F_STR, 0, 255}, {"tty", GW_F_STR, 0, 64}, {NULL, 0, 0, 0}};
-	struct check c = {NULL, "", 0};
+	struct check c = {NULL, NULL, "", 0};
 	struct gw_tx tx = {.r = r, .what = "host", .arg = &c};
 	enum MHD_Result ret;
 
@@ -236,6 +249,7 @@ enum MHD_Result gw_check(struct gw_req *r)
 	if (c.decision_id[0])
 		gw_metrics_check(c.allow);
 	json_decref(c.cands);
+	json_decref(c.explain);
 	json_decref(tx.body);
 	return ret;
 }

@@ -47,6 +47,9 @@ static const struct gw_col notifications[] = {
 	T("message_id"), T("state"), I("attempts"), T("next_attempt_at"), T("last_error"),
 	T("created_at"), T("sent_at"), END};
 
+static const struct gw_col checkpoints[] = {I("seq"), T("head_hash"), T("sig"), T("time"), END};
+const struct gw_kind gw_k_checkpoints = {"checkpoint", "audit_checkpoints", "seq", checkpoints};
+
 const struct gw_kind gw_k_notifications = {"notification", "notifications", "rid", notifications};
 const struct gw_kind gw_k_tenants = {"tenant", "tenants", "rid", tenants};
 const struct gw_kind gw_k_subscriptions = {"subscription", "subscriptions", "rid", subscriptions};

@@ -509,6 +509,7 @@ static const char *sq_op(enum gw_fop op)
 	switch (op) {
 	case GW_NE: return "!=";
 	case GW_GE: return ">=";
+	case GW_GT: return ">";
 	case GW_LT: return "<";
 	case GW_LE: return "<=";
 	case GW_EQ:

@@ -51,6 +51,49 @@ def main():
             gw.start()
             T.eq(open(keyfile, "rb").read(), key, "the same key after a restart")
 
+        with T.section("checkpoints are stored and survive a restart"):
+            db = sqlite3.connect(gw.db, timeout=10)
+            rows = db.execute("SELECT seq, head_hash, sig FROM audit_checkpoints ORDER BY seq").fetchall()
+            db.close()
+            T.check(len(rows) >= 1, "checkpoint rows are stored", rows)
+            good = all(hmac.compare_digest(hmac.new(key, ("seq=%d head_hash=%s" % (q, h)).encode(),
+                                                    hashlib.sha256).hexdigest(), sg) for q, h, sg in rows)
+            T.check(good, "every stored checkpoint is signed with the key")
+            last = rows[-1][0] if rows else 0
+            gw.stop()
+            db = sqlite3.connect(gw.db, timeout=10)
+            # the chain below the stored checkpoint is cut while the gateway is down
+            db.execute("DROP TRIGGER IF EXISTS audit_no_delete")
+            db.execute("DELETE FROM audit WHERE seq >= ?", (last,))
+            db.commit()
+            db.close()
+            gw.start()
+            v = w.must("GET", "/v1/audit/verify")
+            T.eq(v.get("ok"), False, "after a restart, verify still catches a cut below the stored checkpoint", v)
+            T.check(wait_until(lambda: "audit chain BROKEN" in gw.log_text(), timeout=5),
+                    "the start-up check logs the broken chain")
+
+    with Gateway(conf_extra="checkpoint_interval = 1s") as gw:
+        gw.start()
+        w = world(gw, gw.bootstrap())
+        keyfile = gw.db + ".checkpoint-key"
+        key = open(keyfile, "rb").read()
+
+        with T.section("a forged checkpoint row is refused"):
+            head = w.must("GET", "/v1/audit/verify")["head_seq"]
+            wait_until(lambda: any(c[0] >= head for c in checkpoints(gw)), timeout=10)
+            gw.stop()
+            db = sqlite3.connect(gw.db, timeout=10)
+            db.execute("INSERT INTO audit_checkpoints VALUES (?, ?, ?, ?)",
+                       (head + 100, "0" * 64, "f" * 64, "2026-01-01T00:00:00.000Z"))
+            db.commit()
+            db.close()
+            gw.start()
+            T.check(wait_until(lambda: "bad signature" in gw.log_text(), timeout=5),
+                    "the gateway logs the bad signature")
+            v = w.must("GET", "/v1/audit/verify")
+            T.eq(v.get("ok"), True, "and walks the real chain, which verifies", v)
+
         with T.section("a truncated tail is detected"):
             w.elevate("eng")  # more events
             head = w.must("GET", "/v1/audit/verify")["head_seq"]
