@@ -126,8 +126,9 @@ check "approved: allow" test "$(decide alice)" = "allow allow"
 
 echo "# alice's session, recorded on the host and delivered"
 SID=$(cat /proc/sys/kernel/random/uuid)
-NOW=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
-LATER=$(date -u -d '+5 minutes' +%Y-%m-%dT%H:%M:%S.000Z)
+T0=$(date -u +%s) # one clock reading, so the session lasts exactly 5m
+NOW=$(date -u -d "@$T0" +%Y-%m-%dT%H:%M:%S.000Z)
+LATER=$(date -u -d "@$((T0 + 300))" +%Y-%m-%dT%H:%M:%S.000Z)
 DEC=$(cat "$D/decision_id")
 printf '{"actor":"alice","details":{"decision_id":"%s","pid":4242,"rhost":"192.0.2.7","service":"sshd","session":"%s","tty":"ssh","user":"alice"},"id":"%s","request":"%s","time":"%s","type":"session.start"}\n' \
 	"$DEC" "$SID" "$SID" "$REQ" "$NOW" >>"$D/audit.log"
