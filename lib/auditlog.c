@@ -178,8 +178,9 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-enum lb_auditlog_result lb_auditlog_append(const char *path, const json_t *event, char *err,
-					   size_t errlen)
+/* Appends one event line; *START and *END (may be NULL) get the offsets of that line. */
+static enum lb_auditlog_result append_line(const char *path, const json_t *event, char *err,
+					   size_t errlen, off_t *start, off_t *end)
 {
 	enum lb_auditlog_result res = LB_AUDITLOG_ERR_IO;
 	struct stat st;
@@ -242,6 +243,11 @@ enum lb_auditlog_result lb_auditlog_append(const char *path, const json_t *event
 			goto out;
 		}
 	}
+	if (start) {
+		/* O_APPEND writes at the end, which is ours while we hold the lock */
+		*start = lseek(fd, 0, SEEK_END);
+		*end = *start + (off_t)len + 1;
+	}
 	if (write_all(fd, line, len + 1) != 0 || fsync(fd) != 0) {
 		snprintf(err, errlen, "%s: write: %s", path, strerror(errno));
 		goto out;
@@ -266,6 +272,12 @@ out:
 		close(fd); /* releases the lock */
 	free(line);
 	return res;
+}
+
+enum lb_auditlog_result lb_auditlog_append(const char *path, const json_t *event, char *err,
+					   size_t errlen)
+{
+	return append_line(path, event, err, errlen, NULL, NULL);
 }
 
 /* ---- cursor ---- */
@@ -321,6 +333,37 @@ static long long peek_cursor(const char *path)
 	}
 	free(cp);
 	return v;
+}
+
+enum lb_auditlog_result lb_auditlog_append_delivered(const char *path, const json_t *event,
+						     char *err, size_t errlen)
+{
+	enum lb_auditlog_result res;
+	char *cp = cursor_path(path);
+	off_t start = -1, end = -1;
+	int cfd = -1;
+
+	if (!cp)
+		return append_line(path, event, err, errlen, NULL, NULL);
+	cfd = open(cp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	if (cfd < 0 && errno == ENOENT && make_parent_dir(path, err, errlen) == 0)
+		cfd = open(cp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	/* holding the delivery lock keeps a flush from moving the cursor under us; if someone
+	 * is delivering, append plainly: the event then goes out again as a harmless duplicate */
+	if (cfd < 0 || check_file(cfd, cp, err, errlen, NULL) != 0 ||
+	    lock_until(cfd, LOCK_EX, mono_ms() + 50) != 0) {
+		if (cfd >= 0)
+			close(cfd);
+		free(cp);
+		return append_line(path, event, err, errlen, NULL, NULL);
+	}
+	res = append_line(path, event, err, errlen, &start, &end);
+	/* only when nothing was pending before it may the cursor step over our own line */
+	if (res == LB_AUDITLOG_OK && start >= 0 && read_cursor_fd(cfd) == (long long)start)
+		(void)write_cursor_fd(cfd, (long long)end);
+	close(cfd);
+	free(cp);
+	return res;
 }
 
 /* ---- reading ---- */

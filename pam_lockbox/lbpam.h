@@ -87,6 +87,7 @@ struct lbpam_ctx {
 	const char *user, *service, *rhost, *tty;
 	char host[256];
 	int64_t start_ms; /* monotonic, for the deadline */
+	int at_gateway;   /* the event being emitted is one the gateway wrote itself */
 };
 
 int64_t lbpam_mono_ms(void);
@@ -121,7 +122,7 @@ void lbpam_fail(struct lbpam_decision *d, enum lbpam_result r, const char *why);
 void lbpam_ask(const struct lbpam_ctx *x, struct lbpam_decision *d);
 /* Logs access.check.allow/deny, tells the user (unless PAM_SILENT), keeps the grant for the
  * session hooks. Returns the PAM code: PAM_SUCCESS only for an allow. */
-int lbpam_conclude(const struct lbpam_ctx *x, struct lbpam_decision *d, int flags);
+int lbpam_conclude(struct lbpam_ctx *x, struct lbpam_decision *d, int flags);
 /* The grant account kept in this PAM handle, or NULL. */
 const struct lbpam_grant *lbpam_grant_get(pam_handle_t *pamh);
 /* Records session.start (OPEN) or session.end. Returns PAM_SUCCESS, or PAM_SESSION_ERR when a

@@ -172,7 +172,7 @@ void lbpam_ask(const struct lbpam_ctx *x, struct lbpam_decision *d)
 	free(token);
 }
 
-int lbpam_conclude(const struct lbpam_ctx *x, struct lbpam_decision *d, int flags)
+int lbpam_conclude(struct lbpam_ctx *x, struct lbpam_decision *d, int flags)
 {
 	struct lbpam_grant *g;
 	char msg[PAM_MAX_MSG_SIZE];
@@ -195,11 +195,14 @@ int lbpam_conclude(const struct lbpam_ctx *x, struct lbpam_decision *d, int flag
 		if (d->error[0])
 			set_text(details, "error", d->error);
 	}
+	/* a decision the gateway made is already in its audit store, under decision_id */
+	x->at_gateway = (d->result == LBPAM_ALLOW || d->result == LBPAM_DENY) && d->decision_id[0];
 	lbpam_emit(x, lb_audit_event_new(d->result == LBPAM_ALLOW ? "access.check.allow"
 								   : "access.check.deny",
 					 d->decision_id[0] ? d->decision_id : NULL, 0,
 					 x->user && lb_str_clean(x->user) ? x->user : NULL,
 					 d->request[0] ? d->request : NULL, details));
+	x->at_gateway = 0;
 
 	rc = lbpam_result_to_pam(d->result);
 	if (rc == PAM_SUCCESS) {

@@ -150,9 +150,12 @@ static int sink_syslog(const struct lbpam_ctx *x, const json_t *ev)
 static int sink_local_log(const struct lbpam_ctx *x, const json_t *ev)
 {
 	char err[512];
+	enum lb_auditlog_result r;
 	if (!x->conf || !x->conf->audit_log)
 		return 0;
-	if (lb_auditlog_append(x->conf->audit_log, ev, err, sizeof(err)) != LB_AUDITLOG_OK) {
+	r = x->at_gateway ? lb_auditlog_append_delivered(x->conf->audit_log, ev, err, sizeof(err))
+			    : lb_auditlog_append(x->conf->audit_log, ev, err, sizeof(err));
+	if (r != LB_AUDITLOG_OK) {
 		lbpam_log_error(x, "audit_log_append", err);
 		return -1;
 	}
@@ -168,9 +171,14 @@ static int sink_gateway(const struct lbpam_ctx *x, const json_t *ev)
 	char *token;
 	int64_t left;
 
+	size_t pending = 0;
+
 	(void)ev; /* it is in the local log: deliver everything pending, oldest first */
 	if (!x->conf || !x->conf->audit_log || !x->conf->gateway_url)
 		return 0;
+	if (lb_auditlog_pending(x->conf->audit_log, &pending, err, sizeof(err)) == LB_AUDITLOG_OK &&
+	    pending == 0)
+		return 0; /* nothing to send (e.g. the check event the gateway wrote itself) */
 	left = x->conf->timeout * 1000 - (lbpam_mono_ms() - x->start_ms);
 	if (left <= 0) {
 		lbpam_log_debug(x, "audit_delivery", "no time left: events stay in the local log");

@@ -57,6 +57,13 @@ json_t *lb_audit_event_new(const char *type, const char *id, int64_t time_ms, co
 enum lb_auditlog_result lb_auditlog_append(const char *path, const json_t *event, char *err,
 					   size_t errlen);
 
+/* Like lb_auditlog_append for an event the gateway already holds (an access.check event
+ * whose id is the gateway's decision_id): when nothing else is pending, the delivery cursor
+ * steps over it, so no request re-sends it. Otherwise it waits like any event (re-sending it
+ * is harmless: the gateway keeps events by id). */
+enum lb_auditlog_result lb_auditlog_append_delivered(const char *path, const json_t *event,
+						     char *err, size_t errlen);
+
 struct lb_auditlog_flush_stats {
 	size_t sent;       /* events POSTed (including re-sends) */
 	size_t accepted;   /* the gateway's "accepted" total */
