@@ -36,6 +36,7 @@ struct sq_job {
 	void *arg;
 	enum gw_db rc;
 	int done;
+	pthread_cond_t cond; /* its caller waits on it: only finished callers are woken */
 	struct sq_job *next;
 };
 
@@ -44,7 +45,6 @@ struct sq_store {
 	pthread_key_t key;
 	pthread_mutex_t lock;
 	pthread_cond_t work; /* the writer waits for jobs */
-	pthread_cond_t done; /* callers wait for their job */
 	struct sq_job *head, *tail;
 	int stop;
 	pthread_t writer;
@@ -383,8 +383,8 @@ static void *sq_writer(void *arg)
 		for (j = batch; j; j = next) {
 			next = j->next; /* the caller may reuse its job as soon as it is done */
 			j->done = 1;
+			pthread_cond_signal(&j->cond);
 		}
-		pthread_cond_broadcast(&s->done);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -394,7 +394,7 @@ static enum gw_db sq_run(void *cls, int write, gw_txn_fn fn, void *arg)
 {
 	struct sq_store *s = cls;
 	struct sq_conn *c = sq_conn(s);
-	struct sq_job job = {fn, arg, GW_DB_ERROR, 0, NULL};
+	struct sq_job job;
 	enum gw_db rc;
 
 	if (!c)
@@ -402,9 +402,15 @@ static enum gw_db sq_run(void *cls, int write, gw_txn_fn fn, void *arg)
 	if (c->in_txn) /* nested: join the outer transaction */
 		return fn(arg);
 	if (write && s->writer_running) {
+		memset(&job, 0, sizeof(job));
+		job.fn = fn;
+		job.arg = arg;
+		job.rc = GW_DB_ERROR;
+		pthread_cond_init(&job.cond, NULL);
 		pthread_mutex_lock(&s->lock);
 		if (s->stop) {
 			pthread_mutex_unlock(&s->lock);
+			pthread_cond_destroy(&job.cond);
 			return GW_DB_ERROR;
 		}
 		if (s->tail)
@@ -414,8 +420,9 @@ static enum gw_db sq_run(void *cls, int write, gw_txn_fn fn, void *arg)
 		s->tail = &job;
 		pthread_cond_signal(&s->work);
 		while (!job.done)
-			pthread_cond_wait(&s->done, &s->lock);
+			pthread_cond_wait(&job.cond, &s->lock);
 		pthread_mutex_unlock(&s->lock);
+		pthread_cond_destroy(&job.cond);
 		return job.rc;
 	}
 	/* reads (and writes before the writer runs) use this thread's own connection */
@@ -727,7 +734,6 @@ static void sq_close(void *cls)
 	pthread_cond_destroy(&s->ckpt_cond);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->work);
-	pthread_cond_destroy(&s->done);
 	sq_conn_close(pthread_getspecific(s->key));
 	pthread_setspecific(s->key, NULL);
 	pthread_key_delete(s->key);
@@ -803,7 +809,6 @@ struct gw_store *gw_store_sqlite_open(const char *path, char *err, size_t errlen
 	pthread_setspecific(s->key, c);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->work, NULL);
-	pthread_cond_init(&s->done, NULL);
 	pthread_cond_init(&s->ckpt_cond, NULL);
 	if (pthread_create(&s->checkpointer, NULL, sq_checkpointer, s) == 0)
 		s->checkpointer_running = 1;
