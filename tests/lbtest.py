@@ -38,6 +38,13 @@ __all__ = ["free_port", "make_ca", "Gateway", "api", "world", "World", "Runner",
 # ---------------------------------------------------------------- small utils
 
 
+def tmpdir(prefix="lbtest-"):
+    """A temporary directory removed when the test exits."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, d, True)
+    return d
+
+
 def free_port(host="127.0.0.1"):
     """A TCP port that was free a moment ago on host (bind to port 0)."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET

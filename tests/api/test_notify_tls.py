@@ -92,7 +92,7 @@ def run_case(pki, port, password, ca, expect_mail):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="lbnotify-tls-")
+    tmp = lbtest.tmpdir(prefix="lbnotify-tls-")
     pki = lbtest.make_ca(os.path.join(tmp, "pki"))
     with T.section("STARTTLS + AUTH, certificate verified"):
         run_case(pki, lbtest.free_port(), PASSWORD, pki["ca"], True)

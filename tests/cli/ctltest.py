@@ -11,6 +11,8 @@ import os
 import subprocess
 import tempfile
 
+import lbtest
+
 __all__ = ["Ctl", "ctl_path", "Result"]
 
 
@@ -55,7 +57,7 @@ class Ctl:
         self.exe = ctl_path()
         self.url = url or (gw.url if gw is not None else None)
         self.ca = ca or (gw.ca if gw is not None else None)
-        self.home = tempfile.mkdtemp(prefix="lbctl-home-")
+        self.home = lbtest.tmpdir(prefix="lbctl-home-")
 
     def env(self, extra=None):
         e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": self.home,

@@ -57,7 +57,7 @@ def main():
     admin = gw.bootstrap()
     w = lbtest.world(gw, admin)
     c = Ctl(gw)
-    d = tempfile.mkdtemp(prefix="lbctl-host-")
+    d = lbtest.tmpdir(prefix="lbctl-host-")
     conf = os.path.join(d, "etc", "pam_lockbox.conf")
     tokf = os.path.join(d, "etc", "host.token")
     log = os.path.join(d, "log", "audit.log")
@@ -97,7 +97,7 @@ def main():
         T.check(os.stat(tokf).st_ino != ino and mode_owner(tokf)[0] == 0o600,
                 "the token file was replaced (rename), still 0600")
 
-        d2 = tempfile.mkdtemp(prefix="lbctl-host2-")
+        d2 = lbtest.tmpdir(prefix="lbctl-host2-")
         c2, t2 = os.path.join(d2, "p.conf"), os.path.join(d2, "h.token")
         r = c.raw("host", "join", "--gateway", gw.url, "--token", "lbh_" + "0" * 64, "--ca",
                   gw.ca, "--config", c2, "--token-file", t2)

@@ -149,7 +149,7 @@ def main():
         r = c.raw("--url", "http://example.com:8443", "--token", "lbu_x", "tenant", "list")
         T.check(r.rc == 2 and "example.com" in r.err,
                 "plain http to a non-loopback gateway: exit 2", r)
-        d = tempfile.mkdtemp(prefix="lbctl-conf-")
+        d = lbtest.tmpdir(prefix="lbctl-conf-")
         bad = os.path.join(d, "bad.conf")
         with open(bad, "w") as f:
             f.write("url = http://127.0.0.1:9\ncolour = blue\n")
@@ -174,7 +174,7 @@ def main():
             el = time.monotonic() - t0
             T.check(r.rc == 3 and el < 10, "silent gateway with --timeout 1s: exit 3 in %.1fs"
                     % el, r)
-        pki = lbtest.make_ca(tempfile.mkdtemp(prefix="lbctl-pki-"))
+        pki = lbtest.make_ca(lbtest.tmpdir(prefix="lbctl-pki-"))
         with FakeGateway({("GET", "/v1/tenants"): (200, {"items": [], "next_cursor": None})},
                          cert=pki["cert"], key=pki["key"]) as fg:
             r = Ctl(url=fg.url, ca=pki["wrong_ca"]).run("tenant", "list", token="lbu_x")
@@ -237,7 +237,7 @@ def main():
     with T.section("settings: file < environment < flags"):
         routes = {("GET", "/v1/tenants"): (200, {"items": [], "next_cursor": None})}
         with FakeGateway(routes) as fg, FakeGateway(routes) as fg2:
-            d = tempfile.mkdtemp(prefix="lbctl-home-")
+            d = lbtest.tmpdir(prefix="lbctl-home-")
             os.makedirs(os.path.join(d, ".config", "lockbox"))
             conf = os.path.join(d, ".config", "lockbox", "lockboxctl.conf")
             with open(conf, "w") as f:
