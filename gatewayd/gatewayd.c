@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -425,6 +426,8 @@ static void *sweeper(void *arg)
 {
 	struct gw *gw = arg;
 	int64_t last_checkpoint = lb_time_now_ms();
+	/* housekeeping yields to requests: the first chain walk of a large store takes a while */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
 	checkpoint_resume(gw);
 	audit_checkpoint(gw, 1);
 	pthread_mutex_lock(&sweep_lock);

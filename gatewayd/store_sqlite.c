@@ -771,8 +771,11 @@ static int sq_migrate(struct sq_conn *c, char *err, size_t errlen)
 		rc = sq_exec(c->db, gw_sql_migrations[i]);
 		snprintf(bump, sizeof(bump), "INSERT INTO schema_version VALUES (%zu)", i + 1);
 		if (rc != SQLITE_OK || sq_exec(c->db, bump) != SQLITE_OK) {
+			/* keep SQLite's reason: the ROLLBACK below would clear it */
+			snprintf(err, errlen, "schema migration %zu failed: %s", i + 1,
+				 sqlite3_errmsg(c->db));
 			sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-			goto fail;
+			return -1;
 		}
 		if (sq_exec(c->db, "COMMIT") != SQLITE_OK)
 			goto fail;
