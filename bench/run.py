@@ -485,36 +485,6 @@ def section_check_and_scale(ctx, a):
     finally:
         if getattr(ctx, "shm", None):
             shutil.rmtree(ctx.shm, ignore_errors=True)
-    # diagnostic: the suggested fix for the write-lock collisions, prototyped with LD_PRELOAD
-    # (bench/lb_bench_wlock.c: one process-wide mutex around each write transaction), on the
-    # 1k store on disk, before/after in the same minute
-    if os.path.exists(ctx.wlock):
-        try:
-            env = {"LB_METHOD": "POST", "LB_BODY": json.dumps(CHECK_BODY),
-                   "LB_TOKEN": host_token}
-            out, gw2 = {}, {}
-            for label, pre in (("as built", None), ("write mutex", ctx.wlock)):
-                gw2[label] = GW(ctx, "gw-wlock-" + label[0], small["db"],
-                                tls=False).start(preload=pre)
-                out[label] = []
-            for r in range(2 if a.quick else 4):   # alternating, both on the same store
-                for label in (("as built", "write mutex") if r % 2 == 0
-                              else ("write mutex", "as built")):
-                    out[label].append(wrk(gw2[label].url + "/v1/check", lat_round + 1, conns,
-                                          2, env, ctx.check_lua))
-            for g in gw2.values():
-                g.stop()
-            b, f = [{"rps": median([w["rps"] for w in out[k]]),
-                     "p99": median([w["p99"] for w in out[k]])}
-                    for k in ("as built", "write mutex")]
-            RESULTS["wlock"] = out
-            add("diag", "1k store, c=%d: req/s with a write mutex (LD_PRELOAD prototype) vs "
-                "as built, median of alternating runs" % conns, f["rps"], b["rps"], f["rps"] / b["rps"] if b["rps"] else None,
-                "(info)")
-            add("diag", "  p99 (ms) with the write mutex vs as built", f["p99"], b["p99"],
-                f["p99"] / b["p99"] if b["p99"] else None, "(info)")
-        except Exception as e:
-            note("write-mutex diagnostic failed: %s" % e)
     r50 = lat["pair_ratio_p50"]
     r99 = lat["pair_ratio_p99"]
     add("scale", "check p50 (ms), c=1, %s- vs 1k-request store; ratio per round" % fmt(big["requests"]),
@@ -1097,10 +1067,8 @@ same run on the same machine; a FAIL is a finding to work on, not a broken bench
   (a 6-hour window) as provider admin on a store of {aud_e} events.
 - **Memory**: VmRSS/VmHWM of the gateway from /proc; the PAM figure is the calling process's
   VmHWM growth with pam_lockbox minus the same with pam_permit.
-- **diag** rows are not targets: the 1k store copied to tmpfs (what the check costs without
-  the disk's fsync), and the 1k store on disk with `bench/lb_bench_wlock.so` preloaded, an
-  LD_PRELOAD prototype of one suggested gateway fix (a process-wide mutex around each write
-  transaction instead of SQLite's sleeping busy handler), before/after in the same minute.
+- **diag** rows are not targets: the 1k store copied to tmpfs, i.e. what a check costs
+  without the disk's fsync.
 
 ## Notes from this run
 
@@ -1148,7 +1116,6 @@ def main():
     ctx.pam_module = os.path.join(top_b, "pam_lockbox", ".libs", "pam_lockbox.so")
     ctx.loader = os.path.join(bdir, "lb_bench_load")
     ctx.pam_driver = os.path.join(bdir, "lb_bench_pam")
-    ctx.wlock = os.path.join(bdir, ".libs", "lb_bench_wlock.so")
     ctx.check_lua = os.path.join(ctx.srcdir, "check.lua")
     ctx.ingest_lua = os.path.join(ctx.srcdir, "ingest.lua")
     if a.out is None:
