@@ -1051,17 +1051,20 @@ same run on the same machine; a FAIL is a finding to work on, not a broken bench
   drifts with the other work on the machine, and every check commits one audit event).
 - **PAM**: `bench/lb_bench_pam` runs pam_start_confdir .. pam_acct_mgmt .. pam_end per call
   as root (user `root`, gated_group `root`) through the real libpam with a private confdir;
-  pam_lockbox talks HTTPS to the gateway on the big store (its account phase does the
-  check and then delivers the local audit log, as configured with `audit_log`); pam_exec
+  pam_lockbox talks HTTPS to the gateway on the big store (its account phase asks
+  `/v1/check` and appends the decision to its local audit log, `audit_log`); pam_exec
   runs `curl` with the same body; pam_radius_auth has nothing to ask in its account phase,
   so its **auth** phase (one Access-Request/Accept to a local freeradius with a `files`
-  user) is the peer figure. "kept loaded" runs the same pam_lockbox calls with the module
+  user) is the peer figure. The variants alternate in 3 rounds and each figure merges the
+  rounds' samples. "kept loaded" runs the same pam_lockbox calls with the module
   dlopen'ed once beforehand (RTLD_NODELETE), as in a long-running process: the difference is
   what loading and unloading the module and its libraries costs each fresh login process.
 - **SSH**: two `sshd -D` on loopback, each in a private mount namespace with a bind-mounted
   `/etc/pam.d/sshd`: the machine's stack (pam_loginuid made optional: containers refuse it)
-  without and with `account`+`session required pam_lockbox.so`; `ssh -i key root@127.0.0.1
-  true`, alternating, two warm-up rounds.
+  without and with `account`+`session required pam_lockbox.so`, and an empty `/root/.bashrc`
+  bound over the machine's (its pyenv set-up alone took 1.5 s per `bash -c true`);
+  `ssh -i key root@127.0.0.1 true`, alternating, two warm-up rounds; the host's local audit
+  log must grow by 3 events (check, session start, session end) per login with lockbox.
 - **Audit**: ingest with `bench/ingest.lua` (100 fresh events per POST, 4 connections, HTTPS)
   on the big store; the query is `GET /v1/audit/events?host=..&since=..&until=..&limit=50`
   (a 6-hour window) as provider admin on a store of {aud_e} events.
