@@ -123,18 +123,25 @@ static const char *reason_for_state(const char *state)
 }
 
 struct check {
+	struct gw_tx *tx;
 	json_t *cands;   /* owned: approved, unexpired requests of the user */
 	json_t *explain; /* owned: the user's newest requests, to explain a deny */
+	struct decision d;
+	const char *access;
+	json_t *details; /* owned: the audit event's details */
 	char decision_id[37];
 	int allow;
 };
 
-static enum gw_db check_tx(struct gw_tx *tx)
+/* The decision, in a read transaction on the calling thread (WAL readers never wait): only
+ * the audit event goes through the single writer. */
+static enum gw_db check_decide_tx(void *arg)
 {
+	struct check *c = arg;
+	struct gw_tx *tx = c->tx;
 	struct gw_req *r = tx->r;
 	struct gw *gw = r->gw;
 	struct gw_store *s = gw->store;
-	struct check *c = (struct check *)(void *)tx->arg;
 	const json_t *host = r->who.obj;
 	const char *user = lb_json_str(tx->body, "user");
 	const char *service = lb_json_str(tx->body, "service");
@@ -147,8 +154,7 @@ static enum gw_db check_tx(struct gw_tx *tx)
 				 {"grant_expires_at", GW_GT, now}};
 	struct decision d = {.reason = "no_request"};
 	const json_t *newest = NULL, *wrong_access = NULL;
-	struct gw_event ev = {0};
-	json_t *req, *details;
+	json_t *req;
 	int64_t next;
 	size_t i;
 	enum gw_db rc;
@@ -156,7 +162,8 @@ static enum gw_db check_tx(struct gw_tx *tx)
 	gw_now_str(r, now);
 	json_decref(c->cands);
 	json_decref(c->explain);
-	c->cands = c->explain = NULL;
+	json_decref(c->details);
+	c->cands = c->explain = c->details = NULL;
 	if (json_is_true(json_object_get(host, "disabled"))) {
 		d.reason = "host_disabled";
 		goto decided;
@@ -206,27 +213,44 @@ static enum gw_db check_tx(struct gw_tx *tx)
 	}
 decided:
 	decision_message(&d, user, lb_json_str(host, "name"), access);
-	details = json_pack("{s:s,s:s,s:s,s:O?,s:O?,s:s?,s:s}", "user", user, "service", service,
-			    "reason", d.reason, "rhost", json_object_get(tx->body, "rhost"), "tty",
-			    json_object_get(tx->body, "tty"), "access", access, "message", d.message);
+	c->details = json_pack("{s:s,s:s,s:s,s:O?,s:O?,s:s?,s:s}", "user", user, "service",
+			       service, "reason", d.reason, "rhost", json_object_get(tx->body, "rhost"),
+			       "tty", json_object_get(tx->body, "tty"), "access", access, "message",
+			       d.message);
+	if (!c->details)
+		return GW_DB_ERROR;
 	if (is(d.reason, "allow"))
-		json_object_set_new(details, "grant_expires_at", json_string(d.grant_expires_at));
-	ev.type = is(d.reason, "allow") ? "access.check.allow" : "access.check.deny";
+		json_object_set_new(c->details, "grant_expires_at", json_string(d.grant_expires_at));
+	c->d = d;
+	c->access = access;
+	return GW_DB_OK;
+}
+
+/* Records the decision (the audit event whose id is the decision_id) and answers. */
+static enum gw_db check_record_tx(struct gw_tx *tx)
+{
+	struct check *c = (struct check *)(void *)tx->arg;
+	const json_t *host = tx->r->who.obj;
+	const struct decision *d = &c->d;
+	struct gw_event ev = {0};
+	enum gw_db rc;
+
+	ev.type = is(d->reason, "allow") ? "access.check.allow" : "access.check.deny";
 	ev.tenant = lb_json_str(host, "tenant");
 	ev.subscription = lb_json_str(host, "subscription");
-	ev.actor = d.req ? lb_json_str(d.req, "requester") : NULL;
+	ev.actor = d->req ? lb_json_str(d->req, "requester") : NULL;
 	ev.host = lb_json_str(host, "name");
-	ev.request = d.req ? lb_json_str(d.req, "id") : NULL;
-	ev.details = details;
-	if ((rc = gw_audit_emit(gw, &ev, c->decision_id)) != GW_DB_OK)
+	ev.request = d->req ? lb_json_str(d->req, "id") : NULL;
+	ev.details = json_incref(c->details); /* emit takes a reference; ours stays */
+	if ((rc = gw_audit_emit(tx->r->gw, &ev, c->decision_id)) != GW_DB_OK)
 		return rc;
-	c->allow = is(d.reason, "allow");
+	c->allow = is(d->reason, "allow");
 	tx->out = json_pack("{s:s,s:s,s:s,s:s?,s:s}", "decision",
-			    is(d.reason, "allow") ? "allow" : "deny", "reason", d.reason, "message",
-			    d.message, "request", d.req ? lb_json_str(d.req, "id") : NULL,
+			    is(d->reason, "allow") ? "allow" : "deny", "reason", d->reason, "message",
+			    d->message, "request", d->req ? lb_json_str(d->req, "id") : NULL,
 			    "decision_id", c->decision_id);
 	lb_json_set_str_or_null(tx->out, "grant_expires_at",
-				is(d.reason, "allow") ? d.grant_expires_at : NULL);
+				is(d->reason, "allow") ? d->grant_expires_at : NULL);
 	return GW_DB_OK;
 }
 
@@ -235,9 +259,10 @@ enum MHD_Result gw_check(struct gw_req *r)
 	static const struct gw_field spec[] = {
 		{"user", GW_F_STR, 1, 64},  {"service", GW_F_STR, 1, 64},
 		{"rhost", GW_F_STR, 0, 255}, {"tty", GW_F_STR, 0, 64}, {NULL, 0, 0, 0}};
-	struct check c = {NULL, NULL, "", 0};
+	struct check c;
 	struct gw_tx tx = {.r = r, .what = "host", .arg = &c};
 	enum MHD_Result ret;
+	enum gw_db rc;
 
 	if (!(tx.body = gw_parse_body(r, spec)))
 		return MHD_YES;
@@ -245,11 +270,18 @@ enum MHD_Result gw_check(struct gw_req *r)
 		json_decref(tx.body);
 		return gw_reply_error(r, "bad_value", "user and service must not be empty");
 	}
-	ret = gw_tx_run(&tx, 1, check_tx, 200);
+	memset(&c, 0, sizeof(c));
+	c.tx = &tx;
+	rc = r->gw->store->run(r->gw->store->cls, 0, check_decide_tx, &c);
+	if (rc != GW_DB_OK)
+		ret = gw_reply_db(r, rc, "host"); /* never an allow without a decision */
+	else
+		ret = gw_tx_run(&tx, 1, check_record_tx, 200);
 	if (c.decision_id[0])
 		gw_metrics_check(c.allow);
 	json_decref(c.cands);
 	json_decref(c.explain);
+	json_decref(c.details);
 	json_decref(tx.body);
 	return ret;
 }
