@@ -5,16 +5,12 @@
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 
-struct elevation_in {
-	int64_t secs;
-};
-
 static enum gw_db elevation_create_tx(struct gw_tx *tx)
 {
 	struct gw_store *s = tx->r->gw->store;
 	struct gw_req *r = tx->r;
 	int64_t secs = 0;
-	char id[GW_ID_LEN], now[LB_TIME_BUFLEN], until[LB_TIME_BUFLEN], dur[32], details_id[37];
+	char id[GW_ID_LEN], now[LB_TIME_BUFLEN], until[LB_TIME_BUFLEN], dur[32];
 	struct gw_event ev = {0};
 	enum gw_db rc;
 
@@ -35,7 +31,7 @@ static enum gw_db elevation_create_tx(struct gw_tx *tx)
 	ev.details = json_pack("{s:s,s:s,s:s,s:O,s:b}", "elevation", id, "expires_at", until,
 			       "duration", dur, "justification",
 			       json_object_get(tx->body, "justification"), "mfa", r->who.mfa);
-	return gw_audit_emit(r->gw, &ev, details_id);
+	return gw_audit_emit(r->gw, &ev, NULL);
 }
 
 enum MHD_Result gw_elevations_create(struct gw_req *r)

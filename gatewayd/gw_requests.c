@@ -97,10 +97,6 @@ static void grant_fields(json_t *fields, const json_t *req, int64_t now_ms, cons
 	json_object_set_new(fields, "grant_expires_at", json_string(until));
 }
 
-struct create_in {
-	int64_t secs;
-};
-
 static enum gw_db hosts_in_scope(struct gw_tx *tx, const char *tenant, const char *scope,
 				 const char *sub, json_t *hosts)
 {
