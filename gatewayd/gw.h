@@ -162,6 +162,11 @@ enum MHD_Result gw_reply_page(struct gw_req *r, json_t *items, int64_t next);
 enum MHD_Result gw_reply_list(struct gw_req *r, const struct gw_kind *k,
 			      const struct gw_filter *f, size_t nf,
 			      int (*visible)(const json_t *row, void *principal));
+/* The same, filtered by equality on each of KEYS (NULL-terminated) given in the query; each
+ * key is also the column's name. */
+enum MHD_Result gw_reply_list_by(struct gw_req *r, const struct gw_kind *k,
+				 const char *const *keys,
+				 int (*visible)(const json_t *row, void *principal));
 
 /* Validation helpers that reply 400 on failure and return -1. */
 int gw_want_duration(struct gw_req *r, const char *field, const char *value, int64_t *secs);

@@ -85,15 +85,10 @@ enum MHD_Result gw_hosts_create(struct gw_req *r)
 
 enum MHD_Result gw_hosts_list(struct gw_req *r)
 {
-	struct gw_filter f[2];
-	size_t nf = 0;
+	static const char *const by[] = {"tenant", "subscription", NULL};
 	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
 		return gw_reply_error(r, "forbidden", "listing hosts needs provider_admin");
-	if (gw_query(r, "tenant"))
-		f[nf++] = (struct gw_filter){"tenant", GW_EQ, gw_query(r, "tenant")};
-	if (gw_query(r, "subscription"))
-		f[nf++] = (struct gw_filter){"subscription", GW_EQ, gw_query(r, "subscription")};
-	return gw_reply_list(r, &gw_k_hosts, f, nf, NULL);
+	return gw_reply_list_by(r, &gw_k_hosts, by, NULL);
 }
 
 static enum gw_db host_disable_tx(struct gw_tx *tx)

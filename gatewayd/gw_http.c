@@ -367,3 +367,15 @@ enum MHD_Result gw_reply_list(struct gw_req *r, const struct gw_kind *k,
 		return gw_reply_db(r, rc, k->name);
 	return gw_reply_page(r, items, next);
 }
+
+enum MHD_Result gw_reply_list_by(struct gw_req *r, const struct gw_kind *k,
+				 const char *const *keys,
+				 int (*visible)(const json_t *row, void *principal))
+{
+	struct gw_filter f[8];
+	size_t nf = 0;
+	for (size_t i = 0; keys && keys[i] && nf < 8; i++)
+		if (gw_query(r, keys[i]))
+			f[nf++] = (struct gw_filter){keys[i], GW_EQ, gw_query(r, keys[i])};
+	return gw_reply_list(r, k, f, nf, visible);
+}

@@ -552,11 +552,8 @@ void gw_notify_stop(void)
 
 enum MHD_Result gw_notifications_list(struct gw_req *r)
 {
-	struct gw_filter f[1];
-	size_t nf = 0;
+	static const char *const by[] = {"request", NULL};
 	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
 		return gw_reply_error(r, "forbidden", "reading notifications needs provider_admin");
-	if (gw_query(r, "request"))
-		f[nf++] = (struct gw_filter){"request", GW_EQ, gw_query(r, "request")};
-	return gw_reply_list(r, &gw_k_notifications, f, nf, NULL);
+	return gw_reply_list_by(r, &gw_k_notifications, by, NULL);
 }

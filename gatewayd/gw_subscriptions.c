@@ -45,11 +45,8 @@ enum MHD_Result gw_subscriptions_create(struct gw_req *r)
 
 enum MHD_Result gw_subscriptions_list(struct gw_req *r)
 {
-	struct gw_filter f[1];
-	size_t nf = 0;
+	static const char *const by[] = {"tenant", NULL};
 	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
 		return gw_reply_error(r, "forbidden", "listing subscriptions needs provider_admin");
-	if (gw_query(r, "tenant"))
-		f[nf++] = (struct gw_filter){"tenant", GW_EQ, gw_query(r, "tenant")};
-	return gw_reply_list(r, &gw_k_subscriptions, f, nf, NULL);
+	return gw_reply_list_by(r, &gw_k_subscriptions, by, NULL);
 }

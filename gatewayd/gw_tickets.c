@@ -65,19 +65,14 @@ enum MHD_Result gw_tickets_list(struct gw_req *r)
 	static const enum gw_role readers[] = {GW_ROLE_CUSTOMER_USER, GW_ROLE_GLOBAL_ADMIN,
 					       GW_ROLE_LOCKBOX_APPROVER, GW_ROLE_OWNER,
 					       GW_ROLE_ENGINEER, GW_ROLE_INTERNAL_APPROVER};
-	struct gw_filter f[2];
-	size_t nf = 0;
+	static const char *const by[] = {"tenant", "state", NULL};
 	int reader = 0;
 
 	for (size_t i = 0; i < sizeof(readers) / sizeof(readers[0]); i++)
 		reader |= gw_is(&r->who, readers[i]);
 	if (!reader)
 		return gw_reply_error(r, "forbidden", "reading tickets needs a customer, approver or engineer role");
-	if (gw_query(r, "tenant"))
-		f[nf++] = (struct gw_filter){"tenant", GW_EQ, gw_query(r, "tenant")};
-	if (gw_query(r, "state"))
-		f[nf++] = (struct gw_filter){"state", GW_EQ, gw_query(r, "state")};
-	return gw_reply_list(r, &gw_k_tickets, f, nf, ticket_visible);
+	return gw_reply_list_by(r, &gw_k_tickets, by, ticket_visible);
 }
 
 enum MHD_Result gw_tickets_get(struct gw_req *r)

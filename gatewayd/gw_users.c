@@ -323,13 +323,10 @@ enum MHD_Result gw_roles_remove(struct gw_req *r)
 
 enum MHD_Result gw_roles_list(struct gw_req *r)
 {
-	struct gw_filter f[1];
-	size_t nf = 0;
+	static const char *const by[] = {"user", NULL};
 	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
 		return gw_reply_error(r, "forbidden", "listing roles needs provider_admin");
-	if (gw_query(r, "user"))
-		f[nf++] = (struct gw_filter){"user", GW_EQ, gw_query(r, "user")};
-	return gw_reply_list(r, &gw_k_roles, f, nf, NULL);
+	return gw_reply_list_by(r, &gw_k_roles, by, NULL);
 }
 
 struct bootstrap {
