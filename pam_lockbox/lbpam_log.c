@@ -171,14 +171,11 @@ static int sink_gateway(const struct lbpam_ctx *x, const json_t *ev)
 	char *token;
 	int64_t left;
 
-	size_t pending = 0;
-
-	(void)ev; /* it is in the local log: deliver everything pending, oldest first */
+	/* it is in the local log: deliver everything pending, oldest first (a flush with
+	 * nothing past the cursor makes no request, e.g. after the gateway's own check event) */
+	(void)ev;
 	if (!x->conf || !x->conf->audit_log || !x->conf->gateway_url)
 		return 0;
-	if (lb_auditlog_pending(x->conf->audit_log, &pending, err, sizeof(err)) == LB_AUDITLOG_OK &&
-	    pending == 0)
-		return 0; /* nothing to send (e.g. the check event the gateway wrote itself) */
 	left = x->conf->timeout * 1000 - (lbpam_mono_ms() - x->start_ms);
 	if (left <= 0) {
 		lbpam_log_debug(x, "audit_delivery", "no time left: events stay in the local log");
