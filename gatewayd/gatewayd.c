@@ -428,7 +428,6 @@ static void *sweeper(void *arg)
 	int64_t last_checkpoint = lb_time_now_ms();
 	/* housekeeping yields to requests: the first chain walk of a large store takes a while */
 	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
-	checkpoint_resume(gw);
 	audit_checkpoint(gw, 1);
 	pthread_mutex_lock(&sweep_lock);
 	while (!sweep_stop) {
@@ -596,6 +595,8 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* before serving: verify must compare with the stored checkpoint from the first call */
+	checkpoint_resume(&gw);
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 	if (l.ipv6)
 		flags |= MHD_USE_IPv6;
