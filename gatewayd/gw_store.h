@@ -73,10 +73,12 @@ struct gw_store {
 	void (*close)(void *cls);
 };
 
-/* Opens the store named by URI ("sqlite:///path"), creating or migrating the schema. */
-struct gw_store *gw_store_open(const char *uri, char *err, size_t errlen);
+/* Opens the store named by URI ("sqlite:///path"), creating or migrating the schema; at most
+ * MAX_CONNS database connections serve reads at once (the writer has its own). */
+struct gw_store *gw_store_open(const char *uri, unsigned max_conns, char *err, size_t errlen);
 void gw_store_close(struct gw_store *s);
-struct gw_store *gw_store_sqlite_open(const char *path, char *err, size_t errlen);
+struct gw_store *gw_store_sqlite_open(const char *path, unsigned max_conns, char *err,
+				      size_t errlen);
 
 /* Row <-> JSON helpers shared by store implementations. */
 const struct gw_col *gw_kind_col(const struct gw_kind *k, const char *name);

@@ -89,14 +89,14 @@ void gw_audit_chain_hash(const json_t *ev, const char *prev_hash, char out[65])
 	json_decref(c);
 }
 
-struct gw_store *gw_store_open(const char *uri, char *err, size_t errlen)
+struct gw_store *gw_store_open(const char *uri, unsigned max_conns, char *err, size_t errlen)
 {
 	if (strncmp(uri, "sqlite://", 9) == 0) {
 		if (uri[9] != '/') {
 			snprintf(err, errlen, "database: sqlite:// needs an absolute path (sqlite:///var/lib/lockbox/gateway.db)");
 			return NULL;
 		}
-		return gw_store_sqlite_open(uri + 9, err, errlen);
+		return gw_store_sqlite_open(uri + 9, max_conns, err, errlen);
 	}
 	if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0) {
 		snprintf(err, errlen, "database: the PostgreSQL store is not available in this build yet; use sqlite://");

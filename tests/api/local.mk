@@ -24,4 +24,6 @@ EXTRA_DIST += api/test_notify_tls.py
 TESTS += api/test_hostself.py
 EXTRA_DIST += api/test_hostself.py
 TESTS += api/test_hostevents.py
+TESTS += api/test_concurrency.py
+EXTRA_DIST += api/test_concurrency.py
 EXTRA_DIST += api/test_hostevents.py
