@@ -21,7 +21,7 @@ enum gw_db gw_audit_emit(struct gw *gw, const struct gw_event *e, char id_out[37
 
 	if (e->id)
 		snprintf(id, sizeof(id), "%s", e->id);
-	else if (lb_uuid4(id, sizeof(id)) != 0)
+	else if (lb_uuid7(id, sizeof(id)) != 0)
 		return GW_DB_ERROR;
 	lb_time_format(lb_time_now_ms(), now, sizeof(now));
 	ev = json_object();

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -218,6 +219,25 @@ int lb_uuid4(char *buf, size_t len)
 	if (len < 37 || lb_random_bytes(r, sizeof(r)) != 0)
 		return -1;
 	r[6] = (r[6] & 0x0f) | 0x40;
+	r[8] = (r[8] & 0x3f) | 0x80;
+	snprintf(buf, len,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
+		 r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
+		 r[15]);
+	return 0;
+}
+
+int lb_uuid7(char *buf, size_t len)
+{
+	unsigned char r[16];
+	struct timespec ts;
+	uint64_t ms;
+	if (len < 37 || lb_random_bytes(r, sizeof(r)) != 0 || clock_gettime(CLOCK_REALTIME, &ts) != 0)
+		return -1;
+	ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	for (int i = 0; i < 6; i++)
+		r[i] = (unsigned char)(ms >> (40 - 8 * i));
+	r[6] = (r[6] & 0x0f) | 0x70;
 	r[8] = (r[8] & 0x3f) | 0x80;
 	snprintf(buf, len,
 		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],

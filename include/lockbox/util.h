@@ -29,6 +29,10 @@ int lb_random_bytes(void *buf, size_t len);
 int lb_random_hex(char *buf, size_t len, size_t nbytes);
 /* RFC 4122 version 4 UUID, 37 bytes with NUL. */
 int lb_uuid4(char *buf, size_t len);
+/* RFC 9562 version 7 UUID (Unix milliseconds, then 74 random bits), 37 bytes with NUL. Ids
+ * made this way sort by time, so a unique index over millions of them grows at its right
+ * edge instead of touching a random page per insert. */
+int lb_uuid7(char *buf, size_t len);
 int lb_uuid_valid(const char *s);
 
 /* SHA-256 of DATA as 64 lowercase hex chars + NUL into OUT (65 bytes). */

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lockbox/util.h"
 #include "lockbox/json.h"
@@ -62,6 +63,15 @@ static void test_random_and_hash(void **state)
 	assert_true(lb_uuid_valid(a));
 	assert_string_not_equal(a, b);
 	assert_int_equal(a[14], '4');
+	/* version 7: valid, variant bits set, and later ids sort after earlier ones */
+	assert_int_equal(lb_uuid7(a, sizeof(a)), 0);
+	usleep(2000);
+	assert_int_equal(lb_uuid7(b, sizeof(b)), 0);
+	assert_true(lb_uuid_valid(a) && lb_uuid_valid(b));
+	assert_int_equal(a[14], '7');
+	assert_true(strchr("89ab", a[19]) != NULL);
+	assert_true(strcmp(a, b) < 0);
+	assert_int_equal(lb_uuid7(a, 36), -1);
 	assert_false(lb_uuid_valid("not-a-uuid"));
 	lb_sha256_hex("abc", 3, h);
 	assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
