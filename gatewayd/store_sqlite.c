@@ -112,7 +112,10 @@ static struct sq_conn *sq_open_conn(const char *path, char *err, size_t errlen)
 	sqlite3_extended_result_codes(c->db, 1);
 	if (sq_exec(c->db, "PRAGMA journal_mode=WAL") != SQLITE_OK ||
 	    sq_exec(c->db, "PRAGMA synchronous=FULL") != SQLITE_OK ||
-	    sq_exec(c->db, "PRAGMA foreign_keys=ON") != SQLITE_OK) {
+	    sq_exec(c->db, "PRAGMA foreign_keys=ON") != SQLITE_OK ||
+	    /* the savepoint journals of a group commit stay in memory instead of spilling to
+	     * a temporary file (an open, unlink and write per batch under load) */
+	    sq_exec(c->db, "PRAGMA temp_store=MEMORY") != SQLITE_OK) {
 		snprintf(err, errlen, "cannot configure %s: %s", path, sqlite3_errmsg(c->db));
 		sq_conn_close(c);
 		return NULL;
