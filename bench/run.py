@@ -1043,8 +1043,9 @@ same run on the same machine; a FAIL is a finding to work on, not a broken bench
   with a host token (`bench/check.lua`) against nginx (`worker_processes auto`, access log
   off) serving a static JSON file of the same size as the check's answer ({size} bytes),
   plain HTTP and HTTPS (same certificate, P-256). The gateway runs with its defaults
-  (threads = 4, WAL, synchronous=FULL); its database is on the ext4 disk, not tmpfs.
-  Each check is an audit event, so each check is one write transaction.
+  (a thread per client connection, `threads` = 16 pooled read connections, one
+  group-committing writer, WAL, synchronous=FULL); its database is on the ext4 disk, not
+  tmpfs. Each check is an audit event, so each check is a durable write.
 - **1k vs 1M**: `wrk -t1 -c1` (one connection: per-request latency without queueing), both
   gateways up at once, 8 alternating 1-second rounds; the values are the medians of the
   rounds and the ratio is the median of each round's 1M/1k ratio (the disk's fsync time
