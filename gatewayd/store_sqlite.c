@@ -21,7 +21,7 @@
 #define SQ_BUSY_TIMEOUT_MS 2000
 #define SQ_TXN_TRIES 3
 #define SQ_STMT_CACHE 96
-#define SQ_POOL_WAIT_MS 5000 /* a reader waits this long for a free connection, then 503 */
+#define SQ_POOL_WAIT_S 5 /* a reader waits this long for a free connection, then 503 */
 #define SQ_SQL_MAX 2048
 
 struct sq_conn {
@@ -123,7 +123,7 @@ static struct sq_conn *sq_conn(struct sq_store *s)
 }
 
 /* An idle pooled connection, or a new one while fewer than s->max are open; when all are
- * busy, waits at most SQ_POOL_WAIT_MS (then *why = GW_DB_BUSY: the caller answers 503). */
+ * busy, waits at most SQ_POOL_WAIT_S (then *why = GW_DB_BUSY: the caller answers 503). */
 static struct sq_conn *sq_pool_take(struct sq_store *s, enum gw_db *why)
 {
 	struct sq_conn *c = NULL;
@@ -131,18 +131,15 @@ static struct sq_conn *sq_pool_take(struct sq_store *s, enum gw_db *why)
 	char err[512];
 	int open_one = 0;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += SQ_POOL_WAIT_MS / 1000;
-	until.tv_nsec += (long)(SQ_POOL_WAIT_MS % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	*why = GW_DB_BUSY;
 	pthread_mutex_lock(&s->pool_lock);
-	while (!s->idle && s->nopen >= s->max)
-		if (pthread_cond_timedwait(&s->pool_free, &s->pool_lock, &until) != 0)
-			break;
+	if (!s->idle && s->nopen >= s->max) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += SQ_POOL_WAIT_S;
+		while (!s->idle && s->nopen >= s->max)
+			if (pthread_cond_timedwait(&s->pool_free, &s->pool_lock, &until) != 0)
+				break;
+	}
 	if (s->idle) {
 		c = s->idle;
 		s->idle = c->next_idle;
@@ -163,8 +160,8 @@ static struct sq_conn *sq_pool_take(struct sq_store *s, enum gw_db *why)
 			pthread_mutex_unlock(&s->pool_lock);
 		}
 	} else if (!c) {
-		gw_log(LOG_WARNING, "store: all %u database connections busy for %d ms", s->max,
-		       SQ_POOL_WAIT_MS);
+		gw_log(LOG_WARNING, "store: all %u database connections busy for %d s", s->max,
+		       SQ_POOL_WAIT_S);
 	}
 	return c;
 }

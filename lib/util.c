@@ -213,17 +213,23 @@ int lb_random_hex(char *buf, size_t len, size_t nbytes)
 	return 0;
 }
 
-int lb_uuid4(char *buf, size_t len)
+/* Sets the version and RFC 9562 variant bits of R and writes it in 8-4-4-4-12 form. */
+static void uuid_format(unsigned char r[16], int version, char *buf, size_t len)
 {
-	unsigned char r[16];
-	if (len < 37 || lb_random_bytes(r, sizeof(r)) != 0)
-		return -1;
-	r[6] = (r[6] & 0x0f) | 0x40;
+	r[6] = (unsigned char)((r[6] & 0x0f) | (version << 4));
 	r[8] = (r[8] & 0x3f) | 0x80;
 	snprintf(buf, len,
 		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
 		 r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
 		 r[15]);
+}
+
+int lb_uuid4(char *buf, size_t len)
+{
+	unsigned char r[16];
+	if (len < 37 || lb_random_bytes(r, sizeof(r)) != 0)
+		return -1;
+	uuid_format(r, 4, buf, len);
 	return 0;
 }
 
@@ -237,12 +243,7 @@ int lb_uuid7(char *buf, size_t len)
 	ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 	for (int i = 0; i < 6; i++)
 		r[i] = (unsigned char)(ms >> (40 - 8 * i));
-	r[6] = (r[6] & 0x0f) | 0x70;
-	r[8] = (r[8] & 0x3f) | 0x80;
-	snprintf(buf, len,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
-		 r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
-		 r[15]);
+	uuid_format(r, 7, buf, len);
 	return 0;
 }
 
