@@ -197,10 +197,19 @@ with T.section("concurrent logins: all decided, every event stored once"):
     w.elevate(u)
     req = w.new_request(who=u)
     approve(req["id"])
+
+    def many(i):
+        # Starts are 0.1 s apart: pam_wrapper picks its /tmp/pam.* dir at start-up with a
+        # check-then-create (and a stale-pidfile cleanup) that races between drivers
+        # starting in the same instant; once a driver lost its dir mid-run and failed
+        # pam_start with 'error reading PAM configuration file'. The logins of neighbouring
+        # drivers still overlap (a driver's five logins take 0.2-0.35 s, 6 s under ASan).
+        time.sleep(0.1 * i)
+        return env.run(u, ["account=PAM_SUCCESS", "open=PAM_SUCCESS", "close=PAM_SUCCESS"],
+                       cycles=5, timeout=120)
+
     with concurrent.futures.ThreadPoolExecutor(8) as ex:
-        runs = list(ex.map(lambda i: env.run(u, ["account=PAM_SUCCESS", "open=PAM_SUCCESS",
-                                                 "close=PAM_SUCCESS"], cycles=5, timeout=120),
-                           range(8)))
+        runs = list(ex.map(many, range(8)))
     T.eq([r.rc for r in runs], [0] * 8, "8 processes x 5 logins with sessions all succeed",
          [str(r) for r in runs if r.rc][:1])
     env.run(u, ["account=PAM_SUCCESS"])  # a later PAM call takes anything left behind
