@@ -463,7 +463,8 @@ static void usage(FILE *out)
 		"\n"
 		"Options:\n"
 		"  -c, --config FILE          configuration file (default " GW_DEFAULT_CONFIG ")\n"
-		"  -f, --foreground           stay in the foreground and log to stderr\n"
+		"  -f, --foreground           stay in the foreground and log to stderr (without it:\n"
+		"                             detach once listening, log to syslog)\n"
 		"      --bootstrap-admin LOGIN\n"
 		"                             on an empty database, create the first provider admin\n"
 		"                             LOGIN and print its token once, then exit\n"
@@ -494,6 +495,64 @@ static int make_db_dir(const char *uri)
 	return 0;
 }
 
+/* Detaching without --foreground. The parent stays until the child listens (or fails) and
+ * exits with the child's status, so a bad database, a bad key or a port in use shows on the
+ * terminal and in the exit code. The fork comes before any thread starts: a fork keeps only
+ * the calling thread, and a store writer started before it would be lost in the child, where
+ * every write would then wait for it forever. */
+static int detach_begin(int *ready_fd)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+	ssize_t n;
+
+	if (pipe(p) != 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		do
+			n = read(p[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		_exit(n == 1 && c == 'R' ? 0 : 1);
+	}
+	close(p[0]);
+	if (setsid() < 0) {
+		close(p[1]);
+		return -1;
+	}
+	*ready_fd = p[1];
+	return 0;
+}
+
+/* The child listens: release the parent, leave the terminal and the working directory. */
+static void detach_ready(int ready_fd)
+{
+	int fd = open("/dev/null", O_RDWR);
+	ssize_t n;
+
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	if (chdir("/") != 0) {
+		/* harmless: every path the gateway opens from now on is absolute */
+	}
+	do
+		n = write(ready_fd, "R", 1);
+	while (n < 0 && errno == EINTR);
+	close(ready_fd);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -506,7 +565,7 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *config = GW_DEFAULT_CONFIG, *bootstrap = NULL;
-	int foreground = 0, check_only = 0, opt, rc = 1;
+	int foreground = 0, check_only = 0, opt, rc = 1, ready_fd = -1;
 	char err[1024];
 	struct gw gw;
 	struct gw_listen l;
@@ -556,6 +615,10 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
+	if (!foreground && !bootstrap && detach_begin(&ready_fd) != 0) {
+		fprintf(stderr, "lockbox-gatewayd: cannot detach: %s\n", strerror(errno));
+		goto out;
+	}
 	if (make_db_dir(gw.cfg.database) != 0)
 		fprintf(stderr, "lockbox-gatewayd: cannot create the database directory: %s\n",
 			strerror(errno));
@@ -580,12 +643,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lockbox-gatewayd: %s: %s\n", config, err);
 		goto out;
 	}
-	if (!foreground && daemon(0, 0) != 0) {
-		fprintf(stderr, "lockbox-gatewayd: cannot daemonize: %s\n", strerror(errno));
-		goto out;
-	}
 	gw.foreground = foreground;
-	gw_log_init(foreground);
 
 	/* Signals are taken synchronously by the main thread; every other thread blocks them. */
 	sigemptyset(&sigs);
@@ -630,6 +688,11 @@ int main(int argc, char **argv)
 	if (pthread_create(&sweep_thread, NULL, sweeper, &gw) != 0) {
 		gw_log(LOG_ERR, "cannot start the sweeper");
 		goto out;
+	}
+	if (ready_fd >= 0) {
+		detach_ready(ready_fd);
+		ready_fd = -1;
+		gw_log_init(0);
 	}
 	gw_log(LOG_INFO, "listening on %s (database %s)", gw.cfg.listen, gw.cfg.database);
 	while (!stopping) {

@@ -10,13 +10,14 @@
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 
-static int log_foreground = 1;
+/* switched once, when a detached gateway starts serving, while other threads may log */
+static _Atomic int log_foreground = 1;
 
 void gw_log_init(int foreground)
 {
-	log_foreground = foreground;
 	if (!foreground)
 		openlog("lockbox-gatewayd", LOG_PID, LOG_DAEMON);
+	log_foreground = foreground;
 }
 
 void gw_log(int prio, const char *fmt, ...)

@@ -25,5 +25,7 @@ TESTS += api/test_hostself.py
 EXTRA_DIST += api/test_hostself.py
 TESTS += api/test_hostevents.py
 TESTS += api/test_concurrency.py
+TESTS += api/test_detach.py
+EXTRA_DIST += api/test_detach.py
 EXTRA_DIST += api/test_concurrency.py
 EXTRA_DIST += api/test_hostevents.py
