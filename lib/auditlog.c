@@ -178,9 +178,42 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Appends one event line; *START and *END (may be NULL) get the offsets of that line. */
+static char *cursor_path(const char *path);
+static long long read_cursor_fd(int fd);
+static int write_cursor_fd_sync(int fd, long long off, int sync);
+
+/* Lines of events the gateway already holds are appended without fsync, and their cursor
+ * step is not synced either, so a crash may keep a cursor that points past the end of what
+ * reached the disk. Lines appended after that would then count as delivered and never be
+ * sent. Every append holds the log's lock, so the first one after such a crash sees the
+ * cursor past the end and sets it back to 0, the rule a flush applies to a replaced log:
+ * everything is sent again, and the gateway drops what it already holds by id. CFD is the
+ * cursor file when the caller holds it, or -1. */
+static void cursor_clamp(const char *path, int cfd, off_t size)
+{
+	char *cp = NULL;
+	int fd = cfd;
+
+	if (fd < 0) {
+		if (!(cp = cursor_path(path)))
+			return;
+		fd = open(cp, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+		free(cp);
+		if (fd < 0)
+			return; /* no cursor: nothing counts as delivered */
+	}
+	if (read_cursor_fd(fd) > (long long)size)
+		(void)write_cursor_fd_sync(fd, 0, 1);
+	if (fd != cfd)
+		close(fd);
+}
+
+/* Appends one event line; *START and *END (may be NULL) get the offsets of that line. SYNC:
+ * fsync it (the only copy of an event) or not (the gateway holds it already). CFD: the
+ * cursor file if the caller holds it open, or -1. */
 static enum lb_auditlog_result append_line(const char *path, const json_t *event, char *err,
-					   size_t errlen, off_t *start, off_t *end)
+					   size_t errlen, off_t *start, off_t *end, int sync,
+					   int cfd)
 {
 	enum lb_auditlog_result res = LB_AUDITLOG_ERR_IO;
 	struct stat st;
@@ -231,6 +264,7 @@ static enum lb_auditlog_result append_line(const char *path, const json_t *event
 		snprintf(err, errlen, "%s: fstat: %s", path, strerror(errno));
 		goto out;
 	}
+	cursor_clamp(path, cfd, st.st_size);
 	if (st.st_size > 0) {
 		/* a torn write (crash mid-line) must not glue onto our event */
 		char last;
@@ -248,11 +282,11 @@ static enum lb_auditlog_result append_line(const char *path, const json_t *event
 		*start = lseek(fd, 0, SEEK_END);
 		*end = *start + (off_t)len + 1;
 	}
-	if (write_all(fd, line, len + 1) != 0 || fsync(fd) != 0) {
+	if (write_all(fd, line, len + 1) != 0 || (sync && fsync(fd) != 0)) {
 		snprintf(err, errlen, "%s: write: %s", path, strerror(errno));
 		goto out;
 	}
-	if (st.st_size == 0) {
+	if (sync && st.st_size == 0) {
 		/* a new file: make its directory entry durable too */
 		char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
 		if (slash) {
@@ -277,7 +311,7 @@ out:
 enum lb_auditlog_result lb_auditlog_append(const char *path, const json_t *event, char *err,
 					   size_t errlen)
 {
-	return append_line(path, event, err, errlen, NULL, NULL);
+	return append_line(path, event, err, errlen, NULL, NULL, 1, -1);
 }
 
 /* ---- cursor ---- */
@@ -348,8 +382,12 @@ enum lb_auditlog_result lb_auditlog_append_delivered(const char *path, const jso
 	off_t start = -1, end = -1;
 	int cfd = -1;
 
+	/* no fsync anywhere here: the gateway holds this event durably already (it decided and
+	 * recorded it), so a login does not wait for the host's disk; a line lost in a crash
+	 * is the host's copy only, and cursor_clamp keeps a cursor that outlived it from
+	 * hiding later events */
 	if (!cp)
-		return append_line(path, event, err, errlen, NULL, NULL);
+		return append_line(path, event, err, errlen, NULL, NULL, 0, -1);
 	cfd = open(cp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 	if (cfd < 0 && errno == ENOENT && make_parent_dir(path, err, errlen) == 0)
 		cfd = open(cp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
@@ -360,13 +398,13 @@ enum lb_auditlog_result lb_auditlog_append_delivered(const char *path, const jso
 		if (cfd >= 0)
 			close(cfd);
 		free(cp);
-		return append_line(path, event, err, errlen, NULL, NULL);
+		return append_line(path, event, err, errlen, NULL, NULL, 0, -1);
 	}
-	res = append_line(path, event, err, errlen, &start, &end);
+	res = append_line(path, event, err, errlen, &start, &end, 0, cfd);
 	/* only when nothing was pending before it may the cursor step over our own line */
 	if (res == LB_AUDITLOG_OK && start >= 0 && read_cursor_fd(cfd) == (long long)start)
 		/* no fsync: a cursor lost in a crash only re-sends an event the gateway
-		 * keeps once by id, and the login path saves a disk flush */
+		 * keeps once by id; one that outlives our line is clamped (cursor_clamp) */
 		(void)write_cursor_fd_sync(cfd, (long long)end, 0);
 	close(cfd);
 	free(cp);

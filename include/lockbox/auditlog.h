@@ -3,7 +3,8 @@
  * The log (pam_lockbox.conf `audit_log`, default /var/log/lockbox/audit.log) holds one audit
  * event per line as compact JSON, exactly the object sent to the gateway's
  * POST /v1/audit/events: {"id", "time", "type", "actor", "request", "details"}. The file is
- * mode 0600, every append is flock'ed (LOCK_EX) and fsync'ed before lb_auditlog_append returns,
+ * mode 0600, every append is flock'ed (LOCK_EX) and fsync'ed before lb_auditlog_append returns
+ * (lb_auditlog_append_delivered, for events the gateway already holds, skips the fsync),
  * so the PAM module in many sshd processes and `lockboxctl host` may use it at once.
  *
  * Delivery state lives next to it in PATH.cursor: the byte offset up to which every event has
@@ -60,7 +61,9 @@ enum lb_auditlog_result lb_auditlog_append(const char *path, const json_t *event
 /* Like lb_auditlog_append for an event the gateway already holds (an access.check event
  * whose id is the gateway's decision_id): when nothing else is pending, the delivery cursor
  * steps over it, so no request re-sends it. Otherwise it waits like any event (re-sending it
- * is harmless: the gateway keeps events by id). */
+ * is harmless: the gateway keeps events by id). Not fsync'ed: the gateway holds the event
+ * durably, and a cursor that outlives the line in a crash is set back to 0 by the next
+ * append (everything is re-sent; nothing later counts as delivered). */
 enum lb_auditlog_result lb_auditlog_append_delivered(const char *path, const json_t *event,
 						     char *err, size_t errlen);
 

@@ -1,11 +1,13 @@
 # Unit tests (cmocka), one program per topic.
 if HAVE_CMOCKA
-check_PROGRAMS += unit/test_config unit/test_util
-TESTS += unit/test_config unit/test_util
+check_PROGRAMS += unit/test_config unit/test_util unit/test_auditlog
+TESTS += unit/test_config unit/test_util unit/test_auditlog
 unit_test_config_SOURCES = unit/test_config.c
 unit_test_config_LDADD = $(LB_LIB) $(CMOCKA_LIBS)
 unit_test_config_CPPFLAGS = $(AM_CPPFLAGS) -DLB_CONFS_DIR='"$(abs_srcdir)/confs"'
 unit_test_util_SOURCES = unit/test_util.c
 unit_test_util_LDADD = $(LB_LIB) $(CMOCKA_LIBS)
+unit_test_auditlog_SOURCES = unit/test_auditlog.c
+unit_test_auditlog_LDADD = $(LB_LIB) $(CMOCKA_LIBS)
 endif
 EXTRA_DIST += confs
