@@ -8,7 +8,8 @@
 #include <stdint.h>
 
 struct lb_http_opts {
-	const char *ca_file;   /* CA bundle to verify the gateway; NULL = system store */
+	const char *ca_file;   /* CA bundle to verify the gateway; NULL = the system store,
+				* looked up in /etc/ssl/certs by subject hash */
 	const char *bearer;    /* Authorization: Bearer token, or NULL */
 	int64_t timeout_ms;    /* one deadline for DNS, connect, TLS and body */
 	size_t max_body;       /* response bytes kept; more is LB_HTTP_ERR_TOOBIG */

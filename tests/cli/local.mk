@@ -5,6 +5,7 @@ CLI_TESTS = \
 	cli/test_admin.py \
 	cli/test_workflow.py \
 	cli/test_host.py \
+	cli/test_truststore.py \
 	cli/test_story.sh
 
 TESTS += $(CLI_TESTS)
