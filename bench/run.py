@@ -655,8 +655,14 @@ out=$(/usr/bin/curl -sS --max-time 5 --cacert {ca} -H @{hdr} \\
 case "$out" in *'"decision": "allow"'*|*'"decision":"allow"'*) exit 0;; esac
 exit 1
 """.format(ca=ctx.pki["ca"], hdr=hdr, url=gw.url), 0o755)
+    # a public-CA deployment: no ca_file, the system store (see sysstore_dir)
+    conf_store = os.path.join(base, "pam_lockbox-store.conf")
+    write(conf_store, "gateway_url = %s\nhost_token_file = %s\ngated_group = root\n"
+          "timeout = 5s\naudit_log = %s\n" % (gw.url, tok, os.path.join(base, "audit.log")),
+          0o644)
     stacks = {
         "permit": "account required pam_permit.so\n",
+        "store": "account required %s config=%s\n" % (ctx.pam_module, conf_store),
         "lockbox": "account required %s config=%s\n" % (ctx.pam_module, conf),
         "exec": "account required pam_exec.so quiet %s\n" % script,
         "radius": "auth required pam_radius_auth.so conf=%s\n" % os.path.join(base, "radius.conf"),
@@ -725,9 +731,32 @@ server bench {
     return p
 
 
-def pam_run(ctx, confdir, n, phase="account", password="", timeout_s=60, keep=None):
+def sysstore_dir(ctx, base):
+    """A copy of the machine's /etc/ssl/certs (all its CAs, hash links and bundle) plus the
+    bench CA, for a module without ca_file run in a private mount namespace where this copy
+    is /etc/ssl/certs: the store a gateway with a public-CA certificate is verified against.
+    None without root or unshare(1); the machine's store is never changed."""
+    if os.geteuid() != 0 or not shutil.which("unshare") or not os.path.isdir("/etc/ssl/certs"):
+        return None
+    d = os.path.join(base, "ssl-certs")
+    if os.path.exists(d):
+        shutil.rmtree(d)
+    shutil.copytree("/etc/ssl/certs", d, symlinks=True)
+    shutil.copy(ctx.pki["ca"], os.path.join(d, "lockbox-bench-ca.pem"))
+    with open(os.path.join(d, "ca-certificates.crt"), "a") as f:
+        f.write(read(ctx.pki["ca"]))
+    if run(["openssl", "rehash", d], check=False).returncode != 0:
+        return None
+    return d
+
+
+def pam_run(ctx, confdir, n, phase="account", password="", timeout_s=60, keep=None,
+            certs=None):
     cmd = [ctx.pam_driver, "-D", confdir, "-s", "sshd", "-u", "root", "-p", phase,
            "-n", str(n), "-w", "3", "-T", str(timeout_s)]
+    if certs:
+        cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+               'mount --bind "$0" /etc/ssl/certs && exec "$@"', certs] + cmd
     if keep:
         cmd += ["-K", keep]
     if password:
@@ -749,19 +778,23 @@ def section_pam(ctx, a):
             radius = start_freeradius(ctx, base)
         except Exception as e:
             note("freeradius did not start: %s" % e)
-    order = ["permit", "lockbox", "lockbox-kept", "radius", "exec"]
+    certs = sysstore_dir(ctx, base)
+    ctx.sysstore_cas = read(os.path.join(certs, "ca-certificates.crt")).count(
+        "BEGIN CERTIFICATE") if certs else 0
+    order = ["permit", "lockbox", "lockbox-kept", "store-kept", "radius", "exec"]
     nrounds = 3
     raw = {}
     for rnd in range(nrounds):   # the variants alternate, so drift in the machine hits all
         for k in (order if rnd % 2 == 0 else order[::-1]):
-            if k == "radius" and radius is None:
+            if (k == "radius" and radius is None) or (k == "store-kept" and not certs):
                 continue
             nn = n if k != "exec" else max(20, n // 3)
             raw.setdefault(k, []).append(pam_run(
                 ctx, dirs[k.split("-")[0]], max(5, nn // nrounds),
                 phase="auth" if k == "radius" else "account",
                 password="benchpw" if k == "radius" else "",
-                keep=ctx.pam_module if k == "lockbox-kept" else None))
+                keep=ctx.pam_module if k.endswith("-kept") else None,
+                certs=certs if k == "store-kept" else None))
     for k in order:
         if k not in raw:
             continue
@@ -802,6 +835,11 @@ def section_pam(ctx, a):
             "%.3f / %.3f" % (k["median_ms"], k["p99_ms"]))
         add("pam", "  so loading+unloading the module and its libraries costs (ms)",
             lb["median_ms"] - k["median_ms"])
+        if "store-kept" in res:
+            st = res["store-kept"]
+            add("pam", "  kept loaded, no ca_file (system store, %d CAs): median / p99 (ms)"
+                % ctx.sysstore_cas, "%.3f / %.3f" % (st["median_ms"], st["p99_ms"]),
+                k["median_ms"], st["median_ms"] / k["median_ms"], "(info)")
     if "radius" in res:
         r = res["radius"]
         ratio = lb["median_ms"] / r["median_ms"]
