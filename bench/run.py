@@ -1098,6 +1098,9 @@ same run on the same machine; a FAIL is a finding to work on, not a broken bench
   rounds' samples. "kept loaded" runs the same pam_lockbox calls with the module
   dlopen'ed once beforehand (RTLD_NODELETE), as in a long-running process: the difference is
   what loading and unloading the module and its libraries costs each fresh login process.
+  "no ca_file" is the kept-loaded module configured as for a gateway with a public-CA
+  certificate (no `ca_file`): it runs in a private mount namespace whose `/etc/ssl/certs` is a
+  copy of the machine's store (every CA, the hash links, the bundle) plus the bench CA.
 - **SSH**: two `sshd -D` on loopback, each in a private mount namespace with a bind-mounted
   `/etc/pam.d/sshd`: the machine's stack (pam_loginuid made optional: containers refuse it)
   without and with `account`+`session required pam_lockbox.so`, and an empty `/root/.bashrc`
