@@ -663,6 +663,9 @@ exit 1
     stacks = {
         "permit": "account required pam_permit.so\n",
         "store": "account required %s config=%s\n" % (ctx.pam_module, conf_store),
+        # the module answers PAM_IGNORE for a user it does not gate; pam_permit then decides
+        "nongated": "account required %s config=%s\naccount required pam_permit.so\n" % (
+            ctx.pam_module, conf),
         "lockbox": "account required %s config=%s\n" % (ctx.pam_module, conf),
         "exec": "account required pam_exec.so quiet %s\n" % script,
         "radius": "auth required pam_radius_auth.so conf=%s\n" % os.path.join(base, "radius.conf"),
@@ -751,8 +754,8 @@ def sysstore_dir(ctx, base):
 
 
 def pam_run(ctx, confdir, n, phase="account", password="", timeout_s=60, keep=None,
-            certs=None):
-    cmd = [ctx.pam_driver, "-D", confdir, "-s", "sshd", "-u", "root", "-p", phase,
+            certs=None, user="root"):
+    cmd = [ctx.pam_driver, "-D", confdir, "-s", "sshd", "-u", user, "-p", phase,
            "-n", str(n), "-w", "3", "-T", str(timeout_s)]
     if certs:
         cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
@@ -781,7 +784,8 @@ def section_pam(ctx, a):
     certs = sysstore_dir(ctx, base)
     ctx.sysstore_cas = read(os.path.join(certs, "ca-certificates.crt")).count(
         "BEGIN CERTIFICATE") if certs else 0
-    order = ["permit", "lockbox", "lockbox-kept", "store-kept", "radius", "exec"]
+    # "nongated": the same stack for a user outside gated_group (daemon, not in group root)
+    order = ["permit", "lockbox", "lockbox-kept", "store-kept", "nongated", "radius", "exec"]
     nrounds = 3
     raw = {}
     for rnd in range(nrounds):   # the variants alternate, so drift in the machine hits all
@@ -790,7 +794,8 @@ def section_pam(ctx, a):
                 continue
             nn = n if k != "exec" else max(20, n // 3)
             raw.setdefault(k, []).append(pam_run(
-                ctx, dirs[k.split("-")[0]], max(5, nn // nrounds),
+                ctx, dirs[k.split("-")[0]],
+                max(5, nn // nrounds), user="daemon" if k == "nongated" else "root",
                 phase="auth" if k == "radius" else "account",
                 password="benchpw" if k == "radius" else "",
                 keep=ctx.pam_module if k.endswith("-kept") else None,
@@ -840,6 +845,10 @@ def section_pam(ctx, a):
             add("pam", "  kept loaded, no ca_file (system store, %d CAs): median / p99 (ms)"
                 % ctx.sysstore_cas, "%.3f / %.3f" % (st["median_ms"], st["p99_ms"]),
                 k["median_ms"], st["median_ms"] / k["median_ms"], "(info)")
+    if "nongated" in res:
+        ng = res["nongated"]
+        add("pam", "  a user outside gated_group (no request, libcurl not loaded): median "
+            "above pam_permit (ms)", ng["median_ms"] - p["median_ms"], target="(info)")
     if "radius" in res:
         r = res["radius"]
         ratio = lb["median_ms"] / r["median_ms"]
@@ -1101,6 +1110,8 @@ same run on the same machine; a FAIL is a finding to work on, not a broken bench
   "no ca_file" is the kept-loaded module configured as for a gateway with a public-CA
   certificate (no `ca_file`): it runs in a private mount namespace whose `/etc/ssl/certs` is a
   copy of the machine's store (every CA, the hash links, the bundle) plus the bench CA.
+  "outside gated_group" is the same fresh pam_lockbox stack for the user `daemon` (not in
+  group `root`): the module answers without a request and never loads libcurl.
 - **SSH**: two `sshd -D` on loopback, each in a private mount namespace with a bind-mounted
   `/etc/pam.d/sshd`: the machine's stack (pam_loginuid made optional: containers refuse it)
   without and with `account`+`session required pam_lockbox.so`, and an empty `/root/.bashrc`

@@ -29,11 +29,87 @@
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc = CURLE_FAILED_INIT;
 
+/* The libcurl calls this file makes. lockboxctl and the gateway link libcurl; the PAM module
+ * (built with LB_HTTP_DLOPEN) loads it at its first request instead. libcurl pulls in ~37
+ * libraries, and loading and unloading them costs 8-11 ms (bench/findings.md), which a
+ * login by a user outside gated_group, exempt or unknown to lockbox would otherwise pay in
+ * pam_start for a module that never asks the gateway on its behalf. */
+static struct {
+	CURLcode (*global_init)(long flags);
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *h, CURLoption opt, ...);
+	CURLcode (*easy_perform)(CURL *h);
+	CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
+	void (*easy_cleanup)(CURL *h);
+	const char *(*easy_strerror)(CURLcode rc);
+	struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+	void (*slist_free_all)(struct curl_slist *l);
+} cu
+#ifndef LB_HTTP_DLOPEN
+	= {curl_global_init, curl_easy_init,	  curl_easy_setopt,   curl_easy_perform,
+	   curl_easy_getinfo, curl_easy_cleanup, curl_easy_strerror, curl_slist_append,
+	   curl_slist_free_all}
+#endif
+;
+
+#ifdef LB_HTTP_DLOPEN
+#include <dlfcn.h>
+
+#define LB_LIBCURL_SONAME "libcurl.so.4"
+static void *curl_lib;
+static char curl_load_error[256];
+
+static int load_curl(void)
+{
+	/* RTLD_LOCAL: none of libcurl's symbols may interpose on the host daemon's own */
+	curl_lib = dlopen(LB_LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!curl_lib) {
+		const char *e = dlerror();
+		snprintf(curl_load_error, sizeof(curl_load_error), "cannot load %s: %s",
+			 LB_LIBCURL_SONAME, e ? e : "unknown error");
+		return -1;
+	}
+#define SYM(field, name)                                                                   \
+	do {                                                                               \
+		*(void **)(&cu.field) = dlsym(curl_lib, name);                             \
+		if (!cu.field) {                                                           \
+			snprintf(curl_load_error, sizeof(curl_load_error),                 \
+				 "%s has no %s", LB_LIBCURL_SONAME, name);                 \
+			return -1;                                                         \
+		}                                                                          \
+	} while (0)
+	SYM(global_init, "curl_global_init");
+	SYM(easy_init, "curl_easy_init");
+	SYM(easy_setopt, "curl_easy_setopt");
+	SYM(easy_perform, "curl_easy_perform");
+	SYM(easy_getinfo, "curl_easy_getinfo");
+	SYM(easy_cleanup, "curl_easy_cleanup");
+	SYM(easy_strerror, "curl_easy_strerror");
+	SYM(slist_append, "curl_slist_append");
+	SYM(slist_free_all, "curl_slist_free_all");
+#undef SYM
+	return 0;
+}
+
+/* When the PAM module is unloaded (pam_end), libcurl goes with it, as it did when the module
+ * linked it; curl_global_cleanup is still never called. */
+__attribute__((destructor)) static void unload_curl(void)
+{
+	if (curl_lib)
+		dlclose(curl_lib);
+	curl_lib = NULL;
+}
+#endif
+
 static void global_init(void)
 {
+#ifdef LB_HTTP_DLOPEN
+	if (load_curl() != 0)
+		return; /* global_rc stays CURLE_FAILED_INIT: every request fails (closed) */
+#endif
 	/* Once per process, never undone: curl_global_cleanup would also clean up OpenSSL,
 	 * which the host daemon (sshd, xrdp-sesman) may still be using. */
-	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	global_rc = cu.global_init(CURL_GLOBAL_DEFAULT);
 }
 
 const char *lb_http_strerror(enum lb_http_result r)
@@ -284,10 +360,16 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 
 	pthread_once(&global_once, global_init);
 	if (global_rc != CURLE_OK) {
-		snprintf(err, errlen, "curl_global_init failed: %s", curl_easy_strerror(global_rc));
+#ifdef LB_HTTP_DLOPEN
+		if (!curl_lib) {
+			snprintf(err, errlen, "%s", curl_load_error);
+			return LB_HTTP_ERR_INTERNAL;
+		}
+#endif
+		snprintf(err, errlen, "curl_global_init failed: %s", cu.easy_strerror(global_rc));
 		return LB_HTTP_ERR_INTERNAL;
 	}
-	h = curl_easy_init();
+	h = cu.easy_init();
 	if (!h) {
 		snprintf(err, errlen, "curl_easy_init failed");
 		return LB_HTTP_ERR_INTERNAL;
@@ -296,7 +378,7 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 	errbuf[0] = '\0';
 #define SET(opt, val)                                                                   \
 	do {                                                                            \
-		if (curl_easy_setopt(h, opt, val) != CURLE_OK) {                        \
+		if (cu.easy_setopt(h, opt, val) != CURLE_OK) {                        \
 			snprintf(err, errlen, "curl_easy_setopt(%s) failed", #opt);     \
 			res = LB_HTTP_ERR_INTERNAL;                                     \
 			goto out;                                                       \
@@ -341,17 +423,17 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 	SET(CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);
 	SET(CURLOPT_FORBID_REUSE, 1L);
 
-	tmp = curl_slist_append(hdrs, "Accept: application/json");
+	tmp = cu.slist_append(hdrs, "Accept: application/json");
 	if (!tmp)
 		goto oom;
 	hdrs = tmp;
 	/* no "Expect: 100-continue" round trip */
-	tmp = curl_slist_append(hdrs, "Expect:");
+	tmp = cu.slist_append(hdrs, "Expect:");
 	if (!tmp)
 		goto oom;
 	hdrs = tmp;
 	if (body) {
-		tmp = curl_slist_append(hdrs, "Content-Type: application/json");
+		tmp = cu.slist_append(hdrs, "Content-Type: application/json");
 		if (!tmp)
 			goto oom;
 		hdrs = tmp;
@@ -362,7 +444,7 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 		if (!auth)
 			goto oom;
 		snprintf(auth, authlen, "Authorization: Bearer %s", o->bearer);
-		tmp = curl_slist_append(hdrs, auth);
+		tmp = cu.slist_append(hdrs, auth);
 		if (!tmp)
 			goto oom;
 		hdrs = tmp;
@@ -381,17 +463,17 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 	}
 #undef SET
 
-	rc = curl_easy_perform(h);
+	rc = cu.easy_perform(h);
 	if (rc != CURLE_OK) {
 		res = map_curl_error(rc, &b);
 		if (res == LB_HTTP_ERR_TOOBIG)
 			snprintf(err, errlen, "response body larger than %zu bytes", b.max);
 		else
 			snprintf(err, errlen, "%s: %s", lb_http_strerror(res),
-				 errbuf[0] ? errbuf : curl_easy_strerror(rc));
+				 errbuf[0] ? errbuf : cu.easy_strerror(rc));
 		goto out;
 	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+	cu.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
 	if (!b.data) {
 		b.data = calloc(1, 1);
 		if (!b.data)
@@ -408,8 +490,9 @@ oom:
 	res = LB_HTTP_ERR_INTERNAL;
 out:
 	if (h)
-		curl_easy_cleanup(h);
-	curl_slist_free_all(hdrs);
+		cu.easy_cleanup(h);
+	if (hdrs)
+		cu.slist_free_all(hdrs);
 	if (auth) {
 		lb_wipe(auth, authlen);
 		free(auth);

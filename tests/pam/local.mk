@@ -22,3 +22,5 @@ TESTS += pam/test_symbols.py pam/test_faults.py pam/test_syslog.py pam/test_hygi
 	pam/test_gateway.py
 EXTRA_DIST += pam/test_symbols.py pam/test_faults.py pam/test_syslog.py pam/test_hygiene.py \
 	pam/test_gateway.py
+TESTS += pam/test_lazyload.py
+EXTRA_DIST += pam/test_lazyload.py
