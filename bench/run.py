@@ -379,6 +379,9 @@ http {{
     listen 127.0.0.1:{ps} ssl;
     ssl_certificate {cert};
     ssl_certificate_key {key};
+    # no TLS resumption: a PAM host is a fresh process per login and cannot resume either
+    ssl_session_tickets off;
+    ssl_session_cache off;
     root {d}/www;
   }}
 }}
@@ -525,6 +528,21 @@ def section_check_and_scale(ctx, a):
         add("check", "%s /v1/check p99 (ms) vs nginx" % scheme.upper(), c["p99"], n["p99"],
             c["p99"] / n["p99"] if n["p99"] else None, "<= 5 ms" if scheme == "http" else "(info)",
             c["p99"] <= 5.0 if scheme == "http" else None)
+        if scheme == "https":
+            # what a fleet's logins look like: every PAM call is a new process, so a new TCP
+            # connection and a full TLS handshake per check
+            n2 = wrk(nurl, dur, conns, 2, dict(nenv, LB_CLOSE="1"), ctx.check_lua)
+            c2 = wrk(gw.url + "/v1/check", dur, conns, 2, dict(env, LB_CLOSE="1"),
+                     ctx.check_lua)
+            res["https_new_conn"] = {"check": c2, "nginx": n2}
+            if c2["non2xx"]:
+                note("https new-connection check run: %d non-2xx answers" % c2["non2xx"])
+            add("check", "HTTPS /v1/check req/s, a new TLS connection per request (as PAM "
+                "hosts: one per login) vs nginx static, same", c2["rps"], n2["rps"],
+                c2["rps"] / n2["rps"] if n2["rps"] else None, "(info)")
+            add("check", "  new connection per request: p50 / p99 (ms)",
+                "%.2f / %.2f" % (c2["p50"] or 0, c2["p99"] or 0), "%.2f / %.2f" % (
+                    n2["p50"] or 0, n2["p99"] or 0), target="(info)")
     RESULTS["throughput"] = res
     RESULTS["rss_under_wrk_kb"] = hwm
     rl = RESULTS.get("rss_after_load", {})
@@ -1093,6 +1111,9 @@ same run on the same machine; a FAIL is a finding to work on, not a broken bench
   (a thread per client connection, `threads` = 16 pooled read connections, one
   group-committing writer, WAL, synchronous=FULL); its database is on the ext4 disk, not
   tmpfs. Each check is an audit event, so each check is a durable write.
+  The "new TLS connection per request" rows send `Connection: close` (wrk then reconnects for
+  each request), and nginx has TLS session resumption turned off, because a PAM host, a fresh
+  process per login, cannot resume a session: this is the gateway's capacity for logins.
 - **1k vs 1M**: `wrk -t1 -c1` (one connection: per-request latency without queueing), both
   gateways up at once, 8 alternating 1-second rounds; the values are the medians of the
   rounds and the ratio is the median of each round's 1M/1k ratio (the disk's fsync time

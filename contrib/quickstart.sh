@@ -37,9 +37,11 @@ install -d -m 0700 "$tls" /var/lib/lockbox /var/log/lockbox
 
 if [ ! -s "$tls/ca.crt" ] || [ ! -s "$tls/gateway.key" ]; then
   say "Making a local CA and a gateway certificate for 127.0.0.1 and localhost ($tls)"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=lockbox quickstart CA" \
-    -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+  # ECDSA P-256: every PAM login is a new TLS handshake, and the gateway signs one per login
+  # (an RSA-2048 key halves the logins it can take per second: bench/findings.md)
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 \
+    -subj "/CN=lockbox quickstart CA" -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=localhost" \
     -keyout "$tls/gateway.key" -out "$tls/gateway.csr" 2>/dev/null
   printf 'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$tls/ext.cnf"
   openssl x509 -req -in "$tls/gateway.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
