@@ -256,6 +256,23 @@ def main():
         rejected("GET /v1/tenants/../../etc/passwd", w.call("GET", "/v1/tenants/..%2f..%2fetc%2fpasswd"),
                  404, "not_found")
 
+    with T.section("deeply nested JSON (the connection threads have 1 MiB stacks)"):
+        deep = [("arrays nested 2000 deep", ("[" * 2000 + "]" * 2000).encode()),
+                ("objects nested 2000 deep", ('{"a":' * 2000 + "1" + "}" * 2000).encode()),
+                ("arrays nested 20000 deep (past jansson's limit)",
+                 ("[" * 20000 + "]" * 20000).encode()),
+                ("a tenant whose name field nests 2000 deep",
+                 ('{"name":' + '{"a":' * 2000 + "1" + "}" * 2000 + "}").encode())]
+        for name, body in deep:
+            for path, tok in (("/v1/tenants", w.admin), ("/v1/check", w.host["hA1"]["token"]),
+                              ("/v1/audit/events", w.host["hA1"]["token"])):
+                st, text = raw_http(gw, "POST", path, body, token=tok)
+                T.check(st == 400, "%s to %s -> 400" % (name, path), "%s %s" % (st, text[-200:]))
+        T.eq(api(gw, "GET", "/healthz")[0], 200, "the gateway still answers")
+        now = snapshot()
+        T.check(now == base, "nested bodies changed nothing")
+        base = now
+
     with T.section("SQL metacharacters and odd text are stored verbatim"):
         odd = ["'; DROP TABLE requests; --", "\" OR 1=1 --", "Robert'); DROP TABLE tickets;--",
                "100% _match_ \\ back\\slash", "Zoë — 東京 — 😀", "<script>alert(1)</script>", "\t tab"]
