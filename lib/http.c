@@ -46,9 +46,9 @@ static struct {
 	void (*slist_free_all)(struct curl_slist *l);
 } cu
 #ifndef LB_HTTP_DLOPEN
-	= {curl_global_init, curl_easy_init,	  curl_easy_setopt,   curl_easy_perform,
-	   curl_easy_getinfo, curl_easy_cleanup, curl_easy_strerror, curl_slist_append,
-	   curl_slist_free_all}
+	= {curl_global_init,  curl_easy_init,    curl_easy_setopt,
+	   curl_easy_perform, curl_easy_getinfo, curl_easy_cleanup,
+	   curl_easy_strerror, curl_slist_append, curl_slist_free_all}
 #endif
 ;
 
@@ -378,7 +378,7 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 	errbuf[0] = '\0';
 #define SET(opt, val)                                                                   \
 	do {                                                                            \
-		if (cu.easy_setopt(h, opt, val) != CURLE_OK) {                        \
+		if (cu.easy_setopt(h, opt, val) != CURLE_OK) {                          \
 			snprintf(err, errlen, "curl_easy_setopt(%s) failed", #opt);     \
 			res = LB_HTTP_ERR_INTERNAL;                                     \
 			goto out;                                                       \
