@@ -657,10 +657,13 @@ def pam_stacks(ctx):
     gw = ctx.gw_https
     tok = os.path.join(base, "host.token")
     write(tok, ctx.host_token + "\n", 0o600)
+    common = "gateway_url = %s\nhost_token_file = %s\ngated_group = root\ntimeout = 5s\n" \
+        "audit_log = %s\n" % (gw.url, tok, os.path.join(base, "audit.log"))
     conf = os.path.join(base, "pam_lockbox.conf")
-    write(conf, "gateway_url = %s\nca_file = %s\nhost_token_file = %s\ngated_group = root\n"
-          "timeout = 5s\naudit_log = %s\n" % (gw.url, ctx.pki["ca"], tok,
-                                             os.path.join(base, "audit.log")), 0o644)
+    write(conf, common + "ca_file = %s\n" % ctx.pki["ca"], 0o644)
+    # a public-CA deployment: no ca_file, the system store (see sysstore_dir)
+    conf_store = os.path.join(base, "pam_lockbox-store.conf")
+    write(conf_store, common, 0o644)
     hdr = os.path.join(base, "curl-headers")
     write(hdr, "Authorization: Bearer %s\nContent-Type: application/json\n" % ctx.host_token,
           0o600)
@@ -673,11 +676,6 @@ out=$(/usr/bin/curl -sS --max-time 5 --cacert {ca} -H @{hdr} \\
 case "$out" in *'"decision": "allow"'*|*'"decision":"allow"'*) exit 0;; esac
 exit 1
 """.format(ca=ctx.pki["ca"], hdr=hdr, url=gw.url), 0o755)
-    # a public-CA deployment: no ca_file, the system store (see sysstore_dir)
-    conf_store = os.path.join(base, "pam_lockbox-store.conf")
-    write(conf_store, "gateway_url = %s\nhost_token_file = %s\ngated_group = root\n"
-          "timeout = 5s\naudit_log = %s\n" % (gw.url, tok, os.path.join(base, "audit.log")),
-          0o644)
     stacks = {
         "permit": "account required pam_permit.so\n",
         "store": "account required %s config=%s\n" % (ctx.pam_module, conf_store),
@@ -756,19 +754,21 @@ def sysstore_dir(ctx, base):
     """A copy of the machine's /etc/ssl/certs (all its CAs, hash links and bundle) plus the
     bench CA, for a module without ca_file run in a private mount namespace where this copy
     is /etc/ssl/certs: the store a gateway with a public-CA certificate is verified against.
-    None without root or unshare(1); the machine's store is never changed."""
+    Returns (directory, number of CAs in its bundle), or (None, 0) without root or
+    unshare(1); the machine's store is never changed."""
     if os.geteuid() != 0 or not shutil.which("unshare") or not os.path.isdir("/etc/ssl/certs"):
-        return None
+        return None, 0
     d = os.path.join(base, "ssl-certs")
     if os.path.exists(d):
         shutil.rmtree(d)
     shutil.copytree("/etc/ssl/certs", d, symlinks=True)
     shutil.copy(ctx.pki["ca"], os.path.join(d, "lockbox-bench-ca.pem"))
-    with open(os.path.join(d, "ca-certificates.crt"), "a") as f:
+    bundle = os.path.join(d, "ca-certificates.crt")
+    with open(bundle, "a") as f:
         f.write(read(ctx.pki["ca"]))
     if run(["openssl", "rehash", d], check=False).returncode != 0:
-        return None
-    return d
+        return None, 0
+    return d, read(bundle).count("BEGIN CERTIFICATE")
 
 
 def pam_run(ctx, confdir, n, phase="account", password="", timeout_s=60, keep=None,
@@ -799,9 +799,7 @@ def section_pam(ctx, a):
             radius = start_freeradius(ctx, base)
         except Exception as e:
             note("freeradius did not start: %s" % e)
-    certs = sysstore_dir(ctx, base)
-    ctx.sysstore_cas = read(os.path.join(certs, "ca-certificates.crt")).count(
-        "BEGIN CERTIFICATE") if certs else 0
+    certs, ctx.sysstore_cas = sysstore_dir(ctx, base)
     # "nongated": the same stack for a user outside gated_group (daemon, not in group root)
     order = ["permit", "lockbox", "lockbox-kept", "store-kept", "nongated", "radius", "exec"]
     nrounds = 3

@@ -178,9 +178,65 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-static char *cursor_path(const char *path);
-static long long read_cursor_fd(int fd);
-static int write_cursor_fd_sync(int fd, long long off, int sync);
+/* ---- cursor ---- */
+
+static char *cursor_path(const char *path)
+{
+	size_t n = strlen(path) + sizeof(CURSOR_SUFFIX);
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s%s", path, CURSOR_SUFFIX);
+	return p;
+}
+
+static long long read_cursor_fd(int fd)
+{
+	char buf[CURSOR_LEN + 1];
+	ssize_t n = pread(fd, buf, CURSOR_LEN, 0);
+	char *end;
+	long long v;
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	errno = 0;
+	v = strtoll(buf, &end, 10);
+	if (errno || end == buf || v < 0)
+		return 0;
+	return v;
+}
+
+static int write_cursor_fd_sync(int fd, long long off, int sync)
+{
+	char buf[CURSOR_LEN + 1];
+	snprintf(buf, sizeof(buf), "%020lld\n", off);
+	if (pwrite(fd, buf, CURSOR_LEN, 0) != CURSOR_LEN)
+		return -1;
+	if (ftruncate(fd, CURSOR_LEN) != 0)
+		return -1;
+	return sync ? fsync(fd) : 0;
+}
+
+static int write_cursor_fd(int fd, long long off)
+{
+	return write_cursor_fd_sync(fd, off, 1);
+}
+
+/* Reads the cursor without taking the delivery lock (for listing). */
+static long long peek_cursor(const char *path)
+{
+	char *cp = cursor_path(path);
+	long long v = 0;
+	int fd;
+	if (!cp)
+		return 0;
+	fd = open(cp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		v = read_cursor_fd(fd);
+		close(fd);
+	}
+	free(cp);
+	return v;
+}
 
 /* Lines of events the gateway already holds are appended without fsync, and their cursor
  * step is not synced either, so a crash may keep a cursor that points past the end of what
@@ -203,7 +259,7 @@ static void cursor_clamp(const char *path, int cfd, off_t size)
 			return; /* no cursor: nothing counts as delivered */
 	}
 	if (read_cursor_fd(fd) > (long long)size)
-		(void)write_cursor_fd_sync(fd, 0, 1);
+		(void)write_cursor_fd(fd, 0);
 	if (fd != cfd)
 		close(fd);
 }
@@ -312,66 +368,6 @@ enum lb_auditlog_result lb_auditlog_append(const char *path, const json_t *event
 					   size_t errlen)
 {
 	return append_line(path, event, err, errlen, NULL, NULL, 1, -1);
-}
-
-/* ---- cursor ---- */
-
-static char *cursor_path(const char *path)
-{
-	size_t n = strlen(path) + sizeof(CURSOR_SUFFIX);
-	char *p = malloc(n);
-	if (p)
-		snprintf(p, n, "%s%s", path, CURSOR_SUFFIX);
-	return p;
-}
-
-static long long read_cursor_fd(int fd)
-{
-	char buf[CURSOR_LEN + 1];
-	ssize_t n = pread(fd, buf, CURSOR_LEN, 0);
-	char *end;
-	long long v;
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	errno = 0;
-	v = strtoll(buf, &end, 10);
-	if (errno || end == buf || v < 0)
-		return 0;
-	return v;
-}
-
-static int write_cursor_fd_sync(int fd, long long off, int sync)
-{
-	char buf[CURSOR_LEN + 1];
-	snprintf(buf, sizeof(buf), "%020lld\n", off);
-	if (pwrite(fd, buf, CURSOR_LEN, 0) != CURSOR_LEN)
-		return -1;
-	if (ftruncate(fd, CURSOR_LEN) != 0)
-		return -1;
-	return sync ? fsync(fd) : 0;
-}
-
-static int write_cursor_fd(int fd, long long off)
-{
-	return write_cursor_fd_sync(fd, off, 1);
-}
-
-/* Reads the cursor without taking the delivery lock (for listing). */
-static long long peek_cursor(const char *path)
-{
-	char *cp = cursor_path(path);
-	long long v = 0;
-	int fd;
-	if (!cp)
-		return 0;
-	fd = open(cp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd >= 0) {
-		v = read_cursor_fd(fd);
-		close(fd);
-	}
-	free(cp);
-	return v;
 }
 
 enum lb_auditlog_result lb_auditlog_append_delivered(const char *path, const json_t *event,

@@ -56,6 +56,13 @@ def prerequisites():
     return None
 
 
+def nsrun_path():
+    """tests/e2e/nsrun.sh: a command in a private mount namespace (root and unshare(1))."""
+    top = os.environ.get("LB_TOP_SRCDIR",
+                         os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    return os.path.join(top, "tests", "e2e", "nsrun.sh")
+
+
 def driver_path():
     top = os.environ.get("LB_TOP_BUILDDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
     return os.path.join(top, "tests", "pam", "lbpam_drive")

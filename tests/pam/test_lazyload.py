@@ -95,22 +95,14 @@ try:
                  "unloaded and loaded again each time)", r.err[-600:])
 
         with T.section("libcurl cannot be loaded: gated logins fail closed, others go on"):
-            lib = None
-            for d in ("/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64",
-                      "/usr/lib"):
-                if os.path.exists(os.path.join(d, "libcurl.so.4")):
-                    lib = os.path.realpath(os.path.join(d, "libcurl.so.4"))
-                    break
+            lib = pamenv._find_lib("libcurl.so.4")
             if os.geteuid() != 0 or not shutil.which("unshare") or not lib:
                 T.note("needs root, unshare(1) and libcurl.so.4: not tried")
             else:
-                nsrun = os.path.join(os.environ.get("LB_TOP_SRCDIR", os.path.join(
-                    os.path.dirname(os.path.abspath(__file__)), "..", "..")),
-                    "tests", "e2e", "nsrun.sh")
                 empty = os.path.join(env.tmp, "empty")
                 open(empty, "w").close()
                 # an empty file in libcurl's place, in a private mount namespace only
-                wrap = [nsrun, empty, "-b", empty, lib, "--"]
+                wrap = [pamenv.nsrun_path(), empty, "-b", empty, os.path.realpath(lib), "--"]
                 before = len(g.requests)
                 r = env.run("eng", ["account=PAM_PERM_DENIED"], wrap=wrap,
                             preload_inside=True)

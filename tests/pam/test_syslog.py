@@ -23,8 +23,7 @@ if why:
     T.skip(why)
 if os.geteuid() != 0 or not shutil.which("unshare"):
     T.skip("needs root and unshare(1) for a private /dev/log")
-nsrun = os.path.join(os.environ.get("LB_TOP_SRCDIR", os.path.join(os.path.dirname(
-    os.path.abspath(__file__)), "..", "..")), "tests", "e2e", "nsrun.sh")
+nsrun = pamenv.nsrun_path()
 
 env = pamenv.PamEnv("syslog")
 sockpath = os.path.join(env.tmp, "log.sock")
