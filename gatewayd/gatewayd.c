@@ -43,6 +43,7 @@ static const struct route {
 	{"GET", "/v1/hosts", gw_hosts_list, WHO_USER},
 	{"POST", "/v1/hosts/*/disable", gw_hosts_disable, WHO_USER},
 	{"GET", "/v1/hosts/self", gw_hosts_self, WHO_HOST},
+	{"GET", "/v1/hosts/self/changes", gw_hosts_changes, WHO_HOST},
 	{"POST", "/v1/users", gw_users_create, WHO_USER},
 	{"GET", "/v1/users", gw_users_list, WHO_USER},
 	{"POST", "/v1/users/*/tokens", gw_users_token_create, WHO_USER},
@@ -181,7 +182,7 @@ static enum MHD_Result dispatch(struct gw_req *r)
 		if (rt->who == WHO_HOST && r->who.kind != GW_P_HOST)
 			return gw_reply_error(r, "forbidden", "this endpoint is for enrolled hosts");
 		if (rt->who == WHO_USER && r->who.kind != GW_P_USER)
-			return gw_reply_error(r, "forbidden", "host tokens may only call /v1/check and /v1/audit/events");
+			return gw_reply_error(r, "forbidden", "host tokens may only call /v1/check, /v1/audit/events and /v1/hosts/self[/changes]");
 	}
 	r->now = lb_time_now_ms();
 	return rt->handler(r);
@@ -222,6 +223,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (r->wait.state == GW_WAIT_WOKEN) /* a long-poll MHD resumed */
+		return gw_changes_answer(r);
 	if (r->responded)
 		return MHD_YES;
 	if (r->too_big)
@@ -239,6 +242,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (!r)
 		return;
+	gw_changes_forget(r);
 	for (size_t i = 0; i < GW_MAX_ARGS; i++)
 		free(r->args[i]);
 	gw_principal_clear(&r->who);
@@ -553,13 +557,88 @@ static void detach_ready(int ready_fd)
 	close(ready_fd);
 }
 
-/* Stacks of the connection threads. glibc keeps the stacks of finished threads for reuse, up
- * to 40 MiB in all: with the default 8 MiB stacks only 5 fit, so at 16 connections most new
- * threads mapped a fresh stack and unmapped it on exit (TLB shootdowns on every CPU), about
- * 5% of the CPU of a new HTTPS connection (bench/findings.md). 1 MiB holds the deepest work a
- * request does (jansson parses up to 2048 levels of nesting, tests/api/test_badinput.py) with
- * room to spare, and 40 of them fit in the cache. */
+/* Stacks of the HTTP server's threads: 1 MiB holds the deepest work a request does (jansson
+ * parses up to 2048 levels of nesting, tests/api/test_badinput.py) with room to spare. */
 #define GW_THREAD_STACK (1024 * 1024)
+
+/* Every agent holds a change long-poll open (DESIGN.md "Live sessions": many thousands at
+ * once), each one a connection and a file descriptor. */
+#define GW_MAX_CONNECTIONS 20000
+/* Descriptors kept for everything else: database files, logs, notification sockets. */
+#define GW_RESERVED_FDS 128
+
+/* Raises the soft limit on open files to the hard one; returns the limit in effect. */
+static rlim_t raise_open_files_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		gw_log(LOG_WARNING, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return 1024;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit want = {rl.rlim_max, rl.rlim_max};
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl.rlim_cur = rl.rlim_max;
+		else
+			gw_log(LOG_WARNING, "cannot raise the open files limit from %llu to %llu: %s",
+			       (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+			       strerror(errno));
+	}
+	return rl.rlim_cur;
+}
+
+/* The client connections that fit under NOFILE open files. */
+static unsigned connection_limit(rlim_t nofile)
+{
+	if (nofile == RLIM_INFINITY || nofile >= (rlim_t)GW_MAX_CONNECTIONS + GW_RESERVED_FDS)
+		return GW_MAX_CONNECTIONS;
+	return nofile > 2 * GW_RESERVED_FDS ? (unsigned)(nofile - GW_RESERVED_FDS)
+					    : (unsigned)(nofile / 2);
+}
+
+/* The HTTP server: a pool of `threads` event-loop threads (epoll) serves every connection.
+ * A handler blocks on the store (a decision waits for the group commit that holds its audit
+ * event), so a pool thread serves one request at a time, and `threads` also sizes the
+ * store's pool of read connections (main) so that no handler waits for one. A change
+ * long-poll is a suspended connection and holds no thread (gw_changes.c); suspended
+ * connections do not time out, every other one is closed after 30 s without traffic. */
+static struct MHD_Daemon *http_start(struct gw *gw, const struct gw_listen *l, char *cert,
+				     char *key)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	struct MHD_OptionItem extra[4];
+	size_t n = 0;
+	rlim_t nofile = raise_open_files_limit();
+	unsigned max_conns = connection_limit(nofile);
+
+	if (l->ipv6)
+		flags |= MHD_USE_IPv6;
+	if (l->tls)
+		flags |= MHD_USE_TLS;
+	/* MHD takes a pool size of 1 as a mistake and says so: one thread is no pool */
+	if (gw->cfg.threads > 1)
+		extra[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
+						     (intptr_t)gw->cfg.threads, NULL};
+	if (l->tls) {
+		extra[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, cert};
+		extra[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, key};
+	}
+	extra[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	gw_log(LOG_INFO, "open files limit %llu: at most %u client connections",
+	       (unsigned long long)nofile, max_conns);
+	return MHD_start_daemon(
+		flags, (uint16_t)l->port, NULL, NULL, on_request, gw,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&l->addr,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+		MHD_OPTION_CONNECTION_LIMIT, max_conns,
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)GW_THREAD_STACK,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_ARRAY, extra,
+		MHD_OPTION_END);
+}
 
 int main(int argc, char **argv)
 {
@@ -581,7 +660,6 @@ int main(int argc, char **argv)
 	pthread_t sweep_thread;
 	sigset_t sigs;
 	int sig;
-	unsigned flags;
 
 	memset(&gw, 0, sizeof(gw));
 	pthread_mutex_init(&gw.ckpt_lock, NULL);
@@ -627,10 +705,21 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lockbox-gatewayd: cannot detach: %s\n", strerror(errno));
 		goto out;
 	}
+	/* Signals are taken synchronously by the main thread; every other thread blocks them,
+	 * the store's writer too, so they are blocked before it starts: a SIGTERM during the
+	 * start-up waits for sigwait instead of killing the process from another thread. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	if (!bootstrap)
+		pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	if (make_db_dir(gw.cfg.database) != 0)
 		fprintf(stderr, "lockbox-gatewayd: cannot create the database directory: %s\n",
 			strerror(errno));
-	gw.store = gw_store_open(gw.cfg.database, gw.cfg.threads, err, sizeof(err));
+	/* a read connection for every HTTP thread (http_start), the sweeper and the notifier */
+	gw.store = gw_store_open(gw.cfg.database, (unsigned)gw.cfg.threads + 2, err, sizeof(err));
 	if (!gw.store) {
 		fprintf(stderr, "lockbox-gatewayd: %s\n", err);
 		goto out;
@@ -653,38 +742,13 @@ int main(int argc, char **argv)
 	}
 	gw.foreground = foreground;
 
-	/* Signals are taken synchronously by the main thread; every other thread blocks them. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
 	/* before serving: verify must compare with the stored checkpoint from the first call */
 	checkpoint_resume(&gw);
-	/* One thread per client connection: a handler blocks until the group commit that holds
-	 * its audit event is on disk, and in a shared worker thread that wait would stall every
-	 * other connection of that thread (measured: 3 decisions per fsync at 16 connections
-	 * instead of 8; bench/findings.md). The database work itself is bounded by the store's
-	 * pool of `threads` connections. */
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
-		MHD_USE_ERROR_LOG;
-	if (l.ipv6)
-		flags |= MHD_USE_IPv6;
-	if (l.tls)
-		flags |= MHD_USE_TLS;
-	gw.mhd = MHD_start_daemon(
-		flags, (uint16_t)l.port, NULL, NULL, on_request, &gw,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&l.addr,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000,
-		MHD_OPTION_THREAD_STACK_SIZE, (size_t)GW_THREAD_STACK,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-		l.tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
-		MHD_OPTION_HTTPS_MEM_KEY, key,
-		MHD_OPTION_END);
+	if (gw_changes_start() != 0) {
+		gw_log(LOG_ERR, "cannot start the change signal's timer");
+		goto out;
+	}
+	gw.mhd = http_start(&gw, &l, cert, key);
 	if (!gw.mhd) {
 		gw_log(LOG_ERR, "cannot listen on %s (address in use, or bad TLS key/cert?)",
 		       gw.cfg.listen);
@@ -722,6 +786,8 @@ int main(int argc, char **argv)
 	gw_notify_stop();
 	rc = 0;
 out:
+	/* MHD must not be stopped while a connection is suspended */
+	gw_changes_stop();
 	if (gw.mhd)
 		MHD_stop_daemon(gw.mhd);
 	if (key) {

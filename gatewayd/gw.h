@@ -102,6 +102,23 @@ int gw_may_read_ticket(const struct gw_principal *p, const json_t *ticket);
 int gw_may_read_audit(const struct gw_principal *p, const json_t *ev);
 
 struct gw;
+struct gw_req;
+
+/* A long-poll of GET /v1/hosts/self/changes parked until its tenant changes or its wait
+ * ends (gw_changes.c). Every field is guarded by the changes lock. */
+enum gw_wait_state {
+	GW_WAIT_NONE = 0, /* not a parked poll (or answered) */
+	GW_WAIT_PARKED,   /* suspended, in the waiters list */
+	GW_WAIT_WOKEN,    /* resumed, out of the list: the next handler call answers */
+	GW_WAIT_ANSWERED, /* the answer is queued; the completion callback ends it */
+};
+struct gw_wait {
+	enum gw_wait_state state;
+	struct gw_req *prev, *next; /* the waiters list, while parked */
+	char tenant[GW_ID_LEN];
+	int64_t since;    /* the version the host holds */
+	int64_t deadline; /* ms, CLOCK_MONOTONIC */
+};
 
 /* Per-connection state, freed in the completion callback. */
 struct gw_req {
@@ -117,6 +134,7 @@ struct gw_req {
 	char actor[GW_ID_LEN];
 	int responded;
 	int64_t now; /* request time, ms, gateway clock */
+	struct gw_wait wait;
 };
 
 struct gw {
@@ -196,7 +214,7 @@ enum gw_db gw_audit_emit(struct gw *gw, const struct gw_event *e, char id_out[37
 enum gw_db gw_audit_verify_chain(struct gw *gw, json_t **result);
 /* Verifies the events after (SEQ, HASH), a checkpoint, up to the head. */
 enum gw_db gw_audit_verify_from(struct gw *gw, int64_t seq, const char *hash, json_t **result);
-/* Closes, in the audit log, the sessions of REQ that never sent session.end. */
+/* Records session.lost for the sessions of REQ whose end the host never sent. */
 enum gw_db gw_sessions_reconcile(struct gw *gw, const json_t *req, const char *why);
 
 /* One transaction per handler: the body fills OUT or fails with an API error code; the
@@ -209,11 +227,35 @@ struct gw_tx {
 	char err_msg[384];
 	const char *what; /* resource name for not-found replies */
 	const void *arg;  /* handler-specific input */
+	/* tenants whose change version gw_tx_run bumps once the transaction committed (a set,
+	 * owned): an agent woken before the commit would re-check, still be allowed, and not
+	 * be woken again */
+	json_t *changed;
 };
 typedef enum gw_db (*gw_tx_fn)(struct gw_tx *tx);
 enum gw_db gw_tx_fail(struct gw_tx *tx, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 enum MHD_Result gw_tx_run(struct gw_tx *tx, int write, gw_tx_fn fn, unsigned ok_status);
+
+/* The change signal agents long-poll (gw_changes.c, DESIGN.md "Live sessions"): a version
+ * per tenant, in memory, that starts at the gateway's start time in ms and grows with every
+ * change that may end a live session, so a version from before a restart never matches. */
+int gw_changes_start(void);
+/* Answers every parked poll and refuses to park new ones; call before MHD_stop_daemon. */
+void gw_changes_stop(void);
+void gw_changes_bump(const char *tenant);
+/* What changes a tenant, marked inside the transaction that makes the change: every request
+ * decision and an approval at create (gw_requests.c), host disable (gw_hosts.c), role
+ * removal (gw_users.c); the sweeper bumps after its own commits. A user disable, when it
+ * comes, marks gw_tx_changed_user_grants like role removal. */
+/* Marks TENANT (NULL or "" ignored) as changed by TX; bumped after its commit. */
+void gw_tx_changed(struct gw_tx *tx, const char *tenant);
+/* Marks the tenants where USER holds an approved grant. */
+enum gw_db gw_tx_changed_user_grants(struct gw_tx *tx, const char *user);
+/* The access handler's calls for a parked poll: the answer after resume, the cleanup. */
+enum MHD_Result gw_changes_answer(struct gw_req *r);
+void gw_changes_forget(struct gw_req *r);
+size_t gw_changes_waiting(void);
 
 /* The request lifecycle (gw_requests.c) used by the sweeper too. */
 enum gw_db gw_requests_sweep(struct gw *gw, int64_t now_ms, unsigned *changed);
@@ -230,6 +272,7 @@ enum MHD_Result gw_hosts_create(struct gw_req *r);
 enum MHD_Result gw_hosts_list(struct gw_req *r);
 enum MHD_Result gw_hosts_disable(struct gw_req *r);
 enum MHD_Result gw_hosts_self(struct gw_req *r);
+enum MHD_Result gw_hosts_changes(struct gw_req *r);
 enum MHD_Result gw_users_create(struct gw_req *r);
 enum MHD_Result gw_users_list(struct gw_req *r);
 enum MHD_Result gw_users_token_create(struct gw_req *r);

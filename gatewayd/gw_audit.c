@@ -46,9 +46,12 @@ enum gw_db gw_audit_emit(struct gw *gw, const struct gw_event *e, char id_out[37
 	return rc;
 }
 
+/* A host speaks for its sessions and repeats the gateway's decisions (DESIGN.md "Audit
+ * events"). */
 static int host_event_type(const char *t)
 {
-	static const char *const ok[] = {"session.start", "session.end", "access.check.allow",
+	static const char *const ok[] = {"session.start", "session.end", "session.warn",
+					 "session.terminate", "session.lost", "access.check.allow",
 					 "access.check.deny", NULL};
 	for (size_t i = 0; ok[i]; i++)
 		if (strcmp(ok[i], t) == 0)
@@ -162,7 +165,8 @@ static int validate_event(struct gw_req *r, json_t *e, size_t i)
 	s = lb_json_str(e, "type");
 	if (!s || !host_event_type(s)) {
 		gw_reply_error(r, s ? "bad_value" : "missing_field",
-			       "events[%zu].type must be session.start, session.end or access.check.*", i);
+			       "events[%zu].type must be session.start, .end, .warn, .terminate, .lost "
+			       "or access.check.*", i);
 		return -1;
 	}
 	s = lb_json_str(e, "time");
@@ -223,7 +227,8 @@ static int known_event_type(const char *t)
 		"lockbox.request.approve", "lockbox.request.deny", "lockbox.request.expire",
 		"lockbox.request.revoke", "lockbox.request.cancel", "lockbox.request.complete",
 		"pim.elevation.activate", "pim.elevation.expire", "access.check.allow",
-		"access.check.deny", "session.start", "session.end", "tenant.lockbox.enable",
+		"access.check.deny", "session.start", "session.end", "session.warn",
+		"session.terminate", "session.lost", "tenant.lockbox.enable",
 		"tenant.lockbox.disable", "host.enroll", "host.disable", NULL};
 	for (size_t i = 0; types[i]; i++)
 		if (strcmp(types[i], t) == 0)
@@ -414,12 +419,15 @@ enum MHD_Result gw_audit_verify(struct gw_req *r)
 }
 
 /* Session-end hooks are not reliable (SIGKILL, forks, a host that died): when a grant ends,
- * every session.start of the request without its session.end gets one from the gateway,
- * marked reconciled. A late real session.end from the host is still stored as sent. */
+ * every session.start of the request with neither a session.end nor a session.lost gets a
+ * session.lost from the gateway (DESIGN.md "Live sessions"): the gateway records that the
+ * host never confirmed an end, never a session.end it did not receive. A late real
+ * session.end from the host is still stored as sent. */
 enum gw_db gw_sessions_reconcile(struct gw *gw, const json_t *req, const char *why)
 {
 	struct gw_store *s = gw->store;
 	struct gw_filter f[1] = {{"request", GW_EQ, lb_json_str(req, "id")}};
+	/* ended: the sessions with a session.end or a session.lost already */
 	json_t *starts = json_object(), *ended = json_object(), *items, *ev;
 	int64_t cursor = 0, next;
 	const char *sid;
@@ -437,7 +445,8 @@ enum gw_db gw_sessions_reconcile(struct gw *gw, const json_t *req, const char *w
 			const char *session = lb_json_str(json_object_get(ev, "details"), "session");
 			if (type && strcmp(type, "session.start") == 0)
 				json_object_set(starts, session ? session : lb_json_str(ev, "id"), ev);
-			else if (type && strcmp(type, "session.end") == 0 && session)
+			else if (type && session && (strcmp(type, "session.end") == 0 ||
+						     strcmp(type, "session.lost") == 0))
 				json_object_set_new(ended, session, json_true());
 		}
 		json_decref(items);
@@ -448,15 +457,15 @@ enum gw_db gw_sessions_reconcile(struct gw *gw, const json_t *req, const char *w
 		json_t *d = json_object_get(ev, "details");
 		if (json_object_get(ended, sid))
 			continue;
-		e.type = "session.end";
+		e.type = "session.lost";
 		e.tenant = lb_json_str(ev, "tenant");
 		e.subscription = lb_json_str(ev, "subscription");
 		e.level = lb_json_str(ev, "level");
 		e.actor = lb_json_str(ev, "actor");
 		e.host = lb_json_str(ev, "host");
 		e.request = lb_json_str(req, "id");
-		e.details = json_pack("{s:s,s:b,s:s,s:O?,s:O?,s:O?}", "session", sid, "reconciled", 1,
-				      "reason", why, "decision_id", json_object_get(d, "decision_id"),
+		e.details = json_pack("{s:s,s:s,s:O?,s:O?,s:O?}", "session", sid, "reason", why,
+				      "decision_id", json_object_get(d, "decision_id"),
 				      "user", json_object_get(d, "user"), "start_time",
 				      json_object_get(ev, "time"));
 		if ((rc = gw_audit_emit(gw, &e, NULL)) != GW_DB_OK)

@@ -219,6 +219,9 @@ decided:
 			       d.message);
 	if (!c->details)
 		return GW_DB_ERROR;
+	/* the agent's re-check of a live session names it (DESIGN.md "Live sessions") */
+	if (json_object_get(tx->body, "session"))
+		json_object_set(c->details, "session", json_object_get(tx->body, "session"));
 	if (is(d.reason, "allow"))
 		json_object_set_new(c->details, "grant_expires_at", json_string(d.grant_expires_at));
 	c->d = d;
@@ -258,7 +261,8 @@ enum MHD_Result gw_check(struct gw_req *r)
 {
 	static const struct gw_field spec[] = {
 		{"user", GW_F_STR, 1, 64},  {"service", GW_F_STR, 1, 64},
-		{"rhost", GW_F_STR, 0, 255}, {"tty", GW_F_STR, 0, 64}, {NULL, 0, 0, 0}};
+		{"rhost", GW_F_STR, 0, 255}, {"tty", GW_F_STR, 0, 64},
+		{"session", GW_F_STR, 0, 64}, {NULL, 0, 0, 0}};
 	struct check c;
 	struct gw_tx tx = {.r = r, .what = "host", .arg = &c};
 	enum MHD_Result ret;
@@ -269,6 +273,10 @@ enum MHD_Result gw_check(struct gw_req *r)
 	if (!*lb_json_str(tx.body, "user") || !*lb_json_str(tx.body, "service")) {
 		json_decref(tx.body);
 		return gw_reply_error(r, "bad_value", "user and service must not be empty");
+	}
+	if (json_object_get(tx.body, "session") && !*lb_json_str(tx.body, "session")) {
+		json_decref(tx.body);
+		return gw_reply_error(r, "bad_value", "session: must not be empty");
 	}
 	memset(&c, 0, sizeof(c));
 	c.tx = &tx;

@@ -111,6 +111,7 @@ static enum gw_db host_disable_tx(struct gw_tx *tx)
 	json_decref(fields);
 	if (rc != GW_DB_OK)
 		return rc;
+	gw_tx_changed(tx, lb_json_str(tx->out, "tenant")); /* its agent ends its sessions */
 	ev.type = "host.disable";
 	ev.tenant = lb_json_str(tx->out, "tenant");
 	ev.subscription = lb_json_str(tx->out, "subscription");

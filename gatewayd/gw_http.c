@@ -328,7 +328,18 @@ static enum gw_db tx_thunk_run(void *arg)
 	json_decref(t->tx->out);
 	t->tx->out = NULL;
 	t->tx->err_code = NULL;
+	json_decref(t->tx->changed);
+	t->tx->changed = NULL;
 	return t->fn(t->tx);
+}
+
+/* Wakes the agents of the tenants a committed transaction changed. */
+static void tx_bump_changed(struct gw_tx *tx)
+{
+	const char *tenant;
+	json_t *v;
+	json_object_foreach(tx->changed, tenant, v)
+		gw_changes_bump(tenant);
 }
 
 enum MHD_Result gw_tx_run(struct gw_tx *tx, int write, gw_tx_fn fn, unsigned ok_status)
@@ -338,6 +349,10 @@ enum MHD_Result gw_tx_run(struct gw_tx *tx, int write, gw_tx_fn fn, unsigned ok_
 	enum gw_db rc = s->run(s->cls, write, tx_thunk_run, &t);
 	enum MHD_Result ret;
 
+	if (rc == GW_DB_OK) /* committed: now, and only now, an agent's re-check sees it */
+		tx_bump_changed(tx);
+	json_decref(tx->changed);
+	tx->changed = NULL;
 	if (rc == GW_DB_ABORT && tx->err_code)
 		ret = gw_reply_error(tx->r, tx->err_code, "%s", tx->err_msg);
 	else if (rc != GW_DB_OK)

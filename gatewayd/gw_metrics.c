@@ -75,6 +75,10 @@ enum MHD_Result gw_metrics(struct gw_req *r)
 		   "lockbox_sweeper_changes_total %lu\n",
 		atomic_load(&audit_appended), atomic_load(&audit_duplicates),
 		atomic_load(&sweeps_changed));
+	fprintf(f, "# HELP lockbox_changes_waiting Change long-polls (GET /v1/hosts/self/changes) parked now.\n"
+		   "# TYPE lockbox_changes_waiting gauge\n"
+		   "lockbox_changes_waiting %zu\n",
+		gw_changes_waiting());
 	fclose(f);
 	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {

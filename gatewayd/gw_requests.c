@@ -215,10 +215,12 @@ static enum gw_db request_create_tx(struct gw_tx *tx)
 				     json_object_get(body, "access"), "duration", dur,
 				     "justification", json_object_get(body, "justification"),
 				     "mfa", r->who.mfa));
-	if (rc == GW_DB_OK && auto_approve)
+	if (rc == GW_DB_OK && auto_approve) {
 		rc = request_event(gw, tx->out, "approve", NULL,
 				   json_pack("{s:b,s:s}", "lockbox_disabled", 1, "note",
 					     "the tenant has lockbox disabled: no customer approval step"));
+		gw_tx_changed(tx, lb_json_str(tx->out, "tenant"));
+	}
 	if (rc == GW_DB_OK)
 		rc = notify_state(gw, tx->out);
 out:
@@ -490,6 +492,8 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 		rc = gw_sessions_reconcile(r->gw, req, "revoked");
 	if (rc == GW_DB_OK)
 		rc = notify_state(r->gw, req);
+	/* every decision may start or end a grant of the tenant's hosts */
+	gw_tx_changed(tx, lb_json_str(req, "tenant"));
 	tx->out = json_incref(req);
 out:
 	json_decref(req);
@@ -549,6 +553,7 @@ struct sweep {
 	int64_t now;
 	unsigned changed;
 	int more;
+	json_t *tenants; /* of the requests one round changed: bumped once it committed */
 };
 
 
@@ -584,6 +589,7 @@ static enum gw_db sweep_requests(struct sweep *sw, const char *state, const char
 		}
 		if (rc != GW_DB_OK)
 			break;
+		json_object_set_new(sw->tenants, lb_json_str(req, "tenant"), json_true());
 		sw->changed++;
 	}
 	json_decref(items);
@@ -631,6 +637,7 @@ static enum gw_db sweep_tx(void *arg)
 	struct sweep *sw = arg;
 	enum gw_db rc;
 	sw->more = 0;
+	json_object_clear(sw->tenants); /* a retried round starts clean */
 	if ((rc = sweep_requests(sw, "internal_review", "pending_expires_at", "expired",
 				 "expire")) != GW_DB_OK ||
 	    (rc = sweep_requests(sw, "customer_notified", "pending_expires_at", "expired",
@@ -643,9 +650,14 @@ static enum gw_db sweep_tx(void *arg)
 
 enum gw_db gw_requests_sweep(struct gw *gw, int64_t now_ms, unsigned *changed)
 {
-	struct sweep sw = {gw, now_ms, 0, 0};
+	struct sweep sw = {gw, now_ms, 0, 0, json_object()};
 	enum gw_db rc;
 	int rounds = 0;
+	const char *tenant;
+	json_t *v;
+
+	if (!sw.tenants)
+		return GW_DB_ERROR;
 	do {
 		unsigned before = sw.changed;
 		rc = gw->store->run(gw->store->cls, 1, sweep_tx, &sw);
@@ -653,7 +665,10 @@ enum gw_db gw_requests_sweep(struct gw *gw, int64_t now_ms, unsigned *changed)
 			sw.changed = before;
 			break;
 		}
+		json_object_foreach(sw.tenants, tenant, v)
+			gw_changes_bump(tenant);
 	} while (sw.more && ++rounds < 50);
+	json_decref(sw.tenants);
 	*changed = sw.changed;
 	gw_metrics_sweep(sw.changed);
 	if (sw.changed)

@@ -297,6 +297,10 @@ static enum gw_db role_remove_tx(struct gw_tx *tx)
 	if (rc != GW_DB_OK)
 		return rc;
 	rc = s->remove(s->cls, &gw_k_roles, lb_json_str(found, "id"));
+	/* an engineer who lost the role may not go on in the sessions of their grants (customer
+	 * roles hold no grants: nothing to mark) */
+	if (rc == GW_DB_OK)
+		rc = gw_tx_changed_user_grants(tx, lb_json_str(found, "user"));
 	tx->out = json_pack("{s:O}", "deleted", json_object_get(found, "id"));
 	json_decref(found);
 	return rc;

@@ -508,7 +508,8 @@ enum lb_auditlog_result lb_auditlog_pending(const char *path, size_t *pending, c
 	return lb_auditlog_foreach(path, count_pending, pending, err, errlen);
 }
 
-/* ---- delivery ---- */
+/* ---- delivery (not in the PAM module: lockbox-agent delivers) ---- */
+#ifndef LB_AUDITLOG_NO_FLUSH
 
 struct batch {
 	json_t *events;   /* array */
@@ -741,3 +742,4 @@ out:
 	free(cpath);
 	return res;
 }
+#endif /* LB_AUDITLOG_NO_FLUSH */

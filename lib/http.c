@@ -1,10 +1,10 @@
-/* lockbox: the HTTPS client shared by pam_lockbox and lockboxctl (see include/lockbox/http.h).
+/* lockbox: the HTTPS client of lockbox-agent and lockboxctl (see include/lockbox/http.h).
  *
- * This code runs inside sshd and xrdp-sesman, so it follows DESIGN.md's rules: a fresh curl
- * handle per call (libcurl is not fork-safe and xrdp-sesman forks), CURLOPT_NOSIGNAL (never
- * touch the host's signal dispositions), no curl_global_cleanup (it would tear down the host
- * daemon's OpenSSL), proxies from the environment ignored, no redirects, TLS verified against
- * ca_file, one overall deadline, and a response body capped in the write callback. */
+ * It keeps the rules DESIGN.md set for code that once ran inside sshd: CURLOPT_NOSIGNAL
+ * (never touch signal dispositions), no curl_global_cleanup, proxies from the environment
+ * ignored, no redirects, TLS verified against ca_file, one overall deadline, and a response
+ * body capped in the write callback. A call makes a fresh handle, or uses a persistent
+ * client's (the agent's keep-alive connection and TLS session to the gateway). */
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -29,200 +29,17 @@
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc = CURLE_FAILED_INIT;
 
-/* The libcurl calls this file makes. lockboxctl and the gateway link libcurl; the PAM module
- * (built with LB_HTTP_DLOPEN) loads it at its first request instead. libcurl pulls in ~37
- * libraries, and loading and unloading them costs 8-11 ms (bench/findings.md), which a
- * login by a user outside gated_group, exempt or unknown to lockbox would otherwise pay in
- * pam_start for a module that never asks the gateway on its behalf. */
-static struct {
-	CURLcode (*global_init)(long flags);
-	CURL *(*easy_init)(void);
-	CURLcode (*easy_setopt)(CURL *h, CURLoption opt, ...);
-	CURLcode (*easy_perform)(CURL *h);
-	CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
-	void (*easy_cleanup)(CURL *h);
-	const char *(*easy_strerror)(CURLcode rc);
-	struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
-	void (*slist_free_all)(struct curl_slist *l);
-} cu
-#ifndef LB_HTTP_DLOPEN
-	= {curl_global_init,  curl_easy_init,    curl_easy_setopt,
-	   curl_easy_perform, curl_easy_getinfo, curl_easy_cleanup,
-	   curl_easy_strerror, curl_slist_append, curl_slist_free_all}
-#endif
-;
 
-#ifdef LB_HTTP_DLOPEN
-#include <dlfcn.h>
 
-#define LB_LIBCURL_SONAME "libcurl.so.4"
-static void *curl_lib;
-static char curl_load_error[256];
-
-static int load_curl(void)
-{
-	/* RTLD_LOCAL: none of libcurl's symbols may interpose on the host daemon's own */
-	curl_lib = dlopen(LB_LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (!curl_lib) {
-		const char *e = dlerror();
-		snprintf(curl_load_error, sizeof(curl_load_error), "cannot load %s: %s",
-			 LB_LIBCURL_SONAME, e ? e : "unknown error");
-		return -1;
-	}
-#define SYM(field, name)                                                                   \
-	do {                                                                               \
-		*(void **)(&cu.field) = dlsym(curl_lib, name);                             \
-		if (!cu.field) {                                                           \
-			snprintf(curl_load_error, sizeof(curl_load_error),                 \
-				 "%s has no %s", LB_LIBCURL_SONAME, name);                 \
-			return -1;                                                         \
-		}                                                                          \
-	} while (0)
-	SYM(global_init, "curl_global_init");
-	SYM(easy_init, "curl_easy_init");
-	SYM(easy_setopt, "curl_easy_setopt");
-	SYM(easy_perform, "curl_easy_perform");
-	SYM(easy_getinfo, "curl_easy_getinfo");
-	SYM(easy_cleanup, "curl_easy_cleanup");
-	SYM(easy_strerror, "curl_easy_strerror");
-	SYM(slist_append, "curl_slist_append");
-	SYM(slist_free_all, "curl_slist_free_all");
-#undef SYM
-	return 0;
-}
-
-/* When the PAM module is unloaded (pam_end), libcurl goes with it, as it did when the module
- * linked it; curl_global_cleanup is still never called. */
-__attribute__((destructor)) static void unload_curl(void)
-{
-	if (curl_lib)
-		dlclose(curl_lib);
-	curl_lib = NULL;
-}
-#endif
+struct lb_http_client {
+	CURL *h;
+};
 
 static void global_init(void)
 {
-#ifdef LB_HTTP_DLOPEN
-	if (load_curl() != 0)
-		return; /* global_rc stays CURLE_FAILED_INIT: every request fails (closed) */
-#endif
 	/* Once per process, never undone: curl_global_cleanup would also clean up OpenSSL,
 	 * which the host daemon (sshd, xrdp-sesman) may still be using. */
-	global_rc = cu.global_init(CURL_GLOBAL_DEFAULT);
-}
-
-const char *lb_http_strerror(enum lb_http_result r)
-{
-	switch (r) {
-	case LB_HTTP_OK:
-		return "ok";
-	case LB_HTTP_ERR_URL:
-		return "bad gateway URL";
-	case LB_HTTP_ERR_CONNECT:
-		return "cannot connect to the gateway";
-	case LB_HTTP_ERR_TIMEOUT:
-		return "gateway timed out";
-	case LB_HTTP_ERR_TLS:
-		return "TLS failure";
-	case LB_HTTP_ERR_TOOBIG:
-		return "gateway response too large";
-	case LB_HTTP_ERR_PROTOCOL:
-		return "gateway protocol error";
-	case LB_HTTP_ERR_INTERNAL:
-		return "internal error";
-	}
-	return "unknown error";
-}
-
-/* Copies the host part of URL (after "scheme://", without userinfo and port) into HOST. */
-static int url_host(const char *rest, char *host, size_t hostlen, char *why, size_t whylen)
-{
-	const char *end = rest + strcspn(rest, "/?#");
-	const char *at;
-	size_t n;
-
-	/* userinfo is never expected; refuse it rather than reason about '@' tricks */
-	for (at = rest; at < end; at++) {
-		if (*at == '@') {
-			snprintf(why, whylen, "user information in the URL is not allowed");
-			return -1;
-		}
-	}
-	if (*rest == '[') {
-		const char *close = memchr(rest, ']', (size_t)(end - rest));
-		if (!close) {
-			snprintf(why, whylen, "unterminated IPv6 address in the URL");
-			return -1;
-		}
-		n = (size_t)(close - rest - 1);
-		if (n == 0 || n >= hostlen) {
-			snprintf(why, whylen, "bad IPv6 address in the URL");
-			return -1;
-		}
-		memcpy(host, rest + 1, n);
-		host[n] = '\0';
-		rest = close + 1;
-		if (rest < end && *rest != ':') {
-			snprintf(why, whylen, "garbage after the IPv6 address in the URL");
-			return -1;
-		}
-		return 0;
-	}
-	n = strcspn(rest, ":/?#");
-	if (n == 0 || n >= hostlen) {
-		snprintf(why, whylen, "missing or overlong host in the URL");
-		return -1;
-	}
-	memcpy(host, rest, n);
-	host[n] = '\0';
-	return 0;
-}
-
-int lb_url_check(const char *url, char *why, size_t whylen)
-{
-	char host[256];
-	const char *rest;
-	int is_http;
-
-	if (!url || !*url) {
-		snprintf(why, whylen, "empty URL");
-		return -1;
-	}
-	if (!lb_str_clean(url)) {
-		snprintf(why, whylen, "URL has control characters or invalid UTF-8");
-		return -1;
-	}
-	for (const char *p = url; *p; p++) {
-		if (isspace((unsigned char)*p) || (unsigned char)*p >= 0x80) {
-			snprintf(why, whylen, "URL has spaces or non-ASCII characters");
-			return -1;
-		}
-	}
-	if (strncasecmp(url, "https://", 8) == 0) {
-		rest = url + 8;
-		is_http = 0;
-	} else if (strncasecmp(url, "http://", 7) == 0) {
-		rest = url + 7;
-		is_http = 1;
-	} else {
-		snprintf(why, whylen, "URL must start with https:// (or http:// for a loopback gateway)");
-		return -1;
-	}
-	if (url_host(rest, host, sizeof(host), why, whylen) != 0)
-		return -1;
-	if (!is_http)
-		return 0;
-	if (strcasecmp(host, "localhost") == 0 || strcmp(host, "::1") == 0)
-		return 0;
-	{
-		struct in_addr a;
-		/* inet_pton accepts only the dotted-quad form, so "127.1" or "0x7f.1" are refused */
-		if (inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127)
-			return 0;
-	}
-	snprintf(why, whylen, "http:// is allowed only for a loopback gateway (127.0.0.0/8, [::1], localhost); use https://");
-	return -1;
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 struct body_buf {
@@ -360,16 +177,20 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 
 	pthread_once(&global_once, global_init);
 	if (global_rc != CURLE_OK) {
-#ifdef LB_HTTP_DLOPEN
-		if (!curl_lib) {
-			snprintf(err, errlen, "%s", curl_load_error);
-			return LB_HTTP_ERR_INTERNAL;
-		}
-#endif
-		snprintf(err, errlen, "curl_global_init failed: %s", cu.easy_strerror(global_rc));
+		snprintf(err, errlen, "curl_global_init failed: %s", curl_easy_strerror(global_rc));
 		return LB_HTTP_ERR_INTERNAL;
 	}
-	h = cu.easy_init();
+	if (o->client) {
+		if (!o->client->h)
+			o->client->h = curl_easy_init();
+		h = o->client->h;
+		if (h)
+			/* options go back to their defaults; the live connection, the TLS session
+			 * cache and the DNS cache stay */
+			curl_easy_reset(h);
+	} else {
+		h = curl_easy_init();
+	}
 	if (!h) {
 		snprintf(err, errlen, "curl_easy_init failed");
 		return LB_HTTP_ERR_INTERNAL;
@@ -378,7 +199,7 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 	errbuf[0] = '\0';
 #define SET(opt, val)                                                                   \
 	do {                                                                            \
-		if (cu.easy_setopt(h, opt, val) != CURLE_OK) {                          \
+		if (curl_easy_setopt(h, opt, val) != CURLE_OK) {                          \
 			snprintf(err, errlen, "curl_easy_setopt(%s) failed", #opt);     \
 			res = LB_HTTP_ERR_INTERNAL;                                     \
 			goto out;                                                       \
@@ -421,19 +242,25 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
 	SET(CURLOPT_USERAGENT, "lockbox/" PACKAGE_VERSION);
 	SET(CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);
-	SET(CURLOPT_FORBID_REUSE, 1L);
+	if (o->client) {
+		SET(CURLOPT_TCP_KEEPALIVE, 1L);
+		SET(CURLOPT_TCP_KEEPIDLE, 30L);
+		SET(CURLOPT_TCP_KEEPINTVL, 10L);
+	} else {
+		SET(CURLOPT_FORBID_REUSE, 1L);
+	}
 
-	tmp = cu.slist_append(hdrs, "Accept: application/json");
+	tmp = curl_slist_append(hdrs, "Accept: application/json");
 	if (!tmp)
 		goto oom;
 	hdrs = tmp;
 	/* no "Expect: 100-continue" round trip */
-	tmp = cu.slist_append(hdrs, "Expect:");
+	tmp = curl_slist_append(hdrs, "Expect:");
 	if (!tmp)
 		goto oom;
 	hdrs = tmp;
 	if (body) {
-		tmp = cu.slist_append(hdrs, "Content-Type: application/json");
+		tmp = curl_slist_append(hdrs, "Content-Type: application/json");
 		if (!tmp)
 			goto oom;
 		hdrs = tmp;
@@ -444,7 +271,7 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 		if (!auth)
 			goto oom;
 		snprintf(auth, authlen, "Authorization: Bearer %s", o->bearer);
-		tmp = cu.slist_append(hdrs, auth);
+		tmp = curl_slist_append(hdrs, auth);
 		if (!tmp)
 			goto oom;
 		hdrs = tmp;
@@ -463,17 +290,17 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 	}
 #undef SET
 
-	rc = cu.easy_perform(h);
+	rc = curl_easy_perform(h);
 	if (rc != CURLE_OK) {
 		res = map_curl_error(rc, &b);
 		if (res == LB_HTTP_ERR_TOOBIG)
 			snprintf(err, errlen, "response body larger than %zu bytes", b.max);
 		else
 			snprintf(err, errlen, "%s: %s", lb_http_strerror(res),
-				 errbuf[0] ? errbuf : cu.easy_strerror(rc));
+				 errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		goto out;
 	}
-	cu.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
 	if (!b.data) {
 		b.data = calloc(1, 1);
 		if (!b.data)
@@ -489,10 +316,10 @@ oom:
 	snprintf(err, errlen, "out of memory");
 	res = LB_HTTP_ERR_INTERNAL;
 out:
-	if (h)
-		cu.easy_cleanup(h);
+	if (h && !o->client)
+		curl_easy_cleanup(h);
 	if (hdrs)
-		cu.slist_free_all(hdrs);
+		curl_slist_free_all(hdrs);
 	if (auth) {
 		lb_wipe(auth, authlen);
 		free(auth);
@@ -506,19 +333,6 @@ out:
 	return res;
 }
 
-int lb_url_join(char *out, size_t outlen, const char *base, const char *path)
-{
-	size_t n = strlen(base);
-	int w;
-
-	while (n > 0 && base[n - 1] == '/')
-		n--;
-	if (n > INT32_MAX)
-		return -1;
-	w = snprintf(out, outlen, "%.*s%s", (int)n, base, path);
-	return (w < 0 || (size_t)w >= outlen) ? -1 : 0;
-}
-
 void lb_http_response_free(struct lb_http_response *r)
 {
 	if (!r)
@@ -527,4 +341,27 @@ void lb_http_response_free(struct lb_http_response *r)
 	r->body = NULL;
 	r->len = 0;
 	r->status = 0;
+}
+
+struct lb_http_client *lb_http_client_new(void)
+{
+	pthread_once(&global_once, global_init);
+	return calloc(1, sizeof(struct lb_http_client));
+}
+
+void lb_http_client_free(struct lb_http_client *c)
+{
+	if (!c)
+		return;
+	if (c->h)
+		curl_easy_cleanup(c->h);
+	free(c);
+}
+
+void lb_http_client_reset(struct lb_http_client *c)
+{
+	if (c && c->h) {
+		curl_easy_cleanup(c->h);
+		c->h = NULL;
+	}
 }

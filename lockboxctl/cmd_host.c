@@ -1,6 +1,7 @@
 /* lockboxctl: hosts: enroll/list/disable (provider admin, through the API) and, as root on
  * the host itself, join (write pam_lockbox.conf and host.token), flush (deliver the local
- * audit log) and sessions (the local session log as a table). */
+ * audit log), sessions (the local session log as a table) and check (what lockbox-agent
+ * would decide for a login, and why). */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -12,16 +13,17 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "lockbox/agentproto.h"
 #include "lockbox/auditlog.h"
 #include "lockbox/config.h"
+#include "lockbox/hostconf.h"
 #include "lockbox/http.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 
-#define HOST_CONF_DEFAULT "/etc/lockbox/pam_lockbox.conf"
-#define HOST_TOKEN_DEFAULT "/etc/lockbox/host.token"
-#define HOST_AUDIT_DEFAULT "/var/log/lockbox/audit.log"
-#define HOST_TIMEOUT_DEFAULT 5   /* seconds, pam_lockbox.conf's default */
+#define HOST_CONF_DEFAULT LB_HOSTCONF_PATH
+#define HOST_TOKEN_DEFAULT LB_HOSTCONF_TOKEN_FILE
+#define HOST_AUDIT_DEFAULT LB_HOSTCONF_AUDIT_LOG
 #define HOST_FLUSH_BUDGET 60     /* seconds for a whole flush */
 #define HOST_JOIN_PROBE_USER "lockbox-join-check"
 
@@ -105,83 +107,25 @@ static int host_disable(struct ctl *c, struct ctl_args *a)
 
 /* ---- on the host ---- */
 
-/* The keys of pam_lockbox.conf (DESIGN.md), so `host flush` reads the same file the PAM
- * module reads and rejects what it would reject. */
-struct host_conf {
-	char *gateway_url;
-	char *ca_file;
-	char *host_token_file;
-	char *host_id;
-	char *gated_group;
-	struct lb_strlist exempt_users;
-	int64_t timeout;
-	char *audit_log;
-};
-
-static int check_gw_url(void *cfg, const char *v, char *why, size_t len)
-{
-	(void)cfg;
-	return lb_url_check(v, why, len);
-}
-
-static const struct lb_cfg_key host_keys[] = {
-	{"gateway_url", LB_CFG_STRING, offsetof(struct host_conf, gateway_url), check_gw_url},
-	{"ca_file", LB_CFG_STRING, offsetof(struct host_conf, ca_file), NULL},
-	{"host_token_file", LB_CFG_STRING, offsetof(struct host_conf, host_token_file), NULL},
-	{"host_id", LB_CFG_STRING, offsetof(struct host_conf, host_id), NULL},
-	{"gated_group", LB_CFG_STRING, offsetof(struct host_conf, gated_group), NULL},
-	{"exempt_users", LB_CFG_LIST, offsetof(struct host_conf, exempt_users), NULL},
-	{"timeout", LB_CFG_DURATION, offsetof(struct host_conf, timeout), NULL},
-	{"audit_log", LB_CFG_STRING, offsetof(struct host_conf, audit_log), NULL},
-	{NULL, 0, 0, NULL},
-};
-
-static int host_conf_load(const char *path, struct host_conf *hc)
+/* pam_lockbox.conf through the host config the module and the agent read (lib/hostconf.c),
+ * so these commands reject what they would reject. */
+static int host_conf_load(const char *path, struct lb_hostconf *hc)
 {
 	char err[1024];
-	memset(hc, 0, sizeof(*hc));
-	if (lb_config_parse_file(path, host_keys, hc, LB_CFG_SECURE, err, sizeof(err)) !=
-	    LB_CFG_OK) {
+	if (lb_hostconf_load(hc, path, err, sizeof(err)) != 0) {
 		ctl_err("%s", err);
-		lb_config_free_fields(host_keys, hc);
+		lb_hostconf_free(hc);
 		return CTL_USAGE;
 	}
-	if (hc->timeout <= 0)
-		hc->timeout = HOST_TIMEOUT_DEFAULT;
 	return CTL_OK;
 }
 
-/* Reads the host token: the first line of a file readable by its owner only. */
 static char *read_token_file(const char *path)
 {
-	char buf[512];
-	struct stat st;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	if (fd < 0) {
-		ctl_err("%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
-		ctl_err("%s: must be a regular file readable by its owner only (mode 0600)", path);
-		close(fd);
-		return NULL;
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0) {
-		ctl_err("%s: empty or unreadable", path);
-		return NULL;
-	}
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	char *t = strdup(buf);
-	lb_wipe(buf, sizeof(buf));
-	if (t && !*t) {
-		free(t);
-		ctl_err("%s: no token in the file", path);
-		return NULL;
-	}
+	char err[512];
+	char *t = lb_hostconf_read_token(path, err, sizeof(err));
+	if (!t)
+		ctl_err("%s", err);
 	return t;
 }
 
@@ -387,7 +331,7 @@ static int host_flush(struct ctl *c, struct ctl_args *a)
 {
 	const char *conf = ctl_arg(a, "config") ? ctl_arg(a, "config") : HOST_CONF_DEFAULT;
 	const char *log;
-	struct host_conf hc;
+	struct lb_hostconf hc;
 	struct lb_http_opts o;
 	struct lb_auditlog_flush_stats st;
 	enum lb_auditlog_result res;
@@ -401,17 +345,12 @@ static int host_flush(struct ctl *c, struct ctl_args *a)
 	rc = host_conf_load(conf, &hc);
 	if (rc != CTL_OK)
 		return rc;
-	if (!hc.gateway_url) {
-		ctl_err("%s: no gateway_url", conf);
-		rc = CTL_USAGE;
-		goto out;
-	}
-	token = read_token_file(hc.host_token_file ? hc.host_token_file : HOST_TOKEN_DEFAULT);
+	token = read_token_file(hc.host_token_file);
 	if (!token) {
 		rc = CTL_USAGE;
 		goto out;
 	}
-	log = hc.audit_log ? hc.audit_log : HOST_AUDIT_DEFAULT;
+	log = hc.audit_log;
 	memset(&o, 0, sizeof(o));
 	memset(&st, 0, sizeof(st));
 	o.ca_file = hc.ca_file;
@@ -463,7 +402,7 @@ out:
 		lb_wipe(token, strlen(token));
 		free(token);
 	}
-	lb_config_free_fields(host_keys, &hc);
+	lb_hostconf_free(&hc);
 	return rc;
 }
 
@@ -539,7 +478,7 @@ static int host_sessions(struct ctl *c, struct ctl_args *a)
 {
 	const char *conf = ctl_arg(a, "config") ? ctl_arg(a, "config") : HOST_CONF_DEFAULT;
 	const char *log = ctl_arg(a, "audit-log");
-	struct host_conf hc;
+	struct lb_hostconf hc;
 	struct sessions s = {NULL, 0, 0};
 	enum lb_auditlog_result res;
 	json_t *rows;
@@ -551,7 +490,7 @@ static int host_sessions(struct ctl *c, struct ctl_args *a)
 		rc = host_conf_load(conf, &hc);
 		if (rc != CTL_OK)
 			return rc;
-		log = hc.audit_log ? hc.audit_log : HOST_AUDIT_DEFAULT;
+		log = hc.audit_log;
 	}
 	err[0] = '\0';
 	res = lb_auditlog_foreach(log, collect_session, &s, err, sizeof(err));
@@ -610,7 +549,62 @@ out:
 		json_decref(s.v[i].end);
 	}
 	free(s.v);
-	lb_config_free_fields(host_keys, &hc);
+	lb_hostconf_free(&hc);
+	return rc;
+}
+
+/* What lockbox-agent would decide for a login of USER, and why: the same question the PAM
+ * module asks (the gateway records it as a check, like any other). */
+static int host_check(struct ctl *c, struct ctl_args *a)
+{
+	const char *conf = ctl_arg(a, "config") ? ctl_arg(a, "config") : HOST_CONF_DEFAULT;
+	const char *service = ctl_arg(a, "service") ? ctl_arg(a, "service") : "sshd";
+	struct lb_check_answer ans;
+	struct lb_hostconf hc;
+	enum lb_agent_result ar;
+	char err[512];
+	json_t *q, *j = NULL;
+	int rc;
+
+	if (!lb_str_clean(a->pos[0]) || !lb_str_clean(service))
+		return ctl_usage(a, "USER and --service must be clean text");
+	rc = host_conf_load(conf, &hc);
+	if (rc != CTL_OK)
+		return rc;
+	q = json_pack("{s:s,s:s,s:s,s:s}", "op", "check", "user", a->pos[0], "service", service,
+		      "tty", "lockboxctl-host-check");
+	ar = lb_agent_call(hc.agent_socket, q, hc.timeout * 1000, &j, err, sizeof(err));
+	json_decref(q);
+	if (ar != LB_AGENT_OK) {
+		ctl_err("%s (is lockbox-agent running? systemctl status lockbox-agent)", err);
+		rc = CTL_UNREACHABLE;
+		goto out;
+	}
+	if (lb_check_answer_parse(j, &ans, err, sizeof(err)) != 0) {
+		ctl_err("lockbox-agent's %s", err);
+		rc = CTL_FAILED;
+		goto out;
+	}
+	if (c->json) {
+		ctl_print_json(j);
+	} else if (!c->quiet) {
+		printf("decision:  %s\n", ans.allow ? "allow" : "deny");
+		printf("reason:    %s\n", ans.reason);
+		printf("message:   %s\n", ans.message);
+		if (ans.request[0])
+			printf("request:   %s\n", ans.request);
+		if (ans.grant_expires_at[0])
+			printf("until:     %s\n", ans.grant_expires_at);
+		printf("decided:   %s (decision %s)\n",
+		       ans.at_gateway ? "by the gateway" : "by the agent: the gateway did not decide",
+		       ans.decision_id);
+		if (ans.error[0])
+			printf("error:     %s\n", ans.error);
+	}
+	rc = ans.allow ? CTL_OK : CTL_FAILED;
+out:
+	json_decref(j);
+	lb_hostconf_free(&hc);
 	return rc;
 }
 
@@ -646,6 +640,12 @@ static const struct ctl_opt sessions_opts[] = {
 	{NULL, NULL, NULL, 0},
 };
 
+static const struct ctl_opt check_opts[] = {
+	{"config", "PATH", "the host config (default " HOST_CONF_DEFAULT ")", 0},
+	{"service", "SERVICE", "the PAM service to ask for (default sshd)", 0},
+	{NULL, NULL, NULL, 0},
+};
+
 const struct ctl_cmd ctl_cmds_host[] = {
 	{"host enroll", "--subscription SUB NAME",
 	 "enroll a host (provider admin); prints its token once", 1, 1, enroll_opts, host_enroll,
@@ -666,6 +666,12 @@ const struct ctl_cmd ctl_cmds_host[] = {
 	 "Reads gateway_url, ca_file, host_token_file, timeout and audit_log from the PAM\n"
 	 "module's config. Safe to run at any time (e.g. from a systemd timer): the gateway\n"
 	 "ignores events it already has."},
+	{"host check", "USER [--service SERVICE] [--config PATH]",
+	 "what lockbox-agent would decide for a login of USER, and why (as root)", 1, 1,
+	 check_opts, host_check, CTL_CMD_LOCAL,
+	 "Asks the agent on this host the question pam_lockbox.so asks at login (the gateway\n"
+	 "records it as a check). Exit 0 for allow, 1 for deny, 3 when the agent does not\n"
+	 "answer."},
 	{"host sessions", "[--config PATH] [--json]",
 	 "the sessions in the local audit log, and whether they were delivered", 0, 0,
 	 sessions_opts, host_sessions, CTL_CMD_LOCAL, NULL},

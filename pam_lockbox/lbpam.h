@@ -1,4 +1,4 @@
-/* pam_lockbox: module-private declarations (config, gateway check, event sinks, users). */
+/* pam_lockbox: module-private declarations (config, the agent's decision, event sinks, users). */
 #ifndef LBPAM_H
 #define LBPAM_H
 
@@ -9,23 +9,11 @@
 #include <security/pam_modules.h>
 
 #include "lockbox/config.h"
+#include "lockbox/hostconf.h"
 
-#define LBPAM_DEFAULT_CONFIG "/etc/lockbox/pam_lockbox.conf"
-#define LBPAM_DEFAULT_GROUP "lockbox-engineers"
-#define LBPAM_DEFAULT_TOKEN_FILE "/etc/lockbox/host.token"
-#define LBPAM_DEFAULT_TIMEOUT 5
-#define LBPAM_DEFAULT_AUDIT_LOG "/var/log/lockbox/audit.log"
-#define LBPAM_MAX_TIMEOUT 120
 
 struct lbpam_conf {
-	char *gateway_url;
-	char *ca_file;
-	char *host_token_file;
-	char *host_id;
-	char *gated_group;
-	struct lb_strlist exempt_users;
-	int64_t timeout; /* seconds */
-	char *audit_log;
+	struct lb_hostconf h; /* pam_lockbox.conf, shared with lockbox-agent (lib/hostconf.c) */
 	/* module arguments */
 	char *config_path;
 	int debug;
@@ -37,21 +25,14 @@ struct lbpam_conf {
 int lbpam_conf_load(struct lbpam_conf *c, int argc, const char **argv, char *err, size_t errlen);
 void lbpam_conf_free(struct lbpam_conf *c);
 
-/* Reads the host token from PATH (regular file, owned by root or us, no group/other access).
- * Returns a malloc'ed string the caller wipes and frees, or NULL with ERR. */
-char *lbpam_read_token(const char *path, char *err, size_t errlen);
-
-/* The typed result of asking the gateway. */
+/* The typed result of asking the agent. */
 enum lbpam_result {
 	LBPAM_ALLOW = 0,
-	LBPAM_DENY,           /* the gateway said deny */
-	LBPAM_ERR_CONFIG,     /* bad or missing config / token */
-	LBPAM_ERR_CONNECT,    /* refused, unreachable, DNS */
-	LBPAM_ERR_TIMEOUT,    /* the deadline passed */
-	LBPAM_ERR_TLS,        /* TLS handshake or verification */
-	LBPAM_ERR_HTTP,       /* a non-200 answer (incl. redirects) */
-	LBPAM_ERR_PROTOCOL,   /* garbage, too large, duplicate keys, missing fields */
-	LBPAM_ERR_INTERNAL,   /* out of memory, curl init */
+	LBPAM_DENY,           /* the agent said deny (the gateway's decision, or the agent's
+			       * own when the gateway could not be asked) */
+	LBPAM_ERR_CONFIG,     /* bad or missing config */
+	LBPAM_ERR_AGENT,      /* agent missing, slow, not root, or answering garbage */
+	LBPAM_ERR_INTERNAL,   /* out of memory */
 };
 
 struct lbpam_decision {
@@ -61,6 +42,7 @@ struct lbpam_decision {
 	char request[80];          /* the request id, or "" */
 	char decision_id[40];      /* the gateway's decision id, or a local UUID */
 	char grant_expires_at[40]; /* RFC 3339, or "" */
+	int at_gateway;            /* the gateway made it and holds its audit event */
 	char error[512];           /* why, for errors (logged, not shown) */
 };
 
@@ -68,10 +50,16 @@ const char *lbpam_result_name(enum lbpam_result r);
 /* PAM code for a decision: ALLOW -> PAM_SUCCESS, everything else -> PAM_PERM_DENIED. */
 int lbpam_result_to_pam(enum lbpam_result r);
 
-/* POST /v1/check within TIMEOUT_MS; fills D (always, also on errors). */
-void lbpam_check(const struct lbpam_conf *c, const char *token, const char *user,
-		 const char *service, const char *rhost, const char *tty, int64_t timeout_ms,
+/* Asks the agent for a decision within TIMEOUT_MS; fills D (always, also on errors). HOST
+ * is the host name the answer must echo. */
+void lbpam_check(const struct lbpam_conf *c, const char *user, const char *service,
+		 const char *rhost, const char *tty, const char *host, int64_t timeout_ms,
 		 struct lbpam_decision *d);
+/* Registers (OPEN) or unregisters the session SESSION with the agent. 0, or -1 with ERR. */
+int lbpam_agent_session(const struct lbpam_conf *c, int open, const char *session,
+			const char *user, const char *service, const char *rhost, const char *tty,
+			const char *decision_id, const char *request, const char *grant_expires_at,
+			int64_t timeout_ms, char *err, size_t errlen);
 
 /* 1 if USER is a member of GROUP (primary or supplementary), 0 if not, -1 on lookup error
  * (ERR set). A missing group is 0. */
@@ -96,10 +84,9 @@ int64_t lbpam_mono_ms(void);
 void lbpam_log_error(const struct lbpam_ctx *x, const char *what, const char *why);
 void lbpam_log_debug(const struct lbpam_ctx *x, const char *what, const char *detail);
 
-/* Records EVENT (stolen) of TYPE: syslog key=value line, then the local audit log, then a
- * delivery attempt with what is left of the deadline. EXTRA_KV are extra key/value pairs
- * (NULL-terminated, already in DETAILS too) for the syslog line. Returns 0 if the event is
- * durable in the local log (or no local log is configured), -1 otherwise. */
+/* Records EVENT (stolen): a syslog key=value line, then the local audit log (which
+ * lockbox-agent delivers to the gateway). Returns 0 if the event is durable in the local log,
+ * -1 otherwise. */
 int lbpam_emit(const struct lbpam_ctx *x, json_t *event);
 
 /* ---- the steps of the hooks (lbpam_decide.c) ---- */
@@ -118,7 +105,7 @@ void lbpam_ctx_set_conf(struct lbpam_ctx *x, const struct lbpam_conf *c);
 int lbpam_is_gated(const struct lbpam_ctx *x, char *err, size_t errlen);
 /* A decision that failed before reaching the gateway. */
 void lbpam_fail(struct lbpam_decision *d, enum lbpam_result r, const char *why);
-/* Reads the host token and asks the gateway within what is left of the deadline. */
+/* Asks the agent within what is left of the deadline. */
 void lbpam_ask(const struct lbpam_ctx *x, struct lbpam_decision *d);
 /* Logs access.check.allow/deny, tells the user (unless PAM_SILENT), keeps the grant for the
  * session hooks. Returns the PAM code: PAM_SUCCESS only for an allow. */

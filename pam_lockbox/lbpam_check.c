@@ -1,8 +1,8 @@
-/* pam_lockbox: asks the gateway for a decision (POST /v1/check) and types the answer.
- * Every field of the answer is untrusted: anything unexpected is an error, and every error
- * denies (there is no fail-open mode). */
+/* pam_lockbox: asks lockbox-agent for a decision and registers sessions with it, over the
+ * local socket (lib/agentproto.c). No network, no TLS and no libcurl inside sshd or
+ * xrdp-sesman. Every field of the answer is untrusted: anything unexpected is an error, and
+ * every error denies (there is no fail-open mode). */
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,17 +10,14 @@
 #include <security/pam_modules.h>
 
 #include "lbpam.h"
+#include "lockbox/agentproto.h"
 #include "lockbox/escape.h"
-#include "lockbox/http.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 
 /* The gateway's limits for the optional check fields (docs/API.md: rhost 255, tty 64 bytes) */
 #define LBPAM_MAX_RHOST 255
 #define LBPAM_MAX_TTY 64
-
-/* Answers to /v1/check are small; anything bigger is not our gateway speaking. */
-#define LBPAM_MAX_ANSWER (8 * 1024)
 
 const char *lbpam_result_name(enum lbpam_result r)
 {
@@ -31,16 +28,8 @@ const char *lbpam_result_name(enum lbpam_result r)
 		return "deny";
 	case LBPAM_ERR_CONFIG:
 		return "config_error";
-	case LBPAM_ERR_CONNECT:
-		return "gateway_unreachable";
-	case LBPAM_ERR_TIMEOUT:
-		return "gateway_timeout";
-	case LBPAM_ERR_TLS:
-		return "gateway_tls_error";
-	case LBPAM_ERR_HTTP:
-		return "gateway_http_error";
-	case LBPAM_ERR_PROTOCOL:
-		return "gateway_bad_answer";
+	case LBPAM_ERR_AGENT:
+		return "agent_unavailable";
 	case LBPAM_ERR_INTERNAL:
 		return "internal_error";
 	}
@@ -50,30 +39,6 @@ const char *lbpam_result_name(enum lbpam_result r)
 int lbpam_result_to_pam(enum lbpam_result r)
 {
 	return r == LBPAM_ALLOW ? PAM_SUCCESS : PAM_PERM_DENIED;
-}
-
-/* A short machine token: [a-z0-9_] only. */
-static int token_ok(const char *s, size_t max)
-{
-	size_t n = 0;
-	if (!s || !*s)
-		return 0;
-	for (; *s; s++, n++)
-		if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '_'))
-			return 0;
-	return n < max;
-}
-
-/* An object id such as req_0123456789abcdef: [A-Za-z0-9_-] only. */
-static int id_ok(const char *s, size_t max)
-{
-	size_t n = 0;
-	if (!s || !*s)
-		return 0;
-	for (; *s; s++, n++)
-		if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '-'))
-			return 0;
-	return n < max;
 }
 
 static void fail(struct lbpam_decision *d, enum lbpam_result r, const char *fmt, ...)
@@ -88,117 +53,8 @@ static void fail(struct lbpam_decision *d, enum lbpam_result r, const char *fmt,
 	va_end(ap);
 }
 
-static enum lbpam_result map_http(enum lb_http_result h)
-{
-	switch (h) {
-	case LB_HTTP_OK:
-		return LBPAM_ALLOW; /* not used */
-	case LB_HTTP_ERR_URL:
-		return LBPAM_ERR_CONFIG;
-	case LB_HTTP_ERR_CONNECT:
-		return LBPAM_ERR_CONNECT;
-	case LB_HTTP_ERR_TIMEOUT:
-		return LBPAM_ERR_TIMEOUT;
-	case LB_HTTP_ERR_TLS:
-		return LBPAM_ERR_TLS;
-	case LB_HTTP_ERR_TOOBIG:
-	case LB_HTTP_ERR_PROTOCOL:
-		return LBPAM_ERR_PROTOCOL;
-	case LB_HTTP_ERR_INTERNAL:
-		return LBPAM_ERR_INTERNAL;
-	}
-	return LBPAM_ERR_INTERNAL;
-}
-
-static void parse_answer(const struct lb_http_response *r, struct lbpam_decision *d)
-{
-	char why[256];
-	const char *decision, *reason, *message, *request, *did, *gexp;
-	json_t *j, *v;
-	int64_t ms;
-
-	if (r->status != 200) {
-		char code[64] = "", msg[160] = "";
-		j = lb_json_parse_object(r->body, r->len, why, sizeof(why));
-		if (j) {
-			json_t *e = json_object_get(j, "error");
-			lb_sanitize_text(lb_json_str(e, "code"), code, sizeof(code));
-			lb_sanitize_text(lb_json_str(e, "message"), msg, sizeof(msg));
-			json_decref(j);
-		}
-		d->result = LBPAM_ERR_HTTP;
-		/* 401 on /v1/check: the gateway does not know this host's token (DESIGN.md's
-		 * host_unknown: never enrolled, or the token was replaced) */
-		snprintf(d->reason, sizeof(d->reason), "%s",
-			 r->status == 401 ? "host_unknown" : lbpam_result_name(d->result));
-		snprintf(d->error, sizeof(d->error), "gateway answered HTTP %ld%s%s%s%s", r->status,
-			 code[0] ? " " : "", code, msg[0] ? ": " : "", msg);
-		return;
-	}
-	/* JSON_REJECT_DUPLICATES: a second "decision" key must never win */
-	j = lb_json_parse_object(r->body, r->len, why, sizeof(why));
-	if (!j) {
-		fail(d, LBPAM_ERR_PROTOCOL, "gateway answer is not valid JSON: %s", why);
-		return;
-	}
-	decision = lb_json_str(j, "decision");
-	reason = lb_json_str(j, "reason");
-	message = lb_json_str(j, "message");
-	did = lb_json_str(j, "decision_id");
-	v = json_object_get(j, "request");
-	request = json_is_string(v) ? json_string_value(v) : NULL;
-	if (v && !json_is_null(v) && !json_is_string(v)) {
-		fail(d, LBPAM_ERR_PROTOCOL, "gateway answer: 'request' has the wrong type");
-		goto out;
-	}
-	v = json_object_get(j, "grant_expires_at");
-	gexp = json_is_string(v) ? json_string_value(v) : NULL;
-	if (v && !json_is_null(v) && !json_is_string(v)) {
-		fail(d, LBPAM_ERR_PROTOCOL, "gateway answer: 'grant_expires_at' has the wrong type");
-		goto out;
-	}
-	if (!decision || (strcmp(decision, "allow") != 0 && strcmp(decision, "deny") != 0)) {
-		fail(d, LBPAM_ERR_PROTOCOL, "gateway answer: 'decision' missing or not allow/deny");
-		goto out;
-	}
-	if (!reason || !token_ok(reason, sizeof(d->reason))) {
-		fail(d, LBPAM_ERR_PROTOCOL, "gateway answer: 'reason' missing or malformed");
-		goto out;
-	}
-	if (!did || !lb_uuid_valid(did)) {
-		fail(d, LBPAM_ERR_PROTOCOL, "gateway answer: 'decision_id' missing or not a UUID");
-		goto out;
-	}
-	if (request && !id_ok(request, sizeof(d->request))) {
-		fail(d, LBPAM_ERR_PROTOCOL, "gateway answer: 'request' malformed");
-		goto out;
-	}
-	if (gexp && (strlen(gexp) >= sizeof(d->grant_expires_at) || lb_time_parse(gexp, &ms) != 0)) {
-		fail(d, LBPAM_ERR_PROTOCOL, "gateway answer: 'grant_expires_at' malformed");
-		goto out;
-	}
-	if (strcmp(decision, "allow") == 0) {
-		/* an allow must be fully formed, and its reason must agree */
-		if (strcmp(reason, "allow") != 0 || !request || !gexp) {
-			fail(d, LBPAM_ERR_PROTOCOL,
-			     "gateway answer: allow without reason=allow, request and grant_expires_at");
-			goto out;
-		}
-		d->result = LBPAM_ALLOW;
-	} else {
-		d->result = LBPAM_DENY;
-	}
-	snprintf(d->reason, sizeof(d->reason), "%s", reason);
-	snprintf(d->decision_id, sizeof(d->decision_id), "%s", did);
-	snprintf(d->request, sizeof(d->request), "%s", request ? request : "");
-	snprintf(d->grant_expires_at, sizeof(d->grant_expires_at), "%s", gexp ? gexp : "");
-	lb_sanitize_text(message, d->message, sizeof(d->message));
-out:
-	json_decref(j);
-}
-
-/* Text for an optional check field: escaped to printable ASCII when it has control characters
- * or invalid UTF-8, and cut to MAX bytes (at a character boundary) so that a hostile or merely
+/* Text for an optional field: escaped to printable ASCII when it has control characters or
+ * invalid UTF-8, and cut to MAX bytes (at a character boundary) so that a hostile or merely
  * long rhost/tty can never turn the gateway's answer into a 400 (and the login into a deny). */
 static json_t *clean_string(const char *s, size_t max)
 {
@@ -219,61 +75,106 @@ static json_t *clean_string(const char *s, size_t max)
 	return json_string(buf);
 }
 
-void lbpam_check(const struct lbpam_conf *c, const char *token, const char *user,
-		 const char *service, const char *rhost, const char *tty, int64_t timeout_ms,
+/* The question's common fields; NULL when the user or service is not clean text. */
+static json_t *question(const char *op, const char *user, const char *service, const char *rhost,
+			const char *tty)
+{
+	json_t *q;
+	if (!lb_str_clean(user) || !lb_str_clean(service))
+		return NULL;
+	q = json_pack("{s:s,s:s,s:s}", "op", op, "user", user, "service", service);
+	if (!q)
+		return NULL;
+	/* rhost and tty come from the client side: sent escaped, never raw */
+	if (rhost && *rhost)
+		json_object_set_new(q, "rhost", clean_string(rhost, LBPAM_MAX_RHOST));
+	if (tty && *tty)
+		json_object_set_new(q, "tty", clean_string(tty, LBPAM_MAX_TTY));
+	return q;
+}
+
+void lbpam_check(const struct lbpam_conf *c, const char *user, const char *service,
+		 const char *rhost, const char *tty, const char *host, int64_t timeout_ms,
 		 struct lbpam_decision *d)
 {
-	struct lb_http_opts o = {0};
-	struct lb_http_response r = {0};
-	enum lb_http_result hr;
-	char url[2048], herr[512];
-	char *body = NULL;
-	json_t *req;
+	struct lb_check_answer a;
+	enum lb_agent_result ar;
+	char err[384];
+	json_t *q, *ans = NULL;
 
 	memset(d, 0, sizeof(*d));
 	d->result = LBPAM_ERR_INTERNAL;
 	if (timeout_ms <= 0) {
-		fail(d, LBPAM_ERR_TIMEOUT, "no time left for the gateway");
+		fail(d, LBPAM_ERR_AGENT, "no time left to ask lockbox-agent");
 		return;
 	}
-	if (lb_url_join(url, sizeof(url), c->gateway_url, "/v1/check") != 0) {
-		fail(d, LBPAM_ERR_CONFIG, "gateway_url too long");
+	q = question("check", user, service, rhost, tty);
+	if (!q) {
+		fail(d, LBPAM_ERR_INTERNAL,
+		     "user or service name has control characters or invalid UTF-8");
 		return;
 	}
-	req = json_object();
-	if (!req) {
-		fail(d, LBPAM_ERR_INTERNAL, "out of memory");
+	ar = lb_agent_call(c->h.agent_socket, q, timeout_ms, &ans, err, sizeof(err));
+	json_decref(q);
+	if (ar != LB_AGENT_OK) {
+		fail(d, ar == LB_AGENT_ERR_INTERNAL ? LBPAM_ERR_INTERNAL : LBPAM_ERR_AGENT, "%s",
+		     err);
 		return;
 	}
-	if (!lb_str_clean(user) ||
-	    json_object_set_new(req, "user", json_string(user)) ||
-	    json_object_set_new(req, "service", json_string(service))) {
-		json_decref(req);
-		fail(d, LBPAM_ERR_INTERNAL, "user or service name has control characters or invalid UTF-8");
-		return;
+	if (lb_check_answer_parse(ans, &a, err, sizeof(err)) != 0) {
+		fail(d, LBPAM_ERR_AGENT, "lockbox-agent's %s", err);
+		goto out;
 	}
-	/* rhost and tty are optional and come from the client side: text with control
-	 * characters or invalid UTF-8 is sent escaped (printable ASCII), never raw */
-	if (rhost && *rhost)
-		json_object_set_new(req, "rhost", clean_string(rhost, LBPAM_MAX_RHOST));
-	if (tty && *tty)
-		json_object_set_new(req, "tty", clean_string(tty, LBPAM_MAX_TTY));
-	body = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	if (!body) {
-		fail(d, LBPAM_ERR_INTERNAL, "out of memory");
-		return;
+	/* an answer about someone or somewhere else is no answer to this login */
+	if (strcmp(a.user, user) != 0 || (host && a.host[0] && strcmp(a.host, host) != 0) ||
+	    (host && !a.host[0] && a.allow)) {
+		fail(d, LBPAM_ERR_AGENT, "lockbox-agent answered for another user or host");
+		goto out;
 	}
-	o.ca_file = c->ca_file;
-	o.bearer = token;
-	o.timeout_ms = timeout_ms;
-	o.max_body = LBPAM_MAX_ANSWER;
-	hr = lb_http_request(&o, "POST", url, body, &r, herr, sizeof(herr));
-	free(body);
-	if (hr != LB_HTTP_OK) {
-		fail(d, map_http(hr), "%s", herr);
-		return;
+	d->result = a.allow ? LBPAM_ALLOW : LBPAM_DENY;
+	snprintf(d->reason, sizeof(d->reason), "%s", a.reason);
+	snprintf(d->message, sizeof(d->message), "%s", a.message);
+	snprintf(d->request, sizeof(d->request), "%s", a.request);
+	snprintf(d->decision_id, sizeof(d->decision_id), "%s", a.decision_id);
+	snprintf(d->grant_expires_at, sizeof(d->grant_expires_at), "%s", a.grant_expires_at);
+	snprintf(d->error, sizeof(d->error), "%s", a.error);
+	d->at_gateway = a.at_gateway;
+out:
+	json_decref(ans);
+}
+
+int lbpam_agent_session(const struct lbpam_conf *c, int open, const char *session,
+			const char *user, const char *service, const char *rhost, const char *tty,
+			const char *decision_id, const char *request, const char *grant_expires_at,
+			int64_t timeout_ms, char *err, size_t errlen)
+{
+	enum lb_agent_result ar;
+	json_t *q, *ans = NULL;
+	int rc = -1;
+
+	q = question(open ? "session_open" : "session_close", user, service, rhost, tty);
+	if (!q || json_object_set_new(q, "session", json_string(session)) != 0) {
+		json_decref(q);
+		snprintf(err, errlen, "out of memory or unclean user name");
+		return -1;
 	}
-	parse_answer(&r, d);
-	lb_http_response_free(&r);
+	if (open) {
+		lb_json_set_str_or_null(q, "decision_id", decision_id && *decision_id ? decision_id : NULL);
+		lb_json_set_str_or_null(q, "request", request && *request ? request : NULL);
+		lb_json_set_str_or_null(q, "grant_expires_at",
+					grant_expires_at && *grant_expires_at ? grant_expires_at : NULL);
+	}
+	ar = lb_agent_call(c->h.agent_socket, q, timeout_ms, &ans, err, errlen);
+	json_decref(q);
+	if (ar != LB_AGENT_OK)
+		return -1;
+	if (json_is_true(json_object_get(ans, "ok"))) {
+		rc = 0;
+	} else {
+		char why[256];
+		lb_sanitize_text(lb_json_str(ans, "error"), why, sizeof(why));
+		snprintf(err, errlen, "lockbox-agent refused: %s", why[0] ? why : "no reason given");
+	}
+	json_decref(ans);
+	return rc;
 }

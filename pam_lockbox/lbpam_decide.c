@@ -1,5 +1,6 @@
-/* pam_lockbox: the steps the hooks are made of: who is gated, asking the gateway, concluding
- * (event, message to the user, the grant kept for the session hooks), session events. */
+/* pam_lockbox: the steps the hooks are made of: who is gated, asking the agent, concluding
+ * (event, message to the user, the grant kept for the session hooks), session events and the
+ * session's registration with the agent. */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,8 +67,8 @@ void lbpam_ctx_set_conf(struct lbpam_ctx *x, const struct lbpam_conf *c)
 {
 	x->conf = c;
 	x->debug = c->debug;
-	if (c->host_id)
-		snprintf(x->host, sizeof(x->host), "%s", c->host_id);
+	if (c->h.host_id)
+		snprintf(x->host, sizeof(x->host), "%s", c->h.host_id);
 	else if (gethostname(x->host, sizeof(x->host) - 1) != 0)
 		snprintf(x->host, sizeof(x->host), "unknown");
 }
@@ -105,11 +106,11 @@ static json_t *base_details(const struct lbpam_ctx *x)
 int lbpam_is_gated(const struct lbpam_ctx *x, char *err, size_t errlen)
 {
 	int in;
-	if (lb_strlist_contains(&x->conf->exempt_users, x->user)) {
+	if (lb_strlist_contains(&x->conf->h.exempt_users, x->user)) {
 		lbpam_log_debug(x, "not_gated", "user is in exempt_users");
 		return 0;
 	}
-	in = lbpam_user_in_group(x->user, x->conf->gated_group, err, errlen);
+	in = lbpam_user_in_group(x->user, x->conf->h.gated_group, err, errlen);
 	if (in == 0)
 		lbpam_log_debug(x, "not_gated", "user is not in gated_group");
 	return in;
@@ -129,6 +130,9 @@ static void deny_message(const struct lbpam_decision *d, char *out, size_t outle
 		hint = "pam_lockbox is not configured correctly on this host, so access is denied "
 		       "(fail closed). Tell the host's administrators.";
 	else if (d->result != LBPAM_DENY)
+		hint = "lockbox-agent on this host could not be asked, so access is denied (fail "
+		       "closed). Try again later or tell the host's administrators.";
+	else if (!strncmp(r, "gateway_", 8) || !strcmp(r, "agent_busy"))
 		hint = "The lockbox gateway could not be asked, so access is denied (fail closed). "
 		       "Try again later or tell the host's administrators.";
 	else if (!strcmp(r, "no_request"))
@@ -158,18 +162,15 @@ void lbpam_fail(struct lbpam_decision *d, enum lbpam_result r, const char *why)
 	snprintf(d->error, sizeof(d->error), "%s", why);
 }
 
+static int64_t time_left(const struct lbpam_ctx *x)
+{
+	return x->conf->h.timeout * 1000 - (lbpam_mono_ms() - x->start_ms);
+}
+
 void lbpam_ask(const struct lbpam_ctx *x, struct lbpam_decision *d)
 {
-	char err[256];
-	char *token = lbpam_read_token(x->conf->host_token_file, err, sizeof(err));
-	if (!token) {
-		lbpam_fail(d, LBPAM_ERR_CONFIG, err);
-		return;
-	}
-	lbpam_check(x->conf, token, x->user, x->service, x->rhost, x->tty,
-		    x->conf->timeout * 1000 - (lbpam_mono_ms() - x->start_ms), d);
-	lb_wipe(token, strlen(token));
-	free(token);
+	lbpam_check(x->conf, x->user, x->service, x->rhost, x->tty, x->conf->h.host_id,
+		    time_left(x), d);
 }
 
 int lbpam_conclude(struct lbpam_ctx *x, struct lbpam_decision *d, int flags)
@@ -196,7 +197,8 @@ int lbpam_conclude(struct lbpam_ctx *x, struct lbpam_decision *d, int flags)
 			set_text(details, "error", d->error);
 	}
 	/* a decision the gateway made is already in its audit store, under decision_id */
-	x->at_gateway = (d->result == LBPAM_ALLOW || d->result == LBPAM_DENY) && d->decision_id[0];
+	x->at_gateway = (d->result == LBPAM_ALLOW || d->result == LBPAM_DENY) && d->at_gateway &&
+			d->decision_id[0];
 	lbpam_emit(x, lb_audit_event_new(d->result == LBPAM_ALLOW ? "access.check.allow"
 								   : "access.check.deny",
 					 d->decision_id[0] ? d->decision_id : NULL, 0,
@@ -240,7 +242,7 @@ int lbpam_session_event(const struct lbpam_ctx *x, const struct lbpam_grant *g, 
 {
 	const void *data = NULL;
 	json_t *details = base_details(x);
-	char id[37];
+	char id[37], err[512];
 	char *sid;
 
 	if (details) {
@@ -256,6 +258,10 @@ int lbpam_session_event(const struct lbpam_ctx *x, const struct lbpam_grant *g, 
 		lbpam_emit(x, lb_audit_event_new("session.end", NULL, 0,
 						 lb_str_clean(x->user) ? x->user : NULL,
 						 g && g->request[0] ? g->request : NULL, details));
+		if (data && lbpam_agent_session(x->conf, 0, data, x->user, x->service, x->rhost,
+						x->tty, NULL, NULL, NULL, time_left(x), err,
+						sizeof(err)) != 0)
+			lbpam_log_error(x, "session_close", err);
 		return PAM_SUCCESS;
 	}
 	if (lb_uuid4(id, sizeof(id)) != 0) {
@@ -270,12 +276,24 @@ int lbpam_session_event(const struct lbpam_ctx *x, const struct lbpam_grant *g, 
 		lbpam_log_error(x, "session_open", "out of memory");
 		return PAM_SESSION_ERR;
 	}
+	/* the agent must know the session before it runs: it ends it when the grant ends */
+	if (lbpam_agent_session(x->conf, 1, id, x->user, x->service, x->rhost, x->tty,
+				g ? g->decision_id : NULL, g ? g->request : NULL,
+				g ? g->grant_expires_at : NULL, time_left(x), err,
+				sizeof(err)) != 0) {
+		json_decref(details);
+		lbpam_log_error(x, "session_register", err);
+		return PAM_SESSION_ERR;
+	}
 	if (details)
 		json_object_set_new(details, "session", json_string(id));
 	/* the session is only allowed once its start is durable on this host */
-	return lbpam_emit(x, lb_audit_event_new("session.start", id, 0,
-						lb_str_clean(x->user) ? x->user : NULL,
-						g && g->request[0] ? g->request : NULL, details)) == 0
-		       ? PAM_SUCCESS
-		       : PAM_SESSION_ERR;
+	if (lbpam_emit(x, lb_audit_event_new("session.start", id, 0,
+					     lb_str_clean(x->user) ? x->user : NULL,
+					     g && g->request[0] ? g->request : NULL, details)) != 0) {
+		(void)lbpam_agent_session(x->conf, 0, id, x->user, x->service, x->rhost, x->tty,
+					  NULL, NULL, NULL, time_left(x), err, sizeof(err));
+		return PAM_SESSION_ERR;
+	}
+	return PAM_SUCCESS;
 }

@@ -1,7 +1,8 @@
-/* pam_lockbox: the PAM hooks. account asks the gateway whether this login is covered by an
- * approved lockbox request; session records session.start / session.end. The steps live in
- * lbpam_decide.c, config in lbpam_conf.c, the gateway client in lbpam_check.c and
- * liblockbox, the event sinks (syslog, local audit log, gateway) in lbpam_log.c. */
+/* pam_lockbox: the PAM hooks. account asks lockbox-agent whether this login is covered by an
+ * approved lockbox request; session registers the session with the agent (which ends it
+ * when its grant ends) and records session.start / session.end. The steps live in
+ * lbpam_decide.c, config in lbpam_conf.c, the agent client in lbpam_check.c, the event
+ * sinks (syslog, local audit log) in lbpam_log.c. */
 
 #include <stdio.h>
 #include <string.h>

@@ -1,11 +1,19 @@
-/* lockbox: the HTTPS client the PAM module and lockboxctl use to talk to the gateway.
- * Follows DESIGN.md's rules for code inside sshd: a fresh curl handle per call, no signals,
- * no proxies, no redirects, TLS verified against ca_file, one overall deadline, capped body. */
+/* lockbox: the HTTPS client lockbox-agent and lockboxctl use to talk to the gateway: no
+ * signals, no proxies, no redirects, TLS verified against ca_file, one overall deadline,
+ * capped body; a fresh connection per call, or a persistent client's kept-alive one. */
 #ifndef LOCKBOX_HTTP_H
 #define LOCKBOX_HTTP_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* A persistent client: one curl handle whose connection and TLS session are reused from one
+ * call to the next. Not thread-safe: one call at a time per client. */
+struct lb_http_client;
+struct lb_http_client *lb_http_client_new(void);
+void lb_http_client_free(struct lb_http_client *c);
+/* Drops the connection (the next call makes a new one), e.g. after a transport error. */
+void lb_http_client_reset(struct lb_http_client *c);
 
 struct lb_http_opts {
 	const char *ca_file;   /* CA bundle to verify the gateway; NULL = the system store,
@@ -13,6 +21,7 @@ struct lb_http_opts {
 	const char *bearer;    /* Authorization: Bearer token, or NULL */
 	int64_t timeout_ms;    /* one deadline for DNS, connect, TLS and body */
 	size_t max_body;       /* response bytes kept; more is LB_HTTP_ERR_TOOBIG */
+	struct lb_http_client *client; /* NULL: a new connection for this call alone */
 };
 
 enum lb_http_result {

@@ -29,3 +29,6 @@ TESTS += api/test_detach.py
 EXTRA_DIST += api/test_detach.py
 EXTRA_DIST += api/test_concurrency.py
 EXTRA_DIST += api/test_hostevents.py
+# the change signal agents long-poll (GET /v1/hosts/self/changes)
+TESTS += api/test_changes.py
+EXTRA_DIST += api/test_changes.py

@@ -254,7 +254,7 @@ def main():
         for who in ("eng", "lbappA", "ownA1", "custA"):
             T.status(w.call("GET", "/v1/audit/verify", who=who), 403, "forbidden", "%s verifies" % who)
 
-    with T.section("sessions without an end are reconciled when the grant ends"):
+    with T.section("sessions without an end get a session.lost when the grant ends"):
         ra = w.new_request("eng", duration="2s")["id"]
         w.must("POST", "/v1/requests/%s/approve" % ra, {"reason": "ok"}, who="ownA1", expect=200)
         rb = w.new_request("eng")["id"]
@@ -267,19 +267,21 @@ def main():
         T.check(st == 200 and js.get("accepted") == 4, "host sends 3 session.start, 1 session.end", text[:200])
         w.must("POST", "/v1/requests/%s/revoke" % rb, {"reason": "stop"}, who="gadmA", expect=200)
 
-        def ends(rid):
-            return [e for e in paginate(gw, "/v1/audit/events?type=session.end&request=" + rid, admin)[0]]
-        done = lbtest.wait_until(lambda: any((e.get("details") or {}).get("reconciled") for e in ends(ra)),
-                                 timeout=10)
-        T.check(done, "the 2s grant ended and a reconciled session.end appeared")
-        rec = [e for e in ends(ra) if (e.get("details") or {}).get("reconciled")]
-        T.eq(sorted((e.get("details") or {}).get("session") for e in rec), ["sa1"],
-             "exactly one reconciled end, for the session that had none (sa1)")
-        if rec:
-            T.check(rec[0].get("host") in HA1 and rec[0].get("tenant") == A,
-                    "the reconciled end keeps the session's host and tenant", rec[0])
-        rec = [e for e in ends(rb) if (e.get("details") or {}).get("reconciled")]
-        T.eq([(e.get("details") or {}).get("session") for e in rec], ["sb1"], "revoke reconciles sb1 at once")
+        def of_type(typ, rid):
+            return [e for e in paginate(gw, "/v1/audit/events?type=%s&request=%s" % (typ, rid), admin)[0]]
+        done = lbtest.wait_until(lambda: of_type("session.lost", ra), timeout=10)
+        T.check(done, "the 2s grant ended and a session.lost appeared")
+        lost = of_type("session.lost", ra)
+        T.eq(sorted((e.get("details") or {}).get("session") for e in lost), ["sa1"],
+             "exactly one session.lost, for the session that had no end (sa1)")
+        if lost:
+            T.check(lost[0].get("host") in HA1 and lost[0].get("tenant") == A,
+                    "the session.lost keeps the session's host and tenant", lost[0])
+        T.eq(sorted((e.get("details") or {}).get("session") for e in of_type("session.end", ra)),
+             ["sa2"], "the only session.end is the one the host sent")
+        lost = of_type("session.lost", rb)
+        T.eq([(e.get("details") or {}).get("session") for e in lost], ["sb1"], "revoke records sb1 lost at once")
+        T.eq(of_type("session.end", rb), [], "and no session.end for it")
         T.eq(w.must("GET", "/v1/audit/verify", expect=200).get("ok"), True, "chain verifies")
 
     with T.section("append-only and tamper evidence"):

@@ -1,8 +1,8 @@
 """Many clients at once against a small database pool: every call is answered, every check is
 recorded exactly once, and a client that stalls mid-request delays nobody else.
 
-The gateway serves each client connection on its own thread and lends those threads one of
-`threads` database connections per transaction; this runs it with threads = 2."""
+The gateway serves every client connection from a pool of `threads` threads (epoll), each
+with a database connection to borrow per transaction; this runs it with threads = 2."""
 
 import socket
 import threading

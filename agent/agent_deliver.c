@@ -1,0 +1,113 @@
+/* lockbox-agent: delivers the host's local audit log to the gateway, continuously: the module
+ * and the agent append, this thread sends what lies past the delivery cursor over its own
+ * kept-alive connection, within a second of an append while the gateway answers, and backs
+ * off while it does not (nothing is lost: the log is the queue). */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "agent.h"
+#include "lockbox/auditlog.h"
+#include "lockbox/daemon.h"
+
+#define DELIVER_POLL_MS 250
+#define DELIVER_BUDGET_MS 20000
+#define DELIVER_BACKOFF_MAX_MS 30000
+
+void agent_deliver_kick(struct agent *ag)
+{
+	pthread_mutex_lock(&ag->deliver_lock);
+	ag->deliver_now = 1;
+	pthread_cond_signal(&ag->deliver_wake);
+	pthread_mutex_unlock(&ag->deliver_lock);
+}
+
+/* The log's size and mtime: when they move, there is something to send. */
+static int log_changed(const char *path, struct stat *last)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return 0;
+	if (st.st_size == last->st_size && st.st_mtim.tv_sec == last->st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == last->st_mtim.tv_nsec && st.st_ino == last->st_ino)
+		return 0;
+	*last = st;
+	return 1;
+}
+
+static void wait_ms(struct agent *ag, int64_t ms)
+{
+	struct timespec ts;
+	pthread_mutex_lock(&ag->deliver_lock);
+	if (!ag->deliver_now) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += ms / 1000;
+		ts.tv_nsec += (ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&ag->deliver_wake, &ag->deliver_lock, &ts);
+	}
+	pthread_mutex_unlock(&ag->deliver_lock);
+}
+
+void *agent_deliver_thread(void *arg)
+{
+	struct agent *ag = arg;
+	struct lb_http_client *c = lb_http_client_new();
+	struct stat last;
+	int64_t backoff = 0, retry_at = 0;
+	int pending = 1; /* deliver what an earlier run left at once */
+
+	memset(&last, 0, sizeof(last));
+	if (!c) {
+		lb_log(LOG_ERR, "delivery: out of memory");
+		return NULL;
+	}
+	while (!ag->stopping) {
+		struct lb_auditlog_flush_stats st;
+		struct lb_http_opts o = {0};
+		enum lb_auditlog_result r;
+		char err[512];
+		int kicked;
+
+		wait_ms(ag, DELIVER_POLL_MS);
+		pthread_mutex_lock(&ag->deliver_lock);
+		kicked = ag->deliver_now;
+		ag->deliver_now = 0;
+		pthread_mutex_unlock(&ag->deliver_lock);
+		pending |= kicked | log_changed(ag->conf.audit_log, &last);
+		if (!pending || agent_mono_ms() < retry_at)
+			continue;
+		o.ca_file = ag->conf.ca_file;
+		o.bearer = ag->token;
+		o.timeout_ms = ag->conf.timeout * 1000;
+		o.max_body = 64 * 1024;
+		o.client = c;
+		memset(&st, 0, sizeof(st));
+		err[0] = '\0';
+		r = lb_auditlog_flush(ag->conf.audit_log, ag->conf.gateway_url, &o,
+				      DELIVER_BUDGET_MS, &st, err, sizeof(err));
+		if (r == LB_AUDITLOG_OK || r == LB_AUDITLOG_ERR_BUSY) {
+			/* BUSY: `lockboxctl host flush` is delivering; look again soon */
+			pending = r == LB_AUDITLOG_ERR_BUSY || st.pending > 0;
+			backoff = 0;
+			retry_at = 0;
+			if (st.rejected)
+				lb_log(LOG_WARNING, "delivery: %zu event(s) refused by the gateway: %s",
+				       st.rejected, err);
+			continue;
+		}
+		lb_http_client_reset(c);
+		backoff = backoff ? (backoff * 2 > DELIVER_BACKOFF_MAX_MS ? DELIVER_BACKOFF_MAX_MS
+									   : backoff * 2)
+				  : 500;
+		retry_at = agent_mono_ms() + backoff;
+		lb_log(LOG_WARNING, "delivery: %s: %s (%zu pending; next try in %lld ms)",
+		       lb_auditlog_strerror(r), err, st.pending, (long long)backoff);
+	}
+	lb_http_client_free(c);
+	return NULL;
+}

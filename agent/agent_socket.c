@@ -1,0 +1,270 @@
+/* lockbox-agent: the module's socket. One question per connection, one worker thread per
+ * question (at most AGENT_MAX_WORKERS at once), the peer checked with SO_PEERCRED. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "lockbox/daemon.h"
+#include "lockbox/json.h"
+#include "lockbox/util.h"
+
+#define AGENT_READ_MS 2000 /* a module sends its question at once */
+
+struct worker {
+	struct agent *ag;
+	int fd;
+};
+
+int agent_socket_open(struct agent *ag, int *fdp)
+{
+	const char *path = ag->conf.agent_socket;
+	struct sockaddr_un sa;
+	struct stat st;
+	char dir[sizeof(sa.sun_path)], *slash;
+	int fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+			lb_log(LOG_ERR, "%s: mkdir: %s", dir, strerror(errno));
+			return -1;
+		}
+	}
+	/* a stale socket from a previous run goes; anything else at the path is an error */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			lb_log(LOG_ERR, "%s exists and is not a socket", path);
+			return -1;
+		}
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		lb_log(LOG_ERR, "socket: %s", strerror(errno));
+		return -1;
+	}
+	{
+		/* 0600 from the start: no moment at which another user could connect */
+		mode_t old = umask(0177);
+		int b = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+		umask(old);
+		if (b != 0 || listen(fd, 128) != 0) {
+			lb_log(LOG_ERR, "%s: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	*fdp = fd;
+	return 0;
+}
+
+static void reply(int fd, json_t *ans /* stolen */)
+{
+	char *s = ans ? json_dumps(ans, JSON_COMPACT) : NULL;
+	size_t n, off = 0;
+	json_decref(ans);
+	if (!s)
+		return;
+	n = strlen(s);
+	s[n] = '\n'; /* replaces the NUL: n + 1 bytes go out */
+	while (off < n + 1) {
+		ssize_t w = send(fd, s + off, n + 1 - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	free(s);
+}
+
+static json_t *error_answer(const char *why)
+{
+	return json_pack("{s:b,s:s}", "ok", 0, "error", why);
+}
+
+/* Reads one question line within AGENT_READ_MS. */
+static json_t *read_question(int fd, char *why, size_t whylen)
+{
+	char buf[LB_AGENT_MAX_MSG + 1];
+	size_t len = 0;
+	int64_t deadline = agent_mono_ms() + AGENT_READ_MS;
+
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int64_t left = deadline - agent_mono_ms();
+		ssize_t n;
+		char *nl;
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+			snprintf(why, whylen, "no question within %d ms", AGENT_READ_MS);
+			return NULL;
+		}
+		n = recv(fd, buf + len, sizeof(buf) - 1 - len, MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0) {
+			snprintf(why, whylen, "closed before a whole question");
+			return NULL;
+		}
+		nl = memchr(buf + len, '\n', (size_t)n);
+		len += (size_t)n;
+		if (nl)
+			return lb_json_parse_object(buf, (size_t)(nl - buf), why, whylen);
+		if (len >= sizeof(buf) - 1) {
+			snprintf(why, whylen, "question too large");
+			return NULL;
+		}
+	}
+}
+
+/* A string field of at most MAX-1 bytes of clean text; NULL when absent (OPTIONAL) or bad. */
+static const char *field(const json_t *q, const char *key, size_t max, int optional, int *bad)
+{
+	const char *s = lb_json_str(q, key);
+	if (!s) {
+		if (!optional || (json_object_get(q, key) && !json_is_null(json_object_get(q, key))))
+			*bad = 1;
+		return NULL;
+	}
+	if (!lb_str_clean(s) || strlen(s) >= max)
+		*bad = 1;
+	return s;
+}
+
+static json_t *op_check(struct agent *ag, const json_t *q)
+{
+	struct lb_check_answer a;
+	int bad = 0;
+	const char *user = field(q, "user", 256, 0, &bad);
+	const char *service = field(q, "service", 64, 0, &bad);
+	const char *rhost = field(q, "rhost", 256, 1, &bad);
+	const char *tty = field(q, "tty", 72, 1, &bad);
+	int64_t budget;
+
+	if (bad || !*user || !*service)
+		return error_answer("check needs user and service as clean text");
+	/* answer before the module's own deadline runs out, so it can say why */
+	budget = ag->conf.timeout * 1000 - 300;
+	if (budget < 500)
+		budget = 500;
+	agent_check(ag, user, service, rhost, tty, NULL, budget, &a);
+	return lb_check_answer_json(&a);
+}
+
+static json_t *op_session_open(struct agent *ag, const json_t *q, int pid)
+{
+	char err[256];
+	if (agent_session_open(ag, q, pid, err, sizeof(err)) != 0)
+		return error_answer(err);
+	return json_pack("{s:b}", "ok", 1);
+}
+
+static json_t *op_session_close(struct agent *ag, const json_t *q)
+{
+	const char *id = lb_json_str(q, "session");
+	if (!id || !lb_uuid_valid(id))
+		return error_answer("session_close needs a session id");
+	return json_pack("{s:b,s:b}", "ok", 1, "known", agent_session_close(ag, id) == 0);
+}
+
+static json_t *op_status(struct agent *ag)
+{
+	char host[256];
+	agent_host_name(ag, host, sizeof(host));
+	return json_pack("{s:b,s:s,s:s,s:b,s:I,s:o}", "ok", 1, "host", host, "gateway_url",
+			 ag->conf.gateway_url, "gateway_ok", (int)ag->gateway_ok, "change_version",
+			 (json_int_t)ag->change_version, "sessions", agent_sessions_json(ag));
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct agent *ag = w->ag;
+	char why[256];
+	unsigned uid;
+	int pid;
+	json_t *q = NULL, *ans;
+	const char *op;
+
+	if (lb_agent_peer(w->fd, &uid, &pid) != 0 || (uid != 0 && uid != (unsigned)geteuid())) {
+		lb_log(LOG_WARNING, "refused a question from uid %u (only root may ask)", uid);
+		goto out;
+	}
+	q = read_question(w->fd, why, sizeof(why));
+	if (!q) {
+		reply(w->fd, error_answer(why));
+		goto out;
+	}
+	op = lb_json_str(q, "op");
+	if (!op)
+		ans = error_answer("no op");
+	else if (strcmp(op, "check") == 0)
+		ans = op_check(ag, q);
+	else if (strcmp(op, "session_open") == 0)
+		ans = op_session_open(ag, q, pid);
+	else if (strcmp(op, "session_close") == 0)
+		ans = op_session_close(ag, q);
+	else if (strcmp(op, "status") == 0)
+		ans = op_status(ag);
+	else
+		ans = error_answer("unknown op");
+	reply(w->fd, ans);
+out:
+	json_decref(q);
+	close(w->fd);
+	free(w);
+	ag->workers--;
+	return NULL;
+}
+
+void *agent_accept_thread(void *arg)
+{
+	const struct agent_listener *l = arg;
+	struct agent *ag = l->ag;
+	int lfd = l->fd;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	while (!ag->stopping) {
+		struct pollfd p = {.fd = lfd, .events = POLLIN};
+		struct worker *w;
+		pthread_t t;
+		int fd;
+
+		if (poll(&p, 1, 250) <= 0)
+			continue;
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/* too many at once: closing answers "no answer", which the module denies */
+		if (ag->workers >= AGENT_MAX_WORKERS || !(w = malloc(sizeof(*w)))) {
+			lb_log(LOG_WARNING, "too many questions at once; one refused");
+			close(fd);
+			continue;
+		}
+		w->ag = ag;
+		w->fd = fd;
+		ag->workers++;
+		if (pthread_create(&t, &attr, worker_main, w) != 0) {
+			ag->workers--;
+			close(fd);
+			free(w);
+		}
+	}
+	pthread_attr_destroy(&attr);
+	return NULL;
+}

@@ -1,0 +1,26 @@
+/* lockbox: what the two daemons (lockbox-gatewayd, lockbox-agent) share: logging to stderr in
+ * the foreground or to syslog once detached, detaching that reports start-up failures in the
+ * starting process's exit code, and the pid file. */
+#ifndef LOCKBOX_DAEMON_H
+#define LOCKBOX_DAEMON_H
+
+#include <syslog.h>
+
+/* IDENT is kept (not copied). Until lb_log_detached, lines go to stderr. */
+void lb_log_init(const char *ident);
+/* From now on lines go to syslog (facility FACILITY, e.g. LOG_DAEMON). */
+void lb_log_detached(int facility);
+void lb_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Forks before any thread starts: the parent waits until the child calls lb_daemon_ready
+ * (exit 0) or dies or gives up (exit 1), so a bad config or a socket in use shows on the
+ * terminal and in the exit code. In the child: *READY_FD is set, the session is new.
+ * Returns 0 in the child, -1 on error (the parent never returns). */
+int lb_daemon_detach(int *ready_fd);
+/* The child serves: stdio to /dev/null, cwd /, release the parent. */
+void lb_daemon_ready(int ready_fd);
+
+/* Writes our pid to PATH (0644, replaced atomically). 0 or -1 (errno). */
+int lb_pidfile_write(const char *path);
+
+#endif

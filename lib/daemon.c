@@ -1,0 +1,117 @@
+/* lockbox: daemon plumbing shared by lockbox-gatewayd and lockbox-agent. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lockbox/daemon.h"
+#include "lockbox/util.h"
+
+static const char *log_ident = "lockbox";
+/* switched once, when a detached daemon starts serving, while other threads may log */
+static _Atomic int log_to_syslog;
+
+void lb_log_init(const char *ident)
+{
+	log_ident = ident;
+}
+
+void lb_log_detached(int facility)
+{
+	openlog(log_ident, LOG_PID, facility);
+	log_to_syslog = 1;
+}
+
+void lb_log(int prio, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (!log_to_syslog) {
+		char ts[LB_TIME_BUFLEN];
+		lb_time_format(lb_time_now_ms(), ts, sizeof(ts));
+		fprintf(stderr, "%s %s[%s]: ", ts, log_ident,
+			prio <= LOG_ERR ? "error" : prio == LOG_WARNING ? "warning" : "info");
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	} else {
+		vsyslog(prio, fmt, ap);
+	}
+	va_end(ap);
+}
+
+/* The fork comes before any thread starts: a fork keeps only the calling thread. */
+int lb_daemon_detach(int *ready_fd)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+	ssize_t n;
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		do
+			n = read(p[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		_exit(n == 1 && c == 'R' ? 0 : 1);
+	}
+	close(p[0]);
+	if (setsid() < 0) {
+		close(p[1]);
+		return -1;
+	}
+	*ready_fd = p[1];
+	return 0;
+}
+
+void lb_daemon_ready(int ready_fd)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	if (chdir("/") != 0) {
+		/* harmless: every path a daemon opens from now on is absolute */
+	}
+	do
+		n = write(ready_fd, "R", 1);
+	while (n < 0 && errno == EINTR);
+	close(ready_fd);
+}
+
+int lb_pidfile_write(const char *path)
+{
+	char tmp[4096], buf[32];
+	int fd, n;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -1;
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (write(fd, buf, (size_t)n) != n || close(fd) != 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return rename(tmp, path);
+}
