@@ -162,8 +162,7 @@ static void type_answer(struct agent *ag, const struct lb_http_response *r, cons
 	}
 	agent_host_name(ag, host, sizeof(host));
 	/* the answer must be about the question: this user, this host */
-	if ((a->user[0] && strcmp(a->user, user) != 0) ||
-	    (a->host[0] && host[0] && strcmp(a->host, host) != 0)) {
+	if (strcmp(a->user, user) != 0 || !a->host[0] || (host[0] && strcmp(a->host, host) != 0)) {
 		local_deny(a, "gateway_bad_answer",
 			   "gateway answered for another user or host (%.64s on %.64s)", a->user,
 			   a->host);

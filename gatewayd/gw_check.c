@@ -248,10 +248,13 @@ static enum gw_db check_record_tx(struct gw_tx *tx)
 	if ((rc = gw_audit_emit(tx->r->gw, &ev, c->decision_id)) != GW_DB_OK)
 		return rc;
 	c->allow = is(d->reason, "allow");
-	tx->out = json_pack("{s:s,s:s,s:s,s:s?,s:s}", "decision",
+	/* the answer names what it decided about, so a host refuses an answer to another
+	 * question (DESIGN.md "The access decision") */
+	tx->out = json_pack("{s:s,s:s,s:s,s:s?,s:s,s:s,s:s}", "decision",
 			    is(d->reason, "allow") ? "allow" : "deny", "reason", d->reason, "message",
 			    d->message, "request", d->req ? lb_json_str(d->req, "id") : NULL,
-			    "decision_id", c->decision_id);
+			    "decision_id", c->decision_id, "user", lb_json_str(tx->body, "user"),
+			    "host", lb_json_str(host, "name"));
 	lb_json_set_str_or_null(tx->out, "grant_expires_at",
 				is(d->reason, "allow") ? d->grant_expires_at : NULL);
 	return GW_DB_OK;
