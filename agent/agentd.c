@@ -167,6 +167,7 @@ int main(int argc, char **argv)
 	/* the change long-poll may sit in the gateway for a minute: not waited for */
 	unlink(ag.conf.agent_socket);
 	close(lfd);
-	lb_wipe(ag.token, strlen(ag.token));
+	/* the change long-poll thread and detached workers may still use the config, the
+	 * token and the pool: they stay allocated (reachable from AG) until the process ends */
 	return 0;
 }
