@@ -115,6 +115,5 @@ void agent_deliver_kick(struct agent *ag);
 /* agent_events.c: host events (syslog line + local audit log). */
 void agent_event(struct agent *ag, const char *type, const char *id, const char *user,
 		 const char *request, json_t *details /* stolen */, int at_gateway);
-int64_t agent_mono_ms(void);
 
 #endif

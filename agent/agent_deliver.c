@@ -10,6 +10,7 @@
 #include "agent.h"
 #include "lockbox/auditlog.h"
 #include "lockbox/daemon.h"
+#include "lockbox/util.h"
 
 #define DELIVER_POLL_MS 250
 #define DELIVER_BUDGET_MS 20000
@@ -79,7 +80,7 @@ void *agent_deliver_thread(void *arg)
 		ag->deliver_now = 0;
 		pthread_mutex_unlock(&ag->deliver_lock);
 		pending |= kicked | log_changed(ag->conf.audit_log, &last);
-		if (!pending || agent_mono_ms() < retry_at)
+		if (!pending || lb_mono_ms() < retry_at)
 			continue;
 		o.ca_file = ag->conf.ca_file;
 		o.bearer = ag->token;
@@ -104,7 +105,7 @@ void *agent_deliver_thread(void *arg)
 		backoff = backoff ? (backoff * 2 > DELIVER_BACKOFF_MAX_MS ? DELIVER_BACKOFF_MAX_MS
 									   : backoff * 2)
 				  : 500;
-		retry_at = agent_mono_ms() + backoff;
+		retry_at = lb_mono_ms() + backoff;
 		lb_log(LOG_WARNING, "delivery: %s: %s (%zu pending; next try in %lld ms)",
 		       lb_auditlog_strerror(r), err, st.pending, (long long)backoff);
 	}

@@ -15,13 +15,6 @@
 #include "lockbox/syslog.h"
 #include "lockbox/util.h"
 
-int64_t agent_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void syslog_line(struct agent *ag, const json_t *ev)
 {
 	char line[LB_SYSLOG_LINE_MAX];

@@ -101,11 +101,11 @@ static json_t *read_question(int fd, char *why, size_t whylen)
 {
 	char buf[LB_AGENT_MAX_MSG + 1];
 	size_t len = 0;
-	int64_t deadline = agent_mono_ms() + AGENT_READ_MS;
+	int64_t deadline = lb_mono_ms() + AGENT_READ_MS;
 
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int64_t left = deadline - agent_mono_ms();
+		int64_t left = deadline - lb_mono_ms();
 		ssize_t n;
 		char *nl;
 		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {

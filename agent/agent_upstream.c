@@ -250,8 +250,8 @@ out:
 
 static void sleep_until_stop(struct agent *ag, int64_t ms)
 {
-	int64_t end = agent_mono_ms() + ms;
-	while (!ag->stopping && agent_mono_ms() < end)
+	int64_t end = lb_mono_ms() + ms;
+	while (!ag->stopping && lb_mono_ms() < end)
 		usleep(50 * 1000);
 }
 

@@ -499,63 +499,11 @@ static int make_db_dir(const char *uri)
 	return 0;
 }
 
-/* Detaching without --foreground. The parent stays until the child listens (or fails) and
- * exits with the child's status, so a bad database, a bad key or a port in use shows on the
- * terminal and in the exit code. The fork comes before any thread starts: a fork keeps only
- * the calling thread, and a store writer started before it would be lost in the child, where
- * every write would then wait for it forever. */
-static int detach_begin(int *ready_fd)
-{
-	int p[2];
-	pid_t pid;
-	char c;
-	ssize_t n;
-
-	if (pipe(p) != 0)
-		return -1;
-	pid = fork();
-	if (pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	if (pid > 0) {
-		close(p[1]);
-		do
-			n = read(p[0], &c, 1);
-		while (n < 0 && errno == EINTR);
-		_exit(n == 1 && c == 'R' ? 0 : 1);
-	}
-	close(p[0]);
-	if (setsid() < 0) {
-		close(p[1]);
-		return -1;
-	}
-	*ready_fd = p[1];
-	return 0;
-}
-
-/* The child listens: release the parent, leave the terminal and the working directory. */
-static void detach_ready(int ready_fd)
-{
-	int fd = open("/dev/null", O_RDWR);
-	ssize_t n;
-
-	if (fd >= 0) {
-		dup2(fd, STDIN_FILENO);
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		if (fd > STDERR_FILENO)
-			close(fd);
-	}
-	if (chdir("/") != 0) {
-		/* harmless: every path the gateway opens from now on is absolute */
-	}
-	do
-		n = write(ready_fd, "R", 1);
-	while (n < 0 && errno == EINTR);
-	close(ready_fd);
-}
+/* Detaching without --foreground (lib/daemon.c): the parent stays until the child listens
+ * (or fails) and exits with the child's status, so a bad database, a bad key or a port in use
+ * shows on the terminal and in the exit code. The fork comes before any thread starts: a
+ * fork keeps only the calling thread, and a store writer started before it would be lost in
+ * the child, where every write would then wait for it forever. */
 
 /* Stacks of the HTTP server's threads: 1 MiB holds the deepest work a request does (jansson
  * parses up to 2048 levels of nesting, tests/api/test_badinput.py) with room to spare. */
@@ -678,7 +626,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	gw_log_init(1);
+	lb_log_init("lockbox-gatewayd");
 	gw_config_default(&gw.cfg);
 	if (gw_config_load(&gw.cfg, config, err, sizeof(err)) != 0) {
 		fprintf(stderr, "lockbox-gatewayd: %s\n", err);
@@ -701,7 +649,7 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	if (!foreground && !bootstrap && detach_begin(&ready_fd) != 0) {
+	if (!foreground && !bootstrap && lb_daemon_detach(&ready_fd) != 0) {
 		fprintf(stderr, "lockbox-gatewayd: cannot detach: %s\n", strerror(errno));
 		goto out;
 	}
@@ -763,9 +711,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (ready_fd >= 0) {
-		detach_ready(ready_fd);
+		lb_daemon_ready(ready_fd);
 		ready_fd = -1;
-		gw_log_init(0);
+		lb_log_detached(LOG_DAEMON);
 	}
 	gw_log(LOG_INFO, "listening on %s (database %s)", gw.cfg.listen, gw.cfg.database);
 	while (!stopping) {

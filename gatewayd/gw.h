@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "lockbox/config.h"
+#include "lockbox/daemon.h"
 #include "gw_store.h"
 
 #define GW_ID_LEN 24        /* "req_" + 16 hex + NUL, with room */
@@ -149,9 +150,8 @@ struct gw {
 	int foreground;
 };
 
-/* Logging: stderr in the foreground, syslog (daemon) otherwise. */
-void gw_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void gw_log_init(int foreground);
+/* Logging: stderr in the foreground, syslog (daemon) once detached (lib/daemon.c). */
+#define gw_log lb_log
 
 /* Replies (gw_http.c). All return MHD_YES/MHD_NO for the access handler. */
 enum MHD_Result gw_reply_json(struct gw_req *r, unsigned status, json_t *obj /* stolen */);

@@ -10,33 +10,6 @@
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 
-/* switched once, when a detached gateway starts serving, while other threads may log */
-static _Atomic int log_foreground = 1;
-
-void gw_log_init(int foreground)
-{
-	if (!foreground)
-		openlog("lockbox-gatewayd", LOG_PID, LOG_DAEMON);
-	log_foreground = foreground;
-}
-
-void gw_log(int prio, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (log_foreground) {
-		char ts[LB_TIME_BUFLEN];
-		lb_time_format(lb_time_now_ms(), ts, sizeof(ts));
-		fprintf(stderr, "%s lockbox-gatewayd[%s]: ", ts,
-			prio <= LOG_ERR ? "error" : prio == LOG_WARNING ? "warning" : "info");
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	} else {
-		vsyslog(prio, fmt, ap);
-	}
-	va_end(ap);
-}
-
 /* Every error code the API uses, and its HTTP status. */
 static const struct {
 	const char *code;

@@ -36,13 +36,6 @@ const char *lb_agent_strerror(enum lb_agent_result r)
 	return "unknown error";
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int lb_agent_peer(int fd, unsigned *uid, int *pid)
 {
 	struct ucred cr;
@@ -61,7 +54,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 {
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = events};
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - lb_mono_ms();
 		int n;
 		if (left <= 0)
 			return -1;
@@ -188,7 +181,7 @@ static enum lb_agent_result read_line(int fd, char *buf, size_t cap, size_t *len
 enum lb_agent_result lb_agent_call(const char *socket_path, const json_t *req,
 				   int64_t timeout_ms, json_t **answer, char *err, size_t errlen)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = lb_mono_ms() + timeout_ms;
 	char *line = NULL, *buf = NULL, why[256];
 	size_t len = 0, n;
 	enum lb_agent_result r;

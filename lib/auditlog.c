@@ -46,13 +46,6 @@ const char *lb_auditlog_strerror(enum lb_auditlog_result r)
 	return "unknown error";
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -68,7 +61,7 @@ static int lock_until(int fd, int op, int64_t deadline)
 			return 0;
 		if (errno != EWOULDBLOCK && errno != EINTR)
 			return -1;
-		if (mono_ms() >= deadline) {
+		if (lb_mono_ms() >= deadline) {
 			errno = EWOULDBLOCK;
 			return -1;
 		}
@@ -311,7 +304,7 @@ static enum lb_auditlog_result append_line(const char *path, const json_t *event
 	}
 	if (check_file(fd, path, err, errlen, NULL) != 0)
 		goto out;
-	if (lock_until(fd, LOCK_EX, mono_ms() + APPEND_LOCK_MS) != 0) {
+	if (lock_until(fd, LOCK_EX, lb_mono_ms() + APPEND_LOCK_MS) != 0) {
 		snprintf(err, errlen, "%s: lock: %s", path, strerror(errno));
 		res = LB_AUDITLOG_ERR_BUSY;
 		goto out;
@@ -390,7 +383,7 @@ enum lb_auditlog_result lb_auditlog_append_delivered(const char *path, const jso
 	/* holding the delivery lock keeps a flush from moving the cursor under us; if someone
 	 * is delivering, append plainly: the event then goes out again as a harmless duplicate */
 	if (cfd < 0 || check_file(cfd, cp, err, errlen, NULL) != 0 ||
-	    lock_until(cfd, LOCK_EX, mono_ms() + 50) != 0) {
+	    lock_until(cfd, LOCK_EX, lb_mono_ms() + 50) != 0) {
 		if (cfd >= 0)
 			close(cfd);
 		free(cp);
@@ -573,7 +566,7 @@ enum lb_auditlog_result lb_auditlog_flush(const char *path, const char *gateway_
 	struct lb_auditlog_flush_stats st_local = {0};
 	struct lb_auditlog_flush_stats *st = stats ? stats : &st_local;
 	enum lb_auditlog_result res = LB_AUDITLOG_OK;
-	int64_t deadline = mono_ms() + (budget_ms > 0 ? budget_ms : 5000);
+	int64_t deadline = lb_mono_ms() + (budget_ms > 0 ? budget_ms : 5000);
 	char url[2048];
 	char *cpath = NULL, *line = NULL;
 	size_t cap = 0, max = LB_AUDITLOG_BATCH;
@@ -618,8 +611,8 @@ enum lb_auditlog_result lb_auditlog_flush(const char *path, const char *gateway_
 	}
 	/* one deliverer at a time; the others wait a little, within their own deadline */
 	if (lock_until(cfd, LOCK_EX,
-		       deadline < mono_ms() + DELIVERY_LOCK_MS ? deadline
-								: mono_ms() + DELIVERY_LOCK_MS) != 0) {
+		       deadline < lb_mono_ms() + DELIVERY_LOCK_MS ? deadline
+								: lb_mono_ms() + DELIVERY_LOCK_MS) != 0) {
 		snprintf(err, errlen, "%s: another process is delivering events", cpath);
 		res = LB_AUDITLOG_ERR_BUSY;
 		goto out;
@@ -661,7 +654,7 @@ enum lb_auditlog_result lb_auditlog_flush(const char *path, const char *gateway_
 			}
 			break; /* all delivered */
 		}
-		left = deadline - mono_ms();
+		left = deadline - lb_mono_ms();
 		if (left <= 0) {
 			snprintf(err, errlen, "deadline passed with events still to deliver");
 			res = LB_AUDITLOG_ERR_DEADLINE;

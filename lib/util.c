@@ -74,6 +74,13 @@ void lb_duration_format(int64_t secs, char *buf, size_t len)
 	}
 }
 
+int64_t lb_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int64_t lb_time_now_ms(void)
 {
 	struct timespec ts;

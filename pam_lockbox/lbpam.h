@@ -78,7 +78,6 @@ struct lbpam_ctx {
 	int at_gateway;   /* the event being emitted is one the gateway wrote itself */
 };
 
-int64_t lbpam_mono_ms(void);
 
 /* One free-form diagnostic line (syslog + debug stderr): event=error ... */
 void lbpam_log_error(const struct lbpam_ctx *x, const char *what, const char *why);

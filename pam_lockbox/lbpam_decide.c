@@ -55,7 +55,7 @@ void lbpam_ctx_init(struct lbpam_ctx *x, pam_handle_t *pamh)
 {
 	memset(x, 0, sizeof(*x));
 	x->pamh = pamh;
-	x->start_ms = lbpam_mono_ms();
+	x->start_ms = lb_mono_ms();
 	if (pam_get_user(pamh, &x->user, NULL) != PAM_SUCCESS)
 		x->user = NULL;
 	x->service = item(pamh, PAM_SERVICE);
@@ -164,7 +164,7 @@ void lbpam_fail(struct lbpam_decision *d, enum lbpam_result r, const char *why)
 
 static int64_t time_left(const struct lbpam_ctx *x)
 {
-	return x->conf->h.timeout * 1000 - (lbpam_mono_ms() - x->start_ms);
+	return x->conf->h.timeout * 1000 - (lb_mono_ms() - x->start_ms);
 }
 
 void lbpam_ask(const struct lbpam_ctx *x, struct lbpam_decision *d)

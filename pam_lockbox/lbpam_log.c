@@ -20,13 +20,6 @@
 
 #define LBPAM_LINE_MAX LB_SYSLOG_LINE_MAX
 
-int64_t lbpam_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void line_out(const struct lbpam_ctx *x, int prio, const char *line)
 {
 	lb_syslog_send("pam_lockbox", LOG_AUTHPRIV | prio, line);

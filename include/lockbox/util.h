@@ -16,6 +16,8 @@ void lb_duration_format(int64_t secs, char *buf, size_t len);
 
 /* Times are int64 milliseconds since the epoch, UTC. */
 int64_t lb_time_now_ms(void);
+/* Milliseconds on the monotonic clock, for deadlines. */
+int64_t lb_mono_ms(void);
 /* "2026-11-23T06:44:32.123Z"; BUF needs LB_TIME_BUFLEN bytes. */
 #define LB_TIME_BUFLEN 32
 void lb_time_format(int64_t ms, char *buf, size_t len);
