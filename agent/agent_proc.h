@@ -25,4 +25,8 @@ void agent_proc_notice(const char *tty, const char *text);
 /* Signals PID if it is still the process that started at START; 0 or -1. */
 int agent_proc_signal(int pid, unsigned long long start, int sig);
 
+/* agent_logind.c: asks systemd-logind to terminate the session PID belongs to. 0 done (its
+ * name in SESSION), -1 no logind session or the call failed. */
+int agent_logind_terminate(int pid, char *session, size_t len);
+
 #endif

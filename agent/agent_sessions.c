@@ -367,7 +367,7 @@ static const char *reason_text(const char *reason)
 /* Under ag->lock. */
 static void start_terminate(struct agent *ag, struct agent_session *s, const char *reason)
 {
-	char text[512];
+	char text[512], logind[64];
 	json_t *d;
 
 	snprintf(s->term_reason, sizeof(s->term_reason), "%s", reason);
@@ -382,6 +382,8 @@ static void start_terminate(struct agent *ag, struct agent_session *s, const cha
 		json_object_set_new(d, "reason", json_string(reason));
 		json_object_set_new(d, "kill_grace", json_integer(ag->conf.kill_grace));
 	}
+	if (agent_logind_terminate(s->leader.pid, logind, sizeof(logind)) == 0 && d)
+		json_object_set_new(d, "logind_session", json_string(logind));
 	agent_event(ag, "session.terminate", NULL, s->user, s->request, d, 0);
 	signal_all(s, SIGTERM);
 	persist(ag);
