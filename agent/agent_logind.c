@@ -11,6 +11,7 @@
 
 #ifdef HAVE_LIBSYSTEMD
 #include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
 #include <systemd/sd-login.h>
 
 int agent_logind_terminate(int pid, char *session, size_t len)
