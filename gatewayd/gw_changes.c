@@ -40,13 +40,6 @@ static struct {
 	pthread_t timer;
 } ch = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static struct timespec mono_at(int64_t ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
@@ -108,7 +101,7 @@ static void *timer_main(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&ch.lock);
 	while (!ch.stopping) {
-		int64_t now = mono_ms();
+		int64_t now = lb_mono_ms();
 		while (ch.head && ch.head->wait.deadline <= now)
 			wake(ch.head);
 		if (ch.head) {
@@ -149,7 +142,7 @@ int gw_changes_start(void)
 
 void gw_changes_stop(void)
 {
-	struct timespec until = mono_at(mono_ms() + CHANGES_DRAIN_MS);
+	struct timespec until = mono_at(lb_mono_ms() + CHANGES_DRAIN_MS);
 
 	if (!ch.started)
 		return;
@@ -260,7 +253,7 @@ enum MHD_Result gw_hosts_changes(struct gw_req *r)
 		pthread_mutex_unlock(&ch.lock);
 		return reply_version(r, v, !since_s || since != v);
 	}
-	r->wait.deadline = (mono_ms() + wait * 1000 + CHANGES_TICK_MS - 1) / CHANGES_TICK_MS *
+	r->wait.deadline = (lb_mono_ms() + wait * 1000 + CHANGES_TICK_MS - 1) / CHANGES_TICK_MS *
 			   CHANGES_TICK_MS;
 	park(r);
 	if (ch.head == r)
