@@ -47,6 +47,8 @@ static const struct route {
 	{"POST", "/v1/users", gw_users_create, WHO_USER},
 	{"GET", "/v1/users", gw_users_list, WHO_USER},
 	{"POST", "/v1/users/*/tokens", gw_users_token_create, WHO_USER},
+	{"POST", "/v1/users/*/disable", gw_users_disable, WHO_USER},
+	{"POST", "/v1/users/*/enable", gw_users_enable, WHO_USER},
 	{"POST", "/v1/role-assignments", gw_roles_assign, WHO_USER},
 	{"DELETE", "/v1/role-assignments", gw_roles_remove, WHO_USER},
 	{"GET", "/v1/role-assignments", gw_roles_list, WHO_USER},

@@ -276,6 +276,8 @@ enum MHD_Result gw_hosts_changes(struct gw_req *r);
 enum MHD_Result gw_users_create(struct gw_req *r);
 enum MHD_Result gw_users_list(struct gw_req *r);
 enum MHD_Result gw_users_token_create(struct gw_req *r);
+enum MHD_Result gw_users_disable(struct gw_req *r);
+enum MHD_Result gw_users_enable(struct gw_req *r);
 enum MHD_Result gw_roles_assign(struct gw_req *r);
 enum MHD_Result gw_roles_remove(struct gw_req *r);
 enum MHD_Result gw_roles_list(struct gw_req *r);

@@ -229,7 +229,8 @@ static int known_event_type(const char *t)
 		"pim.elevation.activate", "pim.elevation.expire", "access.check.allow",
 		"access.check.deny", "session.start", "session.end", "session.warn",
 		"session.terminate", "session.lost", "tenant.lockbox.enable",
-		"tenant.lockbox.disable", "host.enroll", "host.disable", NULL};
+		"tenant.lockbox.disable", "host.enroll", "host.disable", "directory.user.disable",
+		"directory.user.enable", NULL};
 	for (size_t i = 0; types[i]; i++)
 		if (strcmp(types[i], t) == 0)
 			return 1;
@@ -258,8 +259,9 @@ enum MHD_Result gw_audit_list(struct gw_req *r)
 			json_decref(host_row);
 			return gw_reply_error(r, "bad_query", "%s: bad text", eq_keys[i]);
 		}
-		if (i == 0 && strcmp(v, "subscription") != 0 && strcmp(v, "tenant") != 0)
-			return gw_reply_error(r, "bad_query", "level: subscription or tenant");
+		if (i == 0 && strcmp(v, "subscription") != 0 && strcmp(v, "tenant") != 0 &&
+		    strcmp(v, "provider") != 0)
+			return gw_reply_error(r, "bad_query", "level: subscription, tenant or provider");
 		if (strcmp(eq_keys[i], "type") == 0 && !known_event_type(v)) {
 			json_decref(host_row);
 			return gw_reply_error(r, "bad_query", "type: not an event type (see DESIGN.md, e.g. access.check.deny)");

@@ -62,6 +62,37 @@ static enum gw_db elevation_for(struct gw *gw, const json_t *req, const char *no
 	return GW_DB_OK;
 }
 
+/* The engineer behind REQ may still use it: not disabled, still holding the engineer role.
+ * Sets D->reason to user_disabled or not_engineer when not; leaves it alone otherwise. */
+static enum gw_db engineer_still_allowed(struct gw *gw, const json_t *req, struct decision *d)
+{
+	struct gw_store *s = gw->store;
+	const char *uid = lb_json_str(req, "requester");
+	struct gw_filter f[2] = {{"user", GW_EQ, uid}, {"role", GW_EQ, "engineer"}};
+	json_t *user = NULL, *roles = NULL;
+	int64_t next;
+	enum gw_db rc;
+
+	rc = s->get(s->cls, &gw_k_users, "id", uid, &user);
+	if (rc == GW_DB_NOT_FOUND) {
+		d->reason = "user_disabled"; /* a user that is gone is no more allowed */
+		return GW_DB_OK;
+	}
+	if (rc != GW_DB_OK)
+		return rc;
+	if (json_is_true(json_object_get(user, "disabled"))) {
+		d->reason = "user_disabled";
+		goto out;
+	}
+	rc = s->list(s->cls, &gw_k_roles, f, 2, 0, 1, 0, NULL, NULL, &roles, &next);
+	if (rc == GW_DB_OK && json_array_size(roles) == 0)
+		d->reason = "not_engineer";
+out:
+	json_decref(user);
+	json_decref(roles);
+	return rc;
+}
+
 static void decision_message(struct decision *d, const char *user, const char *host,
 			     const char *access)
 {
@@ -106,6 +137,12 @@ static void decision_message(struct decision *d, const char *user, const char *h
 		snprintf(m, n, "lockbox: this login service is not mapped to ssh or rdp on the gateway");
 	else if (is(r, "host_disabled"))
 		snprintf(m, n, "lockbox: host %s is disabled on the gateway", host);
+	else if (is(r, "user_disabled"))
+		snprintf(m, n, "lockbox: the lockbox user of %s is disabled; ask a lockbox "
+			 "administrator", user);
+	else if (is(r, "not_engineer"))
+		snprintf(m, n, "lockbox: %s no longer holds the engineer role; ask a provider "
+			 "admin", user);
 	else
 		snprintf(m, n, "lockbox: access denied (%s)", r);
 }
@@ -187,6 +224,11 @@ static enum gw_db check_decide_tx(void *arg)
 			continue;
 		}
 		d.req = req;
+		d.reason = "no_request";
+		if ((rc = engineer_still_allowed(gw, req, &d)) != GW_DB_OK)
+			return rc;
+		if (!is(d.reason, "no_request"))
+			break; /* the same engineer on every candidate: no other one can allow */
 		if ((rc = elevation_for(gw, req, now, &d)) != GW_DB_OK)
 			return rc;
 		if (is(d.reason, "allow"))

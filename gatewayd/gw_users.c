@@ -1,4 +1,5 @@
-/* lockbox-gatewayd: /v1/users, their tokens and role assignments (provider admins), bootstrap. */
+/* lockbox-gatewayd: /v1/users (create, list, disable, enable), their tokens and role
+ * assignments, bootstrap. */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -87,6 +88,88 @@ enum MHD_Result gw_users_list(struct gw_req *r)
 	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
 		return gw_reply_error(r, "forbidden", "listing users needs provider_admin");
 	return gw_reply_list(r, &gw_k_users, NULL, 0, NULL);
+}
+
+/* Who may change USER (DESIGN.md "Identities"): provider admins for provider-side users,
+ * the tenant's global admins for its customer-side users and nobody else: a provider admin
+ * never changes a customer credential (403), and another tenant's admin does not even learn
+ * the user exists (404). */
+static enum gw_db may_manage_user(struct gw_tx *tx, const json_t *user)
+{
+	const struct gw_principal *p = &tx->r->who;
+	const char *side = lb_json_str(user, "side"), *tenant = lb_json_str(user, "tenant");
+
+	if (side && strcmp(side, "provider") == 0) {
+		if (gw_is(p, GW_ROLE_PROVIDER_ADMIN))
+			return GW_DB_OK;
+		return gw_tx_fail(tx, "forbidden", "provider-side users are managed by provider admins");
+	}
+	if (tenant && gw_is_in_tenant(p, GW_ROLE_GLOBAL_ADMIN, tenant))
+		return GW_DB_OK;
+	if (gw_is(p, GW_ROLE_PROVIDER_ADMIN))
+		return gw_tx_fail(tx, "forbidden",
+				  "customer-side users are managed by their tenant's global admins");
+	return gw_tx_fail(tx, "not_found", "no such user");
+}
+
+/* POST /v1/users/{id}/disable and /enable: a disabled user's tokens stop at once (the
+ * principal is refused), the check denies their logins (user_disabled), and the agents of
+ * the tenants where they hold a grant are signalled to end their live sessions. */
+static enum gw_db user_set_disabled_tx(struct gw_tx *tx)
+{
+	struct gw_store *s = tx->r->gw->store;
+	int disable = *(const int *)tx->arg;
+	char now[LB_TIME_BUFLEN];
+	struct gw_event ev = {0};
+	json_t *fields;
+	enum gw_db rc;
+
+	rc = s->get(s->cls, &gw_k_users, "id", tx->r->args[0], &tx->out);
+	if (rc != GW_DB_OK)
+		return rc;
+	if ((rc = may_manage_user(tx, tx->out)) != GW_DB_OK)
+		return rc;
+	if (disable && strcmp(tx->r->who.id, tx->r->args[0]) == 0)
+		return gw_tx_fail(tx, "rule_violated",
+				  "you cannot disable yourself (another admin can)");
+	if (json_is_true(json_object_get(tx->out, "disabled")) == disable)
+		return GW_DB_OK; /* already so: nothing changes, nothing is audited twice */
+	gw_now_str(tx->r, now);
+	fields = json_pack("{s:b}", "disabled", disable);
+	rc = s->update(s->cls, &gw_k_users, tx->r->args[0], fields);
+	json_object_update(tx->out, fields);
+	json_decref(fields);
+	if (rc == GW_DB_OK && disable)
+		rc = gw_tx_changed_user_grants(tx, tx->r->args[0]);
+	if (rc != GW_DB_OK)
+		return rc;
+	ev.type = disable ? "directory.user.disable" : "directory.user.enable";
+	ev.tenant = lb_json_str(tx->out, "tenant");
+	ev.level = ev.tenant ? "tenant" : "provider";
+	ev.actor = tx->r->who.id;
+	ev.details = json_pack("{s:s,s:s,s:s,s:b}", "user", tx->r->args[0], "login",
+			       lb_json_str(tx->out, "login"), "side", lb_json_str(tx->out, "side"),
+			       "disabled", disable);
+	return gw_audit_emit(tx->r->gw, &ev, NULL);
+}
+
+static enum MHD_Result user_set_disabled(struct gw_req *r, int disable)
+{
+	struct gw_tx tx = {.r = r, .what = "user", .arg = &disable};
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN) && !gw_is(&r->who, GW_ROLE_GLOBAL_ADMIN))
+		return gw_reply_error(r, "forbidden",
+				      "disabling users needs provider_admin or global_admin");
+	return gw_tx_run(&tx, 1, user_set_disabled_tx, 200);
+}
+
+enum MHD_Result gw_users_disable(struct gw_req *r)
+{
+	return user_set_disabled(r, 1);
+}
+
+enum MHD_Result gw_users_enable(struct gw_req *r)
+{
+	return user_set_disabled(r, 0);
 }
 
 static enum gw_db token_insert(struct gw_store *s, const char *user, int mfa, const char *now,

@@ -217,6 +217,32 @@ static int user_list(struct ctl *c, struct ctl_args *a)
 	return cmd_list(c, a, &q, user_cols);
 }
 
+/* POST /v1/users/{id}/disable or /enable. */
+static int user_set_disabled(struct ctl *c, struct ctl_args *a, const char *what)
+{
+	char *uid, *p;
+	int rc = ctl_resolve_user(c, a->pos[0], &uid);
+	if (rc != CTL_OK)
+		return rc;
+	p = cmd_path_id("/v1/users", uid, what);
+	free(uid);
+	if (!p)
+		return CTL_FAILED;
+	rc = cmd_call_show(c, "POST", p, NULL);
+	free(p);
+	return rc;
+}
+
+static int user_disable(struct ctl *c, struct ctl_args *a)
+{
+	return user_set_disabled(c, a, "/disable");
+}
+
+static int user_enable(struct ctl *c, struct ctl_args *a)
+{
+	return user_set_disabled(c, a, "/enable");
+}
+
 /* token */
 
 static int token_create(struct ctl *c, struct ctl_args *a)
@@ -370,6 +396,13 @@ const struct ctl_cmd ctl_cmds_admin[] = {
 	 "--login LOGIN --name NAME --email EMAIL --side provider|customer [--tenant TENANT]",
 	 "create a user (provider admin)", 0, 0, user_create_opts, user_create, 0, NULL},
 	{"user list", "", "list users (provider admin)", 0, 0, list_opts, user_list, 0, NULL},
+	{"user disable", "USER",
+	 "disable a user: their tokens stop, their logins are denied, their live sessions end", 1,
+	 1, NULL, user_disable, 0,
+	 "USER is a user id (usr_...) or a login. Provider admins disable provider-side users;\n"
+	 "a tenant's global admins disable its customer-side users."},
+	{"user enable", "USER", "enable a disabled user again", 1, 1, NULL, user_enable, 0,
+	 "USER is a user id (usr_...) or a login."},
 	{"token create", "USER [--mfa]", "issue an API token for a user; prints it once", 1, 1,
 	 token_opts, token_create, 0,
 	 "USER is a user id (usr_...) or a login. The token goes to stdout alone (a note to\n"
