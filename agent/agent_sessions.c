@@ -531,11 +531,11 @@ static void recheck(struct agent *ag, const struct recheck *r)
 	} else if (!a.allow) {
 		start_terminate(ag, s, a.reason);
 	} else if (lb_time_parse(a.grant_expires_at, &gend) == 0 && gend > s->grant_end_ms) {
-		/* an extension or another grant covers it for longer */
+		/* an extension or another grant covers it for longer; its events keep naming the
+		 * request it was opened under, as the module's session.end does */
 		s->grant_end_ms = gend;
 		s->warned = 0;
 		s->prechecked = 0;
-		snprintf(s->request, sizeof(s->request), "%s", a.request);
 		persist(ag);
 	}
 	pthread_mutex_unlock(&ag->lock);

@@ -33,6 +33,7 @@ struct gw_config {
 	int64_t review_duration_over;
 	struct lb_strlist service_map;
 	int64_t sweep_interval;
+	int64_t session_lost_after; /* after a grant ends, when its unended sessions are lost */
 	unsigned long threads;
 	unsigned long max_body;
 	int64_t checkpoint_interval;

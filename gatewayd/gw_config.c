@@ -90,6 +90,7 @@ static const struct lb_cfg_key gw_keys[] = {
 	 NULL},
 	{"service_map", LB_CFG_CUSTOM, offsetof(struct gw_config, service_map), check_service_map},
 	{"sweep_interval", LB_CFG_DURATION, offsetof(struct gw_config, sweep_interval), NULL},
+	{"session_lost_after", LB_CFG_DURATION, offsetof(struct gw_config, session_lost_after), NULL},
 	{"checkpoint_interval", LB_CFG_DURATION, offsetof(struct gw_config, checkpoint_interval),
 	 NULL},
 	{"checkpoint_key_file", LB_CFG_STRING, offsetof(struct gw_config, checkpoint_key_file), NULL},
@@ -121,6 +122,7 @@ void gw_config_default(struct gw_config *c)
 	c->max_elevation = 8 * 3600;
 	c->review_tenant_scope = 1;
 	c->sweep_interval = 5;
+	c->session_lost_after = 120;
 	c->checkpoint_interval = 3600;
 	c->threads = 16;
 	c->max_body = 64 * 1024;
@@ -156,6 +158,11 @@ int gw_config_load(struct gw_config *c, const char *path, char *err, size_t errl
 	    c->checkpoint_interval <= 0) {
 		snprintf(err, errlen,
 			 "%s: pending_ttl, max_elevation, sweep_interval, checkpoint_interval: must be positive",
+			 path ? path : "defaults");
+		return -1;
+	}
+	if (c->session_lost_after < 0 || c->session_lost_after > 86400) {
+		snprintf(err, errlen, "%s: session_lost_after: must be from 0s to 1d",
 			 path ? path : "defaults");
 		return -1;
 	}

@@ -207,7 +207,11 @@ static enum gw_db request_create_tx(struct gw_tx *tx)
 	json_object_set_new(tx->out, "state", json_string(state));
 	if (auto_approve)
 		grant_fields(tx->out, tx->out, r->now, NULL);
-	if ((rc = s->insert(s->cls, &gw_k_requests, tx->out)) != GW_DB_OK)
+	/* its sessions are looked at once its grant ends (sweep_lost_sessions) */
+	json_object_set_new(tx->out, "sessions_checked", json_false());
+	rc = s->insert(s->cls, &gw_k_requests, tx->out);
+	json_object_del(tx->out, "sessions_checked");
+	if (rc != GW_DB_OK)
 		goto out;
 	rc = request_event(gw, tx->out, "create", r->who.id,
 			   json_pack("{s:s,s:s,s:O,s:O,s:s,s:O,s:b}", "state", state, "ticket", tid,
@@ -488,8 +492,6 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 	if (rc == GW_DB_OK && auto_approve)
 		rc = request_event(r->gw, req, "approve", NULL,
 				   json_pack("{s:b}", "lockbox_disabled", 1));
-	if (rc == GW_DB_OK && strcmp(to, "revoked") == 0)
-		rc = gw_sessions_reconcile(r->gw, req, "revoked");
 	if (rc == GW_DB_OK)
 		rc = notify_state(r->gw, req);
 	/* every decision may start or end a grant of the tenant's hosts */
@@ -581,8 +583,6 @@ static enum gw_db sweep_requests(struct sweep *sw, const char *state, const char
 		if (rc == GW_DB_OK)
 			rc = request_event(sw->gw, req, action, NULL,
 					   json_pack("{s:s,s:s}", "from", state, "to", to));
-		if (rc == GW_DB_OK && strcmp(to, "completed") == 0)
-			rc = gw_sessions_reconcile(sw->gw, req, "grant_ended");
 		if (rc == GW_DB_OK) {
 			json_object_set_new(req, "state", json_string(to));
 			rc = notify_state(sw->gw, req);
@@ -591,6 +591,39 @@ static enum gw_db sweep_requests(struct sweep *sw, const char *state, const char
 			break;
 		json_object_set_new(sw->tenants, lb_json_str(req, "tenant"), json_true());
 		sw->changed++;
+	}
+	json_decref(items);
+	return rc;
+}
+
+/* Grants that ended (revoked or completed) at least session_lost_after ago: their sessions
+ * that the host never said ended are recorded as session.lost, once. The wait gives the
+ * host's agent the time to end them and deliver their session.end first. */
+static enum gw_db sweep_lost_sessions(struct sweep *sw, const char *state, const char *why)
+{
+	struct gw_store *s = sw->gw->store;
+	char before[LB_TIME_BUFLEN];
+	struct gw_filter f[3] = {{"sessions_checked", GW_EQ, "0"}, {"state", GW_EQ, state},
+				 {"updated_at", GW_LE, before}};
+	json_t *items, *req;
+	int64_t next;
+	size_t i;
+	enum gw_db rc;
+
+	lb_time_format(sw->now - sw->gw->cfg.session_lost_after * 1000, before, sizeof(before));
+	rc = s->list(s->cls, &gw_k_requests, f, 3, 0, 100, 0, NULL, NULL, &items, &next);
+	if (rc != GW_DB_OK)
+		return rc;
+	if (next)
+		sw->more = 1;
+	json_array_foreach(items, i, req) {
+		json_t *fields = json_pack("{s:b}", "sessions_checked", 1);
+		rc = s->update(s->cls, &gw_k_requests, lb_json_str(req, "id"), fields);
+		json_decref(fields);
+		if (rc == GW_DB_OK)
+			rc = gw_sessions_reconcile(sw->gw, req, why);
+		if (rc != GW_DB_OK)
+			break;
 	}
 	json_decref(items);
 	return rc;
@@ -644,6 +677,9 @@ static enum gw_db sweep_tx(void *arg)
 				 "expire")) != GW_DB_OK ||
 	    (rc = sweep_requests(sw, "approved", "grant_expires_at", "completed", "complete")) !=
 		    GW_DB_OK)
+		return rc;
+	if ((rc = sweep_lost_sessions(sw, "revoked", "revoked")) != GW_DB_OK ||
+	    (rc = sweep_lost_sessions(sw, "completed", "grant_ended")) != GW_DB_OK)
 		return rc;
 	return sweep_elevations(sw);
 }

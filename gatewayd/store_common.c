@@ -37,7 +37,8 @@ static const struct gw_col requests[] = {
 	T("id"), T("ticket"), T("tenant"), T("scope"), T("subscription"), J("hosts"), T("access"),
 	T("duration"), T("justification"), T("state"), T("requester"), T("requester_login"),
 	T("created_at"), T("updated_at"), T("internal_approved_by"), T("approved_by"),
-	T("approved_at"), T("grant_expires_at"), T("pending_expires_at"), T("decision_reason"), END};
+	T("approved_at"), T("grant_expires_at"), T("pending_expires_at"), T("decision_reason"),
+	{"sessions_checked", GW_C_BOOL, 1}, END};
 static const struct gw_col audit[] = {I("seq"), T("id"), T("time"), T("type"), T("tenant"),
 				      T("subscription"), T("level"), T("actor"), T("host"),
 				      T("request"), J("details"), T("prev_hash"), T("hash"), END};

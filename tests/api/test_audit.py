@@ -26,7 +26,7 @@ def ev(**kw):
 
 
 def main():
-    gw = lbtest.Gateway(conf_extra="pending_ttl = 3s")
+    gw = lbtest.Gateway(conf_extra="pending_ttl = 3s\nsession_lost_after = 1s")
     gw.start()
     w = lbtest.world(gw, gw.bootstrap())
     admin = w.admin

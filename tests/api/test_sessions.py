@@ -28,7 +28,7 @@ def by_session(w, req, typ):
 
 
 def main():
-    with Gateway() as gw:
+    with Gateway(conf_extra="session_lost_after = 2s") as gw:
         gw.start()
         w = world(gw, gw.bootstrap())
         w.elevate("eng")
@@ -36,11 +36,18 @@ def main():
         with T.section("revoke records session.lost for the sessions that never ended"):
             r = w.new_request(sub="A1")
             w.must("POST", "/v1/requests/%s/approve" % r["id"], {}, who="ownA1")
-            open_s, closed_s = new_uuid(), new_uuid()
+            open_s, closed_s, late_s = new_uuid(), new_uuid(), new_uuid()
             send(w, "hA1", "session.start", r["id"], open_s, decision="dec-1")
             send(w, "hA1", "session.start", r["id"], closed_s)
+            send(w, "hA1", "session.start", r["id"], late_s)
             send(w, "hA1", "session.end", r["id"], closed_s)
             w.must("POST", "/v1/requests/%s/revoke" % r["id"], {"reason": "done"}, who="ownA1")
+            T.eq(by_session(w, r["id"], "session.lost"), {},
+                 "not at the revoke: the host's agent has session_lost_after to end them")
+            # the agent ends this one and delivers its end within the wait
+            send(w, "hA1", "session.end", r["id"], late_s)
+            T.check(wait_until(lambda: by_session(w, r["id"], "session.lost"), timeout=15),
+                    "session.lost once session_lost_after passed")
             lost = by_session(w, r["id"], "session.lost")
             ends = by_session(w, r["id"], "session.end")
             T.eq(sorted(lost), [open_s], "one session.lost, for the open session only")
@@ -56,7 +63,7 @@ def main():
             T.eq(e.get("subscription"), w.sub["A1"], "in the session's subscription")
             T.eq(e.get("tenant"), w.tenant["A"], "in the session's tenant")
             T.eq(e.get("request"), r["id"], "linked to the request")
-            T.eq(sorted(ends), [closed_s], "no session.end the host did not send")
+            T.eq(sorted(ends), sorted([closed_s, late_s]), "no session.end the host did not send")
             T.eq(len(ends.get(closed_s, [])), 1, "the session that ended keeps only its own end")
 
         with T.section("a late real session.end is stored as sent"):
@@ -77,6 +84,7 @@ def main():
             send(w, "hA1", "session.lost", r["id"], s_host_lost,
                  details={"reason": "agent_restart"})
             w.must("POST", "/v1/requests/%s/revoke" % r["id"], {"reason": "done"}, who="ownA1")
+            wait_until(lambda: s_open in by_session(w, r["id"], "session.lost"), timeout=15)
             lost = by_session(w, r["id"], "session.lost")
             T.eq(len(lost.get(s_host_lost, [])), 1, "one session.lost for the host-reported one")
             T.eq((lost.get(s_host_lost) or [{}])[0].get("details", {}).get("reason"),
