@@ -66,6 +66,10 @@ struct agent {
 	struct agent_session *sessions;
 	size_t nsessions;
 	int recheck_all;            /* the gateway signalled a change */
+	int recheck_running;        /* a batch of re-checks is out (one at a time) */
+#define AGENT_MAX_LOGIND 64
+	int logind[AGENT_MAX_LOGIND]; /* leaders whose logind session is to be terminated */
+	size_t nlogind;
 
 	/* delivery (agent_deliver.c) */
 	pthread_mutex_t deliver_lock;

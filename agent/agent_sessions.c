@@ -367,7 +367,7 @@ static const char *reason_text(const char *reason)
 /* Under ag->lock. */
 static void start_terminate(struct agent *ag, struct agent_session *s, const char *reason)
 {
-	char text[512], logind[64];
+	char text[512];
 	json_t *d;
 
 	snprintf(s->term_reason, sizeof(s->term_reason), "%s", reason);
@@ -382,9 +382,10 @@ static void start_terminate(struct agent *ag, struct agent_session *s, const cha
 		json_object_set_new(d, "reason", json_string(reason));
 		json_object_set_new(d, "kill_grace", json_integer(ag->conf.kill_grace));
 	}
-	if (agent_logind_terminate(s->leader.pid, logind, sizeof(logind)) == 0 && d)
-		json_object_set_new(d, "logind_session", json_string(logind));
 	agent_event(ag, "session.terminate", NULL, s->user, s->request, d, 0);
+	/* logind's TerminateSession is a D-Bus call: made after the lock is released */
+	if (ag->nlogind < AGENT_MAX_LOGIND)
+		ag->logind[ag->nlogind++] = s->leader.pid;
 	signal_all(s, SIGTERM);
 	persist(ag);
 	lb_log(LOG_NOTICE, "session %s of %s: %s, SIGTERM sent to %zu process(es)", s->id,
@@ -442,9 +443,11 @@ struct recheck {
 static int64_t sweep(struct agent *ag, struct recheck *rc, size_t *nrc, size_t maxrc)
 {
 	int64_t now = lb_time_now_ms(), sleep_ms = 60000;
-	int all = ag->recheck_all;
+	/* one batch of re-checks at a time; a signal during it is kept for the next one */
+	int all = ag->recheck_all && !ag->recheck_running;
 
-	ag->recheck_all = 0;
+	if (all)
+		ag->recheck_all = 0;
 	for (size_t i = 0; i < ag->nsessions;) {
 		struct agent_session *s = &ag->sessions[i];
 		int64_t next = 60000;
@@ -460,7 +463,7 @@ static int64_t sweep(struct agent *ag, struct recheck *rc, size_t *nrc, size_t m
 				if (!s->warned && ag->conf.warn_before > 0 && now >= warn_at)
 					warn(ag, s, now);
 				if ((all || (!s->prechecked && now >= s->grant_end_ms - PRECHECK_MS)) &&
-				    *nrc < maxrc) {
+				    !ag->recheck_running && *nrc < maxrc) {
 					struct recheck *r = &rc[(*nrc)++];
 					s->prechecked |= now >= s->grant_end_ms - PRECHECK_MS;
 					snprintf(r->id, sizeof(r->id), "%s", s->id);
@@ -541,10 +544,63 @@ static void recheck(struct agent *ag, const struct recheck *r)
 	pthread_mutex_unlock(&ag->lock);
 }
 
+struct recheck_batch {
+	struct agent *ag;
+	struct recheck *v;
+	size_t n;
+};
+
+/* Re-checks ask the gateway (up to `timeout` each): they run on a thread of their own, so
+ * the sweep goes on ending sessions at their grant's end meanwhile. */
+static void *recheck_thread(void *arg)
+{
+	struct recheck_batch *b = arg;
+	struct agent *ag = b->ag;
+
+	for (size_t i = 0; i < b->n && !ag->stopping; i++)
+		recheck(ag, &b->v[i]);
+	pthread_mutex_lock(&ag->lock);
+	ag->recheck_running = 0;
+	pthread_cond_signal(&ag->wake);
+	pthread_mutex_unlock(&ag->lock);
+	free(b->v);
+	free(b);
+	return NULL;
+}
+
+static void start_rechecks(struct agent *ag, struct recheck *rc, size_t n)
+{
+	struct recheck_batch *b = malloc(sizeof(*b));
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (b && (b->v = malloc(n * sizeof(*rc)))) {
+		memcpy(b->v, rc, n * sizeof(*rc));
+		b->ag = ag;
+		b->n = n;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &attr, recheck_thread, b) == 0) {
+			pthread_attr_destroy(&attr);
+			return;
+		}
+		pthread_attr_destroy(&attr);
+		free(b->v);
+	}
+	free(b);
+	/* no thread: the batch is lost, so ask again at the next sweep */
+	lb_log(LOG_ERR, "cannot start a re-check thread; retrying");
+	pthread_mutex_lock(&ag->lock);
+	ag->recheck_running = 0;
+	ag->recheck_all = 1;
+	pthread_mutex_unlock(&ag->lock);
+}
+
 void *agent_sessions_thread(void *arg)
 {
 	struct agent *ag = arg;
 	struct recheck *rc = calloc(AGENT_MAX_SESSIONS, sizeof(*rc));
+	int logind[AGENT_MAX_LOGIND];
 
 	if (!rc) {
 		lb_log(LOG_ERR, "session watcher: out of memory");
@@ -552,12 +608,17 @@ void *agent_sessions_thread(void *arg)
 	}
 	while (!ag->stopping) {
 		struct timespec ts;
-		size_t nrc = 0;
+		size_t nrc = 0, nlogind;
 		int64_t sleep_ms;
 
 		pthread_mutex_lock(&ag->lock);
 		sleep_ms = sweep(ag, rc, &nrc, AGENT_MAX_SESSIONS);
-		if (nrc == 0 && !ag->recheck_all) {
+		if (nrc)
+			ag->recheck_running = 1;
+		nlogind = ag->nlogind;
+		memcpy(logind, ag->logind, nlogind * sizeof(int));
+		ag->nlogind = 0;
+		if (nrc == 0 && nlogind == 0 && !(ag->recheck_all && !ag->recheck_running)) {
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 			ts.tv_sec += sleep_ms / 1000;
 			ts.tv_nsec += (sleep_ms % 1000) * 1000000;
@@ -568,8 +629,14 @@ void *agent_sessions_thread(void *arg)
 			pthread_cond_timedwait(&ag->wake, &ag->lock, &ts);
 		}
 		pthread_mutex_unlock(&ag->lock);
-		for (size_t i = 0; i < nrc && !ag->stopping; i++)
-			recheck(ag, &rc[i]);
+		for (size_t i = 0; i < nlogind; i++) {
+			char name[64];
+			if (agent_logind_terminate(logind[i], name, sizeof(name)) == 0)
+				lb_log(LOG_NOTICE, "logind session %s of pid %d terminated", name,
+				       logind[i]);
+		}
+		if (nrc)
+			start_rechecks(ag, rc, nrc);
 	}
 	free(rc);
 	return NULL;

@@ -212,7 +212,8 @@ static char *abs_path(const char *path)
 
 /* Asks the gateway for a decision about a user that does not exist: any decision proves the
  * gateway answers and accepts the host token (the probe is audited as access.check.deny). */
-static int join_probe(const char *url, const char *token, const char *ca, int64_t timeout)
+static int join_probe(const char *url, const char *token, const char *ca, int64_t timeout,
+		      char *host, size_t hostlen)
 {
 	json_t *b = json_pack("{s:s, s:s, s:s}", "user", HOST_JOIN_PROBE_USER, "service", "sshd",
 			      "tty", "lockboxctl-host-join");
@@ -224,7 +225,11 @@ static int join_probe(const char *url, const char *token, const char *ca, int64_
 		return rc;
 	if (status == 200 && lb_json_str(ans, "decision")) {
 		const char *reason = lb_json_str(ans, "reason");
+		const char *name = lb_json_str(ans, "host");
 		int disabled = reason && strcmp(reason, "host_disabled") == 0;
+		/* the enrolled name: host_id, which every answer must then echo */
+		if (name && lb_str_clean(name) && strlen(name) < hostlen && !strchr(name, ' '))
+			snprintf(host, hostlen, "%s", name);
 		fprintf(stderr, "lockboxctl: the gateway answered and accepts the host token%s\n",
 			disabled ? " (but the host is DISABLED: every login will be denied)" : "");
 		json_decref(ans);
@@ -243,7 +248,7 @@ static int host_join(struct ctl *c, struct ctl_args *a)
 	const char *conf = ctl_arg(a, "config") ? ctl_arg(a, "config") : HOST_CONF_DEFAULT;
 	const char *tfile = ctl_arg(a, "token-file") ? ctl_arg(a, "token-file") : HOST_TOKEN_DEFAULT;
 	char why[512], stamp[LB_TIME_BUFLEN], *token = NULL, *ca = NULL, *tabs = NULL, *text = NULL;
-	char *tline = NULL, *alog = NULL;
+	char *tline = NULL, *alog = NULL, host[256] = "";
 	int64_t timeout;
 	int rc = CTL_FAILED;
 
@@ -283,7 +288,7 @@ static int host_join(struct ctl *c, struct ctl_args *a)
 		ctl_err("warning: not running as root: the files will belong to uid %u",
 			(unsigned)geteuid());
 	if (!ctl_flag(a, "no-check")) {
-		rc = join_probe(gw, token, ca, timeout);
+		rc = join_probe(gw, token, ca, timeout, host, sizeof(host));
 		if (rc != CTL_OK)
 			goto out;
 	}
@@ -292,12 +297,15 @@ static int host_join(struct ctl *c, struct ctl_args *a)
 		     "# pam_lockbox.conf: written by lockboxctl host join at %s\n"
 		     "gateway_url = %s\n"
 		     "%s%s\n"
+		     "%s%s\n"
 		     "host_token_file = %s\n"
 		     "%s%s\n"
 		     "# gated_group = lockbox-engineers\n"
 		     "# exempt_users =\n"
 		     "# timeout = 5s\n",
-		     stamp, gw, ca ? "ca_file = " : "# ca_file = ", ca ? ca : "(the system CA store)",
+		     stamp, gw, host[0] ? "host_id = " : "# host_id = ",
+		     host[0] ? host : "(the enrolled name; unknown: written with --no-check)",
+		     ca ? "ca_file = " : "# ca_file = ", ca ? ca : "(the system CA store)",
 		     tabs, alog ? "audit_log = " : "# audit_log = ", alog ? alog : HOST_AUDIT_DEFAULT) < 0) {
 		text = NULL;
 		goto out;

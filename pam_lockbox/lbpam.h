@@ -61,8 +61,8 @@ int lbpam_agent_session(const struct lbpam_conf *c, int open, const char *sessio
 			const char *decision_id, const char *request, const char *grant_expires_at,
 			int64_t timeout_ms, char *err, size_t errlen);
 
-/* 1 if USER is a member of GROUP (primary or supplementary), 0 if not, -1 on lookup error
- * (ERR set). A missing group is 0. */
+/* 1 if USER is a member of GROUP (primary or supplementary), 0 if not, -1 on lookup error,
+ * -2 for a GROUP that does not exist (a config error) (ERR set). */
 int lbpam_user_in_group(const char *user, const char *group, char *err, size_t errlen);
 
 /* ---- events (lbpam_log.c) ---- */
@@ -100,7 +100,7 @@ struct lbpam_grant {
 const char *lbpam_rc_name(int rc);
 void lbpam_ctx_init(struct lbpam_ctx *x, pam_handle_t *pamh);
 void lbpam_ctx_set_conf(struct lbpam_ctx *x, const struct lbpam_conf *c);
-/* 1 gated, 0 not (exempt, or not in gated_group), -1 error (ERR set). */
+/* 1 gated, 0 not (exempt, or not in gated_group), -1 lookup error, -2 config error (ERR). */
 int lbpam_is_gated(const struct lbpam_ctx *x, char *err, size_t errlen);
 /* A decision that failed before reaching the gateway. */
 void lbpam_fail(struct lbpam_decision *d, enum lbpam_result r, const char *why);

@@ -132,7 +132,7 @@ static void deny_message(const struct lbpam_decision *d, char *out, size_t outle
 	else if (d->result != LBPAM_DENY)
 		hint = "lockbox-agent on this host could not be asked, so access is denied (fail "
 		       "closed). Try again later or tell the host's administrators.";
-	else if (!strncmp(r, "gateway_", 8) || !strcmp(r, "agent_busy"))
+	else if (!strncmp(r, "gateway_", 8))
 		hint = "The lockbox gateway could not be asked, so access is denied (fail closed). "
 		       "Try again later or tell the host's administrators.";
 	else if (!strcmp(r, "no_request"))

@@ -72,8 +72,11 @@ int lbpam_user_in_group(const char *user, const char *group, char *err, size_t e
 		goto out;
 	}
 	if (!grp) {
-		res = 0; /* the group does not exist: nobody is gated */
-		snprintf(err, errlen, "group %s does not exist", group);
+		/* a typo in gated_group must not open the door: it is a config error (deny and
+		 * log), never "nobody is gated" (DESIGN.md "Files and config") */
+		snprintf(err, errlen, "gated_group %s does not exist: a config error, so gated "
+			 "logins are denied", group);
+		res = -2;
 		goto out;
 	}
 	if (pw.pw_gid == gr.gr_gid) {

@@ -41,7 +41,7 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
 		goto out;
 	}
 	if (gated < 0)
-		lbpam_fail(&d, LBPAM_ERR_INTERNAL, err);
+		lbpam_fail(&d, gated == -2 ? LBPAM_ERR_CONFIG : LBPAM_ERR_INTERNAL, err);
 	else
 		lbpam_ask(&x, &d);
 	rc = lbpam_conclude(&x, &d, flags);

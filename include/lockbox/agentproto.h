@@ -13,7 +13,8 @@
  *    "request", "grant_expires_at"}  (the session's process is the caller: SO_PEERCRED pid)
  *       -> {"ok": true} or {"ok": false, "error"}
  *   {"op":"session_close", "session"}  -> {"ok": true|false}
- *   {"op":"status"}  -> {"ok": true, "gateway": {...}, "sessions": [...]}
+ *   {"op":"status"}  -> {"ok": true, "host", "gateway_url", "gateway_ok", "change_version",
+ *                        "sessions": [...]}
  */
 #ifndef LOCKBOX_AGENTPROTO_H
 #define LOCKBOX_AGENTPROTO_H
