@@ -72,14 +72,19 @@ void *agent_deliver_thread(void *arg)
 		struct lb_http_opts o = {0};
 		enum lb_auditlog_result r;
 		char err[512];
-		int kicked;
+		int kicked, fresh;
 
 		wait_ms(ag, DELIVER_POLL_MS);
 		pthread_mutex_lock(&ag->deliver_lock);
 		kicked = ag->deliver_now;
 		ag->deliver_now = 0;
 		pthread_mutex_unlock(&ag->deliver_lock);
-		pending |= kicked | log_changed(ag->conf.audit_log, &last);
+		fresh = kicked | log_changed(ag->conf.audit_log, &last);
+		pending |= fresh;
+		/* a new event while the gateway answers the agent again (a login's check just went
+		 * through): send now, not at the end of a backoff that grew during the outage */
+		if (fresh && retry_at && ag->gateway_ok)
+			retry_at = 0;
 		if (!pending || lb_mono_ms() < retry_at)
 			continue;
 		o.ca_file = ag->conf.ca_file;

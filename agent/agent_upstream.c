@@ -112,12 +112,17 @@ static void local_deny(struct lb_check_answer *a, const char *reason, const char
 	__attribute__((format(printf, 3, 4)));
 static void local_deny(struct lb_check_answer *a, const char *reason, const char *fmt, ...)
 {
+	char why[sizeof(a->error)];
 	va_list ap;
+	/* formatted before A is cleared (the arguments may point into A: the answer's user
+	 * and host), and sanitized: the text may quote the gateway's bytes (a JSON parser's
+	 * "near '...'"), and the module refuses an answer with control characters in it */
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
 	memset(a, 0, sizeof(*a));
 	snprintf(a->reason, sizeof(a->reason), "%s", reason);
-	va_start(ap, fmt);
-	vsnprintf(a->error, sizeof(a->error), fmt, ap);
-	va_end(ap);
+	lb_sanitize_text(why, a->error, sizeof(a->error));
 	snprintf(a->message, sizeof(a->message),
 		 "lockbox: the gateway could not decide (%s), so access is denied", reason);
 	if (lb_uuid4(a->decision_id, sizeof(a->decision_id)) != 0)

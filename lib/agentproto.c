@@ -287,6 +287,10 @@ int lb_check_answer_parse(const json_t *j, struct lb_check_answer *a, char *why,
 		BAD("answer: request, grant_expires_at, user, host or error malformed");
 	if (atg && !json_is_boolean(atg))
 		BAD("answer: 'at_gateway' is not a boolean");
+	/* the message may hold anything printable (it is sanitized below), but it is text */
+	if (json_object_get(j, "message") && !json_is_null(json_object_get(j, "message")) &&
+	    !message)
+		BAD("answer: 'message' is not a string");
 	if (!decision || (strcmp(decision, "allow") != 0 && strcmp(decision, "deny") != 0))
 		BAD("answer: 'decision' missing or not allow/deny");
 	if (!reason || !token_ok(reason, sizeof(a->reason)))

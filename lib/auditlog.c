@@ -618,6 +618,14 @@ enum lb_auditlog_result lb_auditlog_flush(const char *path, const char *gateway_
 		goto out;
 	}
 	cursor = read_cursor_fd(cfd);
+	{
+		/* the size now, not when the log was opened: while we waited for the lock,
+		 * another deliverer may have sent lines appended since (and moved the cursor
+		 * past our old size), which is no sign of a replaced log */
+		struct stat now;
+		if (fstat(fileno(fp), &now) == 0)
+			size = now.st_size;
+	}
 	if (cursor > (long long)size) {
 		/* the log was replaced or truncated: send it all again; the gateway drops
 		 * whatever it already has by id */

@@ -1,16 +1,22 @@
 """lockboxctl on the host against a real TLS gateway: host join (files, owners, modes,
 atomic replacement, refusals: bad token exit 1, gateway down or wrong CA exit 3, --no-check),
 host flush (store-and-forward of the local audit log, idempotent, gateway down exit 3,
-token refused exit 1, config errors exit 2) and host sessions (table and --json)."""
+token refused exit 1, config errors exit 2), host sessions (table and --json), and host
+check through the real lockbox-agent (allow exit 0, deny exit 1 with the reason, agent down
+or not root exit 3, bad config exit 2 naming file:line: key), then the real pam_lockbox with
+an agent on what host join wrote."""
 
 import json
 import os
+import socket
 import stat
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+PAM_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pam")
+sys.path.insert(0, PAM_DIR)
 
 import lbtest                      # noqa: E402
 from lbtest import new_uuid, rfc3339, paginate   # noqa: E402
@@ -51,6 +57,125 @@ def session_event(typ, sid, t, user="eng", request=None, rhost="10.0.0.5", eid=N
                         "tty": "ssh", "pid": 4242}}
 
 
+def host_check_section(c, gw, w, admin, tokf, d):
+    """lockboxctl host check through a real lockbox-agent on a config of its own."""
+    with T.section("host check"):
+        try:
+            import pamenv
+        except Exception as e:
+            T.note("skipped: tests/pam/pamenv.py: %s" % e)
+            return
+        if not os.path.exists(pamenv.agent_path()):
+            T.note("skipped: lockbox-agent not built")
+            return
+        cdir = os.path.join(d, "check")
+        os.makedirs(cdir)
+        sock = os.path.join(cdir, "agent.sock")
+        conf = os.path.join(cdir, "pam_lockbox.conf")
+        with open(conf, "w") as f:
+            f.write("gateway_url = %s\nca_file = %s\nhost_token_file = %s\n"
+                    "audit_log = %s\nagent_socket = %s\ntimeout = 3s\n"
+                    % (gw.url, gw.ca, tokf, os.path.join(cdir, "audit.log"), sock))
+        os.chmod(conf, 0o644)
+        agent = pamenv.Agent(conf, sock, os.path.join(cdir, "state"),
+                             os.path.join(cdir, "agent.log"))
+        try:
+            agent.start()
+            r = c.raw("host", "check", "eng2", "--config", conf)
+            T.check(r.rc == 1 and "decision:  deny" in r.out and "reason:    no_request" in r.out
+                    and "by the gateway" in r.out, "no request: exit 1, deny, no_request", r)
+            w.elevate("eng2")
+            tk = w.new_ticket("A", subscription="A1")
+            rq = w.new_request(who="eng2", sub="A1", hosts=["web-01"], ticket=tk)
+            r = c.raw("host", "check", "eng2", "--config", conf)
+            T.check(r.rc == 1 and "reason:    pending" in r.out and rq["id"] in r.out,
+                    "pending: exit 1, the reason and the request", r)
+            w.must("POST", "/v1/requests/%s/approve" % rq["id"], {"reason": "ok"}, who="ownA1")
+            r = c.raw("host", "check", "eng2", "--config", conf)
+            T.check(r.rc == 0 and "decision:  allow" in r.out and
+                    ("request:   " + rq["id"]) in r.out and "until:" in r.out,
+                    "approved: exit 0, allow, the request and until when", r)
+            r = c.raw("--json", "host", "check", "eng2", "--config", conf)
+            js = r.json() if r.rc == 0 else {}
+            T.check(js.get("decision") == "allow" and js.get("user") == "eng2" and
+                    js.get("host") == "web-01" and js.get("at_gateway") is True and
+                    lbtest.is_uuid(js.get("decision_id")),
+                    "--json: the agent's answer as it is", r)
+            r = c.raw("host", "check", "eng2", "--service", "xrdp-sesman", "--config", conf)
+            T.check(r.rc == 1 and "reason:    wrong_access_type" in r.out,
+                    "--service xrdp-sesman for an ssh grant: wrong_access_type", r)
+            r = c.raw("-q", "host", "check", "eng2", "--config", conf)
+            T.check(r.rc == 0 and r.out == "", "-q: only the exit status", r)
+            evs = paginate(gw, "/v1/audit/events?type=access.check.allow&host=web-01", admin)[0]
+            T.check(any(e["details"].get("user") == "eng2" and
+                        e["details"].get("tty") == "lockboxctl-host-check" for e in evs),
+                    "the gateway audits the question (tty lockboxctl-host-check)")
+
+            gw.stop()
+            t0 = time.monotonic()
+            r = c.raw("host", "check", "eng2", "--config", conf)
+            T.check(r.rc == 1 and "reason:    gateway_unreachable" in r.out and
+                    "the gateway did not decide" in r.out and "error:" in r.out and
+                    time.monotonic() - t0 < 10,
+                    "gateway down, agent up: exit 1, gateway_unreachable, decided by the agent",
+                    r)
+            gw.start()
+
+            agent.stop()
+            t0 = time.monotonic()
+            r = c.raw("host", "check", "eng2", "--config", conf)
+            T.check(r.rc == 3 and "lockbox-agent" in r.err and "running" in r.err and
+                    sock in r.err, "agent down: exit 3, says the agent is not there", r)
+            T.check(time.monotonic() - t0 < 5, "at once")
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as hang:
+                hang.bind(sock)
+                hang.listen(8)  # accepts into the backlog, never answers
+                t0 = time.monotonic()
+                r = c.raw("host", "check", "eng2", "--config", conf)
+                el = time.monotonic() - t0
+                T.check(r.rc == 3 and "did not answer in time" in r.err and el < 3 + 2,
+                        "an agent that never answers: exit 3 within timeout (%.1fs)" % el, r)
+            os.unlink(sock)
+            if os.geteuid() == 0:
+                from fakeagent import FakeAgent
+                with FakeAgent(sock, "allow", uid=65534):
+                    r = c.raw("host", "check", "eng2", "--config", conf)
+                    T.check(r.rc == 3 and "not served by root" in r.err,
+                            "a socket served by nobody: exit 3, not believed", r)
+                with FakeAgent(sock, "dupkey"):
+                    r = c.raw("host", "check", "eng2", "--config", conf)
+                    T.check(r.rc in (1, 3) and "garbage" in r.err and "allow" not in r.out,
+                            "an answer with duplicate keys: refused (exit %d)" % r.rc, r)
+                with FakeAgent(sock, "allow") as fa:
+                    fa.answer = {"grant_expires_at": None}
+                    r = c.raw("host", "check", "eng2", "--config", conf)
+                    T.check(r.rc == 1 and "grant_expires_at" in r.err and r.out == "",
+                            "a malformed allow: exit 1, nothing printed as allowed", r)
+
+            bad = os.path.join(cdir, "bad.conf")
+            with open(bad, "w") as f:
+                f.write("gateway_url = %s\nagent_socket = %s\nkill_grace = forever\n"
+                        % (gw.url, sock))
+            r = c.raw("host", "check", "eng2", "--config", bad)
+            T.check(r.rc == 2 and (bad + ":3: kill_grace:") in r.err,
+                    "bad config: exit 2 naming file:line: key", r)
+            with open(bad, "w") as f:
+                f.write("gateway_url = %s\nagent_sock = %s\n" % (gw.url, sock))
+            r = c.raw("host", "check", "eng2", "--config", bad)
+            T.check(r.rc == 2 and (bad + ":2: agent_sock: unknown key") in r.err,
+                    "unknown key: exit 2 naming file:line: key", r)
+            r = c.raw("host", "check", "eng2", "--config", os.path.join(cdir, "none.conf"))
+            T.check(r.rc == 2 and "none.conf" in r.err, "missing config: exit 2", r)
+            r = c.raw("host", "check", "--config", conf)
+            T.check(r.rc == 2 and "missing argument" in r.err, "no USER: exit 2", r)
+            r = c.raw("host", "check", "a", "b", "--config", conf)
+            T.check(r.rc == 2 and "unexpected argument" in r.err, "two users: exit 2", r)
+            r = c.raw("host", "check", "ev\x1bil", "--config", conf)
+            T.check(r.rc == 2 and "clean text" in r.err, "a user with ESC: exit 2", r)
+        finally:
+            agent.close()
+
+
 def main():
     gw = lbtest.Gateway(tls=True)
     gw.start()
@@ -78,9 +203,10 @@ def main():
              "host.token: mode 0600, owned by root")
         T.eq(open(tokf).read(), htok + "\n", "host.token holds the token")
         cf = read_conf(conf)
-        T.eq(cf, {"gateway_url": gw.url, "ca_file": os.path.realpath(gw.ca),
+        T.eq(cf, {"gateway_url": gw.url, "host_id": "web-01", "ca_file": os.path.realpath(gw.ca),
                   "host_token_file": tokf, "audit_log": log},
-             "pam_lockbox.conf: gateway_url, ca_file, host_token_file, audit_log")
+             "pam_lockbox.conf: gateway_url, host_id (the enrolled name), ca_file, "
+             "host_token_file, audit_log")
         T.check(htok not in open(conf).read(), "the token is not in the config")
         T.check(not [f for f in os.listdir(os.path.dirname(conf)) if ".tmp" in f],
                 "no temporary files left behind")
@@ -242,9 +368,9 @@ def main():
         T.check(r.rc == 2 and "0600" in r.err, "a host token readable by others: exit 2", r)
         r = c.raw("host", "sessions", "--config", unk)
         T.check(r.rc == 2, "host sessions with a bad config: exit 2", r)
+    host_check_section(c, gw, w, admin, tokf, d)
+
     with T.section("the real pam_lockbox runs on what host join wrote"):
-        pam_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pam")
-        sys.path.insert(0, pam_dir)
         try:
             import pamenv
             why = pamenv.prerequisites()
@@ -261,6 +387,12 @@ def main():
                       "--config", env.conf, "--token-file", env.token_file, "--audit-log",
                       env.audit_log)
             T.check(r.rc == 0, "host join over the PAM test environment", r)
+            # the joined config names the default socket (/run/lockbox/agent.sock): the test
+            # agent gets one of its own, the rest of the file as host join wrote it
+            with open(env.conf, "a") as f:
+                f.write("agent_socket = %s\n" % env.agent_socket)
+            T.check(env.start_agent(check=False), "lockbox-agent starts on the joined config",
+                    env.agent.log_tail())
             r = env.run("eng", ["account=PAM_PERM_DENIED"])
             if "RTLD_DEEPBIND" in r.err and pamenv.sanitizer():
                 # pam_wrapper dlopens libpam with RTLD_DEEPBIND, which the ASan runtime refuses
@@ -283,8 +415,13 @@ def main():
                     rows[0]["request"] == rq["id"] and rows[0]["end"] and
                     rows[0]["rhost"] == "10.0.0.5",
                     "host sessions shows the module's session with its request", r)
+            T.check(env.wait_delivered(3.0), "the agent delivered the session's events")
+            r = c.raw("host", "sessions", "--config", env.conf, "--json")
+            T.check(r.rc == 0 and r.json() and r.json()[0]["delivered"] is True,
+                    "host sessions: delivered (by the agent)", r)
             r = c.raw("host", "flush", "--config", env.conf, "--json")
-            T.check(r.rc == 0 and r.json().get("pending") == 0, "host flush: nothing pending", r)
+            T.check(r.rc == 0 and r.json().get("pending") == 0 and r.json().get("sent") == 0,
+                    "host flush beside the agent: nothing left to send", r)
             got = paginate(gw, "/v1/audit/events?host=pam-01&type=session.start", admin)[0]
             T.check(rows and [e["id"] for e in got] == [rows[0]["id"]],
                     "the session reached the gateway once", got)

@@ -1,8 +1,9 @@
 #!/bin/bash
 # The whole lockbox story driven by lockboxctl from a shell script, the way the quickstart and
 # admins use it (environment settings, -q to capture ids, tokens on stdout), against a real
-# TLS gateway. The host side is played with `host join`, /v1/check (what pam_lockbox asks),
-# session events in the local audit log, `host flush` and `host sessions`.
+# TLS gateway. The host side is played with `host join`, /v1/check (what lockbox-agent asks
+# for pam_lockbox), `host check` through a real lockbox-agent, session events in the local
+# audit log, `host flush` and `host sessions`.
 set -uo pipefail
 
 CTL=${LB_CTL:?LB_CTL not set}
@@ -13,7 +14,9 @@ done
 
 D=$(mktemp -d /tmp/lbctl-story-XXXXXX)
 GWPID=
+APID=
 cleanup() {
+	[ -n "$APID" ] && kill "$APID" 2>/dev/null && wait "$APID" 2>/dev/null
 	[ -n "$GWPID" ] && kill "$GWPID" 2>/dev/null && wait "$GWPID" 2>/dev/null
 	[ -n "${LB_KEEP_TMP:-}" ] || rm -rf "$D"
 }
@@ -72,6 +75,33 @@ decide() {
 		/usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["decision"], j["reason"]); open(sys.argv[1],"w").write(j.get("decision_id") or "")' "$D/decision_id"
 }
 
+# the host's lockbox-agent (what pam_lockbox asks at login), on a socket of the test's own;
+# stopped again before the session events below are written, so `host flush` finds them
+AGENT=${LB_AGENT:-}
+agent_start() {
+	[ -x "$AGENT" ] || return 1
+	"$AGENT" -c "$D/pam_lockbox.conf" --foreground --state-dir "$D/agent" >>"$D/agent.log" 2>&1 &
+	APID=$!
+	for _ in $(seq 1 100); do
+		[ -S "$D/agent.sock" ] && return 0
+		kill -0 "$APID" 2>/dev/null || break
+		sleep 0.05
+	done
+	return 1
+}
+agent_stop() {
+	[ -n "$APID" ] && kill "$APID" 2>/dev/null && wait "$APID" 2>/dev/null
+	APID=
+}
+# `lockboxctl host check USER [ARGS]`; prints "EXIT decision reason"
+host_check() {
+	local out rc
+	out=$(ctl host check "$@" --config "$D/pam_lockbox.conf" 2>"$D/check.err")
+	rc=$?
+	printf '%s %s %s\n' "$rc" "$(sed -n 's/^decision: *//p' <<<"$out")" \
+		"$(sed -n 's/^reason: *//p' <<<"$out")"
+}
+
 echo "# provider admin: tenant, subscription, host, users, roles, tokens"
 T=$(ctl -q tenant create acme) && [[ $T == tnt_* ]] || die "tenant create -q prints the id"
 ok "tenant create acme -> $T"
@@ -100,6 +130,7 @@ ctl host join --gateway "$LOCKBOX_URL" --ca "$D/ca.pem" --token - --config "$D/p
 	die "host join ($(cat "$D/join.err"))"
 check "host join wrote the host token 0600" test "$(stat -c %a "$D/host.token")" = 600
 check "host join wrote pam_lockbox.conf 0644" test "$(stat -c %a "$D/pam_lockbox.conf")" = 644
+echo "agent_socket = $D/agent.sock" >>"$D/pam_lockbox.conf"
 
 echo "# alice without a request is denied"
 check "no request: deny no_request" test "$(decide alice)" = "deny no_request"
@@ -123,6 +154,18 @@ check "request show names the ticket" grep -q "web-01: disk full" "$D/show.txt"
 as "$BOB" request approve "$REQ" --reason "go ahead" >/dev/null || die "request approve"
 ok "bob approves"
 check "approved: allow" test "$(decide alice)" = "allow allow"
+if [ -x "$AGENT" ]; then
+	agent_start || die "lockbox-agent starts on the joined config ($(tail -3 "$D/agent.log"))"
+	check "host check alice: exit 0, allow" test "$(host_check alice)" = "0 allow allow"
+	check "host check alice --service xrdp-sesman: exit 1, wrong_access_type" \
+		test "$(host_check alice --service xrdp-sesman)" = "1 deny wrong_access_type"
+	check "host check carol (no engineer): exit 1" test "$(host_check carol | cut -c1-6)" = "1 deny"
+	agent_stop
+	check "agent stopped: host check exits 3" test "$(host_check alice | cut -c1)" = 3
+	check "and says the agent does not answer" grep -q "lockbox-agent" "$D/check.err"
+else
+	echo "# lockbox-agent not built (LB_AGENT): host check not tried"
+fi
 
 echo "# alice's session, recorded on the host and delivered"
 SID=$(cat /proc/sys/kernel/random/uuid)
@@ -151,6 +194,12 @@ echo "# bob revokes; the next login is denied; the chain verifies"
 as "$BOB" request revoke "$REQ" --reason "work done" >/dev/null || die "request revoke"
 ok "bob revokes"
 check "revoked: deny revoked" test "$(decide alice)" = "deny revoked"
+if [ -x "$AGENT" ]; then
+	agent_start || die "lockbox-agent starts again"
+	check "host check after the revoke: exit 1, revoked" \
+		test "$(host_check alice)" = "1 deny revoked"
+	agent_stop
+fi
 ctl audit verify >"$D/verify.txt" || die "audit verify"
 check "audit verify: chain ok" grep -q "audit chain ok" "$D/verify.txt"
 ctl audit export >"$D/export.jsonl" 2>/dev/null || die "audit export"

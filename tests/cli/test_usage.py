@@ -70,7 +70,7 @@ def main():
                      "request internal-approve", "request approve", "request deny",
                      "request revoke", "request cancel", "audit list", "audit export",
                      "audit verify", "host enroll", "host list", "host disable", "host join",
-                     "host flush", "host sessions"):
+                     "host flush", "host sessions", "host check"):
             T.check(want in cmds, "--help lists '%s'" % want)
         helps = {}
         for cmd in cmds:
@@ -78,6 +78,11 @@ def main():
             helps[cmd] = r.out
             T.check(r.rc == 0 and r.out.startswith("Usage: lockboxctl " + cmd),
                     "'%s --help' exits 0 with its usage" % cmd, r)
+            T.check(len(r.out.splitlines()) >= 2 and r.err == "",
+                    "'%s --help' says what it does, on stdout only" % cmd, r)
+        h = helps.get("host check", "")
+        T.check("USER" in h and "--service" in h and "--config" in h and "exit" in h.lower(),
+                "'host check --help': USER, --service, --config and the exit statuses", h)
         r = c.raw("request", "create", "-h")
         T.check(r.rc == 0 and "--all-hosts" in r.out, "-h works like --help", r)
         r = c.raw("--help", "request", "approve")
@@ -135,6 +140,11 @@ def main():
             (("host", "join", "--gateway", "http://127.0.0.1:9", "--token", "lbu_x"),
              "expected a host token"),
             (("host", "flush", "--deadline", "never"), "not a duration"),
+            (("host", "check"), "missing argument"),
+            (("host", "check", "alice", "bob"), "unexpected argument"),
+            (("host", "check", "alice", "--service"), "needs a value"),
+            (("host", "check", "alice", "--frob"), "unknown option"),
+            (("host", "check", "al\x01ice"), "clean text"),
             (("--json", "-q", "tenant", "list"), "not both"),
         ]
         for args, msg in cases:

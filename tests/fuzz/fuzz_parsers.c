@@ -1,5 +1,8 @@
 /* Fuzz target for the parsers that read untrusted text: durations, RFC 3339 times, JSON
- * bodies (duplicate keys, deep nesting), URLs, log escaping and the config file parser.
+ * bodies (duplicate keys, deep nesting), URLs, log escaping, the config file parser, the host
+ * config (lib/hostconf.c) and the check answer the agent hands the module (lib/agentproto.c:
+ * a parsed allow is always fully formed, and the agent's encoding of any answer it accepted
+ * parses back to the same answer).
  * Built with clang -fsanitize=fuzzer it is a libFuzzer target; otherwise fuzz_main.c drives
  * it with seeded random mutations for `make check` (under ASan+UBSan in CI). */
 #include <stddef.h>
@@ -9,8 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include "lockbox/agentproto.h"
 #include "lockbox/config.h"
 #include "lockbox/escape.h"
+#include "lockbox/hostconf.h"
 #include "lockbox/http.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
@@ -57,6 +64,70 @@ static void fuzz_config(const char *text, size_t len)
 	unlink(path);
 }
 
+/* The host config: a file of ours, mode 0600 (else LB_CFG_SECURE refuses it unread). */
+static void fuzz_hostconf(const char *text, size_t len)
+{
+	static char path[64];
+	struct lb_hostconf c;
+	char err[1024];
+	FILE *f;
+
+	if (!path[0])
+		snprintf(path, sizeof(path), "/tmp/lb-fuzz-hostconf-%ld", (long)getpid());
+	f = fopen(path, "we");
+	if (!f)
+		return;
+	fwrite(text, 1, len, f);
+	fclose(f);
+	chmod(path, 0600);
+	if (lb_hostconf_load(&c, path, err, sizeof(err)) == 0) {
+		/* whatever loads is complete and within bounds */
+		if (!c.gateway_url || !c.agent_socket || c.agent_socket[0] != '/' ||
+		    strlen(c.agent_socket) >= 108 || c.timeout < 1 || c.timeout > 120 ||
+		    c.warn_before < 0 || c.kill_grace < 1 || !c.audit_log || c.audit_log[0] != '/')
+			abort();
+	} else if (memchr(err, '\n', strnlen(err, sizeof(err)))) {
+		abort();
+	}
+	lb_hostconf_free(&c);
+	unlink(path);
+}
+
+static int printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/* An answer as the module reads it: an allow is never half-formed, and what the agent would
+ * send for an accepted answer is accepted again, unchanged. */
+static void fuzz_answer(const json_t *j)
+{
+	struct lb_check_answer a, b;
+	char why[256];
+	json_t *again;
+
+	if (lb_check_answer_parse(j, &a, why, sizeof(why)) != 0) {
+		if (a.allow)
+			abort();
+		return;
+	}
+	if (a.allow && (strcmp(a.reason, "allow") != 0 || !a.request[0] ||
+			!a.grant_expires_at[0] || !lb_uuid_valid(a.decision_id)))
+		abort();
+	if (!printable(a.message) || !printable(a.error) || !a.reason[0])
+		abort();
+	again = lb_check_answer_json(&a);
+	if (!again)
+		abort();
+	if (lb_check_answer_parse(again, &b, why, sizeof(why)) != 0 ||
+	    memcmp(&a, &b, sizeof(a)) != 0)
+		abort();
+	json_decref(again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s = malloc(size + 1), out[600], why[256];
@@ -79,6 +150,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	j = lb_json_parse_object(s, size, why, sizeof(why));
+	if (j)
+		fuzz_answer(j);
 	json_decref(j);
 	lb_url_check(s, why, sizeof(why));
 	lb_escape_value(s, out, sizeof(out));
@@ -88,6 +161,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lb_sanitize_text(s, out, sizeof(out));
 	(void)lb_str_clean(s);
 	fuzz_config(s, size);
+	fuzz_hostconf(s, size);
 	free(s);
 	return 0;
 }

@@ -1,19 +1,24 @@
 """fakegw: a misbehaving (or well-behaved) stand-in for lockbox-gatewayd, stdlib only.
 
-Used by the pam_lockbox fault tests. One FakeGateway listens on a free loopback port (TCP,
-optionally TLS) in a background thread and answers according to its mode:
+Used by the tests of lockbox-agent (which alone speaks to the gateway) and of the host audit
+log. One FakeGateway listens on a free loopback port (TCP, optionally TLS) in a background
+thread and answers /v1/check according to its mode:
 
-  allow, deny       a well-formed /v1/check answer (see .answer to change fields)
-  blackhole         accept the connection, read, never answer
+  allow, deny       a well-formed /v1/check answer that echoes the asked user and the host
+                    name .host_name ("web-01"); see .answer to change (or add) fields
+  blackhole         accept the connection, read, never answer (any path)
   trickle           send headers, then one body byte every 0.2 s, forever
-  big               200 with a 10 MiB body
-  status500, status302
+  big               200 with a 10 MiB body; big_chunked: the same without Content-Length
+  status500, status302, status401
   dupkey            {"decision": "deny", ..., "decision": "allow"}
   garbage           200 with a body that is not JSON
 
-POST /v1/audit/events is answered 200 {"accepted", "duplicates"} in every mode but
-"audit_down" (503) and "blackhole" (no answer) and records the event ids it saw in .audit_ids (in order, repeats kept).
-.requests lists (method, path, headers dict, body bytes) of every request that completed.
+GET /v1/hosts/self answers {"id", "name": .host_name} and GET /v1/hosts/self/changes the
+change version .version (held open up to its wait while nothing changed; bump() changes it),
+in every mode but blackhole. POST /v1/audit/events is answered 200 {"accepted",
+"duplicates"} in every mode but "audit_down" (503) and "blackhole" (no answer) and records
+the event ids it saw in .audit_ids (in order, repeats kept).
+.requests lists (method, path, headers dict, body bytes) of every request that was read.
 """
 
 import json
@@ -23,6 +28,7 @@ import ssl
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 
 
@@ -35,7 +41,10 @@ class FakeGateway:
         self.audit_ids = []
         self.audit_posts = []
         self.connections = 0
+        self.host_name = "web-01"
+        self.version = 1
         self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
         self.stop_ev = threading.Event()
         self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -55,8 +64,16 @@ class FakeGateway:
 
     # -- lifecycle
 
+    def bump(self):
+        """A change for this host: the change long-poll answers at once with a new version."""
+        with self.changed:
+            self.version += 1
+            self.changed.notify_all()
+
     def close(self):
         self.stop_ev.set()
+        with self.changed:
+            self.changed.notify_all()
         self.thread.join(5)
         try:
             self.sock.close()
@@ -137,20 +154,48 @@ class FakeGateway:
     def _send(self, c, status, body, extra=""):
         if isinstance(body, str):
             body = body.encode()
-        reason = {200: "OK", 302: "Found", 500: "Internal Server Error",
+        reason = {200: "OK", 302: "Found", 401: "Unauthorized", 500: "Internal Server Error",
                   503: "Service Unavailable", 400: "Bad Request"}.get(status, "X")
         c.sendall(("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                    "Content-Length: %d\r\nConnection: close\r\n%s\r\n"
                    % (status, reason, len(body), extra)).encode() + body)
 
-    def check_answer(self, decision):
+    def check_answer(self, decision, body=b""):
+        """The answer to a /v1/check with BODY: it names the user asked about and this host."""
+        try:
+            user = json.loads(body).get("user")
+        except (ValueError, AttributeError):
+            user = None
         a = {"decision": decision, "reason": "allow" if decision == "allow" else "pending",
              "message": "request req_0123456789abcdef waits for customer approval"
              if decision == "deny" else "granted",
              "request": "req_0123456789abcdef", "decision_id": str(uuid.uuid4()),
-             "grant_expires_at": "2099-01-01T00:00:00.000Z" if decision == "allow" else None}
-        a.update(self.answer)
+             "grant_expires_at": "2099-01-01T00:00:00.000Z" if decision == "allow" else None,
+             "user": user, "host": self.host_name}
+        a.update({k: v for k, v in self.answer.items() if k not in ("reject_ids", "location")})
         return a
+
+    def _host_self(self, c, path):
+        """GET /v1/hosts/self and the change long-poll."""
+        u = urllib.parse.urlsplit(path)
+        if u.path == "/v1/hosts/self":
+            self._send(c, 200, json.dumps({"id": "hst_0123456789abcdef", "name": self.host_name,
+                                           "disabled": False}))
+            return
+        q = dict(urllib.parse.parse_qsl(u.query))
+        try:
+            wait = min(max(int(q.get("wait", "0")), 0), 60)
+            since = int(q["since"]) if "since" in q else None
+        except ValueError:
+            self._send(c, 400, '{"error":{"code":"bad_request","message":"x"}}')
+            return
+        end = time.monotonic() + wait
+        with self.changed:
+            while (since is not None and since == self.version and not self.stop_ev.is_set()
+                   and time.monotonic() < end):
+                self.changed.wait(min(0.5, max(0.0, end - time.monotonic())))
+            v = self.version
+        self._send(c, 200, json.dumps({"version": v}))
 
     def _answer(self, c, method, path, headers, body):
         mode = self.mode
@@ -182,9 +227,12 @@ class FakeGateway:
                     self.audit_ids.append(e.get("id"))
             self._send(c, 200, json.dumps({"accepted": new, "duplicates": dup}))
             return
+        if method == "GET" and path.startswith("/v1/hosts/self"):
+            self._host_self(c, path)
+            return
         if mode in ("allow", "deny", "audit_down"):
             self._send(c, 200, json.dumps(self.check_answer(
-                "allow" if mode in ("allow", "audit_down") else "deny")))
+                "allow" if mode in ("allow", "audit_down") else "deny", body)))
         elif mode == "blackhole":
             self.stop_ev.wait(60)
         elif mode == "trickle":
@@ -219,13 +267,15 @@ class FakeGateway:
                 c.sendall(b"0\r\n\r\n")
             except OSError:
                 pass
+        elif mode == "status401":
+            self._send(c, 401, '{"error":{"code":"unauthorized","message":"unknown token"}}')
         elif mode == "status500":
             self._send(c, 500, '{"error":{"code":"store_error","message":"boom"}}')
         elif mode == "status302":
             self._send(c, 302, "", "Location: %s/v1/check\r\n" % self.answer.get(
                 "location", "http://127.0.0.1:1"))
         elif mode == "dupkey":
-            a = self.check_answer("deny")
+            a = self.check_answer("deny", body)
             s = json.dumps(a)[:-1] + ', "decision": "allow"}'
             self._send(c, 200, s)
         elif mode == "garbage":

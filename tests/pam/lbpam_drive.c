@@ -1,14 +1,20 @@
 /* tests/pam: drives pam_lockbox through libpamtest under pam_wrapper.
  *
- *   lbpam_drive [-n CYCLES] [-F] SERVICE USER OP=EXPECTED...
+ *   lbpam_drive [-n CYCLES] [-F] [-M] [-W] SERVICE USER OP=EXPECTED...
  *
  * OP is account, open or close; EXPECTED a PAM code name (PAM_SUCCESS, PAM_PERM_DENIED,
  * PAM_IGNORE, PAM_SESSION_ERR, ...). Each cycle runs the ops in one PAM handle (pam_start ..
  * pam_end). Prints every PAM message as "PAM_ERROR_MSG: text" / "PAM_TEXT_INFO: text" (non-
  * printable bytes as \xHH), each op's result, and "elapsed_ms=N" for the whole run.
  * -F: compare /proc/self/fd before pam_start and right after the last op (i.e. inside the
- *     session) and fail if the module left any fd open. Exit 0 when every op returned what
- *     was expected. */
+ *     session) and fail if the module left any fd open.
+ * -M: right after the last op (inside the session) print every shared object mapped into
+ *     the process ("mapped: PATH"), e.g. to show that no TLS library came along.
+ * -W: right after the last op print "session-wait pid=N" and wait for a line on stdin: "close"
+ *     closes the session (printing "op final-close rc=..."), anything else (or EOF) ends the
+ *     handle without closing it. Lets a test look at a live session from outside.
+ * With -F, -M or -W the handle is kept after the ops and ended by the driver.
+ * Exit 0 when every op returned what was expected. */
 
 #include <dirent.h>
 #include <grp.h>
@@ -132,6 +138,34 @@ static void list_fds(char *buf, size_t len)
 	}
 }
 
+/* Prints each shared object mapped into this process once, as "mapped: PATH". */
+static void print_maps(void)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[1024], seen[256][256];
+	int nseen = 0;
+
+	if (!f) {
+		printf("mapped: (cannot read /proc/self/maps)\n");
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *path = strchr(line, '/');
+		int dup = 0;
+		if (!path || !strstr(path, ".so"))
+			continue;
+		path[strcspn(path, "\n")] = '\0';
+		for (int i = 0; i < nseen; i++)
+			dup |= strcmp(seen[i], path) == 0;
+		if (dup)
+			continue;
+		if (nseen < 256)
+			snprintf(seen[nseen++], sizeof(seen[0]), "%s", path);
+		printf("mapped: %s\n", path);
+	}
+	fclose(f);
+}
+
 static long long mono_ms(void)
 {
 	struct timespec ts;
@@ -143,20 +177,27 @@ int main(int argc, char **argv)
 {
 	struct pam_testcase tc[MAX_OPS + 1];
 	const char *opname[MAX_OPS];
-	int expect[MAX_OPS], nops = 0, cycles = 1, fdcheck = 0, ok = 1, opt;
+	int expect[MAX_OPS], nops = 0, cycles = 1, fdcheck = 0, maps = 0, waitin = 0, ok = 1, opt;
+	int keep;
 	const char *service, *user;
 	long long t0;
 
-	while ((opt = getopt(argc, argv, "n:F")) != -1) {
+	while ((opt = getopt(argc, argv, "n:FMW")) != -1) {
 		if (opt == 'n')
 			cycles = atoi(optarg);
 		else if (opt == 'F')
 			fdcheck = 1;
+		else if (opt == 'M')
+			maps = 1;
+		else if (opt == 'W')
+			waitin = 1;
 		else
 			return 2;
 	}
+	keep = fdcheck || maps || waitin;
 	if (argc - optind < 3 || cycles < 1) {
-		fprintf(stderr, "usage: %s [-n CYCLES] [-F] SERVICE USER OP=EXPECTED...\n", argv[0]);
+		fprintf(stderr, "usage: %s [-n CYCLES] [-F] [-M] [-W] SERVICE USER OP=EXPECTED...\n",
+			argv[0]);
 		return 2;
 	}
 	service = argv[optind];
@@ -196,7 +237,7 @@ int main(int argc, char **argv)
 			tc[n].expected_rv = expect[i];
 			n++;
 		}
-		if (fdcheck) {
+		if (keep) {
 			tc[n].pam_operation = PAMTEST_KEEPHANDLE;
 			n++;
 		}
@@ -221,16 +262,33 @@ int main(int argc, char **argv)
 			printf("cycle %d: %s\n", c, pamtest_strerror(perr));
 			ok = 0;
 		}
-		if (fdcheck && perr == PAMTEST_ERR_OK) {
+		if (keep && perr == PAMTEST_ERR_OK) {
 			pam_handle_t *ph = tc[n - 1].case_out.ph;
-			list_fds(after, sizeof(after));
-			printf("fds-before: %s\nfds-after: %s\n", before, after);
-			if (strcmp(before, after) != 0) {
-				printf("FD LEAK: the module left fds open\n");
-				ok = 0;
+			int do_close = 1;
+			if (fdcheck) {
+				list_fds(after, sizeof(after));
+				printf("fds-before: %s\nfds-after: %s\n", before, after);
+				if (strcmp(before, after) != 0) {
+					printf("FD LEAK: the module left fds open\n");
+					ok = 0;
+				}
+			}
+			if (maps)
+				print_maps();
+			if (waitin) {
+				char line[64] = "";
+				printf("session-wait pid=%ld\n", (long)getpid());
+				fflush(stdout);
+				if (!fgets(line, sizeof(line), stdin) || strncmp(line, "close", 5) != 0)
+					do_close = 0;
 			}
 			if (ph) {
-				pam_close_session(ph, 0);
+				if (do_close) {
+					int rc = pam_close_session(ph, 0);
+					if (waitin)
+						printf("op final-close rc=%s expected=PAM_SUCCESS\n",
+						       name_of(rc));
+				}
 				pam_end(ph, PAM_SUCCESS);
 			}
 		}

@@ -1,9 +1,17 @@
-"""pamenv: runs pam_lockbox under pam_wrapper + nss_wrapper for the tests in tests/pam.
+"""pamenv: runs pam_lockbox under pam_wrapper + nss_wrapper for the tests in tests/pam, next
+to a real lockbox-agent (the module's only way to the gateway).
 
     env = PamEnv("faults")                 # private temp dir, fake users, service files
     env.write_conf(gateway_url=url, timeout="2s")
+    env.start_agent()                      # the real LB_AGENT on env.agent_socket
     r = env.run("eng", ["account=PAM_PERM_DENIED"])
     r.rc, r.out, r.err, r.elapsed           # exit code, driver stdout, module stderr (debug)
+    env.agent.status()                     # {"op":"status"} answered by the agent
+
+The agent reads its config only at start: write_conf() restarts it when it was started
+(start_agent) and not stopped since (stop_agent). Its stderr goes to env.agent.log (a file,
+never a pipe), its state to env.tmp/agent-state, and close() (or the end of the test script,
+through lbtest's clean-up) stops it; a sanitizer report in its log is a test failure.
 
 Fake users (nss_wrapper): eng, eng2, exempt1 in group lockbox-engineers (eng2 and exempt1 as
 supplementary members, eng by primary group), plain (not gated), root.
@@ -12,14 +20,23 @@ environment) then pam_lockbox.so config=<conf> debug, for account and session.
 """
 
 import glob
+import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+try:
+    import lbtest
+except ImportError:  # pragma: no cover - PYTHONPATH always has tests/ under make check
+    lbtest = None
+
 GATED_GID = 6000
+SOCKET_MAX = 100  # sun_path is 108 bytes; keep well below
 
 
 def _find_lib(name):
@@ -53,7 +70,17 @@ def prerequisites():
         return "pam_wrapper's pam_set_items.so not installed"
     if not os.path.exists(driver_path()):
         return "tests/pam/lbpam_drive not built (configure found no libpamtest?)"
+    if not os.path.exists(agent_path()):
+        return "lockbox-agent not built (LB_AGENT)"
     return None
+
+
+def agent_path():
+    p = os.environ.get("LB_AGENT")
+    if p:
+        return p
+    top = os.environ.get("LB_TOP_BUILDDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+    return os.path.join(top, "agent", "lockbox-agent")
 
 
 def nsrun_path():
@@ -85,6 +112,208 @@ def asan_runtime(binary):
             if os.path.exists(p):
                 return p
     return None
+
+
+_SAN_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                "WARNING: ThreadSanitizer", "ERROR: UndefinedBehaviorSanitizer")
+
+
+_deathsig = []
+
+
+def _deathsig_prefix():
+    """setpriv --pdeathsig KILL: the agent dies with the test even when the test is killed
+    (no preexec_fn: the tests run threads, and a fork with threads must only exec)."""
+    if not _deathsig:
+        p = shutil.which("setpriv")
+        ok = p and subprocess.run([p, "--pdeathsig", "KILL", "--", "/bin/true"],
+                                  stderr=subprocess.DEVNULL, timeout=10).returncode == 0
+        _deathsig.append([p, "--pdeathsig", "KILL", "--"] if ok else [])
+    return list(_deathsig[0])
+
+
+def agent_call(path, obj, timeout=5.0):
+    """One question to the agent socket at PATH: OBJ (a dict, or raw bytes sent as they are);
+    returns the parsed answer line. Raises OSError, ValueError (not JSON) or TimeoutError."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+        data = obj if isinstance(obj, bytes) else (json.dumps(obj) + "\n").encode()
+        s.sendall(data)
+        buf = b""
+        end = time.monotonic() + timeout
+        while b"\n" not in buf:
+            if time.monotonic() > end or len(buf) > 1 << 20:
+                raise TimeoutError("no whole answer line from %s" % path)
+            d = s.recv(65536)
+            if not d:
+                break
+            buf += d
+        return json.loads(buf.split(b"\n", 1)[0])
+    finally:
+        s.close()
+
+
+class Agent:
+    """The real lockbox-agent in the foreground: `LB_AGENT -c CONF --foreground --state-dir
+    STATE`, stderr appended to LOG. Started and stopped by the test; never a daemon."""
+
+    def __init__(self, conf, socket_path, state_dir, log):
+        if len(socket_path.encode()) >= SOCKET_MAX:
+            raise ValueError("agent socket path too long for sun_path: %s" % socket_path)
+        self.conf, self.socket, self.state_dir, self.log = conf, socket_path, state_dir, log
+        self.exe = os.path.abspath(agent_path())
+        self.proc = None
+        self.wanted = False       # started by the test and not stopped: write_conf restarts it
+        self.extra_env = {}
+        self.starts = 0
+
+    def env(self, extra=None):
+        e = dict(os.environ)
+        # never the PAM/NSS wrappers (nor, under ASan, a second runtime) in the agent
+        for k in ("LD_PRELOAD", "PAM_WRAPPER", "PAM_WRAPPER_SERVICE_DIR", "NSS_WRAPPER_PASSWD",
+                  "NSS_WRAPPER_GROUP"):
+            e.pop(k, None)
+        for k in list(e):
+            if k.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+                del e[k]
+        e.update(self.extra_env)
+        if extra:
+            e.update(extra)
+        return e
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout=15.0, check=True, extra_env=None, args=()):
+        """Starts the agent and waits (bounded) until its socket answers a status question.
+        Returns True when it serves; False (check=False) or RuntimeError (check=True) when it
+        exited or did not answer in time (its log tail says why)."""
+        if self.running():
+            raise RuntimeError("lockbox-agent already running")
+        if extra_env is not None:
+            self.extra_env = dict(extra_env)
+        self.wanted = True
+        self.starts += 1
+        with open(self.log, "ab") as logf:
+            logf.write(b"---- start %d\n" % self.starts)
+            logf.flush()
+            self.proc = subprocess.Popen(
+                _deathsig_prefix() +
+                [self.exe, "-c", self.conf, "--foreground", "--state-dir", self.state_dir] +
+                list(args), stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, close_fds=True,
+                env=self.env())
+        end = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                last = "exited with status %d" % self.proc.returncode
+                break
+            try:
+                if agent_call(self.socket, {"op": "status"}, timeout=2).get("ok") is True:
+                    return True
+                last = "status not ok"
+            except (OSError, ValueError) as e:
+                last = repr(e)
+            time.sleep(0.05)
+        if self.proc.poll() is None:
+            self.kill9()
+        self.proc = None
+        if check:
+            raise RuntimeError("lockbox-agent did not serve %s (%s); log tail:\n%s"
+                               % (self.socket, last, self.log_tail()))
+        return False
+
+    def stop(self, timeout=15.0):
+        """SIGTERM and wait; returns the exit status (None if it was not running). An agent
+        that does not exit in time, or exits non-zero, is a test failure."""
+        self.wanted = False
+        if self.proc is None:
+            return None
+        p, self.proc = self.proc, None
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
+                _problem("lockbox-agent did not exit within %.0fs of SIGTERM; log tail:\n%s"
+                         % (timeout, self.log_tail()))
+                return p.returncode
+        if p.returncode != 0:
+            _problem("lockbox-agent exited with status %s; log tail:\n%s"
+                     % (p.returncode, self.log_tail(15)))
+        return p.returncode
+
+    def kill9(self):
+        """A crash: SIGKILL, no clean-up by the agent."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        self.proc = None
+
+    def restart(self, check=True):
+        self.stop()
+        return self.start(check=check)
+
+    def call(self, obj, timeout=5.0):
+        return agent_call(self.socket, obj, timeout)
+
+    def status(self, timeout=5.0):
+        return self.call({"op": "status"}, timeout)
+
+    def sessions(self):
+        return self.status().get("sessions", [])
+
+    def log_text(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, n=30):
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+    def sanitizer_report(self):
+        lines = self.log_text().splitlines()
+        for i, ln in enumerate(lines):
+            if any(m in ln for m in _SAN_MARKERS):
+                return "\n".join(lines[max(0, i - 2):i + 25])
+        return None
+
+    def close(self):
+        self.stop()
+        rep = self.sanitizer_report()
+        if rep:
+            _problem("sanitizer report in the lockbox-agent log:\n" + rep)
+        _forget(self)
+
+
+def _problem(text):
+    """A failure found while cleaning up: lbtest's runner reports it (or stderr without it)."""
+    if lbtest is not None:
+        lbtest._problems.append(text)
+    else:
+        sys.stderr.write(text + "\n")
+
+
+def _remember(obj):
+    # lbtest's clean-up (T.done, T.skip, an uncaught exception) closes what is in _live
+    if lbtest is not None and obj not in lbtest._live:
+        lbtest._live.append(obj)
+
+
+def _forget(obj):
+    if lbtest is not None and obj in lbtest._live:
+        lbtest._live.remove(obj)
 
 
 class Result:
@@ -120,6 +349,69 @@ class Result:
     def __str__(self):
         return "rc=%s elapsed=%.2fs\n--- stdout\n%s--- stderr\n%s" % (
             self.rc, self.elapsed, self.out, self.err[-4000:])
+
+
+class Live:
+    """A driver holding a session open (PamEnv.spawn). Its stderr goes to a file."""
+
+    def __init__(self, env, cmd, e):
+        import threading
+        fd, self.errpath = tempfile.mkstemp(prefix="drive-err-", dir=env.tmp)
+        self.errf = os.fdopen(fd, "wb")
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen(cmd, env=e, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.errf)
+        self.pid = self.proc.pid
+        self.lines = []
+        self.opened = threading.Event()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            ln = raw.decode("utf-8", "replace")
+            self.lines.append(ln)
+            if ln.startswith("session-wait"):
+                self.opened.set()
+        self.opened.set()  # EOF: it ended before (or after) the wait point
+
+    def wait_open(self, timeout=30.0):
+        """True once the driver holds the session (every op done as expected)."""
+        self.opened.wait(timeout)
+        return any(ln.startswith("session-wait") for ln in self.lines)
+
+    def finish(self, close=True, timeout=60.0):
+        """Closes the session (CLOSE) or just ends the handle; returns the Result."""
+        try:
+            self.proc.stdin.write(b"close\n" if close else b"end\n")
+            self.proc.stdin.close()
+        except OSError:
+            pass  # the driver is already gone (e.g. the agent ended the session)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.reader.join(10)
+        return self.result()
+
+    def kill(self, sig=signal.SIGKILL):
+        """The session's process dies without closing the session."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        self.proc.wait(30)
+        self.reader.join(10)
+        return self.result()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def result(self):
+        self.errf.close()
+        with open(self.errpath, "rb") as f:
+            err = f.read().decode("utf-8", "replace")
+        return Result(self.proc.returncode, "".join(self.lines), err,
+                      time.monotonic() - self.t0)
 
 
 def parse_kv(line):
@@ -182,8 +474,12 @@ class PamEnv:
             f.write("root:x:0:\n"
                     "lockbox-engineers:x:%d:eng2,exempt1\n"
                     "eng2:x:5002:\nexempt1:x:5003:\nplain:x:5004:\n" % GATED_GID)
+        self.agent_socket = os.path.join(self.tmp, "agent.sock")
+        self.agent = Agent(self.conf, self.agent_socket, os.path.join(self.tmp, "agent-state"),
+                           os.path.join(self.tmp, "agent.log"))
         self.write_token("lbh_" + "ab" * 32)
         self.write_services()
+        _remember(self)
 
     def add_user(self, login, gated=True):
         """Adds a fake user; gated ones are supplementary members of lockbox-engineers."""
@@ -201,8 +497,35 @@ class PamEnv:
             f.write("\n".join(out) + "\n")
 
     def close(self):
+        self.agent.close()
+        _forget(self)
         if not self.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- the agent
+
+    def start_agent(self, **kw):
+        return self.agent.start(**kw)
+
+    def stop_agent(self):
+        return self.agent.stop()
+
+    def restart_agent(self, check=True):
+        return self.agent.restart(check=check)
+
+    def wait_delivered(self, timeout=3.0):
+        """Waits (bounded) until the agent delivered the whole local log; True if it did."""
+        def done():
+            try:
+                return self.cursor() == os.path.getsize(self.audit_log)
+            except OSError:
+                return False
+        end = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.05)
+        return True
 
     def __enter__(self):
         return self
@@ -227,15 +550,21 @@ class PamEnv:
 
     def conf_text(self, gateway_url, **kw):
         lines = {"gateway_url": gateway_url, "host_token_file": self.token_file,
-                 "host_id": "web-01", "timeout": "2s", "audit_log": self.audit_log}
+                 "host_id": "web-01", "timeout": "2s", "audit_log": self.audit_log,
+                 "agent_socket": self.agent_socket}
         lines.update(kw)
         return "".join("%s = %s\n" % (k, v) for k, v in lines.items() if v is not None)
 
-    def write_conf(self, gateway_url=None, raw=None, mode=0o600, **kw):
+    def write_conf(self, gateway_url=None, raw=None, mode=0o600, restart=True, **kw):
+        """Writes the config; the agent, if the test runs one, is restarted to read it (a
+        config it refuses leaves it stopped: see env.agent.log_tail())."""
         text = raw if raw is not None else self.conf_text(gateway_url, **kw)
         with open(self.conf, "w") as f:
             f.write(text)
         os.chmod(self.conf, mode)
+        if restart and self.agent.wanted:
+            self.agent.stop()
+            self.agent.start(check=False)
 
     def env(self, rhost="10.0.0.5", tty="ssh", extra=None):
         e = dict(os.environ)
@@ -271,14 +600,17 @@ class PamEnv:
         return e
 
     def run(self, user, ops, service="sshd", rhost="10.0.0.5", tty="ssh", extra_env=None,
-            cycles=1, fdcheck=False, timeout=120, wrap=None, preload_inside=False):
+            cycles=1, fdcheck=False, timeout=120, wrap=None, preload_inside=False, maps=False):
         """WRAP: a command prefix (valgrind, nsrun.sh). PRELOAD_INSIDE: give LD_PRELOAD to the
-        driver only (through env(1) inside WRAP), not to the wrapper's own tools."""
+        driver only (through env(1) inside WRAP), not to the wrapper's own tools. MAPS: the
+        driver prints the shared objects mapped inside the session ("mapped: PATH")."""
         cmd = [driver_path()]
         if cycles > 1:
             cmd += ["-n", str(cycles)]
         if fdcheck:
             cmd += ["-F"]
+        if maps:
+            cmd += ["-M"]
         cmd += [service, user] + list(ops)
         e = self.env(rhost, tty, extra_env)
         if wrap and preload_inside:
@@ -291,6 +623,12 @@ class PamEnv:
         el = time.monotonic() - t0
         return Result(p.returncode, p.stdout.decode("utf-8", "replace"),
                       p.stderr.decode("utf-8", "replace"), el)
+
+    def spawn(self, user, ops, service="sshd", rhost="10.0.0.5", tty="ssh", extra_env=None):
+        """Runs the driver with -W: after OPS it holds the PAM handle (the session stays open)
+        until live.finish(). Returns a Live; live.wait_open() waits for that point."""
+        return Live(self, [driver_path(), "-W", service, user] + list(ops),
+                    self.env(rhost, tty, extra_env))
 
     def audit_lines(self):
         import json

@@ -1,7 +1,8 @@
 """liblockbox's host audit log (lib/auditlog.c) through tests/pam/lbaudit_tool: concurrent
 appends (flock), torn lines, batching, concurrent deliverers (each event sent once), a gateway
 that refuses one event, an unreachable or hanging gateway within the budget, a replaced log,
-file modes and symlinks."""
+file modes and symlinks; and lockbox-agent delivering continuously while other processes
+append and `lockboxctl host flush` delivers at the same time (each event sent once)."""
 
 import json
 import os
@@ -134,6 +135,49 @@ with T.section("unsafe files"):
     os.chmod(d, 0o644)
     tool("append", d, 1, "m")
     T.eq(os.stat(d).st_mode & 0o777, 0o600, "an existing log is set back to mode 0600")
+
+with T.section("the agent delivers while others append and flush"):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import pamenv  # noqa: E402
+    if not os.path.exists(pamenv.agent_path()):
+        T.note("lockbox-agent not built: skipped")
+    else:
+        d = os.path.join(tmp, "agent")
+        os.makedirs(d)
+        log = os.path.join(d, "audit.log")
+        conf = os.path.join(d, "host.conf")
+        os.chmod(tok, 0o600)
+        with fakegw.FakeGateway("allow") as g:
+            with open(conf, "w") as f:
+                f.write("gateway_url = %s\nhost_token_file = %s\nhost_id = web-01\n"
+                        "audit_log = %s\nagent_socket = %s\ntimeout = 5s\n"
+                        % (g.url, tok, log, os.path.join(d, "a.sock")))
+            os.chmod(conf, 0o600)
+            agent = pamenv.Agent(conf, os.path.join(d, "a.sock"), os.path.join(d, "state"),
+                                 os.path.join(d, "agent.log"))
+            agent.start()
+            procs = [subprocess.Popen([TOOL, "append", log, "250", "w%d" % i])
+                     for i in range(4)]
+            ctl = os.environ.get("LB_CTL", "")
+            flushes = []
+            if os.path.exists(ctl):
+                for _ in range(3):
+                    flushes.append(subprocess.run(
+                        [ctl, "--json", "host", "flush", "--config", conf, "--deadline", "20s"],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        universal_newlines=True, timeout=60))
+            T.eq([p.wait(120) for p in procs], [0, 0, 0, 0], "4 writers appended 250 each")
+            ok = lbtest.wait_until(lambda: len(set(g.audit_ids)) == 1000, timeout=10)
+            T.check(ok, "the agent delivered all 1000 events (bounded wait)",
+                    len(set(g.audit_ids)))
+            T.eq(len(g.audit_ids), len(set(g.audit_ids)),
+                 "no event sent twice, with `host flush` running alongside")
+            T.check(all(f.returncode == 0 for f in flushes),
+                    "each `host flush` beside the agent succeeds",
+                    [(f.returncode, f.stderr[-200:]) for f in flushes])
+            rc, out, err, _ = tool("pending", log)
+            T.eq(out.strip(), "0", "nothing pending")
+            agent.close()
 
 import shutil  # noqa: E402
 shutil.rmtree(tmp, ignore_errors=True)

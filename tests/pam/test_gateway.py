@@ -1,9 +1,15 @@
-"""pam_lockbox against the real lockbox-gatewayd (TLS, loopback): allow, every deny reason the
-fixture can produce, not gated, exempt, rdp through xrdp-sesman, session events in the
-gateway's audit store with the decision id, and store-and-forward across a gateway kill.
+"""pam_lockbox + the real lockbox-agent against the real lockbox-gatewayd (TLS, loopback):
+allow, every deny reason the fixture can produce, not gated, exempt, rdp through xrdp-sesman,
+session events in the gateway's audit store with the decision id, the live session in the
+agent's table, the agent's delivery of the local audit log (within ~1 s of an append while
+the gateway answers, queued while it is down), a revoke and a grant's end ending a live
+session, `lockboxctl host check` deciding like the module, and store-and-forward across a
+gateway kill. The module reaches the gateway only through the agent.
 """
 
+import json
 import os
+import subprocess
 import sys
 import time
 
@@ -20,6 +26,8 @@ if not os.path.exists(lbtest.gatewayd_path()):
 
 TIMEOUT = 2.0
 MARGIN = 3.0 if pamenv.sanitizer() else 1.5
+DELIVERY = 3.0  # the agent delivers an append within ~1 s while the gateway answers
+CTL = os.environ.get("LB_CTL", "")
 
 gw = lbtest.Gateway(tls=True, conf_extra="pending_ttl = 3s\n")
 gw.start()
@@ -29,11 +37,14 @@ env = pamenv.PamEnv("gateway")
 
 
 def use_host(name):
+    """This host's identity: its token and config (the agent restarts to read them)."""
     env.write_token(w.host[name]["token"])
     # one local audit log per host identity, as on real hosts
     env.write_conf(gw.url, ca_file=gw.ca, host_id=name, timeout="%ds" % TIMEOUT,
                    exempt_users="exempt1",
                    audit_log=env.audit_log if name == "hA1" else env.audit_log + "." + name)
+    if not env.agent.running():
+        env.start_agent()
 
 
 def engineer(login):
@@ -65,6 +76,40 @@ def denied(name, r, reason, request=None):
     return ev[0] if ev else {}
 
 
+def host_check(user, service="sshd", conf=None, json_out=False):
+    """lockboxctl host check USER: (exit status, stdout, stderr)."""
+    cmd = [CTL] + (["--json"] if json_out else []) + ["host", "check", user, "--service",
+                                                        service, "--config", conf or env.conf]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def ctl_fields(out):
+    """'key:   value' lines of `lockboxctl host check` as a dict."""
+    d = {}
+    for ln in out.splitlines():
+        if ":" in ln:
+            k, v = ln.split(":", 1)
+            d[k.strip()] = v.strip()
+    return d
+
+
+def agrees(name, user, r, service="sshd"):
+    """`lockboxctl host check` prints the decision and reason the module logged for R."""
+    if not os.path.exists(CTL):
+        return
+    ev = r.events("access.check.allow") or r.events("access.check.deny")
+    rc, out, err = host_check(user, service)
+    f = ctl_fields(out)
+    T.check(ev and f.get("decision") == ev[0].get("decision") and
+            f.get("reason") == ev[0].get("reason"),
+            "%s: lockboxctl host check says %s/%s like the module" %
+            (name, f.get("decision"), f.get("reason")), (out, err, ev[:1]))
+    T.eq(rc, 0 if f.get("decision") == "allow" else 1,
+         "%s: host check exits %d" % (name, 0 if f.get("decision") == "allow" else 1), err)
+
+
 def audit(**q):
     qs = "&".join("%s=%s" % kv for kv in q.items())
     items, cursor = [], None
@@ -94,13 +139,25 @@ with T.section("allow, sessions, audit store, revoke"):
     u = engineer("e_allow")
     r = login(u, "PAM_PERM_DENIED")
     denied("no request", r, "no_request")
+    agrees("no request", u, r)
     w.elevate(u)
     req = w.new_request(who=u)
     r = login(u, "PAM_PERM_DENIED")
     denied("pending", r, "pending", req["id"])
+    agrees("pending", u, r)
     approve(req["id"])
     r = login(u, "PAM_SUCCESS", session=True)
     T.eq(r.rc, 0, "approved + elevated before approval: account and session succeed", r)
+    t_login = time.monotonic()
+    T.check(env.wait_delivered(DELIVERY), "the agent delivered the login's events within "
+            "%.0fs (%.2fs)" % (DELIVERY, time.monotonic() - t_login), env.agent.log_tail(5))
+    agrees("allowed", u, r)
+    if os.path.exists(CTL):
+        rc, out, err = host_check(u, json_out=True)
+        js = json.loads(out) if rc == 0 else {}
+        T.check(js.get("decision") == "allow" and js.get("request") == req["id"] and
+                js.get("at_gateway") is True and js.get("user") == u and js.get("host") == "hA1",
+                "host check --json: the agent's answer (decision, request, user, host)", out)
     allow = r.events("access.check.allow")
     T.check(allow and allow[0].get("decision_id"), "allow logged with a decision id", r)
     T.check(any(req["id"] in m for m in r.infos()), "allow info names the request", r)
@@ -122,18 +179,84 @@ with T.section("allow, sessions, audit store, revoke"):
                 "the gateway set the host from the token", st[0])
     T.eq(len([e for e in evs if e["id"] == did]), 1,
          "the allow event is stored once (our copy was a duplicate)")
-    T.check(env.cursor() == os.path.getsize(env.audit_log), "local log fully delivered")
+    T.check(env.wait_delivered(DELIVERY), "local log fully delivered")
+
+    # the live session in the agent's table, from open to close
+    live = env.spawn(u, ["account=PAM_SUCCESS", "open=PAM_SUCCESS"])
+    T.check(live.wait_open(), "a session held open by the driver", live.lines)
+    ss = env.agent.sessions()
+    T.eq(len(ss), 1, "the agent holds one live session")
+    if ss:
+        s0 = ss[0]
+        T.check(s0.get("user") == u and s0.get("service") == "sshd" and
+                s0.get("request") == req["id"] and s0.get("pid") == live.pid and
+                s0.get("rhost") == "10.0.0.5",
+                "it names the user, service, request, rhost and the session's pid", s0)
+        gexp = w.must("GET", "/v1/requests/" + req["id"], who="ownA1").get("grant_expires_at")
+        T.check(gexp and abs(lbtest.parse_time(s0.get("grant_expires_at")) -
+                             lbtest.parse_time(gexp)) < 1.0,
+                "its grant end is the request's grant_expires_at", (s0, gexp))
+    r = live.finish(close=True)
+    T.eq(r.ops().get("final-close"), "PAM_SUCCESS", "the session closes", r)
+    st = r.events("session.start")
+    T.check(ss and st and st[0].get("session") == ss[0].get("session"),
+            "the agent's session id is the module's session.start id", (ss, st))
+    T.eq(env.agent.sessions(), [], "after close the agent no longer holds it")
+    T.check(env.wait_delivered(DELIVERY), "the session's events delivered within %.0fs"
+            % DELIVERY)
+    if st:
+        got = [e for e in audit(request=req["id"]) if e["type"] == "session.end" and
+               e["details"].get("session") == st[0]["session"]]
+        T.eq(len(got), 1, "its session.end is in the gateway's audit store")
 
     r = env.run(u, ["account=PAM_SUCCESS"], rhost="r" * 400 + "\n", tty="t" * 100)
     T.eq(r.rc, 0, "rhost and tty beyond the gateway's limits: still allowed", r)
     r = login(u, "PAM_PERM_DENIED", service="xrdp-sesman")
     denied("ssh grant used over rdp", r, "wrong_access_type", req["id"])
+    agrees("ssh grant used over rdp", u, r, service="xrdp-sesman")
     r = login(u, "PAM_PERM_DENIED", service="login")
     denied("service not mapped", r, "unknown_service")
 
+    # a revoke ends the live session within 2 s (the gateway's change signal to the agent)
+    live = env.spawn(u, ["account=PAM_SUCCESS", "open=PAM_SUCCESS"])
+    T.check(live.wait_open(), "a live session before the revoke", live.lines)
+    sid = [x["session"] for x in env.agent.sessions()]
+    t0 = time.monotonic()
     w.must("POST", "/v1/requests/%s/revoke" % req["id"], {"reason": "done"}, who="ownA1")
+    gone = lbtest.wait_until(lambda: not live.alive(), timeout=10, step=0.05)
+    el = time.monotonic() - t0
+    rr = live.kill() if live.alive() else live.result()
+    T.check(gone and el < 2.0 + (MARGIN if pamenv.sanitizer() else 0.5),
+            "revoke: the session's process ended %.2fs later (bound 2 s)" % el, rr)
+    T.eq(rr.rc, -15, "ended by SIGTERM", rr)
+    term = lbtest.wait_until(lambda: [e for e in env.audit_lines()
+                                      if e["type"] == "session.terminate" and
+                                      e["details"].get("session") in sid], timeout=5)
+    T.check(term and term[0]["details"].get("reason") == "revoked",
+            "session.terminate (reason revoked) in the local log", term)
+    T.check(env.wait_delivered(DELIVERY), "and delivered")
+    stored = [e for e in audit(request=req["id"]) if e["type"] == "session.terminate"]
+    T.check(stored and stored[0]["details"].get("session") in sid,
+            "the gateway holds the session.terminate", stored)
+    T.check(lbtest.wait_until(lambda: env.agent.sessions() == [], timeout=5) is not None,
+            "the agent forgot the session")
     r = login(u, "PAM_PERM_DENIED")
     denied("revoked", r, "revoked", req["id"])
+    agrees("revoked", u, r)
+
+with T.section("the module reaches the gateway only through the agent"):
+    u = "e_allow"
+    env.stop_agent()
+    r = login(u, "PAM_PERM_DENIED")
+    denied("agent stopped, gateway up", r, "agent_unavailable")
+    T.check(r.elapsed < 1.0 + (MARGIN if pamenv.sanitizer() else 0),
+            "no agent: denied at once (%.2fs), no attempt to reach the gateway" % r.elapsed)
+    if os.path.exists(CTL):
+        rc, out, err = host_check(u)
+        T.check(rc == 3 and "lockbox-agent" in err, "host check with no agent: exit 3", err)
+    env.start_agent()
+    r = login(u, "PAM_PERM_DENIED")
+    denied("agent back", r, "revoked")
 
 with T.section("rdp through xrdp-sesman"):
     u = engineer("e_rdp")
@@ -173,22 +296,44 @@ with T.section("denied, canceled, expired, grant ended"):
     w.elevate(us)
     req_s = w.new_request(who=us, duration="3s")
     approve(req_s["id"])
-    T.eq(login(us, "PAM_SUCCESS").rc, 0, "3s grant: allowed at first")
+    live = env.spawn(us, ["account=PAM_SUCCESS", "open=PAM_SUCCESS"])
+    T.check(live.wait_open(), "3s grant: allowed at first, session open", live.lines)
+    gend = lbtest.parse_time(w.must("GET", "/v1/requests/" + req_s["id"],
+                                    who="ownA1")["grant_expires_at"])
+    lbtest.wait_until(lambda: not live.alive(), timeout=15, step=0.05)
+    late = time.time() - gend
+    rr = live.kill() if live.alive() else live.result()
+    T.check(rr.rc == -15 and late < 1.0 + (MARGIN if pamenv.sanitizer() else 0.3),
+            "the grant's end ends the session %.2fs after grant_expires_at (bound 1 s)" % late,
+            rr)
+    term = lbtest.wait_until(lambda: [e for e in env.audit_lines()
+                                      if e["type"] == "session.terminate" and
+                                      e.get("request") == req_s["id"]], timeout=5)
+    T.check(term and term[0]["details"].get("reason") == "grant_ended",
+            "session.terminate (reason grant_ended)", term)
     def state(rid):
         return w.must("GET", "/v1/requests/" + rid, who="ownA1")["state"]
     lbtest.wait_until(lambda: state(req_s["id"]) == "completed" and
                       state(req_e["id"]) == "expired", timeout=15)
-    denied("grant ended", login(us, "PAM_PERM_DENIED"), "grant_ended", req_s["id"])
-    denied("expired (never decided)", login(ue, "PAM_PERM_DENIED"), "expired", req_e["id"])
+    r = login(us, "PAM_PERM_DENIED")
+    denied("grant ended", r, "grant_ended", req_s["id"])
+    agrees("grant ended", us, r)
+    r = login(ue, "PAM_PERM_DENIED")
+    denied("expired (never decided)", r, "expired", req_e["id"])
+    agrees("expired", ue, r)
 
 with T.section("host problems"):
     w.must("POST", "/v1/hosts/%s/disable" % w.host["hA2"]["id"], {})
     use_host("hA2")
-    denied("disabled host", login("e_allow", "PAM_PERM_DENIED"), "host_disabled")
+    r = login("e_allow", "PAM_PERM_DENIED")
+    denied("disabled host", r, "host_disabled")
+    agrees("disabled host", "e_allow", r)
     env.write_token("lbh_" + "00" * 32)
+    env.restart_agent()  # the agent reads the token at start
     r = login("e_allow", "PAM_PERM_DENIED")
     ev = denied("unknown host token", r, "host_unknown")
     T.check("401" in ev.get("error", ""), "401 logged", ev)
+    agrees("unknown host token", "e_allow", r)
     use_host("hA1")
 
 with T.section("concurrent logins: all decided, every event stored once"):
@@ -212,30 +357,42 @@ with T.section("concurrent logins: all decided, every event stored once"):
         runs = list(ex.map(many, range(8)))
     T.eq([r.rc for r in runs], [0] * 8, "8 processes x 5 logins with sessions all succeed",
          [str(r) for r in runs if r.rc][:1])
-    env.run(u, ["account=PAM_SUCCESS"])  # a later PAM call takes anything left behind
-    T.eq(env.cursor(), os.path.getsize(env.audit_log), "local log fully delivered")
+    T.check(env.wait_delivered(DELIVERY), "local log fully delivered")
+    T.eq(env.agent.sessions(), [], "every session was closed in the agent too")
     ids = [e["id"] for e in audit(request=req["id"])]
     T.eq(len([i for i in ids if i]), len(set(ids)), "no event stored twice")
     T.eq(len([e for e in audit(request=req["id"]) if e["type"] == "session.start"]), 40,
          "40 session.start events stored")
 
-ctl = os.environ.get("LB_CTL", "")
-if os.path.exists(ctl):
+if os.path.exists(CTL):
     with T.section("the config written by lockboxctl host join"):
-        import subprocess
         jconf = os.path.join(env.tmp, "joined.conf")
         jtok = os.path.join(env.tmp, "joined.token")
-        p = subprocess.run([ctl, "host", "join", "--gateway", gw.url, "--token", "-",
+        jlog = env.audit_log + ".joined"
+        p = subprocess.run([CTL, "host", "join", "--gateway", gw.url, "--token", "-",
                             "--ca", gw.ca, "--config", jconf, "--token-file", jtok,
-                            "--audit-log", env.audit_log + ".joined"],
+                            "--audit-log", jlog],
                            input=w.host["hA1"]["token"] + "\n", universal_newlines=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
         T.eq(p.returncode, 0, "lockboxctl host join", p.stderr)
+        # a second agent on its own socket (the joined config names the default one)
+        jsock = os.path.join(env.tmp, "joined.sock")
+        with open(jconf, "a") as f:
+            f.write("agent_socket = %s\n" % jsock)
+        jagent = pamenv.Agent(jconf, jsock, os.path.join(env.tmp, "joined-state"),
+                              os.path.join(env.tmp, "joined-agent.log"))
+        T.check(jagent.start(check=False), "lockbox-agent starts on the joined config",
+                jagent.log_tail())
         env.write_services(conf=jconf)
         r = env.run("e_many", ["account=PAM_SUCCESS", "open=PAM_SUCCESS",
                                "close=PAM_SUCCESS"])
         T.eq(r.rc, 0, "the module accepts the joined config and allows", r)
         T.check(r.events("session.start"), "session recorded with the joined config", r)
+        ok = lbtest.wait_until(lambda: os.path.exists(jlog + ".cursor") and
+                               int(open(jlog + ".cursor").read().strip() or 0) ==
+                               os.path.getsize(jlog), timeout=DELIVERY)
+        T.check(ok, "the joined host's agent delivered its log")
+        jagent.close()
         env.write_services()
 
 with T.section("gateway killed: deny within the deadline, events kept and delivered once"):
@@ -246,16 +403,23 @@ with T.section("gateway killed: deny within the deadline, events kept and delive
     # account while the gateway is up, then the gateway dies before the session opens
     r0 = env.run(u, ["account=PAM_SUCCESS"])
     T.eq(r0.rc, 0, "allowed while the gateway is up", r0)
+    T.check(env.wait_delivered(DELIVERY), "nothing pending before the kill")
     gw.kill9()
     r = env.run(u, ["account=PAM_PERM_DENIED"])
     T.check(r.elapsed < TIMEOUT + MARGIN, "gateway down: denied in %.2fs" % r.elapsed, r)
     denied("gateway down", r, "gateway_unreachable")
+    agrees("gateway down", u, r)
+    time.sleep(1.5)  # the agent tries (and backs off) meanwhile
     pend_before = os.path.getsize(env.audit_log) - env.cursor()
-    T.check(pend_before > 0, "the deny event waits in the local log")
+    T.check(pend_before > 0, "the deny events wait in the local log while the gateway is down")
+    T.check(env.agent.status().get("gateway_ok") is False,
+            "the agent's status says the gateway does not answer")
     gw.start()
     r = env.run(u, ["account=PAM_SUCCESS", "open=PAM_SUCCESS", "close=PAM_SUCCESS"])
-    T.eq(r.rc, 0, "gateway back: login works", r)
-    T.eq(env.cursor(), os.path.getsize(env.audit_log), "backlog delivered")
+    T.eq(r.rc, 0, "gateway back: login works (the agent reconnects)", r)
+    t0 = time.monotonic()
+    T.check(env.wait_delivered(DELIVERY), "backlog delivered within %.0fs of the gateway's "
+            "return (%.2fs)" % (DELIVERY, time.monotonic() - t0), env.agent.log_tail(5))
     local_ids = [e["id"] for e in env.audit_lines()]
     stored = audit(host="hA1")
     stored_ids = [e["id"] for e in stored]

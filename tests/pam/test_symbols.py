@@ -24,7 +24,8 @@ else:
     for sym in ("pam_sm_acct_mgmt", "pam_sm_open_session", "pam_sm_close_session"):
         T.check(hasattr(lib, sym), "dlsym finds %s" % sym)
     for sym in ("lb_http_request", "lb_config_parse_file", "lb_auditlog_append",
-                "lbpam_check", "lb_escape_value", "lbpam_conf_load"):
+                "lbpam_check", "lb_escape_value", "lbpam_conf_load", "lb_agent_call",
+                "lb_check_answer_parse", "lb_hostconf_load", "lb_hostconf_keys"):
         T.check(not hasattr(lib, sym), "%s is not exported" % sym)
 
 if shutil.which("nm"):

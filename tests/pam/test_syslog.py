@@ -1,5 +1,6 @@
 """pam_lockbox writes one key=value line per event to the real /dev/log (facility authpriv,
-ident pam_lockbox), and hostile user/rhost/tty text never reaches it raw.
+ident pam_lockbox), hostile user/rhost/tty text never reaches it raw, and a deny because the
+agent could not be asked (agent_unavailable) is logged there too.
 
 The module runs in a private mount namespace (tests/e2e/nsrun.sh) whose /dev/log is a
 datagram socket this test listens on; needs root and unshare(1) (skips otherwise).
@@ -48,6 +49,7 @@ evil_user_rhost = "10.0.0.5\n<10>Nov 23 00:00:00 sshd[1]: Accepted %n%n%s\x1b]0;
 evil_tty = b"pts/9\r\x00"[:-1] + b"%n\xff\xfe\x7f"
 with fakegw.FakeGateway("allow") as g:
     env.write_conf(g.url)
+    env.start_agent()
     r = env.run("eng", ["account=PAM_SUCCESS", "open=PAM_SUCCESS", "close=PAM_SUCCESS"],
                 rhost=evil_user_rhost, tty=evil_tty, wrap=[nsrun, sockpath, "--"], preload_inside=True)
     T.eq(r.rc, 0, "login through the namespace works", r)
@@ -81,5 +83,19 @@ with fakegw.FakeGateway("allow") as g:
     T.check(msgs and all(all(0x20 <= b < 0x7f for b in m) for m in msgs),
             "user name with ESC and %n: no raw bytes in syslog", msgs)
     T.check(any(b'user="ev\\x1bil%n"' in m for m in msgs), "user logged escaped", msgs)
+
+    # the agent is gone: the deny and why, in syslog
+    env.stop_agent()
+    r = env.run("eng", ["account=PAM_PERM_DENIED"], wrap=[nsrun, sockpath, "--"],
+                preload_inside=True)
+    msgs = drain()
+    T.eq(r.ops().get("account"), "PAM_PERM_DENIED", "no agent: denied", r)
+    deny = [m.decode() for m in msgs if b"event=access.check.deny" in m]
+    T.check(len(deny) == 1 and "reason=agent_unavailable" in deny[0] and
+            "cannot connect to lockbox-agent" in deny[0],
+            "syslog: access.check.deny reason=agent_unavailable with the error", msgs)
+    T.check(deny and re.match(r"^<(\d+)>", deny[0]) and
+            int(re.match(r"^<(\d+)>", deny[0]).group(1)) == (10 << 3) | 5,
+            "the deny is logged at authpriv.notice", deny)
 env.close()
 T.done()

@@ -1,7 +1,7 @@
 # Unit tests (cmocka), one program per topic.
 if HAVE_CMOCKA
-check_PROGRAMS += unit/test_config unit/test_util unit/test_auditlog
-TESTS += unit/test_config unit/test_util unit/test_auditlog
+check_PROGRAMS += unit/test_config unit/test_util unit/test_auditlog unit/test_agentproto
+TESTS += unit/test_config unit/test_util unit/test_auditlog unit/test_agentproto
 unit_test_config_SOURCES = unit/test_config.c
 unit_test_config_LDADD = $(LB_LIB) $(CMOCKA_LIBS)
 unit_test_config_CPPFLAGS = $(AM_CPPFLAGS) -DLB_CONFS_DIR='"$(abs_srcdir)/confs"'
@@ -9,5 +9,7 @@ unit_test_util_SOURCES = unit/test_util.c
 unit_test_util_LDADD = $(LB_LIB) $(CMOCKA_LIBS)
 unit_test_auditlog_SOURCES = unit/test_auditlog.c
 unit_test_auditlog_LDADD = $(LB_LIB) $(CMOCKA_LIBS)
+unit_test_agentproto_SOURCES = unit/test_agentproto.c
+unit_test_agentproto_LDADD = $(LB_LIB) $(CMOCKA_LIBS) $(JANSSON_LIBS) -lpthread
 endif
 EXTRA_DIST += confs
