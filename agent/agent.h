@@ -38,8 +38,10 @@ struct agent_session {
 	int closed;                /* the module's session close arrived */
 	/* ending it */
 	int prechecked;            /* asked the gateway shortly before the grant's end */
-	int64_t term_ms;           /* SIGTERM sent, wall clock (0: not ending) */
+	int64_t term_ms;           /* SIGTERM due, wall clock, a moment after the terminal
+				    * notice (0: not ending) */
 	char term_reason[64];
+	int termed;                /* SIGTERM sent */
 	int killed;                /* SIGKILL sent */
 	struct agent_pid procs[AGENT_MAX_PIDS]; /* the tree seen at SIGTERM and since */
 	size_t nprocs;

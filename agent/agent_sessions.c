@@ -17,12 +17,16 @@
 
 #include "agent.h"
 #include "agent_proc.h"
+#include "lockbox/auditlog.h"
 #include "lockbox/daemon.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 
 #define PRECHECK_MS 1500   /* re-ask the gateway this long before a grant's end */
 #define TICK_MS 250        /* the longest the thread sleeps while sessions live */
+/* between the notice and SIGTERM: sshd must read the notice from the terminal and send it
+ * to the client before SIGTERM makes it exit (it does not drain the pty on SIGTERM) */
+#define NOTICE_MS 250
 
 static void state_path(struct agent *ag, char *out, size_t len)
 {
@@ -39,14 +43,14 @@ static json_t *session_json(const struct agent_session *s)
 	for (size_t i = 0; i < s->nprocs; i++)
 		json_array_append_new(procs, json_pack("[i,I]", s->procs[i].pid,
 						       (json_int_t)s->procs[i].start));
-	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:I,s:i,s:I,s:s,s:b,s:b,s:b,s:I,s:s,s:b,s:o}",
+	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:I,s:i,s:I,s:s,s:b,s:b,s:b,s:I,s:s,s:b,s:b,s:o}",
 		      "session", s->id, "user", s->user, "service", s->service, "rhost", s->rhost,
 		      "tty", s->tty, "request", s->request, "decision_id", s->decision_id, "pid",
 		      s->leader.pid, "pid_start", (json_int_t)s->leader.start, "spare_sid",
 		      s->spare_sid, "started_ms", (json_int_t)s->started_ms, "grant_expires_at",
 		      gend, "warned", s->warned, "closed", s->closed, "prechecked", s->prechecked,
-		      "term_ms", (json_int_t)s->term_ms, "term_reason", s->term_reason, "killed",
-		      s->killed, "procs", procs);
+		      "term_ms", (json_int_t)s->term_ms, "term_reason", s->term_reason, "termed",
+		      s->termed, "killed", s->killed, "procs", procs);
 	return o;
 }
 
@@ -81,6 +85,7 @@ static int session_from_json(const json_t *o, struct agent_session *s)
 	s->closed = json_is_true(json_object_get(o, "closed"));
 	s->prechecked = json_is_true(json_object_get(o, "prechecked"));
 	s->term_ms = json_integer_value(json_object_get(o, "term_ms"));
+	s->termed = json_is_true(json_object_get(o, "termed"));
 	s->killed = json_is_true(json_object_get(o, "killed"));
 	json_array_foreach(procs, i, p) {
 		if (s->nprocs >= AGENT_MAX_PIDS)
@@ -132,6 +137,22 @@ out:
 	return rc;
 }
 
+/* lb_auditlog_foreach callback: a session.end in the local log for a session of the table. */
+static int note_end(const json_t *ev, int delivered, void *arg)
+{
+	struct agent *ag = arg;
+	const char *type = lb_json_str(ev, "type");
+	const char *sid = lb_json_str(json_object_get(ev, "details"), "session");
+
+	(void)delivered;
+	if (!type || strcmp(type, "session.end") != 0 || !sid)
+		return 0;
+	for (size_t i = 0; i < ag->nsessions; i++)
+		if (strcmp(ag->sessions[i].id, sid) == 0)
+			ag->sessions[i].closed = 1;
+	return 0;
+}
+
 int agent_sessions_load(struct agent *ag)
 {
 	char path[4096], why[256];
@@ -170,7 +191,11 @@ int agent_sessions_load(struct agent *ag)
 			lb_log(LOG_WARNING, "%s: entry %zu malformed, skipped", path, i);
 	}
 	json_decref(doc);
-	(void)why;
+	/* a session that closed while we were down: the module wrote its session.end but could
+	 * not tell us, so it counts as closed (finish() must not write a second one) */
+	if (ag->nsessions > 0 &&
+	    lb_auditlog_foreach(ag->conf.audit_log, note_end, ag, why, sizeof(why)) != LB_AUDITLOG_OK)
+		lb_log(LOG_WARNING, "%s: %s", ag->conf.audit_log, why);
 	lb_log(LOG_INFO, "%zu live session(s) reloaded from %s", ag->nsessions, path);
 	/* what changed while we were away is only known by asking */
 	ag->recheck_all = 1;
@@ -301,7 +326,8 @@ void agent_sessions_recheck_all(struct agent *ag)
 
 /* ---- ending a session ---- */
 
-static void notice(struct agent_session *s, const char *text)
+/* Writes TEXT on the session's terminals; returns how many. */
+static size_t notice(struct agent_session *s, const char *text)
 {
 	struct agent_procinfo procs[AGENT_MAX_PIDS];
 	char ttys[16][64];
@@ -310,6 +336,7 @@ static void notice(struct agent_session *s, const char *text)
 	size_t nt = agent_proc_terminals(procs, n, ttys, 16);
 	for (size_t i = 0; i < nt; i++)
 		agent_proc_notice(ttys[i], text);
+	return nt;
 }
 
 /* Adds the processes of the session's tree now alive to the set ending with it. */
@@ -371,25 +398,34 @@ static void start_terminate(struct agent *ag, struct agent_session *s, const cha
 	json_t *d;
 
 	snprintf(s->term_reason, sizeof(s->term_reason), "%s", reason);
-	s->term_ms = lb_time_now_ms();
 	track(s);
 	snprintf(text, sizeof(text),
 		 "\r\n\a*** lockbox: this session is being closed: %s (reason %s). ***\r\n",
 		 reason_text(reason), reason);
-	notice(s, text);
+	/* SIGTERM: sweep(), once due (at once for a session without a terminal) */
+	s->term_ms = lb_time_now_ms() + (notice(s, text) ? NOTICE_MS : 0);
 	d = base_details(s);
 	if (d) {
 		json_object_set_new(d, "reason", json_string(reason));
 		json_object_set_new(d, "kill_grace", json_integer(ag->conf.kill_grace));
 	}
 	agent_event(ag, "session.terminate", NULL, s->user, s->request, d, 0);
+	persist(ag);
+	pthread_cond_signal(&ag->wake); /* a re-check's deny: the sweep sends SIGTERM when due */
+}
+
+/* The notice had its time: SIGTERM to the tree (and logind's TerminateSession). Under
+ * ag->lock. */
+static void send_term(struct agent *ag, struct agent_session *s)
+{
 	/* logind's TerminateSession is a D-Bus call: made after the lock is released */
 	if (ag->nlogind < AGENT_MAX_LOGIND)
 		ag->logind[ag->nlogind++] = s->leader.pid;
 	signal_all(s, SIGTERM);
+	s->termed = 1;
 	persist(ag);
 	lb_log(LOG_NOTICE, "session %s of %s: %s, SIGTERM sent to %zu process(es)", s->id,
-	       s->user, reason, s->nprocs);
+	       s->user, s->term_reason, s->nprocs);
 }
 
 static void warn(struct agent *ag, struct agent_session *s, int64_t now)
@@ -485,6 +521,8 @@ static int64_t sweep(struct agent *ag, struct recheck *rc, size_t *nrc, size_t m
 		if (s->term_ms) {
 			if (agent_proc_alive(s->leader.pid, s->leader.start))
 				track(s); /* what it forked since */
+			if (!s->termed && lb_time_now_ms() >= s->term_ms)
+				send_term(ag, s);
 			if (!s->killed && now >= s->term_ms + ag->conf.kill_grace * 1000) {
 				size_t n = signal_all(s, SIGKILL);
 				s->killed = 1;
@@ -498,6 +536,8 @@ static int64_t sweep(struct agent *ag, struct recheck *rc, size_t *nrc, size_t m
 				continue;
 			}
 			next = TICK_MS / 2;
+			if (!s->termed && s->term_ms - now < next)
+				next = s->term_ms - now;
 		}
 		if (next < sleep_ms)
 			sleep_ms = next;

@@ -1,22 +1,26 @@
 #!/bin/bash
 # The lockbox story with the real pieces: a demo sshd (in a private mount namespace, with its
 # own /etc/pam.d/sshd, passwd and /dev/log, so nothing of this machine's login setup changes)
-# gated by pam_lockbox, the gateway, and lockboxctl for every actor.
+# gated by pam_lockbox, the demo host's lockbox-agent (which the module asks, and which ends
+# live sessions), the gateway, and lockboxctl for every actor.
 #
 # Needs: root, a running gateway and its first admin's token:
 #   LOCKBOX_URL, LOCKBOX_CA_FILE, LOCKBOX_TOKEN (provider admin)
-# and optionally LOCKBOX_CTL (lockboxctl), LOCKBOX_PAM_MODULE (pam_lockbox.so),
-# LOCKBOX_DEMO_DIR (work directory, default a new one under /tmp; kept for inspection).
+# and optionally LOCKBOX_CTL (lockboxctl), LOCKBOX_PAM_MODULE (pam_lockbox.so), LOCKBOX_AGENT
+# (lockbox-agent), LOCKBOX_DEMO_DIR (work directory, default a new one under /tmp; kept for
+# inspection).
 # Exits 0 when every step behaved as it should, 1 otherwise.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 CTL=${LOCKBOX_CTL:-$(command -v lockboxctl || true)}
 PAM=${LOCKBOX_PAM_MODULE:-}
+AGENT=${LOCKBOX_AGENT:-$(command -v lockbox-agent || echo /usr/local/sbin/lockbox-agent)}
 NSRUN=${LOCKBOX_NSRUN:-$top/tests/e2e/nsrun.sh}
 : "${LOCKBOX_URL:?set LOCKBOX_URL}" "${LOCKBOX_TOKEN:?set LOCKBOX_TOKEN}"
 [ -x "$CTL" ] || { echo "demo: lockboxctl not found (set LOCKBOX_CTL)" >&2; exit 1; }
 [ -f "$PAM" ] || { echo "demo: pam_lockbox.so not found (set LOCKBOX_PAM_MODULE)" >&2; exit 1; }
+[ -x "$AGENT" ] || { echo "demo: lockbox-agent not found (set LOCKBOX_AGENT)" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (it starts a demo sshd)" >&2; exit 1; }
 for t in unshare ssh ssh-keygen /usr/sbin/sshd /usr/bin/python3; do
 	command -v "$t" >/dev/null || { echo "demo: $t is missing (bash contrib/deps.sh installs it)" >&2; exit 1; }
@@ -25,9 +29,11 @@ done
 D=${LOCKBOX_DEMO_DIR:-$(mktemp -d /tmp/lockbox-demo.XXXXXX)}
 mkdir -p "$D"
 chmod 0755 "$D"
-SSHD_PID= LOG_PID=
+SSHD_PID= LOG_PID= AGENT_PID= LIVE_PID=
 cleanup() {
+	[ -n "$LIVE_PID" ] && kill "$LIVE_PID" 2>/dev/null
 	[ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null
+	[ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null
 	[ -n "$LOG_PID" ] && kill "$LOG_PID" 2>/dev/null
 	wait 2>/dev/null
 }
@@ -68,6 +74,31 @@ step "The host joins the gateway (writes pam_lockbox.conf and the 0600 host toke
 run ctl host join --gateway "$LOCKBOX_URL" ${LOCKBOX_CA_FILE:+--ca "$LOCKBOX_CA_FILE"} --token - \
 	--config "$D/pam_lockbox.conf" --token-file "$D/host.token" --audit-log "$D/audit.log" <<<"$HOST_TOKEN" | indent ||
 	bad "host join"
+# this demo host's agent listens in the demo directory, not on the machine's /run/lockbox
+{ echo "# demo: this host's agent socket (default /run/lockbox/agent.sock)"
+  echo "agent_socket = $D/agent.sock"; } >>"$D/pam_lockbox.conf"
+
+step "lockbox-agent, the host's resident daemon: pam_lockbox asks it, it asks the gateway"
+# the host's syslog for the demo: a private /dev/log (in the agent's and sshd's namespaces),
+# read here into $D/syslog.txt
+/usr/bin/python3 - "$D/log" "$D/syslog.txt" <<'EOF' &
+import os, socket, sys
+path, out = sys.argv[1], sys.argv[2]
+if os.path.exists(path): os.unlink(path)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(path); os.chmod(path, 0o666)
+with open(out, "ab", buffering=0) as f:
+    while True:
+        f.write(s.recv(65536).replace(b"\n", b" ") + b"\n")
+EOF
+LOG_PID=$!
+for _ in $(seq 50); do [ -S "$D/log" ] && break; sleep 0.1; done
+# in a namespace like the demo sshd's, so its syslog lines land in the same private /dev/log
+"$NSRUN" "$D/log" -- "$AGENT" -c "$D/pam_lockbox.conf" --foreground --state-dir "$D/agent-state" \
+	2>"$D/agent.log" &
+AGENT_PID=$!
+for _ in $(seq 100); do [ -S "$D/agent.sock" ] && break; sleep 0.1; done
+if [ -S "$D/agent.sock" ]; then good "agent serving $D/agent.sock (log $D/agent.log)"
+else bad "the agent did not start: $(tail -3 "$D/agent.log")"; fi
 
 step "A demo sshd on 127.0.0.1 whose PAM stack has pam_lockbox in account and session"
 ssh-keygen -q -t ed25519 -N '' -f "$D/ssh_host_ed25519_key" <<<y >/dev/null 2>&1
@@ -106,18 +137,6 @@ StrictModes no
 AllowUsers $ENG
 LogLevel VERBOSE
 EOF
-# the module's syslog lines: a private /dev/log inside the namespace, read here
-/usr/bin/python3 - "$D/log" "$D/syslog.txt" <<'EOF' &
-import os, socket, sys
-path, out = sys.argv[1], sys.argv[2]
-if os.path.exists(path): os.unlink(path)
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(path); os.chmod(path, 0o666)
-with open(out, "ab", buffering=0) as f:
-    while True:
-        f.write(s.recv(65536).replace(b"\n", b" ") + b"\n")
-EOF
-LOG_PID=$!
-for _ in $(seq 50); do [ -S "$D/log" ] && break; sleep 0.1; done
 mkdir -p /run/sshd
 "$NSRUN" "$D/log" -b "$D/passwd" /etc/passwd -b "$D/group" /etc/group -b "$D/shadow" /etc/shadow \
 	-b "$D/pam.sshd" /etc/pam.d/sshd -- /usr/sbin/sshd -D -e -f "$D/sshd_config" 2>"$D/sshd.log" &
@@ -167,12 +186,15 @@ step "The customer's approver lists pending requests and approves"
 run as "$APPR_TOKEN" request list --state pending | indent
 run as "$APPR_TOKEN" request approve "$REQ" --reason "ok for today" | indent || bad "approve"
 
+step "What would this host decide for the engineer now? (what pam_lockbox asks the agent)"
+run ctl host check "$ENG" --config "$D/pam_lockbox.conf" | indent || bad "host check does not allow"
+
 step "The engineer logs in"
 if login; then good "$(cat "$D/ssh.out")"; else bad "login denied after approval: $(last_reason) $(cat "$D/ssh.err")"; fi
-sleep 1
 
 step "The session, as the host recorded it and as the gateway's audit store has it"
-run ctl host flush --config "$D/pam_lockbox.conf" | indent
+# the agent delivers the host's audit log to the gateway as events come (store and forward)
+for _ in $(seq 50); do ctl audit list --request "$REQ" 2>/dev/null | grep -q session.end && break; sleep 0.2; done
 run ctl host sessions --config "$D/pam_lockbox.conf" | indent
 grep -q "$REQ" <(ctl host sessions --config "$D/pam_lockbox.conf") && good "host sessions lists the session" ||
 	bad "host sessions does not list the session"
@@ -182,8 +204,38 @@ for ty in access.check.allow session.start session.end; do
 done
 grep -q 'session.start' "$D/syslog.txt" && good "syslog has the session lines" || bad "no session lines in syslog"
 
-step "The approver revokes the grant; the next login is denied"
+step "The engineer keeps a session open (ssh -tt ... sleep 600, in the background)"
+timeout 300 ssh -tt -p "$port" -i "$D/id_engineer" -o BatchMode=yes -o StrictHostKeyChecking=no \
+	-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10 "$ENG@127.0.0.1" \
+	'echo "live session of $(id -un) on $(tty)"; sleep 600' </dev/null >"$D/live.out" 2>&1 &
+LIVE_PID=$!
+for _ in $(seq 100); do grep -q 'live session of' "$D/live.out" && break; sleep 0.1; done
+if grep -q 'live session of' "$D/live.out"; then
+	good "$(grep -o 'live session of.*' "$D/live.out" | tr -d '\r')"
+	grep 'registered, grant ends' "$D/agent.log" | tail -1 |
+		sed 's/^.*: session \(.*\) registered, grant ends \(.*\)/the agent watches it: session \1, until \2/' | indent
+else bad "no live session: $(tail -3 "$D/live.out")"; fi
+
+step "The approver revokes the grant: the agent ends the live session, the next login is denied"
+t0=$(date +%s%N)
 run as "$APPR_TOKEN" request revoke "$REQ" --reason "work done" | indent || bad "revoke"
+for _ in $(seq 100); do kill -0 "$LIVE_PID" 2>/dev/null || break; sleep 0.05; done
+if kill -0 "$LIVE_PID" 2>/dev/null; then
+	bad "the live session still runs 5s after the revoke"
+else
+	wait "$LIVE_PID"
+	live_rc=$? LIVE_PID=
+	good "the live session ended $((($(date +%s%N) - t0) / 1000000)) ms after the revoke (ssh exit status $live_rc); its terminal showed:"
+	tr -d '\r\a' <"$D/live.out" | grep -v '^$' | tail -3 | indent
+	grep -q 'this session is being closed' "$D/live.out" && good "the engineer saw why" ||
+		bad "no notice on the session's terminal"
+fi
+for _ in $(seq 50); do grep -q 'event=session.terminate' "$D/syslog.txt" && break; sleep 0.1; done
+if grep -q 'event=session.terminate.*reason=revoked' "$D/syslog.txt"; then
+	good "the host's log says so:"
+	grep 'event=session.terminate' "$D/syslog.txt" | tail -1 |
+		grep -o '\(event\|user\|request\|reason\|kill_grace\)=[^ ]*' | paste -sd ' ' - | indent
+else bad "no session.terminate in the host's log"; fi
 if login; then bad "login allowed after revoke"
 elif ! denied_by_lockbox; then bad "login failed, but not by pam_lockbox"; else
 	good "login denied ($(last_reason))"

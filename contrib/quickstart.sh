@@ -1,7 +1,9 @@
 #!/bin/bash
 # The README's run command: installs the Debian packages lockbox needs, builds and installs
 # it, starts lockbox-gatewayd on its SQLite default (HTTPS with a local CA made here), and
-# plays the demo of a gated SSH login (contrib/demo.sh). Safe to run again.
+# plays the demo of a gated SSH login (contrib/demo.sh: a demo host with its own sshd and
+# lockbox-agent, a login denied, allowed, and a live session ended by a revoke). Safe to run
+# again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -25,8 +27,10 @@ mkdir -p _build/quickstart
   make install >install.out 2>&1 || { tail -50 install.out; exit 1; }
 )
 gatewayd=/usr/local/sbin/lockbox-gatewayd
+agent=/usr/local/sbin/lockbox-agent
 ctl=/usr/local/bin/lockboxctl
-[ -x "$gatewayd" ] && [ -x "$ctl" ] || die "the install did not produce $gatewayd and $ctl"
+[ -x "$gatewayd" ] && [ -x "$agent" ] && [ -x "$ctl" ] ||
+  die "the install did not produce $gatewayd, $agent and $ctl"
 
 etc=/etc/lockbox
 tls=$etc/tls
@@ -88,6 +92,8 @@ healthy() { curl -fsS --max-time 2 --cacert "$tls/ca.crt" "$url/healthz" >/dev/n
 if [ -d /run/systemd/system ]; then
   say "Starting lockbox-gatewayd with systemd"
   install -m 0644 contrib/systemd/lockbox-gatewayd.service /etc/systemd/system/
+  # a host's agent, for when this machine joins as a host (not enabled: it is not one yet)
+  install -m 0644 contrib/systemd/lockbox-agent.service /etc/systemd/system/
   systemctl daemon-reload
   systemctl enable lockbox-gatewayd.service >/dev/null 2>&1
   systemctl restart lockbox-gatewayd.service   # picks up a freshly installed binary
@@ -106,9 +112,9 @@ for _ in $(seq 1 50); do healthy && break; sleep 0.2; done
 healthy || die "the gateway does not answer on $url; see /var/log/lockbox/gatewayd.log"
 echo "gateway: $url ($(curl -s --cacert "$tls/ca.crt" "$url/healthz"))"
 
-say "Demo: a gated SSH login, from denied to allowed to revoked"
+say "Demo: a gated SSH login, from denied to allowed; a live session ended by the revoke"
 LOCKBOX_URL=$url LOCKBOX_CA_FILE=$tls/ca.crt LOCKBOX_TOKEN=$(cat "$admin_token_file") \
-  LOCKBOX_CTL=$ctl LOCKBOX_PAM_MODULE=$(find /lib /usr/lib -name pam_lockbox.so -path '*security*' 2>/dev/null | head -1) \
+  LOCKBOX_CTL=$ctl LOCKBOX_AGENT=$agent LOCKBOX_PAM_MODULE=$(find /lib /usr/lib -name pam_lockbox.so -path '*security*' 2>/dev/null | head -1) \
   bash contrib/demo.sh
 
 cat <<EOF
@@ -120,6 +126,9 @@ lockbox is running.
   try         lockboxctl request list; lockboxctl audit list; lockboxctl audit verify
   a host      lockboxctl host enroll --subscription SUB NAME, then on the host:
               lockboxctl host join --gateway $url --token TOKEN --ca ca.crt
+              start its agent (lockbox-agent(8)): install -m 0644
+                contrib/systemd/lockbox-agent.service /etc/systemd/system/ &&
+                systemctl daemon-reload && systemctl enable --now lockbox-agent
               and add contrib/pam.d/sshd.lockbox to /etc/pam.d/sshd (see pam_lockbox(8))
   stop        $( [ -d /run/systemd/system ] && echo "systemctl stop lockbox-gatewayd" || echo "kill \$(cat /run/lockbox-gatewayd.pid)")
 EOF

@@ -1,9 +1,10 @@
 #!/bin/bash
 # The README demo (contrib/demo.sh) as a test: a real TLS gateway on loopback, the built
-# lockboxctl and pam_lockbox.so, the demo sshd in a private mount namespace. It passes only if
-# every step of the story behaved as it should.
+# lockboxctl, pam_lockbox.so and lockbox-agent, the demo sshd in a private mount namespace, a
+# live session the approver's revoke ends. It passes only if every step of the story behaved
+# as it should.
 set -uo pipefail
-: "${LB_GATEWAYD:?}" "${LB_CTL:?}" "${LB_PAM_MODULE:?}" "${LB_TOP_SRCDIR:?}"
+: "${LB_GATEWAYD:?}" "${LB_CTL:?}" "${LB_PAM_MODULE:?}" "${LB_AGENT:?}" "${LB_TOP_SRCDIR:?}"
 echo "# demo"
 if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null || ! [ -x /usr/sbin/sshd ]; then
 	echo "# SKIP: needs root, unshare and /usr/sbin/sshd"; exit 77
@@ -34,7 +35,7 @@ GWPID=$!
 for _ in $(seq 100); do curl -sf --cacert "$D/ca.pem" "https://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 mkdir -p "$D/demo"
 LOCKBOX_URL=https://127.0.0.1:$port LOCKBOX_CA_FILE=$D/ca.pem LOCKBOX_TOKEN=$admin \
-	LOCKBOX_CTL=$LB_CTL LOCKBOX_PAM_MODULE=$LB_PAM_MODULE LOCKBOX_DEMO_DIR=$D/demo \
+	LOCKBOX_CTL=$LB_CTL LOCKBOX_PAM_MODULE=$LB_PAM_MODULE LOCKBOX_AGENT=$LB_AGENT LOCKBOX_DEMO_DIR=$D/demo \
 	timeout 180 bash "$LB_TOP_SRCDIR/contrib/demo.sh" >"$D/demo.out" 2>&1
 rc=$?
 sed 's/^/# /' "$D/demo.out"
@@ -44,6 +45,7 @@ if [ $rc -ne 0 ] || [ "$bad" -ne 0 ] || [ "$ok" -lt 10 ]; then
 	echo "not ok - the demo (rc=$rc, $bad failed steps, $ok good)"
 	tail -20 "$D/gw.log" | sed 's/^/# gw: /'
 	tail -20 "$D/demo/sshd.log" 2>/dev/null | sed 's/^/# sshd: /'
+	tail -20 "$D/demo/agent.log" 2>/dev/null | sed 's/^/# agent: /'
 	echo "$ok passed, $((bad + 1)) failed"
 	exit 1
 fi

@@ -1,7 +1,8 @@
 #!/bin/bash
 # nsrun.sh: runs a command in a private mount namespace with a private /dev (tmpfs holding
-# only the device nodes a login needs) whose /dev/log is the test's syslog socket, plus any
-# extra bind mounts (e.g. a test /etc/pam.d/sshd). Nothing outside the namespace changes.
+# only the device nodes a login needs, and the host's /dev/pts) whose /dev/log is the test's
+# syslog socket, plus any extra bind mounts (e.g. a test /etc/pam.d/sshd) on a private
+# overlay of /etc. Nothing outside the namespace changes.
 #
 #   nsrun.sh LOGSOCK [-b SRC DST]... [-T DIR]... -- COMMAND [ARGS...]
 #
@@ -31,13 +32,19 @@ done
 
 d=$(mktemp -d /tmp/lbns-dev.XXXXXX)
 mount -t tmpfs -o mode=0755,size=1m lbdev "$d"
-for n in null zero full random urandom tty ptmx; do
+for n in null zero full random urandom tty; do
 	[ -e "/dev/$n" ] || continue
 	touch "$d/$n"
 	mount --bind "/dev/$n" "$d/$n"
 done
 mkdir "$d/pts" "$d/shm"
-if [ -d /dev/pts ]; then mount --rbind /dev/pts "$d/pts"; fi
+# the host's terminals (the same devpts instance, so a pty sshd opens here is the one other
+# namespaces and the agent see); /dev/ptmx is its pts/ptmx: a bind-mounted /dev/ptmx cannot
+# find a devpts beside it and openpty fails with ENOENT
+if [ -d /dev/pts ]; then
+	mount --rbind /dev/pts "$d/pts"
+	ln -s pts/ptmx "$d/ptmx"
+fi
 mount -t tmpfs -o mode=1777,size=4m lbshm "$d/shm"
 ln -s /proc/self/fd "$d/fd"
 ln -s /proc/self/fd/0 "$d/stdin"
@@ -47,6 +54,18 @@ touch "$d/log"
 mount --bind "$log" "$d/log"
 mount --move "$d" /dev
 rmdir "$d"
+# /etc becomes an overlay of itself first, so the binds below land on the overlay's files: a
+# file bind-mounted straight over /etc/passwd is dropped from every namespace the moment
+# something on the host replaces /etc/passwd (useradd renames a new file over it), and the
+# test users would vanish mid-test. The overlay's upper layer is a private tmpfs that stays
+# empty (binds copy nothing up); without overlayfs, the binds go on /etc as before.
+e=$(mktemp -d /tmp/lbns-etc.XXXXXX)
+if mount -t tmpfs -o mode=0755,size=1m lbetc "$e" && mkdir "$e/upper" "$e/work" &&
+	mount -t overlay -o "lowerdir=/etc,upperdir=$e/upper,workdir=$e/work" lbetc /etc 2>/dev/null; then
+	umount -l "$e" # the overlay keeps its layers; only the path goes
+fi
+mountpoint -q "$e" && umount "$e"
+rmdir "$e"
 i=0
 while [ $i -lt ${#binds[@]} ]; do
 	mount --bind "${binds[$i]}" "${binds[$((i + 1))]}"
