@@ -95,23 +95,3 @@ void lb_daemon_ready(int ready_fd)
 	while (n < 0 && errno == EINTR);
 	close(ready_fd);
 }
-
-int lb_pidfile_write(const char *path)
-{
-	char tmp[4096], buf[32];
-	int fd, n;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return -1;
-	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (write(fd, buf, (size_t)n) != n || close(fd) != 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return rename(tmp, path);
-}

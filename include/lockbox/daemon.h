@@ -20,7 +20,4 @@ int lb_daemon_detach(int *ready_fd);
 /* The child serves: stdio to /dev/null, cwd /, release the parent. */
 void lb_daemon_ready(int ready_fd);
 
-/* Writes our pid to PATH (0644, replaced atomically). 0 or -1 (errno). */
-int lb_pidfile_write(const char *path);
-
 #endif
