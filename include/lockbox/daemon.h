@@ -1,6 +1,6 @@
 /* lockbox: what the two daemons (lockbox-gatewayd, lockbox-agent) share: logging to stderr in
  * the foreground or to syslog once detached, detaching that reports start-up failures in the
- * starting process's exit code, and the pid file. */
+ * starting process's exit code. (No pid file: under systemd both run in the foreground.) */
 #ifndef LOCKBOX_DAEMON_H
 #define LOCKBOX_DAEMON_H
 
