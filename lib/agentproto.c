@@ -273,7 +273,7 @@ int lb_check_answer_parse(const json_t *j, struct lb_check_answer *a, char *why,
 	const char *decision, *reason, *request, *did, *gexp, *user, *host, *error;
 	const char *message = lb_json_str(j, "message");
 	json_t *atg = json_object_get(j, "at_gateway");
-	int64_t ms;
+	int64_t ms = 0;
 
 	memset(a, 0, sizeof(*a));
 	decision = lb_json_str(j, "decision");
@@ -305,6 +305,9 @@ int lb_check_answer_parse(const json_t *j, struct lb_check_answer *a, char *why,
 		/* an allow must be fully formed, and its reason must agree */
 		if (strcmp(reason, "allow") != 0 || !request || !gexp)
 			BAD("answer: allow without reason=allow, request and grant_expires_at");
+		/* a grant that has ended allows nothing, whatever the rest says */
+		if (ms <= lb_time_now_ms())
+			BAD("answer: allow whose grant_expires_at has passed");
 		a->allow = 1;
 	} else if (strcmp(reason, "allow") == 0) {
 		BAD("answer: deny with reason=allow");

@@ -178,7 +178,7 @@ int lbpam_conclude(struct lbpam_ctx *x, struct lbpam_decision *d, int flags)
 	struct lbpam_grant *g;
 	char msg[PAM_MAX_MSG_SIZE];
 	json_t *details;
-	int rc;
+	int rc, logged;
 
 	/* the gateway's decision id is the event id, so delivering our copy is a no-op
 	 * duplicate; without an answer the event gets a local id */
@@ -199,12 +199,21 @@ int lbpam_conclude(struct lbpam_ctx *x, struct lbpam_decision *d, int flags)
 	/* a decision the gateway made is already in its audit store, under decision_id */
 	x->at_gateway = (d->result == LBPAM_ALLOW || d->result == LBPAM_DENY) && d->at_gateway &&
 			d->decision_id[0];
-	lbpam_emit(x, lb_audit_event_new(d->result == LBPAM_ALLOW ? "access.check.allow"
-								   : "access.check.deny",
-					 d->decision_id[0] ? d->decision_id : NULL, 0,
-					 x->user && lb_str_clean(x->user) ? x->user : NULL,
-					 d->request[0] ? d->request : NULL, details));
+	logged = lbpam_emit(x, lb_audit_event_new(d->result == LBPAM_ALLOW ? "access.check.allow"
+									    : "access.check.deny",
+						  d->decision_id[0] ? d->decision_id : NULL, 0,
+						  x->user && lb_str_clean(x->user) ? x->user : NULL,
+						  d->request[0] ? d->request : NULL, details));
 	x->at_gateway = 0;
+	if (logged != 0 && d->result == LBPAM_ALLOW) {
+		/* the session hooks could not record this login either: refuse it here, in
+		 * account, not at session open (xrdp has told its client "login successful"
+		 * by then: DESIGN.md "Rules for code that runs inside sshd and xrdp-sesman") */
+		lbpam_fail(d, LBPAM_ERR_CONFIG, "the local audit log cannot be written");
+		snprintf(d->reason, sizeof(d->reason), "audit_log_unwritable");
+		lbpam_log_error(x, "account", "allow turned into deny: the local audit log cannot "
+					      "be written (see the audit_log_append error)");
+	}
 
 	rc = lbpam_result_to_pam(d->result);
 	if (rc == PAM_SUCCESS) {

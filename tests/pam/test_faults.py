@@ -58,6 +58,24 @@ def deny_case(name, r, reason="agent_unavailable", error_has=None, user="eng"):
 
 env.write_conf(never.url)
 
+with T.section("an allow the local audit log cannot record is denied in account"):
+    # a regular file where the log's directory should be: no append can succeed (root is
+    # not stopped by modes, ENOTDIR stops everyone)
+    blocker = os.path.join(env.tmp, "not-a-dir")
+    with open(blocker, "w") as f:
+        f.write("x")
+    env.write_conf(never.url, audit_log=os.path.join(blocker, "audit.log"))
+    with FakeAgent(env.agent_socket, "allow") as a:
+        r = env.run("eng", ["account=PAM_PERM_DENIED"])
+        T.eq(r.ops().get("account"), "PAM_PERM_DENIED",
+             "account refuses an allow it cannot record (not session open)", r)
+        T.check(any("audit_log_unwritable" in m for m in r.errors()),
+                "the user is told why (reason audit_log_unwritable)", r)
+        T.check(any("allow turned into deny" in ln for ln in r.loglines()),
+                "the module logs that it turned the allow into a deny", r)
+        T.eq([q.get("op") for q in a.questions], ["check"], "no session was registered")
+    env.write_conf(never.url)
+
 with T.section("a well-behaved agent: what the module asks"):
     with FakeAgent(env.agent_socket, "allow") as a:
         r = env.run("eng", ["account=PAM_SUCCESS", "open=PAM_SUCCESS", "close=PAM_SUCCESS"])
@@ -198,6 +216,8 @@ with T.section("the agent answers wrongly: agent_unavailable"):
         ("an error text with control characters", "deny",
          {"error": "timed out\x1b[2J\n"}, "malformed"),
         ("a message that is not a string", "allow", {"message": 42}, "message"),
+        ("an allow whose grant has ended", "allow",
+         {"grant_expires_at": "2020-01-01T00:00:00.000Z"}, "has passed"),
     ]
     for name, mode, answer, has in cases:
         with FakeAgent(env.agent_socket, mode) as a:
