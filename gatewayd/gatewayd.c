@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "gw.h"
+#include "gw_deadline.h"
 #include "gw_listen.h"
 #include "gw_notify.h"
 #include "lockbox/json.h"
@@ -70,6 +71,8 @@ static const struct route {
 	{"POST", "/v1/audit/events", gw_audit_ingest, WHO_HOST},
 	{"GET", "/v1/audit/events", gw_audit_list, WHO_USER},
 	{"GET", "/v1/audit/verify", gw_audit_verify, WHO_USER},
+	{"GET", "/v1/audit/checkpoints", gw_audit_checkpoints, WHO_USER},
+	{"GET", "/v1/audit/public-key", gw_audit_public_key, WHO_ANYONE},
 	{"GET", "/v1/notifications", gw_notifications_list, WHO_USER},
 };
 
@@ -110,10 +113,16 @@ nomatch:
 enum MHD_Result gw_healthz(struct gw_req *r)
 {
 	int64_t n;
+	char broken[256];
+	const char *why;
 	enum gw_db rc = r->gw->store->count(r->gw->store->cls, &gw_k_tenants, &n);
 	if (rc != GW_DB_OK)
 		return gw_reply_error(r, "store_error", "the database does not answer");
-	return gw_reply_json(r, 200, json_pack("{s:s,s:s}", "status", "ok", "version", PACKAGE_VERSION));
+	why = gw_checkpoint_broken(r->gw, broken, sizeof(broken));
+	/* a broken audit chain is an alarm, not an outage: the answer stays 200 */
+	return gw_reply_json(r, 200, json_pack("{s:s,s:s,s:s,s:s?}", "status", "ok", "version",
+					       PACKAGE_VERSION, "audit_chain",
+					       why ? "broken" : "ok", "audit_chain_reason", why));
 }
 
 static const char *bearer_of(struct MHD_Connection *c)
@@ -225,6 +234,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	gw_deadline_received(conn); /* header and body are in */
 	if (r->wait.state == GW_WAIT_WOKEN) /* a long-poll MHD resumed */
 		return gw_changes_answer(r);
 	if (r->responded)
@@ -240,8 +250,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct gw_req *r = *con_cls;
 	(void)cls;
-	(void)conn;
 	(void)toe;
+	gw_deadline_rearm(conn);
 	if (!r)
 		return;
 	gw_changes_forget(r);
@@ -287,145 +297,11 @@ static pthread_mutex_t sweep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sweep_cond = PTHREAD_COND_INITIALIZER;
 static int sweep_stop;
 
-/* The key that signs checkpoints: 32 random bytes made on first start, mode 0600. By
- * default it sits beside the SQLite database. */
-static int checkpoint_key_load(struct gw *gw, char *err, size_t errlen)
+void gw_sweeper_wake(void)
 {
-	char path[512];
-	int fd;
-	ssize_t n;
-
-	if (gw->cfg.checkpoint_key_file)
-		snprintf(path, sizeof(path), "%s", gw->cfg.checkpoint_key_file);
-	else if (strncmp(gw->cfg.database, "sqlite://", 9) == 0)
-		snprintf(path, sizeof(path), "%s.checkpoint-key", gw->cfg.database + 9);
-	else
-		snprintf(path, sizeof(path), "/var/lib/lockbox/checkpoint.key");
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 && errno == ENOENT) {
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd < 0 || lb_random_bytes(gw->checkpoint_key, sizeof(gw->checkpoint_key)) != 0 ||
-		    write(fd, gw->checkpoint_key, sizeof(gw->checkpoint_key)) !=
-			    (ssize_t)sizeof(gw->checkpoint_key) ||
-		    fsync(fd) != 0) {
-			snprintf(err, errlen, "checkpoint_key_file: cannot create %.512s: %s", path,
-				 strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			return -1;
-		}
-		close(fd);
-		return 0;
-	}
-	if (fd < 0) {
-		snprintf(err, errlen, "checkpoint_key_file: cannot open %.512s: %s", path, strerror(errno));
-		return -1;
-	}
-	n = read(fd, gw->checkpoint_key, sizeof(gw->checkpoint_key));
-	close(fd);
-	if (n != (ssize_t)sizeof(gw->checkpoint_key)) {
-		snprintf(err, errlen, "checkpoint_key_file: %.512s must hold exactly 32 bytes", path);
-		return -1;
-	}
-	return 0;
-}
-
-static void checkpoint_sign(const struct gw *gw, int64_t seq, const char *hash, char sig[65])
-{
-	char line[160];
-	snprintf(line, sizeof(line), "seq=%lld head_hash=%s", (long long)seq, hash);
-	lb_hmac_sha256_hex(gw->checkpoint_key, sizeof(gw->checkpoint_key), line, strlen(line), sig);
-}
-
-struct ckpt_row {
-	struct gw *gw;
-	json_t *row;
-};
-
-static enum gw_db checkpoint_store_tx(void *arg)
-{
-	struct ckpt_row *c = arg;
-	return c->gw->store->insert(c->gw->store->cls, &gw_k_checkpoints, c->row);
-}
-
-/* The newest stored checkpoint whose signature verifies becomes the starting point of the
- * next incremental check; a stored one with a bad signature means the table was forged. */
-static void checkpoint_resume(struct gw *gw)
-{
-	struct gw_store *s = gw->store;
-	json_t *items = NULL, *row;
-	int64_t next, seq;
-	char sig[65];
-	const char *hash;
-
-	if (s->list(s->cls, &gw_k_checkpoints, NULL, 0, 0, 1, 1, NULL, NULL, &items, &next) !=
-		    GW_DB_OK ||
-	    json_array_size(items) == 0) {
-		json_decref(items);
-		return;
-	}
-	row = json_array_get(items, 0);
-	seq = json_integer_value(json_object_get(row, "seq"));
-	hash = lb_json_str(row, "head_hash");
-	checkpoint_sign(gw, seq, hash ? hash : "", sig);
-	if (hash && lb_streq_ct(sig, lb_json_str(row, "sig") ? lb_json_str(row, "sig") : "")) {
-		pthread_mutex_lock(&gw->ckpt_lock);
-		gw->ckpt_seq = seq;
-		snprintf(gw->ckpt_hash, sizeof(gw->ckpt_hash), "%s", hash);
-		pthread_mutex_unlock(&gw->ckpt_lock);
-	} else {
-		gw_log(LOG_ERR, "audit: the stored checkpoint at seq=%lld has a bad signature; "
-				"walking the whole chain", (long long)seq);
-	}
-	json_decref(items);
-}
-
-/* Verifies the events since the last checkpoint and logs a signed (seq, head_hash), so that
- * truncating or rewriting the audit tail is detectable from syslog, which the database's
- * writer cannot rewrite. FORCE logs even when nothing was appended. */
-static void audit_checkpoint(struct gw *gw, int force)
-{
-	json_t *res;
-	char sig[65], now[LB_TIME_BUFLEN], hash[65];
-	int64_t from, head;
-	enum gw_db rc;
-
-	pthread_mutex_lock(&gw->ckpt_lock);
-	from = gw->ckpt_seq;
-	memcpy(hash, gw->ckpt_hash, sizeof(hash));
-	pthread_mutex_unlock(&gw->ckpt_lock);
-	rc = from > 0 ? gw_audit_verify_from(gw, from, hash, &res) : gw_audit_verify_chain(gw, &res);
-	if (rc != GW_DB_OK)
-		return;
-	if (!json_is_true(json_object_get(res, "ok"))) {
-		gw_log(LOG_ERR, "audit chain BROKEN at seq=%lld: %s",
-		       (long long)json_integer_value(json_object_get(res, "broken_at")),
-		       lb_json_str(res, "reason"));
-		json_decref(res);
-		return;
-	}
-	head = json_integer_value(json_object_get(res, "head_seq"));
-	if (head > from || force) {
-		struct ckpt_row c = {gw, NULL};
-		const char *h = lb_json_str(res, "head_hash");
-		checkpoint_sign(gw, head, h, sig);
-		gw_log(LOG_NOTICE, "audit checkpoint seq=%lld head_hash=%s sig=%s", (long long)head, h,
-		       sig);
-		lb_time_format(lb_time_now_ms(), now, sizeof(now));
-		if (head > from && head > 0) {
-			c.row = json_pack("{s:I,s:s,s:s,s:s}", "seq", (json_int_t)head, "head_hash", h,
-					  "sig", sig, "time", now);
-			if (gw->store->run(gw->store->cls, 1, checkpoint_store_tx, &c) != GW_DB_OK)
-				gw_log(LOG_WARNING, "audit: cannot store the checkpoint at seq=%lld",
-				       (long long)head);
-			json_decref(c.row);
-		}
-		pthread_mutex_lock(&gw->ckpt_lock);
-		gw->ckpt_seq = head;
-		snprintf(gw->ckpt_hash, sizeof(gw->ckpt_hash), "%s", h);
-		pthread_mutex_unlock(&gw->ckpt_lock);
-	}
-	json_decref(res);
+	pthread_mutex_lock(&sweep_lock);
+	pthread_cond_signal(&sweep_cond);
+	pthread_mutex_unlock(&sweep_lock);
 }
 
 static void *sweeper(void *arg)
@@ -434,7 +310,7 @@ static void *sweeper(void *arg)
 	int64_t last_checkpoint = lb_time_now_ms();
 	/* housekeeping yields to requests: the first chain walk of a large store takes a while */
 	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
-	audit_checkpoint(gw, 1);
+	gw_checkpoint_run(gw, 1);
 	pthread_mutex_lock(&sweep_lock);
 	while (!sweep_stop) {
 		struct timespec ts;
@@ -444,14 +320,16 @@ static void *sweeper(void *arg)
 		now = lb_time_now_ms();
 		if (gw_requests_sweep(gw, now, &changed) != GW_DB_OK)
 			gw_log(LOG_WARNING, "sweeper: the database was busy or failed; retrying next round");
-		if (now - last_checkpoint >= gw->cfg.checkpoint_interval * 1000) {
-			audit_checkpoint(gw, 0);
+		if (now - last_checkpoint >= gw->cfg.checkpoint_interval * 1000 ||
+		    gw_checkpoint_due()) {
+			gw_checkpoint_run(gw, 0);
 			last_checkpoint = now;
 		}
 		pthread_mutex_lock(&sweep_lock);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += gw->cfg.sweep_interval;
-		if (!sweep_stop)
+		/* checkpoint_every wakes it early (gw_sweeper_wake) */
+		if (!sweep_stop && !gw_checkpoint_due())
 			pthread_cond_timedwait(&sweep_cond, &sweep_lock, &ts);
 	}
 	pthread_mutex_unlock(&sweep_lock);
@@ -464,6 +342,7 @@ static void usage(FILE *out)
 		"Usage: lockbox-gatewayd [-c FILE] [--foreground]\n"
 		"       lockbox-gatewayd [-c FILE] --bootstrap-admin LOGIN\n"
 		"       lockbox-gatewayd [-c FILE] --check-config\n"
+		"       lockbox-gatewayd [-c FILE] --print-public-key\n"
 		"\n"
 		"The lockbox access authority: REST/JSON API over HTTPS, SQLite store.\n"
 		"\n"
@@ -475,6 +354,8 @@ static void usage(FILE *out)
 		"                             on an empty database, create the first provider admin\n"
 		"                             LOGIN and print its token once, then exit\n"
 		"      --check-config         parse the configuration, report errors, exit\n"
+		"      --print-public-key     print the public key of the audit checkpoints (PEM),\n"
+		"                             making the key pair if it is missing, and exit\n"
 		"  -h, --help                 show this help and exit\n"
 		"  -V, --version              show the version and exit\n"
 		"\n"
@@ -499,6 +380,29 @@ static int make_db_dir(const char *uri)
 	}
 	free(path);
 	return 0;
+}
+
+/* An existing database keeps its mode (the administrator chose it), but one that others
+ * may read is worth a word: it holds every tenant's audit trail and token hashes. */
+static void warn_db_modes(const char *uri)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm", NULL};
+	char path[4096];
+	struct stat st;
+
+	if (strncmp(uri, "sqlite://", 9) != 0)
+		return;
+	for (size_t i = 0; suffixes[i]; i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s%s", uri + 9, suffixes[i]) >=
+			    sizeof(path) ||
+		    stat(path, &st) != 0)
+			continue;
+		if (st.st_mode & (S_IRGRP | S_IROTH))
+			gw_log(LOG_WARNING, "%s is readable by %s (mode %04o): the database holds "
+					    "every tenant's audit trail; chmod 600 it",
+			       path, (st.st_mode & S_IROTH) ? "everyone" : "its group",
+			       (unsigned)(st.st_mode & 07777));
+	}
 }
 
 /* Detaching without --foreground (lib/daemon.c): the parent stays until the child listens
@@ -552,7 +456,9 @@ static unsigned connection_limit(rlim_t nofile)
  * event), so a pool thread serves one request at a time, and `threads` also sizes the
  * store's pool of read connections (main) so that no handler waits for one. A change
  * long-poll is a suspended connection and holds no thread (gw_changes.c); suspended
- * connections do not time out, every other one is closed after 30 s without traffic. */
+ * connections do not time out, every other one is closed after 30 s without traffic, or
+ * request_timeout after its start (or its last answer) if no whole request came in by then
+ * (gw_deadline.c), and one address holds at most max_connections_per_ip of them. */
 static struct MHD_Daemon *http_start(struct gw *gw, const struct gw_listen *l, char *cert,
 				     char *key)
 {
@@ -586,6 +492,8 @@ static struct MHD_Daemon *http_start(struct gw *gw, const struct gw_listen *l, c
 		MHD_OPTION_CONNECTION_LIMIT, max_conns,
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)GW_THREAD_STACK,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, gw_deadline_notify, NULL,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)gw->cfg.max_connections_per_ip,
 		MHD_OPTION_ARRAY, extra,
 		MHD_OPTION_END);
 }
@@ -597,12 +505,13 @@ int main(int argc, char **argv)
 		{"foreground", no_argument, NULL, 'f'},
 		{"bootstrap-admin", required_argument, NULL, 'b'},
 		{"check-config", no_argument, NULL, 'k'},
+		{"print-public-key", no_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *config = GW_DEFAULT_CONFIG, *bootstrap = NULL;
-	int foreground = 0, check_only = 0, opt, rc = 1, ready_fd = -1;
+	int foreground = 0, check_only = 0, print_pub = 0, opt, rc = 1, ready_fd = -1;
 	char err[1024];
 	struct gw gw;
 	struct gw_listen l;
@@ -611,6 +520,9 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	int sig;
 
+	/* the database, its -wal and -shm, and the checkpoint key hold every tenant's audit
+	 * trail and the gateway's secrets: whatever this process creates is its owner's only */
+	umask(077);
 	memset(&gw, 0, sizeof(gw));
 	pthread_mutex_init(&gw.ckpt_lock, NULL);
 	while ((opt = getopt_long(argc, argv, "c:fhV", opts, NULL)) != -1) {
@@ -619,6 +531,7 @@ int main(int argc, char **argv)
 		case 'f': foreground = 1; break;
 		case 'b': bootstrap = optarg; break;
 		case 'k': check_only = 1; break;
+		case 'p': print_pub = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("lockbox-gatewayd %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -634,6 +547,21 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lockbox-gatewayd: %s\n", err);
 		gw_config_free(&gw.cfg);
 		return 1;
+	}
+	if (print_pub) {
+		/* the public half of the checkpoint key (made here if missing), for auditors and
+		 * hosts to pin: `lockboxctl audit verify --public-key FILE` */
+		if (gw_checkpoint_key_load(&gw, 1, err, sizeof(err)) != 0) {
+			fprintf(stderr, "lockbox-gatewayd: %s: %s\n", config, err);
+		} else {
+			fputs(gw.ckpt_pubkey_pem, stdout);
+			fprintf(stderr, "lockbox-gatewayd: %s: Ed25519, sha256 %s\n",
+				gw_checkpoint_key_path(&gw.cfg), gw.ckpt_key_fpr);
+			rc = fflush(stdout) == 0 ? 0 : 1;
+		}
+		gw_checkpoint_key_free(&gw);
+		gw_config_free(&gw.cfg);
+		return rc;
 	}
 	gw_listen_parse(gw.cfg.listen, &l, err, sizeof(err));
 	if (l.tls && !bootstrap) {
@@ -668,6 +596,7 @@ int main(int argc, char **argv)
 	if (make_db_dir(gw.cfg.database) != 0)
 		fprintf(stderr, "lockbox-gatewayd: cannot create the database directory: %s\n",
 			strerror(errno));
+	warn_db_modes(gw.cfg.database);
 	/* a read connection for every HTTP thread (http_start), the sweeper and the notifier */
 	gw.store = gw_store_open(gw.cfg.database, (unsigned)gw.cfg.threads + 2, err, sizeof(err));
 	if (!gw.store) {
@@ -686,16 +615,21 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	if (checkpoint_key_load(&gw, err, sizeof(err)) != 0) {
+	if (gw_checkpoint_key_load(&gw, 1, err, sizeof(err)) != 0) {
 		fprintf(stderr, "lockbox-gatewayd: %s: %s\n", config, err);
 		goto out;
 	}
 	gw.foreground = foreground;
+	gw_checkpoint_init(&gw);
 
 	/* before serving: verify must compare with the stored checkpoint from the first call */
-	checkpoint_resume(&gw);
+	gw_checkpoint_resume(&gw);
 	if (gw_changes_start() != 0) {
 		gw_log(LOG_ERR, "cannot start the change signal's timer");
+		goto out;
+	}
+	if (gw_deadline_start(gw.cfg.request_timeout) != 0) {
+		gw_log(LOG_ERR, "cannot start the request deadline's timer");
 		goto out;
 	}
 	gw.mhd = http_start(&gw, &l, cert, key);
@@ -734,18 +668,25 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&sweep_lock);
 	pthread_join(sweep_thread, NULL);
 	gw_notify_stop();
+	/* the last checkpoint covers every event: once no request runs, sign the head, so that
+	 * events written since the last interval cannot be removed while the gateway is down */
+	gw_changes_stop();
+	MHD_stop_daemon(gw.mhd);
+	gw.mhd = NULL;
+	gw_checkpoint_run(&gw, 0);
 	rc = 0;
 out:
 	/* MHD must not be stopped while a connection is suspended */
 	gw_changes_stop();
 	if (gw.mhd)
 		MHD_stop_daemon(gw.mhd);
+	gw_deadline_stop();
 	if (key) {
 		lb_wipe(key, strlen(key));
 		free(key);
 	}
 	free(cert);
-	lb_wipe(gw.checkpoint_key, sizeof(gw.checkpoint_key));
+	gw_checkpoint_key_free(&gw);
 	gw_store_close(gw.store);
 	gw_config_free(&gw.cfg);
 	return rc;

@@ -36,7 +36,10 @@ struct gw_config {
 	int64_t session_lost_after; /* after a grant ends, when its unended sessions are lost */
 	unsigned long threads;
 	unsigned long max_body;
+	unsigned long max_connections_per_ip; /* 0: no per-address limit */
+	int64_t request_timeout; /* seconds to receive a request's header and body */
 	int64_t checkpoint_interval;
+	unsigned long checkpoint_every; /* events between checkpoints; 0: by interval only */
 	/* notifications */
 	char *smtp_url;
 	char *smtp_from;
@@ -141,11 +144,15 @@ struct gw_req {
 
 struct gw {
 	struct gw_config cfg;
-	unsigned char checkpoint_key[32];
-	/* the last checkpoint logged by this process: the chain may never fall behind it */
+	/* the checkpoint signing key (EVP_PKEY *, Ed25519), its public half and fingerprint */
+	void *ckpt_pkey;
+	char *ckpt_pubkey_pem;
+	char ckpt_key_fpr[65];
+	/* the last checkpoint signed or found stored: the chain may never fall behind it */
 	pthread_mutex_t ckpt_lock;
 	int64_t ckpt_seq;
 	char ckpt_hash[65];
+	char ckpt_broken[256]; /* why the chain is broken (""), as the checkpoints found it */
 	struct gw_store *store;
 	struct MHD_Daemon *mhd;
 	int foreground;
@@ -215,6 +222,26 @@ enum gw_db gw_audit_emit(struct gw *gw, const struct gw_event *e, char id_out[37
 enum gw_db gw_audit_verify_chain(struct gw *gw, json_t **result);
 /* Verifies the events after (SEQ, HASH), a checkpoint, up to the head. */
 enum gw_db gw_audit_verify_from(struct gw *gw, int64_t seq, const char *hash, json_t **result);
+/* Signed audit checkpoints (gw_checkpoint.c). */
+#define GW_DEFAULT_CHECKPOINT_KEY "/etc/lockbox/checkpoint.key"
+const char *gw_checkpoint_key_path(const struct gw_config *c);
+/* Loads the Ed25519 key (CREATE: make it, mode 0600, when missing); 0 or -1 with ERR. */
+int gw_checkpoint_key_load(struct gw *gw, int create, char *err, size_t errlen);
+void gw_checkpoint_key_free(struct gw *gw);
+void gw_checkpoint_init(struct gw *gw);
+/* Takes the newest stored checkpoint that verifies as the floor. */
+void gw_checkpoint_resume(struct gw *gw);
+/* Verifies the chain since the floor and signs, logs and stores its head. */
+void gw_checkpoint_run(struct gw *gw, int force);
+/* Counts appended events; 1 when checkpoint_every is reached (wake the sweeper). */
+int gw_checkpoint_note(unsigned appended);
+int gw_checkpoint_due(void);
+/* The whole chain and the checkpoint records (GET /v1/audit/verify). */
+enum gw_db gw_checkpoint_verify(struct gw *gw, json_t **result);
+/* Why the chain is broken, or NULL. */
+const char *gw_checkpoint_broken(struct gw *gw, char *buf, size_t len);
+/* Wakes the sweeper (gatewayd.c). */
+void gw_sweeper_wake(void);
 /* Records session.lost for the sessions of REQ whose end the host never sent. */
 enum gw_db gw_sessions_reconcile(struct gw *gw, const json_t *req, const char *why);
 
@@ -300,6 +327,8 @@ enum MHD_Result gw_check(struct gw_req *r);
 enum MHD_Result gw_audit_ingest(struct gw_req *r);
 enum MHD_Result gw_audit_list(struct gw_req *r);
 enum MHD_Result gw_audit_verify(struct gw_req *r);
+enum MHD_Result gw_audit_public_key(struct gw_req *r);
+enum MHD_Result gw_audit_checkpoints(struct gw_req *r);
 enum MHD_Result gw_healthz(struct gw_req *r);
 enum MHD_Result gw_metrics(struct gw_req *r);
 enum MHD_Result gw_notifications_list(struct gw_req *r);

@@ -6,6 +6,7 @@
 
 #include "gw.h"
 #include "gw_requests.h"
+#include "lockbox/hostevent.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 
@@ -37,6 +38,7 @@ enum gw_db gw_audit_emit(struct gw *gw, const struct gw_event *e, char id_out[37
 	lb_json_set_str_or_null(ev, "host", e->host);
 	lb_json_set_str_or_null(ev, "request", e->request);
 	json_object_set_new(ev, "details", e->details ? e->details : json_object());
+	json_object_set_new(ev, "source", json_string("gateway"));
 	rc = gw->store->audit_append(gw->store->cls, ev, &dup);
 	json_decref(ev);
 	if (rc == GW_DB_OK)
@@ -46,24 +48,42 @@ enum gw_db gw_audit_emit(struct gw *gw, const struct gw_event *e, char id_out[37
 	return rc;
 }
 
-/* A host speaks for its sessions and repeats the gateway's decisions (DESIGN.md "Audit
- * events"). */
-static int host_event_type(const char *t)
-{
-	static const char *const ok[] = {"session.start", "session.end", "session.warn",
-					 "session.terminate", "session.lost", "access.check.allow",
-					 "access.check.deny", NULL};
-	for (size_t i = 0; ok[i]; i++)
-		if (strcmp(ok[i], t) == 0)
-			return 1;
-	return 0;
-}
-
 struct ingest {
 	struct gw_req *r;
 	json_t *events;
 	int accepted, duplicates;
+	const char *err_code; /* a refusal found inside the transaction (nothing stored) */
+	char err_msg[256];
 };
+
+/* A host repeats the gateway's access.check.* decisions under the gateway's id (the decision
+ * id): such a copy is always a duplicate. One with an id the gateway never wrote would be a
+ * decision the gateway did not make (a backdated allow, say): the whole batch is refused. */
+static enum gw_db ingest_copies_known(struct ingest *in)
+{
+	struct gw_store *s = in->r->gw->store;
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(in->events, i, e) {
+		json_t *have = NULL;
+		enum gw_db rc;
+		if (lb_host_event_type(lb_json_str(e, "type")) != 2)
+			continue;
+		rc = s->get(s->cls, &gw_k_audit, "id", lb_json_str(e, "id"), &have);
+		json_decref(have);
+		if (rc == GW_DB_NOT_FOUND) {
+			in->err_code = "unknown_decision";
+			snprintf(in->err_msg, sizeof(in->err_msg),
+				 "events[%zu]: the gateway made no decision with this id; a host sends "
+				 "access.check.* only as a copy of the gateway's own (id = decision_id)", i);
+			return GW_DB_ABORT;
+		}
+		if (rc != GW_DB_OK)
+			return rc;
+	}
+	return GW_DB_OK;
+}
 
 static enum gw_db ingest_txn(void *arg)
 {
@@ -72,8 +92,12 @@ static enum gw_db ingest_txn(void *arg)
 	const json_t *host = in->r->who.obj;
 	size_t i;
 	json_t *e;
+	enum gw_db rc0;
 
 	in->accepted = in->duplicates = 0;
+	in->err_code = NULL;
+	if ((rc0 = ingest_copies_known(in)) != GW_DB_OK)
+		return rc0;
 	json_array_foreach(in->events, i, e) {
 		json_t *ev = json_object();
 		int dup = 0;
@@ -91,6 +115,7 @@ static enum gw_db ingest_txn(void *arg)
 							   ? json_deep_copy(json_object_get(e, "details"))
 							   : json_object());
 		json_object_set_new(ev, "request", json_null());
+		json_object_set_new(ev, "source", json_string("host"));
 		if (lb_json_str(e, "request")) {
 			/* a host may only link its events to requests that cover it */
 			json_t *req = NULL;
@@ -119,75 +144,42 @@ static enum gw_db ingest_txn(void *arg)
 	return GW_DB_OK;
 }
 
-/* Host events are validated whole before anything is stored: a batch is all or nothing. */
+/* Host events are validated whole before anything is stored: a batch is all or nothing (the
+ * agent's delivery then retries one event at a time and skips only the one refused). */
 static int validate_event(struct gw_req *r, json_t *e, size_t i)
 {
-	static const char *const allowed[] = {"id", "time", "type", "actor", "request", "details",
-					      NULL};
-	const char *key, *s;
-	json_t *v;
-	char norm[LB_TIME_BUFLEN];
-	int64_t ms;
+	const char *code = NULL, *created = lb_json_str(r->who.obj, "created_at");
+	char msg[384];
+	int64_t enrolled = 0;
 
-	if (!json_is_object(e)) {
-		gw_reply_error(r, "bad_type", "events[%zu] must be an object", i);
+	if (created && lb_time_parse(created, &enrolled) != 0)
+		enrolled = 0;
+	if (lb_host_event_check(e, i, lb_time_now_ms(), enrolled, &code, msg, sizeof(msg)) != 0) {
+		gw_reply_error(r, code, "%s", msg);
 		return -1;
 	}
-	json_object_foreach(e, key, v) {
-		int ok = 0;
-		for (size_t k = 0; allowed[k]; k++)
-			if (strcmp(allowed[k], key) == 0)
-				ok = 1;
-		if (!ok) {
-			gw_reply_error(r, "unknown_field", "events[%zu]: unknown field '%.64s'", i, key);
-			return -1;
-		}
-		if (strcmp(key, "details") == 0) {
-			if (!json_is_object(v) && !json_is_null(v)) {
-				gw_reply_error(r, "bad_type", "events[%zu].details must be an object", i);
-				return -1;
-			}
-		} else if (!json_is_string(v) && !(json_is_null(v) && strcmp(key, "actor") == 0) &&
-			   !(json_is_null(v) && strcmp(key, "request") == 0)) {
-			gw_reply_error(r, "bad_type", "events[%zu].%s must be a string", i, key);
-			return -1;
-		} else if (json_is_string(v) &&
-			   (!lb_str_clean(json_string_value(v)) || json_string_length(v) > 256)) {
-			gw_reply_error(r, "bad_text", "events[%zu].%s: control characters, invalid UTF-8 or too long", i, key);
-			return -1;
-		}
-	}
-	s = lb_json_str(e, "id");
-	if (!s || !lb_uuid_valid(s)) {
-		gw_reply_error(r, s ? "bad_value" : "missing_field", "events[%zu].id must be a UUID", i);
-		return -1;
-	}
-	s = lb_json_str(e, "type");
-	if (!s || !host_event_type(s)) {
-		gw_reply_error(r, s ? "bad_value" : "missing_field",
-			       "events[%zu].type must be session.start, .end, .warn, .terminate, .lost "
-			       "or access.check.*", i);
-		return -1;
-	}
-	s = lb_json_str(e, "time");
-	if (!s || lb_time_parse(s, &ms) != 0) {
-		gw_reply_error(r, s ? "bad_time" : "missing_field",
-			       "events[%zu].time must be an RFC 3339 time", i);
-		return -1;
-	}
-	if (ms > lb_time_now_ms() + 86400LL * 1000) {
-		gw_reply_error(r, "bad_time", "events[%zu].time is more than a day in the future", i);
-		return -1;
-	}
-	lb_time_format(ms, norm, sizeof(norm));
-	json_object_set_new(e, "time", json_string(norm));
 	return 0;
+}
+
+/* What a disabled host may still send. Disabling a host makes its agent end the host's live
+ * sessions (DESIGN.md "Live sessions"): the check it asks is denied (host_disabled) and it
+ * records access.check.deny, session.terminate and session.end, in that order, in one
+ * delivery. Those are the evidence that the sessions ended, so they are taken; refusing
+ * them would leave the gateway to guess (session.lost) what the host saw. Everything else
+ * a disabled host might claim -- an allow, a new session, a warning -- cannot be true of a
+ * host the gateway no longer answers with an allow, and is refused. A batch is all or
+ * nothing, so a batch holding anything else gets 403 whole; the host keeps it in its local
+ * log, and it is delivered if the host is enabled again. */
+static int disabled_host_may_send(const char *type)
+{
+	return type && (strcmp(type, "session.terminate") == 0 || strcmp(type, "session.end") == 0 ||
+			strcmp(type, "access.check.deny") == 0);
 }
 
 enum MHD_Result gw_audit_ingest(struct gw_req *r)
 {
 	static const struct gw_field spec[] = {{"events", GW_F_ARRAY, 1, 0}, {NULL, 0, 0, 0}};
-	struct ingest in = {r, NULL, 0, 0};
+	struct ingest in = {r, NULL, 0, 0, NULL, ""};
 	json_t *body = gw_parse_body(r, spec), *e;
 	enum gw_db rc;
 	size_t i;
@@ -205,8 +197,20 @@ enum MHD_Result gw_audit_ingest(struct gw_req *r)
 			return MHD_YES;
 		}
 	}
+	if (json_is_true(json_object_get(r->who.obj, "disabled"))) {
+		json_array_foreach(in.events, i, e) {
+			if (!disabled_host_may_send(lb_json_str(e, "type"))) {
+				json_decref(body);
+				return gw_reply_error(r, "forbidden", "host disabled: events[%zu] (%s) "
+						      "is not accepted from a disabled host", i,
+						      lb_json_str(e, "type"));
+			}
+		}
+	}
 	rc = r->gw->store->run(r->gw->store->cls, 1, ingest_txn, &in);
 	json_decref(body);
+	if (rc == GW_DB_ABORT && in.err_code)
+		return gw_reply_error(r, in.err_code, "%s", in.err_msg);
 	if (rc != GW_DB_OK)
 		return gw_reply_db(r, rc, "event");
 	gw_metrics_audit((unsigned)in.accepted, (unsigned)in.duplicates);
@@ -370,7 +374,7 @@ static enum gw_db verify_txn(void *arg)
 	} while (next);
 	if (count < ckpt_seq) {
 		v->result = json_pack("{s:b,s:I,s:s,s:I}", "ok", 0, "broken_at", (json_int_t)(count + 1),
-				      "reason", "events the last signed checkpoint covered are missing (tail truncated)",
+				      "reason", "events the last signed checkpoint covered are missing (tail truncated, chain regressed)",
 				      "count", (json_int_t)count);
 		return GW_DB_OK;
 	}
@@ -408,9 +412,11 @@ enum MHD_Result gw_audit_verify(struct gw_req *r)
 {
 	json_t *result;
 	enum gw_db rc;
-	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN) && !gw_is(&r->who, GW_ROLE_GLOBAL_ADMIN))
-		return gw_reply_error(r, "forbidden", "verifying the audit chain needs an admin role");
-	rc = gw_audit_verify_chain(r->gw, &result);
+	/* the chain is one order over every tenant: a tenant's admin would read the others' */
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
+		return gw_reply_error(r, "forbidden", "verifying the audit chain is for provider admins");
+	/* the chain, then the signed checkpoint records against it (gw_checkpoint.c) */
+	rc = gw_checkpoint_verify(r->gw, &result);
 	if (rc != GW_DB_OK)
 		return gw_reply_db(r, rc, "event");
 	if (!json_is_true(json_object_get(result, "ok")))

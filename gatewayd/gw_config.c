@@ -94,8 +94,12 @@ static const struct lb_cfg_key gw_keys[] = {
 	{"checkpoint_interval", LB_CFG_DURATION, offsetof(struct gw_config, checkpoint_interval),
 	 NULL},
 	{"checkpoint_key_file", LB_CFG_STRING, offsetof(struct gw_config, checkpoint_key_file), NULL},
+	{"checkpoint_every", LB_CFG_UINT, offsetof(struct gw_config, checkpoint_every), NULL},
 	{"threads", LB_CFG_UINT, offsetof(struct gw_config, threads), NULL},
 	{"max_body", LB_CFG_UINT, offsetof(struct gw_config, max_body), NULL},
+	{"max_connections_per_ip", LB_CFG_UINT, offsetof(struct gw_config, max_connections_per_ip),
+	 NULL},
+	{"request_timeout", LB_CFG_DURATION, offsetof(struct gw_config, request_timeout), NULL},
 	{"smtp_url", LB_CFG_STRING, offsetof(struct gw_config, smtp_url), check_smtp_url},
 	{"smtp_from", LB_CFG_STRING, offsetof(struct gw_config, smtp_from), NULL},
 	{"smtp_user", LB_CFG_STRING, offsetof(struct gw_config, smtp_user), NULL},
@@ -124,8 +128,12 @@ void gw_config_default(struct gw_config *c)
 	c->sweep_interval = 5;
 	c->session_lost_after = 120;
 	c->checkpoint_interval = 3600;
+	c->checkpoint_every = 1000;
 	c->threads = 16;
 	c->max_body = 64 * 1024;
+	/* hosts behind one NAT address share it: room for a large fleet */
+	c->max_connections_per_ip = 1024;
+	c->request_timeout = 10;
 	c->notify_max_attempts = 12;
 	c->notify_interval = 1;
 	c->notify_backoff = 2;
@@ -188,6 +196,16 @@ int gw_config_load(struct gw_config *c, const char *path, char *err, size_t errl
 	}
 	if (c->max_body < 1024 || c->max_body > 16 * 1024 * 1024) {
 		snprintf(err, errlen, "%s: max_body: must be 1024..16777216 bytes",
+			 path ? path : "defaults");
+		return -1;
+	}
+	if (c->max_connections_per_ip > 1000000) {
+		snprintf(err, errlen, "%s: max_connections_per_ip: must be 0 (no limit)..1000000",
+			 path ? path : "defaults");
+		return -1;
+	}
+	if (c->request_timeout < 1 || c->request_timeout > 3600) {
+		snprintf(err, errlen, "%s: request_timeout: must be from 1s to 1h",
 			 path ? path : "defaults");
 		return -1;
 	}

@@ -23,6 +23,7 @@ static const struct {
 	{"wrong_state", 409},       {"conflict", 409},          {"body_too_large", 413},
 	{"duration_too_long", 422}, {"mfa_required", 422},      {"ticket_closed", 422},
 	{"ticket_tenant_mismatch", 422}, {"host_not_in_scope", 422}, {"rule_violated", 422},
+	{"event_time_out_of_range", 422}, {"gateway_only_key", 422}, {"unknown_decision", 422},
 	{"store_busy", 503},        {"store_error", 503},
 };
 

@@ -28,6 +28,9 @@ void gw_metrics_audit(unsigned appended, unsigned duplicates)
 {
 	atomic_fetch_add_explicit(&audit_appended, appended, memory_order_relaxed);
 	atomic_fetch_add_explicit(&audit_duplicates, duplicates, memory_order_relaxed);
+	/* checkpoint_every: the sweeper signs once that many events were appended */
+	if (gw_checkpoint_note(appended))
+		gw_sweeper_wake();
 }
 
 void gw_metrics_sweep(unsigned changed)

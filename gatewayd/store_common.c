@@ -41,14 +41,16 @@ static const struct gw_col requests[] = {
 	{"sessions_checked", GW_C_BOOL, 1}, END};
 static const struct gw_col audit[] = {I("seq"), T("id"), T("time"), T("type"), T("tenant"),
 				      T("subscription"), T("level"), T("actor"), T("host"),
-				      T("request"), J("details"), T("prev_hash"), T("hash"), END};
+				      T("request"), J("details"), T("prev_hash"), T("hash"),
+				      T("source"), END};
 
 static const struct gw_col notifications[] = {
 	T("id"), T("request"), T("event"), T("channel"), T("recipient"), T("subject"), T("body"),
 	T("message_id"), T("state"), I("attempts"), T("next_attempt_at"), T("last_error"),
 	T("created_at"), T("sent_at"), END};
 
-static const struct gw_col checkpoints[] = {I("seq"), T("head_hash"), T("sig"), T("time"), END};
+static const struct gw_col checkpoints[] = {I("seq"), T("head_hash"), T("sig"), T("time"),
+					    T("alg"), END};
 const struct gw_kind gw_k_checkpoints = {"checkpoint", "audit_checkpoints", "seq", checkpoints};
 
 const struct gw_kind gw_k_notifications = {"notification", "notifications", "rid", notifications};
@@ -83,6 +85,9 @@ void gw_audit_chain_hash(const json_t *ev, const char *prev_hash, char out[65])
 		json_t *v = json_object_get(ev, fields[i]);
 		json_object_set(c, fields[i], v ? v : json_null());
 	}
+	/* source (schema 6) only when set: events stored before it keep their hash */
+	if (json_is_string(json_object_get(ev, "source")))
+		json_object_set(c, "source", json_object_get(ev, "source"));
 	json_object_set_new(c, "prev_hash", json_string(prev_hash));
 	text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
 	lb_sha256_hex(text ? text : "", text ? strlen(text) : 0, out);

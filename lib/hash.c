@@ -1,11 +1,16 @@
-/* lockbox: SHA-256 and HMAC-SHA-256 as lowercase hex (include/lockbox/util.h), on OpenSSL's
- * libcrypto. Apart from util.c so that the PAM module, which hashes nothing, does not load
- * libcrypto at every pam_start. */
+/* lockbox: SHA-256 and HMAC-SHA-256 as lowercase hex, Ed25519 verification
+ * (include/lockbox/util.h), on OpenSSL's libcrypto. Apart from util.c so that the PAM
+ * module, which hashes nothing, does not load libcrypto at every pam_start. */
 
+#include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <openssl/sha.h>
 
 #include "lockbox/util.h"
@@ -34,4 +39,68 @@ void lb_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t
 	unsigned int mdlen = 0;
 	HMAC(EVP_sha256(), key, (int)keylen, data, len, md, &mdlen);
 	to_hex(md, SHA256_DIGEST_LENGTH, out);
+}
+
+void *lb_ed25519_pubkey_load(const char *path, char fpr[65], char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	EVP_PKEY *pk;
+	unsigned char *der = NULL;
+	int derlen;
+
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	pk = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+	fclose(f);
+	if (!pk || EVP_PKEY_id(pk) != EVP_PKEY_ED25519) {
+		snprintf(err, errlen, "%s: not an Ed25519 public key in PEM", path);
+		EVP_PKEY_free(pk);
+		return NULL;
+	}
+	if (fpr) {
+		if ((derlen = i2d_PUBKEY(pk, &der)) <= 0) {
+			snprintf(err, errlen, "%s: cannot encode the key", path);
+			EVP_PKEY_free(pk);
+			return NULL;
+		}
+		lb_sha256_hex(der, (size_t)derlen, fpr);
+		OPENSSL_free(der);
+	}
+	return pk;
+}
+
+int lb_ed25519_verify_hex(void *pub, const char *text, const char *sighex)
+{
+	unsigned char sig[64];
+	EVP_MD_CTX *md;
+	int ok;
+
+	if (!pub || !text || !sighex || strlen(sighex) != 2 * sizeof(sig))
+		return 0;
+	for (size_t i = 0; i < sizeof(sig); i++) {
+		unsigned v = 0;
+		for (int j = 0; j < 2; j++) {
+			char c = sighex[2 * i + (size_t)j];
+			v <<= 4;
+			if (c >= '0' && c <= '9')
+				v |= (unsigned)(c - '0');
+			else if (c >= 'a' && c <= 'f')
+				v |= (unsigned)(c - 'a' + 10);
+			else
+				return 0;
+		}
+		sig[i] = (unsigned char)v;
+	}
+	md = EVP_MD_CTX_new();
+	ok = md && EVP_DigestVerifyInit(md, NULL, NULL, NULL, (EVP_PKEY *)pub) == 1 &&
+	     EVP_DigestVerify(md, sig, sizeof(sig), (const unsigned char *)text, strlen(text)) == 1;
+	EVP_MD_CTX_free(md);
+	return ok;
+}
+
+void lb_ed25519_pubkey_free(void *pub)
+{
+	EVP_PKEY_free(pub);
 }

@@ -315,6 +315,9 @@ class Gateway:
                  "listen = %s" % self.url,
                  "database = sqlite://%s" % self.db,
                  "sweep_interval = 1s"]
+        if "checkpoint_key_file" not in conf_extra:
+            # the default, /etc/lockbox/checkpoint.key, is the machine's: each test its own
+            lines.append("checkpoint_key_file = %s" % os.path.join(self.tmp, "checkpoint.key"))
         if self.tls:
             lines += ["tls_cert = %s" % self.pki["cert"],
                       "tls_key = %s" % self.pki["key"]]

@@ -41,6 +41,12 @@ int lb_uuid_valid(const char *s);
 void lb_sha256_hex(const void *data, size_t len, char out[65]);
 /* HMAC-SHA256 hex. */
 void lb_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t len, char out[65]);
+/* An Ed25519 public key from a PEM file (SubjectPublicKeyInfo), NULL with ERR; its SHA-256
+ * (of the DER form, as lockbox-gatewayd --print-public-key shows it) into FPR if not NULL. */
+void *lb_ed25519_pubkey_load(const char *path, char fpr[65], char *err, size_t errlen);
+/* 1 if SIGHEX (128 hex chars) is PUB's signature of TEXT, else 0. */
+int lb_ed25519_verify_hex(void *pub, const char *text, const char *sighex);
+void lb_ed25519_pubkey_free(void *pub);
 
 /* Overwrites memory the compiler may not optimise away. */
 void lb_wipe(void *p, size_t len);

@@ -34,3 +34,6 @@ EXTRA_DIST += api/test_hostevents.py
 # the change signal agents long-poll (GET /v1/hosts/self/changes)
 TESTS += api/test_changes.py
 EXTRA_DIST += api/test_changes.py
+# issue 13: scope leaks (verify, disabled hosts), request exhaustion, file modes
+TESTS += api/test_scopeleaks.py api/test_exhaustion.py api/test_filemodes.py
+EXTRA_DIST += api/test_scopeleaks.py api/test_exhaustion.py api/test_filemodes.py

@@ -1,8 +1,12 @@
 #!/usr/bin/python3
 """What a host may claim: its events link only to requests that cover it (other claims are kept
-but unlinked), event times are bounded, and a check needs a user."""
+but unlinked), event times are bounded (5 minutes ahead of the gateway, 15 minutes before the
+host's enrolment), details are clean text without gateway-only keys, access.check.* only as a
+copy of the gateway's own decision, every event says its source, and a check needs a user."""
+import time
+
 import lbtest
-from lbtest import Gateway, world, new_uuid, now_rfc3339
+from lbtest import Gateway, world, new_uuid, now_rfc3339, rfc3339
 
 T = lbtest.Runner("hostevents")
 
@@ -39,13 +43,112 @@ def main():
             bl = w.must("GET", "/v1/audit/events?request=%s" % rb1)["items"]
             T.check(all(e["host"] != "hA1" for e in bl), "B's request shows no event of host hA1")
 
-        with T.section("event times"):
-            st, js, _ = w.call("POST", "/v1/audit/events",
-                               {"events": [event(w, ra1, time="9999-12-31T23:59:59Z")]}, who="hA1")
-            T.eq((st, lbtest.err_code(js)), (400, "bad_time"), "a time far in the future -> 400 bad_time")
-            st, js, _ = w.call("POST", "/v1/audit/events",
-                               {"events": [event(w, ra1, time="2020-01-01T00:00:00Z")]}, who="hA1")
-            T.eq(st, 200, "an old time (store and forward) is accepted")
+        post = lambda evs, who="hA1": w.call("POST", "/v1/audit/events", {"events": evs}, who=who)
+        stored = lambda i: [e for e in w.must("GET", "/v1/audit/events?host=hA1&limit=200")["items"]
+                            if e["id"] == i]
+
+        with T.section("event times: 5 minutes ahead at most, not before the host's enrolment"):
+            now = time.time()
+            for what, t in (("far in the future", "9999-12-31T23:59:59Z"),
+                            ("10 minutes ahead", rfc3339(now + 600)),
+                            ("years before the enrolment", "2020-01-01T00:00:00Z"),
+                            ("an hour before the enrolment", rfc3339(now - 3600))):
+                ev = event(w, ra1, time=t)
+                st, js, text = post([ev])
+                T.eq((st, lbtest.err_code(js)), (422, "event_time_out_of_range"),
+                     "%s -> 422 event_time_out_of_range" % what, text[:200])
+                T.eq(stored(ev["id"]), [], "%s: nothing stored" % what)
+            for what, t in (("1 minute ahead (clock skew)", rfc3339(now + 60)),
+                            ("5 minutes before the enrolment (clock skew)", rfc3339(now - 300)),
+                            ("now", now_rfc3339())):
+                st, js, text = post([event(w, ra1, time=t)])
+                T.eq((st, js and js.get("accepted")), (200, 1), "%s is accepted" % what, text[:200])
+
+        with T.section("details: clean text everywhere (400 bad_text naming the field)"):
+            for what, d, field in (
+                    ("a newline", {"user": "eng\nFAKE event=access.check.allow"}, "details.user"),
+                    ("an escape sequence, nested", {"a": {"b": ["ok", "\x1b[2J"]}}, "details.a.b[1]"),
+                    ("a C1 control", {"msg": "x\u0085y"}, "details.msg"),
+                    ("DEL", {"msg": "x\x7f"}, "details.msg"),
+                    ("a control character in a key", {"k\tey": "v"}, "details")):
+                ev = event(w, ra1)
+                ev["details"] = d
+                st, js, text = post([event(w, ra1), ev])
+                T.eq((st, lbtest.err_code(js)), (400, "bad_text"), "%s -> 400 bad_text" % what, text[:200])
+                T.check("events[1]." + field in ((js or {}).get("error") or {}).get("message", ""),
+                        "%s: the message names events[1].%s" % (what, field), text[:200])
+                T.eq(stored(ev["id"]), [], "%s: nothing stored" % what)
+            ev = event(w, ra1)
+            raw = ('{"events":[{"id":"%s","time":"%s","type":"session.start","actor":"eng",'
+                   '"details":{"x":"' % (ev["id"], ev["time"])).encode() + b"\xc3\x28" + b'"}}]}'
+            st, js, text = w.call("POST", "/v1/audit/events", raw=raw, who="hA1")
+            T.check(st == 400 and lbtest.err_code(js) in ("bad_json", "bad_text"),
+                    "invalid UTF-8 inside details -> 400", "%d %s" % (st, text[:200]))
+            deep = {"x": 1}
+            for _ in range(12):
+                deep = {"x": deep}
+            ev = event(w, ra1)
+            ev["details"] = deep
+            st, js, text = post([ev])
+            T.eq((st, lbtest.err_code(js)), (400, "bad_value"), "details nested 13 deep -> 400", text[:200])
+            ev = event(w, ra1)
+            ev["details"] = {"user": "ingrid", "tty": "pts/3", "n": 3, "ok": True, "none": None,
+                             "list": ["a", "é", "日本"], "msg": "quotes \" and \\ and ' are text"}
+            st, js, text = post([ev])
+            T.eq((st, js and js.get("accepted")), (200, 1), "printable UTF-8 details are accepted", text[:200])
+            got = stored(ev["id"])
+            T.eq(got[0]["details"] if got else None, ev["details"], "and stored verbatim")
+
+        with T.section("details: keys only the gateway writes -> 422 gateway_only_key"):
+            for key in ("reconciled", "unverified_request", "source"):
+                ev = event(w, ra1, typ="session.lost")
+                ev["details"][key] = True if key == "reconciled" else "x"
+                st, js, text = post([ev])
+                T.eq((st, lbtest.err_code(js)), (422, "gateway_only_key"), "details.%s -> 422" % key,
+                     text[:200])
+                T.eq(stored(ev["id"]), [], "details.%s: nothing stored" % key)
+
+        with T.section("types: session.* from the host, access.check.* only as the gateway's copy"):
+            for typ in ("session.start", "session.end", "session.warn", "session.terminate",
+                        "session.lost"):
+                ev = event(w, ra1, typ=typ)
+                st, js, text = post([ev])
+                T.eq((st, js and js.get("accepted")), (200, 1), "%s is accepted" % typ, text[:200])
+            for typ in ("lockbox.request.approve", "host.enroll", "directory.user.create",
+                        "access.check.maybe", "session.other"):
+                st, js, text = post([event(w, ra1, typ=typ)])
+                T.eq((st, lbtest.err_code(js)), (400, "bad_value"), "%s -> 400 bad_value" % typ, text[:200])
+            ans = w.check("hA1", w.login["eng"])
+            did = ans["decision_id"]
+            for typ in ("access.check.allow", "access.check.deny"):
+                forged = event(w, ra1, typ=typ, time=rfc3339(time.time() - 120))
+                forged["details"] = {"decision": typ.rsplit(".", 1)[1], "user": w.login["eng"]}
+                st, js, text = post([event(w, ra1), forged])
+                T.eq((st, lbtest.err_code(js)), (422, "unknown_decision"),
+                     "a new %s from a host -> 422 unknown_decision" % typ, text[:200])
+                T.eq(stored(forged["id"]), [], "the forged %s is not stored" % typ)
+            copy = {"id": did, "time": now_rfc3339(), "type": "access.check." + ans["decision"],
+                    "actor": w.login["eng"], "request": ans.get("request"),
+                    "details": {"decision": ans["decision"], "reason": ans["reason"],
+                                "decision_id": did}}
+            st, js, text = post([copy, event(w, ra1)])
+            T.eq((st, js and js.get("accepted"), js and js.get("duplicates")), (200, 1, 1),
+                 "the host's copy of the gateway's decision is a duplicate", text[:200])
+            got = stored(did)
+            T.check(len(got) == 1 and got[0]["source"] == "gateway" and
+                    got[0]["type"] == "access.check." + ans["decision"],
+                    "the stored decision is still the gateway's", got)
+
+        with T.section("every event says its source, covered by the chain"):
+            evs = w.must("GET", "/v1/audit/events?limit=200")["items"]
+            T.check(evs and all(e.get("source") in ("gateway", "host") for e in evs),
+                    "every event has source gateway or host", [e for e in evs if e.get("source")
+                                                              not in ("gateway", "host")][:2])
+            T.check(all(e["source"] == "host" for e in evs if e["type"].startswith("session.")
+                        and e.get("host") == "hA1"), "the host's session events: source host")
+            T.check(all(e["source"] == "gateway" for e in evs
+                        if not e["type"].startswith("session.")), "the rest: source gateway")
+            T.eq(w.must("GET", "/v1/audit/verify").get("ok"), True, "the chain verifies")
 
         with T.section("a check needs a user and a service"):
             for body in ({"user": "", "service": "sshd"}, {"user": "eng", "service": ""}):

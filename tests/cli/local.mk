@@ -6,6 +6,7 @@ CLI_TESTS = \
 	cli/test_workflow.py \
 	cli/test_host.py \
 	cli/test_truststore.py \
+	cli/test_auditkey.py \
 	cli/test_story.sh
 
 TESTS += $(CLI_TESTS)

@@ -49,6 +49,7 @@ listen = https://127.0.0.1:$PORT
 tls_cert = $D/ca.pem
 tls_key = $D/gw.key
 database = sqlite://$D/gw.db
+checkpoint_key_file = $D/checkpoint.key
 sweep_interval = 1s
 EOF
 ADMIN=$("$GWD" -c "$D/gatewayd.conf" --bootstrap-admin admin) || die "bootstrap the first admin"

@@ -227,7 +227,8 @@ def main():
         T.check(r.rc == 0 and r.json().get("ok") is True and
                 r.json() == w.must("GET", "/v1/audit/verify"), "audit verify --json", r)
         r = c.run("audit", "verify", token=tok["gadmA"])
-        T.check(r.rc == 0, "a global admin may verify", r)
+        T.check(r.rc == 1 and "forbidden" in r.err + r.out,
+                "a global admin may not verify the whole chain: exit 1, forbidden", r)
         r = c.run("audit", "verify", token=tok["eng"])
         T.check(r.rc == 1 and "forbidden" in r.err, "an engineer may not verify: exit 1", r)
     gw.close()

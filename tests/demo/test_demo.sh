@@ -27,6 +27,7 @@ listen = https://127.0.0.1:$port
 tls_cert = $D/ca.pem
 tls_key = $D/gw.key
 database = sqlite://$D/gw.db
+checkpoint_key_file = $D/checkpoint.key
 sweep_interval = 1s
 CONF
 admin=$("$LB_GATEWAYD" -c "$D/gatewayd.conf" --bootstrap-admin admin) || { echo "not ok - bootstrap"; echo "0 passed, 1 failed"; exit 1; }

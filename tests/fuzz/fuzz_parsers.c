@@ -2,7 +2,8 @@
  * bodies (duplicate keys, deep nesting), URLs, log escaping, the config file parser, the host
  * config (lib/hostconf.c) and the check answer the agent hands the module (lib/agentproto.c:
  * a parsed allow is always fully formed, and the agent's encoding of any answer it accepted
- * parses back to the same answer).
+ * parses back to the same answer), and the gateway's checks on a host's audit event
+ * (lib/hostevent.c: what passes is clean and passes again unchanged).
  * Built with clang -fsanitize=fuzzer it is a libFuzzer target; otherwise fuzz_main.c drives
  * it with seeded random mutations for `make check` (under ASan+UBSan in CI). */
 #include <stddef.h>
@@ -18,6 +19,7 @@
 #include "lockbox/config.h"
 #include "lockbox/escape.h"
 #include "lockbox/hostconf.h"
+#include "lockbox/hostevent.h"
 #include "lockbox/http.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
@@ -128,6 +130,35 @@ static void fuzz_answer(const json_t *j)
 	json_decref(again);
 }
 
+/* One host event as POST /v1/audit/events checks it (the gateway's clock fixed). */
+static void fuzz_host_event(const json_t *ev)
+{
+	const int64_t now = 1790000000000LL, enrolled = now - 86400000LL;
+	const char *code = NULL;
+	char msg[384];
+	json_t *e = json_deep_copy(ev), *again;
+	int64_t ms;
+
+	if (!e)
+		return;
+	if (lb_host_event_check(e, 0, now, enrolled, &code, msg, sizeof(msg)) != 0) {
+		if (!code || !lb_str_clean(msg))
+			abort(); /* a refusal names its code, in one line of clean text */
+		json_decref(e);
+		return;
+	}
+	if (!lb_host_event_type(lb_json_str(e, "type")) ||
+	    lb_time_parse(lb_json_str(e, "time"), &ms) != 0 ||
+	    ms > now + LB_HOSTEV_FUTURE_MS || ms < enrolled - LB_HOSTEV_SKEW_MS)
+		abort();
+	again = json_deep_copy(e);
+	if (!again || lb_host_event_check(again, 0, now, enrolled, &code, msg, sizeof(msg)) != 0 ||
+	    !json_equal(again, e))
+		abort(); /* what passed (time made canonical) passes again, unchanged */
+	json_decref(again);
+	json_decref(e);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s = malloc(size + 1), out[600], why[256];
@@ -150,8 +181,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	j = lb_json_parse_object(s, size, why, sizeof(why));
-	if (j)
+	if (j) {
+		json_t *evs = json_object_get(j, "events"), *ev;
+		size_t i;
 		fuzz_answer(j);
+		fuzz_host_event(j);
+		json_array_foreach(evs, i, ev)
+			fuzz_host_event(ev);
+	}
 	json_decref(j);
 	lb_url_check(s, why, sizeof(why));
 	lb_escape_value(s, out, sizeof(out));
