@@ -97,7 +97,10 @@ static int session_from_json(const json_t *o, struct agent_session *s)
 	return s->leader.pid > 1 ? 0 : -1;
 }
 
-/* Rewrites the table (temp file, fsync, rename, fsync of the directory). Under ag->lock. */
+/* Rewrites the table (temp file, rename: a reader sees the old table or the new one, never
+ * half of one). No fsync: the table must outlive the agent (a crash, a restart), which the
+ * page cache gives; it need not outlive the machine, since a crash of the machine ends every
+ * session in it. A login thus waits for no disk flush of the agent's. Under ag->lock. */
 static int persist(struct agent *ag)
 {
 	char path[4096], tmp[4200];
@@ -117,15 +120,9 @@ static int persist(struct agent *ag)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		goto out;
-	if (write(fd, text, strlen(text)) == (ssize_t)strlen(text) && fsync(fd) == 0) {
-		if (close(fd) == 0 && rename(tmp, path) == 0) {
-			int dfd = open(ag->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (dfd >= 0) {
-				(void)fsync(dfd);
-				close(dfd);
-			}
+	if (write(fd, text, strlen(text)) == (ssize_t)strlen(text)) {
+		if (close(fd) == 0 && rename(tmp, path) == 0)
 			rc = 0;
-		}
 	} else {
 		close(fd);
 	}

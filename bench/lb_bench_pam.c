@@ -8,12 +8,14 @@
  * never read or touched). Each call is pam_start_confdir .. pam_acct_mgmt (or pam_authenticate)
  * .. pam_end, like one login does, timed with CLOCK_MONOTONIC. The loop stops after N calls or
  * SECONDS, whichever comes first. EXPECT is the PAM code every call must return (default 0,
- * PAM_SUCCESS); a different code is counted as a failure. -K LIBRARY dlopens LIBRARY (the
- * module) once and keeps it, so pam_end's dlclose does not unload it and its dependencies:
- * the cost of a call in a long-running process, without the per-login load. Prints one JSON
- * line:
- *   {"calls":N,"failures":F,"median_ms":..,"p99_ms":..,"mean_ms":..,"min_ms":..,"max_ms":..,
- *    "rss_before_kb":..,"rss_peak_kb":..,"last_rc":..,"last_msg":"..","samples_ms":[sorted]}
+ * PAM_SUCCESS); a different code is counted as a failure, in the warm-up calls too
+ * (warmup_failures): a stack that denies is fast and must never pass for a fast allow.
+ * -K LIBRARY dlopens LIBRARY (the module) once and keeps it, so pam_end's dlclose does not
+ * unload it and its dependencies: the cost of a call in a long-running process, without the
+ * per-login load. Prints one JSON line:
+ *   {"calls":N,"failures":F,"warmup_failures":W,"median_ms":..,"p99_ms":..,"mean_ms":..,
+ *    "min_ms":..,"max_ms":..,"rss_before_kb":..,"rss_peak_kb":..,"last_rc":..,
+ *    "last_error":"..","last_msg":"..","samples_ms":[sorted]}
  * rss_before_kb is VmHWM after one warm-up call of pam_permit-like work (libpam loaded), so
  * rss_peak_kb - rss_before_kb is what the module stack added. */
 
@@ -97,7 +99,7 @@ int main(int argc, char **argv)
 	long n = 200, warm = 5, expect = PAM_SUCCESS;
 	double limit_s = 30;
 	int auth = 0, opt, last = 0;
-	long failures = 0, calls = 0;
+	long failures = 0, calls = 0, warm_failures = 0;
 	double *lat, t_end, sum = 0;
 	long rss0;
 
@@ -140,7 +142,8 @@ int main(int argc, char **argv)
 	}
 	rss0 = vm_hwm_kb();
 	for (long i = 0; i < warm; i++)
-		one(confdir, service, user, auth);
+		if (one(confdir, service, user, auth) != expect)
+			warm_failures++;
 	t_end = now_ms() + limit_s * 1000;
 	for (long i = 0; i < n && now_ms() < t_end; i++) {
 		double t0 = now_ms();
@@ -160,10 +163,11 @@ int main(int argc, char **argv)
 		long p99 = (long)((double)calls * 0.99);
 		if (p99 >= calls)
 			p99 = calls - 1;
-		printf("{\"calls\":%ld,\"failures\":%ld,\"median_ms\":%.4f,\"p99_ms\":%.4f,"
+		printf("{\"calls\":%ld,\"failures\":%ld,\"warmup_failures\":%ld,"
+		       "\"median_ms\":%.4f,\"p99_ms\":%.4f,"
 		       "\"mean_ms\":%.4f,\"min_ms\":%.4f,\"max_ms\":%.4f,\"rss_before_kb\":%ld,"
 		       "\"rss_peak_kb\":%ld,\"last_rc\":%d,\"last_error\":\"",
-		       calls, failures, calls % 2 ? lat[calls / 2] : (lat[calls / 2 - 1] + lat[calls / 2]) / 2,
+		       calls, failures, warm_failures, calls % 2 ? lat[calls / 2] : (lat[calls / 2 - 1] + lat[calls / 2]) / 2,
 		       lat[p99], sum / (double)calls, lat[0], lat[calls - 1], rss0, vm_hwm_kb(), last);
 		for (const char *p = pam_strerror(NULL, last); *p; p++)
 			putchar(*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 ? '?' : *p);
@@ -176,5 +180,5 @@ int main(int argc, char **argv)
 		printf("]}\n");
 	}
 	free(lat);
-	return failures ? 1 : 0;
+	return failures || warm_failures ? 1 : 0;
 }

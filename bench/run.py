@@ -7,7 +7,9 @@ Run through `make bench` (top level or bench/); it calls
 Options: --quick (short runs, small stores: a smoke test while developing),
          --big-events N (events in the audit-query store; default 10M scaled to fit the
          time budget), --out FILE (default TOP_SRCDIR/BENCHMARKS.md, '-' for none),
-         --keep (keep the temp dir), --only a,b (sections: check, scale, pam, ssh, audit, mem).
+         --keep (keep the temp dir), --only a,b (sections: check (with scale and the
+         gateway's memory), audit, pam, ssh, agent; pam and ssh without check run against
+         a gateway on a 1k-request store).
 
 Everything listens on 127.0.0.1 only; every loop is bounded in count and time; the
 machine's /etc/pam.d is never touched (PAM stacks are read from a private confdir with
@@ -19,6 +21,7 @@ import datetime
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -230,8 +233,11 @@ class GW:
         self.url = "%s://127.0.0.1:%d" % (self.scheme, self.port)
         self.conf = os.path.join(self.dir, "gatewayd-%s.conf" % self.scheme)
         self.log = os.path.join(self.dir, "gatewayd-%s.log" % self.scheme)
+        # the checkpoint key in the bench's own directory, never the machine's /etc/lockbox
         lines = ["listen = " + self.url, "database = sqlite://" + db,
-                 "checkpoint_interval = 365d"]
+                 "checkpoint_interval = 365d",
+                 "checkpoint_key_file = " + os.path.join(self.dir, "checkpoint-%s.key" %
+                                                         self.scheme)]
         if threads:
             lines.append("threads = %d" % threads)
         if tls:
@@ -650,20 +656,28 @@ def rfc3339(ts):
     return d.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (d.microsecond // 1000)
 
 
+def https_gateway(ctx):
+    """The HTTPS gateway the PAM and SSH sections' agent asks: the check section's (on the
+    big store), or, when that section did not run (--only), one on a 1k-request store."""
+    if getattr(ctx, "gw_https", None):
+        return ctx.gw_https
+    st = make_store(ctx, "store-pam", 1000, 1000, ctx.host_token)
+    ctx.gw_https = GW(ctx, "gw-pam", st["db"], tls=True).start()
+    note("pam/ssh ran against a gateway on a 1k-request store (the check section did not run)")
+    return ctx.gw_https
+
+
 def pam_stacks(ctx):
-    """Private PAM confdirs, one per variant, each with a service file named sshd."""
+    """Private PAM confdirs, one per variant, each with a service file named sshd, and the
+    host config the module and the agent share."""
     base = os.path.join(ctx.tmp, "pam")
     os.makedirs(base, exist_ok=True)
     gw = ctx.gw_https
-    tok = os.path.join(base, "host.token")
-    write(tok, ctx.host_token + "\n", 0o600)
-    common = "gateway_url = %s\nhost_token_file = %s\ngated_group = root\ntimeout = 5s\n" \
-        "audit_log = %s\n" % (gw.url, tok, os.path.join(base, "audit.log"))
-    conf = os.path.join(base, "pam_lockbox.conf")
-    write(conf, common + "ca_file = %s\n" % ctx.pki["ca"], 0o644)
-    # a public-CA deployment: no ca_file, the system store (see sysstore_dir)
-    conf_store = os.path.join(base, "pam_lockbox-store.conf")
-    write(conf_store, common, 0o644)
+    # host_id: the enrolled name the gateway's answers carry (lb_bench_load's host 0); the
+    # module refuses an answer about another host
+    conf = host_conf(os.path.join(base, "pam_lockbox.conf"), gw.url, ctx.pki["ca"],
+                     ctx.host_token, "bench-host", os.path.join(base, "agent.sock"),
+                     os.path.join(base, "audit.log"))
     hdr = os.path.join(base, "curl-headers")
     write(hdr, "Authorization: Bearer %s\nContent-Type: application/json\n" % ctx.host_token,
           0o600)
@@ -678,7 +692,6 @@ exit 1
 """.format(ca=ctx.pki["ca"], hdr=hdr, url=gw.url), 0o755)
     stacks = {
         "permit": "account required pam_permit.so\n",
-        "store": "account required %s config=%s\n" % (ctx.pam_module, conf_store),
         # the module answers PAM_IGNORE for a user it does not gate; pam_permit then decides
         "nongated": "account required %s config=%s\naccount required pam_permit.so\n" % (
             ctx.pam_module, conf),
@@ -750,34 +763,10 @@ server bench {
     return p
 
 
-def sysstore_dir(ctx, base):
-    """A copy of the machine's /etc/ssl/certs (all its CAs, hash links and bundle) plus the
-    bench CA, for a module without ca_file run in a private mount namespace where this copy
-    is /etc/ssl/certs: the store a gateway with a public-CA certificate is verified against.
-    Returns (directory, number of CAs in its bundle), or (None, 0) without root or
-    unshare(1); the machine's store is never changed."""
-    if os.geteuid() != 0 or not shutil.which("unshare") or not os.path.isdir("/etc/ssl/certs"):
-        return None, 0
-    d = os.path.join(base, "ssl-certs")
-    if os.path.exists(d):
-        shutil.rmtree(d)
-    shutil.copytree("/etc/ssl/certs", d, symlinks=True)
-    shutil.copy(ctx.pki["ca"], os.path.join(d, "lockbox-bench-ca.pem"))
-    bundle = os.path.join(d, "ca-certificates.crt")
-    with open(bundle, "a") as f:
-        f.write(read(ctx.pki["ca"]))
-    if run(["openssl", "rehash", d], check=False).returncode != 0:
-        return None, 0
-    return d, read(bundle).count("BEGIN CERTIFICATE")
-
-
 def pam_run(ctx, confdir, n, phase="account", password="", timeout_s=60, keep=None,
-            certs=None, user="root"):
+            user="root"):
     cmd = [ctx.pam_driver, "-D", confdir, "-s", "sshd", "-u", user, "-p", phase,
            "-n", str(n), "-w", "3", "-T", str(timeout_s)]
-    if certs:
-        cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
-               'mount --bind "$0" /etc/ssl/certs && exec "$@"', certs] + cmd
     if keep:
         cmd += ["-K", keep]
     if password:
@@ -787,6 +776,94 @@ def pam_run(ctx, confdir, n, phase="account", password="", timeout_s=60, keep=No
         return json.loads(r.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         raise RuntimeError("lb_bench_pam failed: %s %s" % (r.stdout, r.stderr))
+
+
+# ------------------------------------------------------------------ lockbox-agent
+
+
+def agent_call(sock, obj, timeout=10):
+    """One question to lockbox-agent on its UNIX socket (agentproto.h): one JSON line each
+    way. Returns the answer object; raises on no answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(sock)
+        s.sendall((json.dumps(obj) + "\n").encode())
+        data = b""
+        end = time.monotonic() + timeout
+        while not data.endswith(b"\n") and time.monotonic() < end and len(data) < 1 << 20:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return json.loads(data.decode())
+
+
+def host_conf(path, url, ca, token, host_id, sock, audit_log, extra=""):
+    """A host config (pam_lockbox.conf) and its token file next to it."""
+    tok = path + ".token"
+    write(tok, token + "\n", 0o600)
+    write(path, "gateway_url = %s\nca_file = %s\nhost_token_file = %s\nhost_id = %s\n"
+          "gated_group = root\ntimeout = 5s\naudit_log = %s\nagent_socket = %s\n%s" % (
+              url, ca, tok, host_id, audit_log, sock, extra), 0o644)
+    return path
+
+
+def start_agent(ctx, conf, state_dir, logpath, sock, timeout=20):
+    """lockbox-agent -c CONF --foreground --state-dir DIR, ready once its socket answers
+    status and it has reached the gateway (its first change poll)."""
+    if os.path.exists(sock):
+        os.unlink(sock)
+    p = spawn([ctx.agent_bin, "-c", conf, "--foreground", "--state-dir", state_dir], logpath)
+    end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < end:
+        if p.poll() is not None:
+            raise RuntimeError("lockbox-agent exited with %s: %s" % (p.returncode,
+                                                                     tail(logpath)))
+        if os.path.exists(sock):
+            try:
+                last = agent_call(sock, {"op": "status"}, timeout=2)
+                if last.get("ok") and last.get("gateway_ok"):
+                    return p
+            except (OSError, ValueError) as e:
+                last = repr(e)
+        time.sleep(0.05)
+    stop(p)
+    raise RuntimeError("lockbox-agent not ready within %d s (%s): %s" % (timeout, last,
+                                                                         tail(logpath)))
+
+
+def proc_cpu_ms(pid):
+    """utime + stime of PID (all its threads) in ms, from /proc/PID/stat."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def proc_run_ns(pid):
+    """CPU time of PID's live threads in ns (/proc/PID/task/*/schedstat): finer than the
+    clock ticks of /proc/PID/stat, for idle daemons (a thread that exits is lost: only for
+    windows in which none does)."""
+    total = 0
+    try:
+        for t in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    except OSError:
+        pass
+    return total
+
+
+def stop_pam_agent(ctx):
+    if getattr(ctx, "pam_agent", None) is not None:
+        stop(ctx.pam_agent)
+        ctx.pam_agent = None
 
 
 def section_pam(ctx, a):
@@ -799,23 +876,37 @@ def section_pam(ctx, a):
             radius = start_freeradius(ctx, base)
         except Exception as e:
             note("freeradius did not start: %s" % e)
-    certs, ctx.sysstore_cas = sysstore_dir(ctx, base)
+    # the module asks the resident agent; the agent keeps its HTTPS connection to the
+    # gateway of the check section. It stays up for the SSH section (same host config).
+    sock = os.path.join(base, "agent.sock")
+    ctx.pam_agent = start_agent(ctx, ctx.pam_conf, os.path.join(base, "agent-state"),
+                                os.path.join(base, "agent.log"), sock)
+    ans = agent_call(sock, {"op": "check", "user": "root", "service": "sshd",
+                            "rhost": "127.0.0.1", "tty": "ssh"})
+    if ans.get("decision") != "allow":
+        raise RuntimeError("the agent does not allow the benchmark login: %s\n%s" % (
+            ans, tail(os.path.join(base, "agent.log"))))
     # "nongated": the same stack for a user outside gated_group (daemon, not in group root)
-    order = ["permit", "lockbox", "lockbox-kept", "store-kept", "nongated", "radius", "exec"]
+    order = ["permit", "lockbox", "lockbox-kept", "nongated", "radius", "exec"]
     nrounds = 3
     raw = {}
+    agent_cpu = {"ms": 0.0, "calls": 0}
     for rnd in range(nrounds):   # the variants alternate, so drift in the machine hits all
         for k in (order if rnd % 2 == 0 else order[::-1]):
-            if (k == "radius" and radius is None) or (k == "store-kept" and not certs):
+            if k == "radius" and radius is None:
                 continue
             nn = n if k != "exec" else max(20, n // 3)
-            raw.setdefault(k, []).append(pam_run(
+            c0 = proc_cpu_ms(ctx.pam_agent.pid)
+            r_ = pam_run(
                 ctx, dirs[k.split("-")[0]],
                 max(5, nn // nrounds), user="daemon" if k == "nongated" else "root",
                 phase="auth" if k == "radius" else "account",
                 password="benchpw" if k == "radius" else "",
-                keep=ctx.pam_module if k.endswith("-kept") else None,
-                certs=certs if k == "store-kept" else None))
+                keep=ctx.pam_module if k.endswith("-kept") else None)
+            if k.startswith("lockbox"):
+                agent_cpu["ms"] += proc_cpu_ms(ctx.pam_agent.pid) - c0
+                agent_cpu["calls"] += r_.get("calls", 0) + 3   # + the warm-up calls
+            raw.setdefault(k, []).append(r_)
     for k in order:
         if k not in raw:
             continue
@@ -823,57 +914,91 @@ def section_pam(ctx, a):
         samples = sorted(x for r_ in rs for x in r_.get("samples_ms", []))
         r = dict(rs[-1])
         r.pop("samples_ms", None)
-        r["calls"] = sum(r_["calls"] for r_ in rs)
-        r["failures"] = sum(r_["failures"] for r_ in rs)
-        if samples:
-            r["median_ms"] = median(samples)
-            r["p99_ms"] = pct(samples, 99)
-            r["mean_ms"] = sum(samples) / len(samples)
-        r["rss_before_kb"] = min(r_["rss_before_kb"] for r_ in rs)
-        r["rss_peak_kb"] = max(r_["rss_peak_kb"] for r_ in rs)
+        r["calls"] = sum(r_.get("calls", 0) for r_ in rs)
+        # a call that did not return PAM_SUCCESS, warm-up calls included
+        r["failures"] = sum(r_.get("failures", 0) + r_.get("warmup_failures", 0) for r_ in rs)
+        r["median_ms"] = median(samples) if samples else float("nan")
+        r["p99_ms"] = pct(samples, 99) if samples else float("nan")
+        r["mean_ms"] = sum(samples) / len(samples) if samples else float("nan")
+        r["rss_before_kb"] = min(r_.get("rss_before_kb", 0) for r_ in rs)
+        r["rss_peak_kb"] = max(r_.get("rss_peak_kb", 0) for r_ in rs)
         res[k] = r
-        log("pam %-8s calls %d failures %d median %.3f ms p99 %.3f ms rss +%d kB (%s)" % (
+        log("pam %-12s calls %d failures %d median %.3f ms p99 %.3f ms rss +%d kB (%s)" % (
             k, r["calls"], r["failures"], r["median_ms"], r["p99_ms"],
             r["rss_peak_kb"] - r["rss_before_kb"], r.get("last_msg", "")))
         if r["failures"]:
             note("pam %s: %d of %d calls did not return PAM_SUCCESS (last: %s %s)" % (
                 k, r["failures"], r["calls"], r.get("last_error"), r.get("last_msg")))
     stop(radius)
+    # where a gated login's time goes: the agent's answer without PAM (module load, libpam),
+    # and the gateway's check alone on a kept-alive HTTPS connection (what the agent sends)
+    parts = {"agent": [], "gateway": []}
+    for rnd in range(2):
+        for _ in range(n // 2):
+            t0 = time.monotonic()
+            ans = agent_call(sock, {"op": "check", "user": "root", "service": "sshd",
+                                    "rhost": "127.0.0.1", "tty": "ssh"})
+            parts["agent"].append((time.monotonic() - t0) * 1000)
+            if ans.get("decision") != "allow":
+                note("pam diag: the agent's check said %s" % ans.get("reason"))
+                break
+        ms, nf = check_latencies(ctx.gw_https.port, ctx.pki["ca"], ctx.host_token, n // 2,
+                                 CHECK_BODY)
+        parts["gateway"] += ms
+        if nf:
+            note("pam diag: %d of %d checks at the gateway were not answered 200" % (nf,
+                                                                                    len(ms)))
+    RESULTS["pam_parts"] = parts
     RESULTS["pam"] = res
+    RESULTS["pam_agent_cpu"] = agent_cpu
     if "permit" not in res or "lockbox" not in res:
         return
     p, lb = res["permit"], res["lockbox"]
+    lb_ok = lb["failures"] == 0 and lb["calls"] > 0
+    fails = "" if lb_ok else " [%d of %d calls not PAM_SUCCESS]" % (lb["failures"], lb["calls"])
     diff = lb["median_ms"] - p["median_ms"]
     add("pam", "pam_permit (floor) median / p99 (ms)", "%.3f / %.3f" % (p["median_ms"],
                                                                       p["p99_ms"]))
-    add("pam", "pam_lockbox account, HTTPS: median (ms)", lb["median_ms"], p["median_ms"],
-        None, "<= +3 ms over pam_permit", diff <= 3.0 and lb["failures"] == 0)
-    add("pam", "  pam_lockbox: median above pam_permit (ms)", diff)
-    add("pam", "  pam_lockbox p99 (ms)", lb["p99_ms"], p["p99_ms"])
+    label = ("pam_lockbox account via lockbox-agent, per fresh pam_start..pam_end (module "
+             "load included): median (ms)" + fails)
+    if "radius" in res:
+        r = res["radius"]
+        ratio = lb["median_ms"] / r["median_ms"]
+        add("pam", label + " vs pam_radius_auth", lb["median_ms"], r["median_ms"], ratio,
+            "<= pam_radius_auth median", lb_ok and ratio <= 1.0)
+    add("pam", "  the same median vs pam_permit (ms)" + fails, lb["median_ms"], p["median_ms"],
+        None, "<= pam_permit + 1 ms", lb_ok and diff <= 1.0)
+    add("pam", "  pam_lockbox via lockbox-agent: median above pam_permit (ms)", diff)
+    add("pam", "  pam_lockbox via lockbox-agent: p99 (ms)" + fails, lb["p99_ms"], p["p99_ms"],
+        None, "<= 3 ms", lb_ok and lb["p99_ms"] <= 3.0)
+    add("pam", "  pam_lockbox calls that did not return PAM_SUCCESS (warm-up included)",
+        "%d of %d" % (lb["failures"], lb["calls"]), target="0", ok=lb_ok)
+    if agent_cpu["calls"]:
+        add("pam", "  lockbox-agent CPU per account call (ms; the gateway's kept-alive "
+            "HTTPS request)", agent_cpu["ms"] / agent_cpu["calls"], target="(info)")
+    if parts["agent"] and parts["gateway"]:
+        add("diag", "the agent's check over its socket, no PAM (Python client): median / p99 "
+            "(ms)", "%.3f / %.3f" % (median(parts["agent"]), pct(parts["agent"], 99)),
+            target="(info)")
+        add("diag", "  the gateway's /v1/check alone, one kept-alive HTTPS connection: "
+            "median / p99 (ms)", "%.3f / %.3f" % (median(parts["gateway"]),
+                                                  pct(parts["gateway"], 99)), target="(info)")
     if "lockbox-kept" in res:
         k = res["lockbox-kept"]
         add("pam", "  pam_lockbox kept loaded (no per-call dlopen): median / p99 (ms)",
             "%.3f / %.3f" % (k["median_ms"], k["p99_ms"]))
         add("pam", "  so loading+unloading the module and its libraries costs (ms)",
             lb["median_ms"] - k["median_ms"])
-        if "store-kept" in res:
-            st = res["store-kept"]
-            add("pam", "  kept loaded, no ca_file (system store, %d CAs): median / p99 (ms)"
-                % ctx.sysstore_cas, "%.3f / %.3f" % (st["median_ms"], st["p99_ms"]),
-                k["median_ms"], st["median_ms"] / k["median_ms"], "(info)")
     if "nongated" in res:
         ng = res["nongated"]
-        add("pam", "  a user outside gated_group (no request, libcurl not loaded): median "
+        add("pam", "  a user outside gated_group (no question to the agent): median "
             "above pam_permit (ms)", ng["median_ms"] - p["median_ms"], target="(info)")
     if "radius" in res:
         r = res["radius"]
-        ratio = lb["median_ms"] / r["median_ms"]
         add("pam", "pam_radius_auth auth vs local freeradius: median (ms)", r["median_ms"],
             target="(peer)")
         add("pam", "  pam_radius p99 / above pam_permit (ms)", "%.3f / %.3f" % (
             r["p99_ms"], r["median_ms"] - p["median_ms"]))
-        add("pam", "pam_lockbox median vs pam_radius_auth", lb["median_ms"], r["median_ms"],
-            ratio, "<= 1.0 (no slower)", ratio <= 1.0)
     if "exec" in res:
         e = res["exec"]
         sp = e["median_ms"] / lb["median_ms"]
@@ -881,7 +1006,7 @@ def section_pam(ctx, a):
                                                                         e["p99_ms"]))
         add("pam", "  pam_exec+curl above pam_permit (ms)", e["median_ms"] - p["median_ms"])
         add("pam", "pam_lockbox speed-up over pam_exec + curl (x)", sp, target=">= 5x",
-            ok=sp >= 5.0)
+            ok=lb_ok and sp >= 5.0)
     added = (lb["rss_peak_kb"] - lb["rss_before_kb"]) - (p["rss_peak_kb"] - p["rss_before_kb"])
     RESULTS["pam_rss_added_kb"] = added
     add("mem", "pam_lockbox added peak RSS in the calling process (kB)", added,
@@ -991,6 +1116,496 @@ MaxStartups 100:30:200
         mw - mo, pct(times["with"], 90), pct(times["without"], 90)))
 
 
+# ------------------------------------------------------------------ the agent section
+
+
+def session_child(sock, body, hold_s=120, timeout=10, tty=None):
+    """A forked child that registers ITSELF with the agent as a live session (session_open:
+    the agent takes the caller's pid from SO_PEERCRED) and then sleeps, at most HOLD_S, in a
+    login session of its own (setsid, as a login's processes are); TTY (a pty's slave fd):
+    its stdin, stdout and stderr, as an interactive login's. Returns (pid, the agent's
+    answer or None); the caller reaps it."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # the child: nothing of the parent's but the pipe
+        try:
+            if tty is not None:
+                for fd in (0, 1, 2):
+                    os.dup2(tty, fd)
+            os.closerange(3, r)
+            os.closerange(r + 1, w)
+            os.closerange(w + 1, 1 << 16)
+            os.close(r)
+            os.setsid()
+            try:
+                t0 = time.monotonic()
+                ans = agent_call(sock, body, timeout=timeout)
+                ans["bench_ms"] = (time.monotonic() - t0) * 1000   # the call, in the child
+                ans = json.dumps(ans)
+            except Exception as e:
+                ans = json.dumps({"ok": False, "error": "bench: %r" % e})
+            os.write(w, ans.encode() + b"\n")
+            os.close(w)
+            end = time.monotonic() + hold_s
+            while time.monotonic() < end:
+                time.sleep(1)
+        finally:
+            os._exit(0)
+    os.close(w)
+    data = b""
+    end = time.monotonic() + timeout + 2
+    try:
+        while not data.endswith(b"\n") and time.monotonic() < end:
+            rd, _, _ = select.select([r], [], [], max(0.0, end - time.monotonic()))
+            if not rd:
+                break
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(r)
+    try:
+        return pid, json.loads(data.decode())
+    except ValueError:
+        return pid, None
+
+
+def wait_gone(pid, timeout):
+    """Waits until child PID has exited (reaping it); returns (monotonic time it was seen
+    gone, wait status) or (None, None) after TIMEOUT s."""
+    end = time.monotonic() + timeout
+    fd = None
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        fd = None
+    try:
+        while True:
+            got, status = os.waitpid(pid, os.WNOHANG)
+            if got:
+                return time.monotonic(), status
+            left = end - time.monotonic()
+            if left <= 0:
+                return None, None
+            if fd is not None:   # readable once the process has exited
+                select.select([fd], [], [], min(left, 1.0))
+            else:
+                time.sleep(0.002)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def kill_child(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        wait_gone(pid, 5)
+    except ChildProcessError:
+        pass
+
+
+def changes_waiting(lbtest, gw):
+    st, _, text = lbtest.api(gw, "GET", "/metrics", timeout=10)
+    m = re.search(r"^lockbox_changes_waiting (\d+)$", text or "", re.M)
+    return int(m.group(1)) if st == 200 and m else -1
+
+
+def wait_parked(lbtest, gw, n, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if changes_waiting(lbtest, gw) >= n:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def tenant_version(lbtest, gw, token):
+    st, js, raw = lbtest.api(gw, "GET", "/v1/hosts/self/changes", token=token)
+    if st != 200 or not js or "version" not in js:
+        raise RuntimeError("changes without since -> %d %s" % (st, raw[:200]))
+    return js["version"]
+
+
+def approved_request(w, duration="1h"):
+    r = w.new_request(who="eng", sub="A1", hosts=["hA1"], duration=duration)
+    w.must("POST", "/v1/requests/%s/approve" % r["id"], {}, who="ownA1")
+    return r["id"]
+
+
+def check_latencies(port, ca, token, n, body):
+    """N sequential POST /v1/check on one kept-alive HTTPS connection: ms each, failures."""
+    import http.client
+    import ssl
+    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=30,
+                                    context=ssl.create_default_context(cafile=ca))
+    data = json.dumps(body).encode()
+    hdrs = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+    out, fails = [], 0
+    end = time.monotonic() + 120
+    try:
+        c.connect()
+        for _ in range(n):
+            if time.monotonic() > end:
+                break
+            t0 = time.monotonic()
+            c.request("POST", "/v1/check", body=data, headers=hdrs)
+            resp = c.getresponse()
+            resp.read()
+            out.append((time.monotonic() - t0) * 1000)
+            if resp.status != 200:
+                fails += 1
+    finally:
+        c.close()
+    return out, fails
+
+
+class RawPoll:
+    """GET /v1/hosts/self/changes?since=V&wait=30 held open in a thread on a connection made
+    beforehand: when its answer arrived (monotonic)."""
+
+    def __init__(self, gw, token, since):
+        import http.client
+        import ssl
+        import threading
+        self.at = self.status = self.js = self.error = None
+        self.c = http.client.HTTPSConnection("127.0.0.1", gw.port, timeout=40,
+                                             context=ssl.create_default_context(cafile=gw.ca))
+        self.c.connect()
+        self.path = "/v1/hosts/self/changes?since=%d&wait=30" % since
+        self.token = token
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        try:
+            self.c.request("GET", self.path, headers={"Authorization": "Bearer " + self.token})
+            resp = self.c.getresponse()
+            body = resp.read()
+            self.at = time.monotonic()
+            self.status = resp.status
+            self.js = json.loads(body.decode())
+        except Exception as e:
+            self.error = repr(e)
+        finally:
+            self.c.close()
+
+    def join(self, timeout):
+        self.t.join(timeout)
+
+
+def section_agent(ctx, a):
+    """lockbox-agent and the change signal: a) revoke -> the registered session's process
+    gone, next to the long-poll's own wake-up; b) 10,000 simulated agents parked on one
+    gateway; c) the agent's idle cost with 100 live sessions."""
+    import resource
+    lbtest = ctx.lbtest
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    d = os.path.join(ctx.tmp, "agent")
+    os.makedirs(d, exist_ok=True)
+    # the simulated agents all come from 127.0.0.1, unlike a fleet: no per-address limit
+    # (a gateway without the key refuses it at --check-config, and then runs without it)
+    per_ip = "max_connections_per_ip = 0"
+    gw = lbtest.Gateway(tmpdir=os.path.join(d, "gw"), tls=True, conf_extra=per_ip)
+    chk_conf = gw.run("-c", gw.conf, "--check-config")
+    if chk_conf.returncode != 0 and "max_connections_per_ip" in chk_conf.stdout + chk_conf.stderr:
+        per_ip = None
+        gw.write_conf("")
+    res = RESULTS.setdefault("agent", {})
+    agent = None
+    try:
+        gw.start(timeout=30)
+        w = lbtest.world(gw, gw.bootstrap())
+        w.elevate("eng", duration="4h")
+        hA1 = w.host["hA1"]["token"]
+        m = re.search(r"open files limit (\d+): at most (\d+) client connections", gw.log_text())
+        # -- a) revoke -> session gone
+        sock = os.path.join(d, "agent-a.sock")
+        conf = host_conf(os.path.join(d, "host-a.conf"), gw.url, gw.ca, hA1, "hA1", sock,
+                         os.path.join(d, "audit-a.log"), "warn_before = 0s\nkill_grace = 2s\n")
+        alog = os.path.join(d, "agent-a.log")
+        agent = start_agent(ctx, conf, os.path.join(d, "state-a"), alog, sock)
+        rounds = 6 if a.quick else 20
+        # even rounds: no terminal (the agent sends SIGTERM at once); odd rounds: a pty, as
+        # an interactive login has (the agent writes its notice there, SIGTERM 250 ms later)
+        gone, wake, calls, fails, killed = {"none": [], "pty": []}, [], [], 0, 0
+        end_all = time.monotonic() + (90 if a.quick else 240)
+        for i in range(rounds):
+            if time.monotonic() > end_all:
+                note("agent revoke rounds stopped after %d of %d (time bound)" % (i, rounds))
+                break
+            kind = "pty" if i % 2 else "none"
+            rid = approved_request(w)
+            chk = agent_call(sock, {"op": "check", "user": "eng", "service": "sshd",
+                                    "rhost": "127.0.0.1", "tty": "pts/9"})
+            if chk.get("decision") != "allow":
+                fails += 1
+                note("agent round %d: the check is not allowed: %s" % (i, chk))
+                continue
+            master = slave = None
+            if kind == "pty":
+                master, slave = os.openpty()
+            try:
+                pid, ans = session_child(sock, {
+                    "op": "session_open", "session": lbtest.new_uuid(), "user": "eng",
+                    "service": "sshd", "rhost": "127.0.0.1", "tty": "pts/9",
+                    "decision_id": chk.get("decision_id"), "request": rid,
+                    "grant_expires_at": chk.get("grant_expires_at")}, tty=slave)
+            finally:
+                if slave is not None:
+                    os.close(slave)
+            try:
+                if not ans or not ans.get("ok"):
+                    fails += 1
+                    note("agent round %d: session_open refused: %s" % (i, ans))
+                    kill_child(pid)
+                    continue
+                v = tenant_version(lbtest, gw, hA1)
+                raw = RawPoll(gw, hA1, v)
+                # both polls parked at the current version: the agent's and the raw one
+                if not wait_parked(lbtest, gw, 2, 10):
+                    note("agent round %d: the polls were not both parked within 10 s" % i)
+                t_call = time.monotonic()
+                w.must("POST", "/v1/requests/%s/revoke" % rid, {"reason": "bench"},
+                       who="ownA1")
+                t_ret = time.monotonic()
+                t_gone, status = wait_gone(pid, 10)
+            finally:
+                if master is not None:
+                    os.close(master)
+            calls.append((t_ret - t_call) * 1000)
+            raw.join(10)
+            g_ms = w_ms = None
+            if t_gone is None:
+                fails += 1
+                note("agent round %d: the session's process still ran 10 s after the revoke"
+                     "\n%s" % (i, tail(alog, 8)))
+                kill_child(pid)
+            else:
+                g_ms = (t_gone - t_ret) * 1000
+                gone[kind].append(g_ms)
+                if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+                    killed += 1
+            if raw.at is not None and raw.js and raw.js.get("changed"):
+                w_ms = (raw.at - t_ret) * 1000
+                wake.append(w_ms)
+            else:
+                note("agent round %d: the raw poll: %s %s %s" % (i, raw.status, raw.js,
+                                                                 raw.error))
+            log("agent round %d (%s): revoke call %.1f ms; after its return: session gone %s "
+                "ms, raw poll answered %s ms" % (i, kind, (t_ret - t_call) * 1000,
+                                                 "-" if g_ms is None else "%.1f" % g_ms,
+                                                 "-" if w_ms is None else "%.1f" % w_ms))
+            # the agent drops the session once its process is gone
+            e2 = time.monotonic() + 5
+            while time.monotonic() < e2 and agent_call(sock, {"op": "status"}).get("sessions"):
+                time.sleep(0.05)
+        stop(agent)
+        agent = None
+        res["revoke"] = {"gone_ms": gone, "wake_ms": wake, "call_ms": calls,
+                         "failures": fails, "sigkill": killed}
+        g0, g1 = gone["none"], gone["pty"]
+        if g0 and g1 and wake:
+            add("agent", "revoke -> the session's process gone (change signal, re-check, "
+                "SIGTERM), no terminal: p50 (ms) vs the long-poll's own wake-up", median(g0),
+                median(wake), None, "(info)")
+            add("agent", "  the same, p99 (ms), n=%d%s" % (
+                len(g0), "; %d rounds failed" % fails if fails else ""), pct(g0, 99),
+                pct(wake, 99), None, "p99 <= 2 s", fails == 0 and pct(g0, 99) <= 2000)
+            add("agent", "  with a terminal (a pty: the notice, SIGTERM 250 ms later): p50 / "
+                "p99 (ms), n=%d" % len(g1), "%.1f / %.1f" % (median(g1), pct(g1, 99)),
+                target="p99 <= 2 s", ok=fails == 0 and pct(g1, 99) <= 2000)
+            add("agent", "  (from the revoke call's return) the call itself: p50 (ms); "
+                "sessions that needed SIGKILL", "%.1f; %d of %d" % (median(calls), killed,
+                                                                    len(g0) + len(g1)),
+                target="(info)")
+        else:
+            add("agent", "revoke -> the session's process gone", "failed", target="p99 <= 2 s",
+                ok=False)
+
+        # -- b) 10,000 simulated agents parked on the gateway
+        npoll = 2000 if a.quick else 10000
+        add("agent", "gateway's connection limit (its log: open files limit; at most)%s" % (
+            "; %s" % per_ip if per_ip else ""),
+            "%s; %s" % (fmt(int(m.group(1))), fmt(int(m.group(2)))) if m else "not logged",
+            target=">= %s" % fmt(npoll + 1000),
+            ok=bool(m) and int(m.group(2)) >= npoll + 1000)
+        rid_b = approved_request(w)
+        toks = [hA1]
+        for k in range(99):
+            toks.append(w.add_host("hpoll%02d" % k, "A1")["token"])
+        tokf = os.path.join(d, "poll-tokens")
+        write(tokf, "\n".join(toks) + "\n", 0o600)
+        body = {"user": "eng", "service": "sshd", "rhost": "127.0.0.1", "tty": "ssh"}
+        nchk = 100 if a.quick else 300
+        time.sleep(1)
+        rss_idle = gw_rss = proc_status(gw.proc.pid)
+        idle1, f1 = check_latencies(gw.port, gw.ca, hA1, nchk, body)
+        v = tenant_version(lbtest, gw, hA1)
+        cpu_gw0 = proc_cpu_ms(gw.proc.pid)
+        pp = subprocess.Popen([ctx.polls_bin, "-p", str(gw.port), "-C", gw.ca, "-t", tokf,
+                               "-n", str(npoll), "-c", "4", "-s", str(v), "-w", "60",
+                               "-T", "240"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=open(os.path.join(d, "polls.err"), "wb"),
+                              universal_newlines=True, start_new_session=True)
+        PROCS.append(pp)
+
+        def pcmd(cmd, timeout=30):
+            if cmd:
+                pp.stdin.write(cmd + "\n")
+                pp.stdin.flush()
+            rd, _, _ = select.select([pp.stdout], [], [], timeout)
+            line = pp.stdout.readline() if rd else ""
+            if not line:
+                raise RuntimeError("lb_bench_polls did not answer %r (exit status %s): %s" % (
+                    cmd, pp.poll(), read(os.path.join(d, "polls.err"))[-500:]))
+            return json.loads(line)
+
+        ready = pcmd(None, timeout=300)
+        cpu_gw_setup = proc_cpu_ms(gw.proc.pid) - cpu_gw0
+        log("pollers: %s" % ready)
+        parked = wait_parked(lbtest, gw, ready["connected"], 60)
+        nparked = changes_waiting(lbtest, gw)
+        time.sleep(1)
+        c0 = proc_cpu_ms(gw.proc.pid)
+        t0 = time.monotonic()
+        time.sleep(2 if a.quick else 5)
+        idle_cpu_pct = (proc_cpu_ms(gw.proc.pid) - c0) / ((time.monotonic() - t0) * 10)
+        gw_rss = proc_status(gw.proc.pid)
+        rollup = read("/proc/%d/smaps_rollup" % gw.proc.pid)
+        during, f2 = check_latencies(gw.port, gw.ca, hA1, nchk, body)
+        mk = pcmd("mark")
+        gcpu0 = proc_cpu_ms(gw.proc.pid)
+        t_call = time.monotonic()
+        w.must("POST", "/v1/requests/%s/revoke" % rid_b, {"reason": "bench"}, who="ownA1")
+        t_ret = time.monotonic()
+        cnt = None
+        e2 = time.monotonic() + 30
+        while time.monotonic() < e2:
+            cnt = pcmd("count")
+            if cnt["changed"] >= ready["connected"]:
+                break
+            time.sleep(0.05)
+        fan_cpu = {"gateway_ms": proc_cpu_ms(gw.proc.pid) - gcpu0,
+                   "pollers_ms": (cnt["cpu_s"] - mk["cpu_s"]) * 1000 if cnt else 0}
+        pcmd("quit")
+        try:
+            pp.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+        stop(pp)
+        time.sleep(1)
+        idle2, f3 = check_latencies(gw.port, gw.ca, hA1, nchk, body)
+        idle = idle1 + idle2
+        res["polls"] = {"ready": ready, "parked_metric": nparked, "count": cnt,
+                        "rss_idle": rss_idle, "rss_parked": gw_rss, "smaps": rollup,
+                        "gw_cpu_setup_ms": cpu_gw_setup, "idle_cpu_pct": idle_cpu_pct,
+                        "check_idle": idle, "check_during": during,
+                        "check_failures": f1 + f2 + f3, "revoke_call_ms": (t_ret - t_call) * 1000,
+                        "fanout_cpu": fan_cpu}
+        conn = ready["connected"]
+        ok_all = conn == npoll and parked
+        if not ok_all:
+            note("pollers: %d of %d connected, %d parked (%s)" % (conn, npoll, nparked,
+                                                                  ready.get("errors")))
+        add("agent", "%s simulated agents: TLS connections made (concurrency 4) in (s); "
+            "CPU gateway / pollers (s)" % fmt(npoll), "%s in %.1f; %.1f / %.1f" % (
+                fmt(conn), ready["setup_s"], cpu_gw_setup / 1000, ready["cpu_s"]),
+            target="(info)")
+        r_idle, r_park = rss_idle.get("VmRSS", 0) / 1024.0, gw_rss.get("VmRSS", 0) / 1024.0
+        add("agent", "gateway RSS with %s change polls parked (HTTPS) vs idle (MB)" % fmt(conn),
+            r_park, r_idle, r_park / r_idle if r_idle else None, "<= 256 MB",
+            ok_all and r_park <= 256)
+        add("agent", "  per parked poll (kB); gateway CPU while they wait (% of a core)",
+            "%.1f; %.2f" % ((r_park - r_idle) * 1024 / max(1, conn), idle_cpu_pct),
+            target="(info)")
+        if idle and during:
+            ratio = pct(during, 99) / pct(idle, 99)
+            add("agent", "/v1/check p99 (ms), %d sequential on one kept-alive connection, "
+                "with the polls parked vs idle" % nchk, pct(during, 99), pct(idle, 99), ratio,
+                "<= 2x", ok_all and ratio <= 2.0 and f1 + f2 + f3 == 0)
+            add("agent", "  the same, p50 (ms)", median(during), median(idle),
+                median(during) / median(idle), "(info)")
+            add("agent", "  the same, p90; max (ms)", "%.2f; %.1f" % (pct(during, 90),
+                                                                    max(during)),
+                "%.2f; %.1f" % (pct(idle, 90), max(idle)), target="(info)")
+        if cnt and cnt.get("changed"):
+            add("agent", "one revoke: all %s polls answered \"changed\" (ms after the revoke "
+                "call returned; the first at)" % fmt(cnt["changed"]),
+                "%.0f; %.0f" % ((cnt["last"] - t_ret) * 1000, (cnt["first"] - t_ret) * 1000),
+                target="(info)")
+            add("agent", "  CPU meanwhile: gateway / the pollers' client (ms)", "%.0f / %.0f" % (
+                fan_cpu["gateway_ms"], fan_cpu["pollers_ms"]), target="(info)")
+            if cnt["changed"] < conn or cnt.get("broken"):
+                note("after the revoke %d of %d polls were answered changed, %d connections "
+                     "broken (%s)" % (cnt["changed"], conn, cnt.get("broken", 0),
+                                      cnt.get("errors")))
+
+        # -- c) the agent's idle cost: 100 live sessions vs none
+        sock = os.path.join(d, "agent-c.sock")
+        conf = host_conf(os.path.join(d, "host-c.conf"), gw.url, gw.ca, hA1, "hA1", sock,
+                         os.path.join(d, "audit-c.log"))
+        clog = os.path.join(d, "agent-c.log")
+        rid_c = approved_request(w)
+        agent = start_agent(ctx, conf, os.path.join(d, "state-c"), clog, sock)
+        chk = agent_call(sock, {"op": "check", "user": "eng", "service": "sshd"})
+        win = 5 if a.quick else 20
+        time.sleep(2)
+
+        def idle_window():
+            c0_, t0_ = proc_run_ns(agent.pid), time.monotonic()
+            time.sleep(win)
+            return ((proc_run_ns(agent.pid) - c0_) / 1e6, time.monotonic() - t0_,
+                    proc_status(agent.pid))
+
+        cpu0, wall0, st0 = idle_window()
+        kids, refused, open_ms = [], 0, []
+        for k in range(100):
+            pid, ans = session_child(sock, {
+                "op": "session_open", "session": lbtest.new_uuid(), "user": "eng",
+                "service": "sshd", "tty": "pts/%d" % k, "decision_id": chk.get("decision_id"),
+                "request": rid_c, "grant_expires_at": chk.get("grant_expires_at")},
+                hold_s=win + 120)
+            kids.append(pid)
+            if not ans or not ans.get("ok"):
+                refused += 1
+            elif "bench_ms" in ans:
+                open_ms.append(ans["bench_ms"])
+        nlive = len(agent_call(sock, {"op": "status"}).get("sessions", []))
+        time.sleep(2)
+        cpu1, wall1, st1 = idle_window()
+        for pid in kids:
+            kill_child(pid)
+        stop(agent)
+        agent = None
+        res["idle"] = {"none": {"cpu_ms": cpu0, "wall_s": wall0, "status": st0},
+                       "100": {"cpu_ms": cpu1, "wall_s": wall1, "status": st1,
+                               "live": nlive, "refused": refused, "open_ms": open_ms}}
+        if refused or nlive != 100:
+            note("agent idle: %d of 100 session_open refused, %d live" % (refused, nlive))
+        if open_ms:
+            add("agent", "session_open (what a login's session open waits for: the table "
+                "rewritten and fsync'ed): median / p99 (ms)", "%.2f / %.2f" % (
+                    median(open_ms), pct(open_ms, 99)), target="(info)")
+        ra, rb = st1.get("VmRSS", 0) / 1024.0, st0.get("VmRSS", 0) / 1024.0
+        add("agent", "lockbox-agent RSS, %d live sessions vs none (MB)" % nlive, ra, rb,
+            ra / rb if rb else None, "(info)")
+        add("agent", "lockbox-agent CPU over %d s idle, %d live sessions vs none (ms; "
+            "%% of a core)" % (win, nlive), "%.1f; %.3f%%" % (cpu1, cpu1 / (wall1 * 10)),
+            "%.1f; %.3f%%" % (cpu0, cpu0 / (wall0 * 10)), cpu1 / cpu0 if cpu0 else None,
+            "(info)")
+    finally:
+        if agent is not None:
+            stop(agent)
+        gw.close()
+
+
 def count_lines(path):
     try:
         with open(path, "rb") as f:
@@ -1068,6 +1683,9 @@ def write_report(ctx, a, cmdline):
     try:
         rev = run(["git", "-C", ctx.top_srcdir, "rev-parse", "--short", "HEAD"], timeout=10,
                   check=False).stdout.strip()
+        if run(["git", "-C", ctx.top_srcdir, "status", "--porcelain", "--untracked-files=no"],
+               timeout=10, check=False).stdout.strip():
+            rev += " with uncommitted changes"
     except Exception:
         pass
     st = RESULTS.get("stores", {})
@@ -1106,8 +1724,9 @@ same run on the same machine; a FAIL is a finding to work on, not a broken bench
   with a host token (`bench/check.lua`) against nginx (`worker_processes auto`, access log
   off) serving a static JSON file of the same size as the check's answer ({size} bytes),
   plain HTTP and HTTPS (same certificate, P-256). The gateway runs with its defaults
-  (a thread per client connection, `threads` = 16 pooled read connections, one
-  group-committing writer, WAL, synchronous=FULL); its database is on the ext4 disk, not
+  (`threads` = 16: libmicrohttpd's epoll pool of 16 threads serving every connection, as
+  many pooled SQLite read connections, one group-committing writer, WAL,
+  synchronous=FULL); its database is on the ext4 disk, not
   tmpfs. Each check is an audit event, so each check is a durable write.
   The "new TLS connection per request" rows send `Connection: close` (wrk then reconnects for
   each request), and nginx has TLS session resumption turned off, because a PAM host, a fresh
@@ -1118,32 +1737,60 @@ same run on the same machine; a FAIL is a finding to work on, not a broken bench
   drifts with the other work on the machine, and every check commits one audit event).
 - **PAM**: `bench/lb_bench_pam` runs pam_start_confdir .. pam_acct_mgmt .. pam_end per call
   as root (user `root`, gated_group `root`) through the real libpam with a private confdir;
-  pam_lockbox talks HTTPS to the gateway on the big store (its account phase asks
-  `/v1/check` and appends the decision to its local audit log, `audit_log`); pam_exec
-  runs `curl` with the same body; pam_radius_auth has nothing to ask in its account phase,
-  so its **auth** phase (one Access-Request/Accept to a local freeradius with a `files`
-  user) is the peer figure. The variants alternate in 3 rounds and each figure merges the
-  rounds' samples. "kept loaded" runs the same pam_lockbox calls with the module
-  dlopen'ed once beforehand (RTLD_NODELETE), as in a long-running process: the difference is
-  what loading and unloading the module and its libraries costs each fresh login process.
-  "no ca_file" is the kept-loaded module configured as for a gateway with a public-CA
-  certificate (no `ca_file`): it runs in a private mount namespace whose `/etc/ssl/certs` is a
-  copy of the machine's store (every CA, the hash links, the bundle) plus the bench CA.
-  "outside gated_group" is the same fresh pam_lockbox stack for the user `daemon` (not in
-  group `root`): the module answers without a request and never loads libcurl.
+  pam_lockbox asks `lockbox-agent` over its UNIX socket (`agent_socket`), and the agent
+  (started by the bench with its own `--state-dir`, before the PAM rounds, and kept for the
+  SSH section) asks the gateway of the check section (the big store) over its kept-alive
+  HTTPS connection; the module appends the decision to its local audit log (`audit_log`).
+  Every call that does not return PAM_SUCCESS (warm-up calls included) counts, and any
+  makes the pam_lockbox rows FAIL. pam_exec runs `curl` with the same body against the
+  gateway; pam_radius_auth has nothing to ask in its account phase, so its **auth** phase
+  (one Access-Request/Accept to a local freeradius with a `files` user) is the peer figure.
+  The variants alternate in 3 rounds and each figure merges the rounds' samples. "kept
+  loaded" runs the same pam_lockbox calls with the module dlopen'ed once beforehand
+  (RTLD_NODELETE), as in a long-running process: the difference is what loading and
+  unloading the module costs each fresh login process. "outside gated_group" is the same
+  fresh pam_lockbox stack for the user `daemon` (not in group `root`): the module answers
+  without asking the agent. The agent's CPU per call is its utime+stime over the pam_lockbox
+  runs divided by their calls. The two diag rows split a gated call: the agent's answer to
+  the same question from a Python client on its socket (no libpam, no module load), and the
+  gateway's `/v1/check` alone on one kept-alive HTTPS connection from Python.
 - **SSH**: two `sshd -D` on loopback, each in a private mount namespace with a bind-mounted
   `/etc/pam.d/sshd`: the machine's stack (pam_loginuid made optional: containers refuse it)
-  without and with `account`+`session required pam_lockbox.so`, and an empty `/root/.bashrc`
+  without and with `account`+`session required pam_lockbox.so` (the same host config and
+  agent as the PAM rows: session open registers the session with the agent, session close
+  ends it), and an empty `/root/.bashrc`
   bound over the machine's (its pyenv set-up alone took 1.5 s per `bash -c true`);
   `ssh -i key root@127.0.0.1 true`, alternating, two warm-up rounds; the host's local audit
   log must grow by 3 events (check, session start, session end) per login with lockbox.
+- **Agent** (its own HTTPS gateway, built with `tests/lbtest.py`'s `world()`: tenants,
+  engineer `eng`, owner `ownA1`, host `hA1`). *Revoke*: an agent for `hA1` (`warn_before =
+  0s`, `kill_grace = 2s`); `eng` elevates once; each round creates and approves a request,
+  asks the agent's `check`, forks a child that registers itself with `session_open` (the
+  agent takes its pid from SO_PEERCRED; the child runs in its own login session, setsid)
+  and sleeps, then revokes the request as `ownA1` and times from the revoke call's return
+  until the child has exited (pidfd + waitpid). Every other child has a pty as its stdin,
+  stdout and stderr, as an interactive login has: the agent writes its notice there and
+  sends SIGTERM 250 ms later (sshd must relay the notice first). The baseline is a raw
+  `GET /v1/hosts/self/changes?since=V&wait=30` held open (from Python, `hA1`'s token) during
+  the same revoke: from the same return to its answer (negative: it came before the revoke
+  call's own answer). *Polls*: `bench/lb_bench_polls` (C, epoll, OpenSSL, the CA verified)
+  opens the connections with at most 4 handshakes at once, round-robin over the tokens of
+  100 hosts of tenant A, each connection holding `changes?since=V&wait=60` and polling again
+  when answered, as the agent does (they all come from 127.0.0.1, so that gateway runs with
+  `max_connections_per_ip = 0`); the gateway's RSS is VmRSS before and with them parked
+  (`lockbox_changes_waiting` in `/metrics` counts them); the check latency is 300 sequential
+  `/v1/check` on one kept-alive HTTPS connection from Python, idle (before and after the
+  polls, merged) and with the polls parked; then one revoke in their tenant and the time
+  until every connection had its `"changed": true` answer. *Idle cost*: a fresh agent,
+  20 s with no session, then 100 forked children registered as sessions and 20 s more;
+  CPU is the sum of its threads' run time (`/proc/PID/task/*/schedstat`), RSS is VmRSS.
 - **Audit**: ingest with `bench/ingest.lua` (100 fresh events per POST, 4 connections, HTTPS)
   on the big store; the query is `GET /v1/audit/events?host=..&since=..&until=..&limit=50`
   (a 6-hour window) as provider admin on a store of {aud_e} events.
 - **Memory**: VmRSS/VmHWM of the gateway from /proc; the PAM figure is the calling process's
   VmHWM growth with pam_lockbox minus the same with pam_permit.
 - **diag** rows are not targets: the 1k store copied to tmpfs, i.e. what a check costs
-  without the disk's fsync.
+  without the disk's fsync; and the split of a gated PAM call (above).
 
 ## Notes from this run
 
@@ -1191,6 +1838,8 @@ def main():
     ctx.pam_module = os.path.join(top_b, "pam_lockbox", ".libs", "pam_lockbox.so")
     ctx.loader = os.path.join(bdir, "lb_bench_load")
     ctx.pam_driver = os.path.join(bdir, "lb_bench_pam")
+    ctx.polls_bin = os.path.join(bdir, "lb_bench_polls")
+    ctx.agent_bin = os.path.join(top_b, "agent", "lockbox-agent")
     ctx.check_lua = os.path.join(ctx.srcdir, "check.lua")
     ctx.ingest_lua = os.path.join(ctx.srcdir, "ingest.lua")
     if a.out is None:
@@ -1207,12 +1856,15 @@ def main():
     if os.geteuid() != 0:
         print("bench: needs root (PAM as root, sshd, apt-get, mount namespaces)", flush=True)
         return 77
-    for p in (ctx.gatewayd, ctx.pam_module, ctx.loader, ctx.pam_driver):
+    for p in (ctx.gatewayd, ctx.pam_module, ctx.loader, ctx.pam_driver, ctx.polls_bin,
+              ctx.agent_bin):
         if not os.path.exists(p):
             print("bench: %s is missing (build first)" % p, flush=True)
             return 1
     sys.path.insert(0, os.path.join(ctx.top_srcdir, "tests"))
+    os.environ["LB_GATEWAYD"] = ctx.gatewayd   # lbtest.Gateway (the agent section)
     import lbtest
+    ctx.lbtest = lbtest
     ctx.api = lambda gw, *args, **kw: lbtest.api(gw.url, *args, ca=ctx.pki["ca"], **kw)
     ensure_tools()
     ctx.tmp = tempfile.mkdtemp(prefix="lbbench-", dir="/var/tmp")
@@ -1223,19 +1875,22 @@ def main():
     rc = 0
     try:
         sections = [("check", section_check_and_scale), ("audit", section_audit_ingest),
-                    ("pam", section_pam), ("ssh", section_ssh),
+                    ("pam", section_pam), ("ssh", section_ssh), ("agent", section_agent),
                     ("audit", section_audit_query)]
         for name, fn in sections:
             if only and name not in only:
                 continue
+            if name not in ("pam", "ssh"):
+                stop_pam_agent(ctx)   # the PAM section's agent serves the SSH section too
             if elapsed() > BUDGET_S:
                 note("time budget spent: section %s skipped" % fn.__name__)
                 continue
-            if name in ("pam", "ssh") and not getattr(ctx, "gw_https", None):
-                note("section %s needs the HTTPS gateway of the check section" % name)
-                continue
             log("== " + fn.__name__)
             try:
+                if name in ("pam", "ssh"):
+                    https_gateway(ctx)
+                if name == "ssh" and not getattr(ctx, "pam_agent", None):
+                    raise RuntimeError("the SSH section needs the PAM section's agent")
                 fn(ctx, a)
             except Exception as e:
                 rc = 1

@@ -411,6 +411,8 @@ static void warn_db_modes(const char *uri)
  * fork keeps only the calling thread, and a store writer started before it would be lost in
  * the child, where every write would then wait for it forever. */
 
+#define GW_CONN_MEMORY (8 * 1024)
+
 /* Stacks of the HTTP server's threads: 1 MiB holds the deepest work a request does (jansson
  * parses up to 2048 levels of nesting, tests/api/test_badinput.py) with room to spare. */
 #define GW_THREAD_STACK (1024 * 1024)
@@ -490,6 +492,10 @@ static struct MHD_Daemon *http_start(struct gw *gw, const struct gw_listen *l, c
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&l->addr,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
 		MHD_OPTION_CONNECTION_LIMIT, max_conns,
+		/* each connection's buffer pool: a request's header and what MHD buffers of its
+		 * body (handlers take bodies piece by piece) fit in 8 KiB, and at 10,000 parked
+		 * agent long-polls MHD's 32 KiB default alone would hold 320 MB (bench/findings.md) */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GW_CONN_MEMORY,
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)GW_THREAD_STACK,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 		MHD_OPTION_NOTIFY_CONNECTION, gw_deadline_notify, NULL,
