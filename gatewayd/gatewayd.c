@@ -48,6 +48,8 @@ static const struct route {
 	{"POST", "/v1/users", gw_users_create, WHO_USER},
 	{"GET", "/v1/users", gw_users_list, WHO_USER},
 	{"POST", "/v1/users/*/tokens", gw_users_token_create, WHO_USER},
+	{"GET", "/v1/users/*/tokens", gw_users_tokens_list, WHO_USER},
+	{"DELETE", "/v1/tokens/*", gw_tokens_revoke, WHO_USER},
 	{"POST", "/v1/users/*/disable", gw_users_disable, WHO_USER},
 	{"POST", "/v1/users/*/enable", gw_users_enable, WHO_USER},
 	{"POST", "/v1/role-assignments", gw_roles_assign, WHO_USER},
@@ -352,7 +354,9 @@ static void usage(FILE *out)
 		"                             detach once listening, log to syslog)\n"
 		"      --bootstrap-admin LOGIN\n"
 		"                             on an empty database, create the first provider admin\n"
-		"                             LOGIN and print its token once, then exit\n"
+		"                             LOGIN and print its token once, then exit; on one\n"
+		"                             with users, print a new token for the existing\n"
+		"                             provider admin LOGIN (audited)\n"
 		"      --check-config         parse the configuration, report errors, exit\n"
 		"      --print-public-key     print the public key of the audit checkpoints (PEM),\n"
 		"                             making the key pair if it is missing, and exit\n"

@@ -25,6 +25,7 @@ struct gw_config {
 	char *tls_key;
 	char *database;
 	int64_t pending_ttl;
+	int64_t token_ttl; /* user tokens expire this long after they are issued */
 	int64_t default_grant;
 	int64_t max_grant;
 	int64_t max_elevation;
@@ -304,6 +305,8 @@ enum MHD_Result gw_hosts_changes(struct gw_req *r);
 enum MHD_Result gw_users_create(struct gw_req *r);
 enum MHD_Result gw_users_list(struct gw_req *r);
 enum MHD_Result gw_users_token_create(struct gw_req *r);
+enum MHD_Result gw_users_tokens_list(struct gw_req *r);
+enum MHD_Result gw_tokens_revoke(struct gw_req *r);
 enum MHD_Result gw_users_disable(struct gw_req *r);
 enum MHD_Result gw_users_enable(struct gw_req *r);
 enum MHD_Result gw_roles_assign(struct gw_req *r);

@@ -234,7 +234,7 @@ static int known_event_type(const char *t)
 		"access.check.deny", "session.start", "session.end", "session.warn",
 		"session.terminate", "session.lost", "tenant.lockbox.enable",
 		"tenant.lockbox.disable", "host.enroll", "host.disable", "directory.user.disable",
-		"directory.user.enable", NULL};
+		"directory.user.enable", "directory.token.create", "directory.token.revoke", NULL};
 	for (size_t i = 0; types[i]; i++)
 		if (strcmp(types[i], t) == 0)
 			return 1;

@@ -56,6 +56,54 @@ static void copy_id(char dst[GW_ID_LEN], const char *src)
 	snprintf(dst, GW_ID_LEN, "%s", src ? src : "");
 }
 
+/* A user token works until it is revoked or expires (a token without expires_at, which
+ * migration 8 does not leave, never expires). */
+static int token_live(const json_t *tok, int64_t now)
+{
+	const char *exp = lb_json_str(tok, "expires_at");
+	int64_t until;
+	if (json_is_string(json_object_get(tok, "revoked_at")))
+		return 0;
+	if (!exp)
+		return 1;
+	return lb_time_parse(exp, &until) == 0 && now < until;
+}
+
+struct touch {
+	const char *id;
+	const char *when;
+	struct gw_store *s;
+};
+
+static enum gw_db touch_tx(void *arg)
+{
+	struct touch *t = arg;
+	json_t *fields = json_pack("{s:s}", "last_used_at", t->when);
+	enum gw_db rc = t->s->update(t->s->cls, &gw_k_tokens, t->id, fields);
+	json_decref(fields);
+	return rc;
+}
+
+/* last_used_at is written at most once a minute per token: no write per request. A failed
+ * write (busy store) only leaves it older; the request goes on. */
+#define GW_TOKEN_TOUCH_MS 60000
+static void token_touch(struct gw_store *s, const json_t *tok, int64_t now)
+{
+	const char *last = lb_json_str(tok, "last_used_at");
+	char when[LB_TIME_BUFLEN];
+	int64_t ms;
+	struct touch t;
+
+	if (last && lb_time_parse(last, &ms) == 0 && now - ms < GW_TOKEN_TOUCH_MS && now >= ms)
+		return;
+	lb_time_format(now, when, sizeof(when));
+	t.id = lb_json_str(tok, "id");
+	t.when = when;
+	t.s = s;
+	if (t.id)
+		(void)s->run(s->cls, 1, touch_tx, &t);
+}
+
 int gw_authenticate(struct gw *gw, const char *bearer, struct gw_principal *p)
 {
 	struct gw_store *s = gw->store;
@@ -64,6 +112,7 @@ int gw_authenticate(struct gw *gw, const char *bearer, struct gw_principal *p)
 	struct gw_filter f = {"user", GW_EQ, NULL};
 	int64_t next;
 	enum gw_db rc;
+	int64_t now;
 	size_t i;
 	json_t *row;
 
@@ -84,15 +133,24 @@ int gw_authenticate(struct gw *gw, const char *bearer, struct gw_principal *p)
 	rc = s->get(s->cls, &gw_k_tokens, "hash", hash, &tok);
 	if (rc != GW_DB_OK)
 		return rc == GW_DB_NOT_FOUND ? -1 : -2;
+	now = lb_time_now_ms();
+	if (!token_live(tok, now)) {
+		json_decref(tok);
+		return -1;
+	}
 	rc = s->get(s->cls, &gw_k_users, "id", lb_json_str(tok, "user"), &p->obj);
 	lb_json_bool(tok, "mfa", &p->mfa);
-	json_decref(tok);
-	if (rc != GW_DB_OK)
+	if (rc != GW_DB_OK) {
+		json_decref(tok);
 		return rc == GW_DB_NOT_FOUND ? -1 : -2;
+	}
 	if (json_is_true(json_object_get(p->obj, "disabled"))) {
+		json_decref(tok);
 		gw_principal_clear(p);
 		return -1;
 	}
+	token_touch(s, tok, now);
+	json_decref(tok);
 	p->kind = GW_P_USER;
 	copy_id(p->id, lb_json_str(p->obj, "id"));
 	f.val = p->id;

@@ -81,6 +81,7 @@ static const struct lb_cfg_key gw_keys[] = {
 	{"tls_key", LB_CFG_STRING, offsetof(struct gw_config, tls_key), NULL},
 	{"database", LB_CFG_STRING, offsetof(struct gw_config, database), check_database},
 	{"pending_ttl", LB_CFG_DURATION, offsetof(struct gw_config, pending_ttl), NULL},
+	{"token_ttl", LB_CFG_DURATION, offsetof(struct gw_config, token_ttl), NULL},
 	{"default_grant", LB_CFG_DURATION, offsetof(struct gw_config, default_grant), NULL},
 	{"max_grant", LB_CFG_DURATION, offsetof(struct gw_config, max_grant), NULL},
 	{"max_elevation", LB_CFG_DURATION, offsetof(struct gw_config, max_elevation), NULL},
@@ -121,6 +122,7 @@ void gw_config_default(struct gw_config *c)
 	c->listen = strdup("https://0.0.0.0:8443");
 	c->database = strdup("sqlite:///var/lib/lockbox/gateway.db");
 	c->pending_ttl = 4 * 86400;
+	c->token_ttl = 90 * 86400;
 	c->default_grant = 8 * 3600;
 	c->max_grant = 8 * 3600;
 	c->max_elevation = 8 * 3600;
@@ -167,6 +169,11 @@ int gw_config_load(struct gw_config *c, const char *path, char *err, size_t errl
 		snprintf(err, errlen,
 			 "%s: pending_ttl, max_elevation, sweep_interval, checkpoint_interval: must be positive",
 			 path ? path : "defaults");
+		return -1;
+	}
+	/* the lower bound is 1s so that tests can see a token expire */
+	if (c->token_ttl < 1 || c->token_ttl > 366 * 86400) {
+		snprintf(err, errlen, "%s: token_ttl: must be from 1s to 366d", path ? path : "defaults");
 		return -1;
 	}
 	if (c->session_lost_after < 0 || c->session_lost_after > 86400) {

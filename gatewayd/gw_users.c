@@ -172,23 +172,47 @@ enum MHD_Result gw_users_enable(struct gw_req *r)
 	return user_set_disabled(r, 0);
 }
 
+/* A token row as the API shows it: never the hash (hidden in the store), the secret only in
+ * the create answer. */
 static enum gw_db token_insert(struct gw_store *s, const char *user, int mfa, const char *now,
-			       char *token, size_t len, json_t **out)
+			       int64_t ttl, char *token, size_t len, json_t **out)
 {
-	char id[GW_ID_LEN], hash[65];
+	char id[GW_ID_LEN], hash[65], until[LB_TIME_BUFLEN];
+	int64_t now_ms;
 	json_t *row;
 	enum gw_db rc;
 
+	*out = NULL;
+	if (lb_time_parse(now, &now_ms) != 0)
+		return GW_DB_ERROR;
+	lb_time_format(now_ms + ttl * 1000, until, sizeof(until));
 	gw_new_id("tok_", id);
 	if (gw_new_token("lbu_", token, len, hash) != 0)
 		return GW_DB_ERROR;
-	row = json_pack("{s:s,s:s,s:s,s:b,s:s}", "id", id, "user", user, "hash", hash, "mfa", mfa,
-			"created_at", now);
+	row = json_pack("{s:s,s:s,s:s,s:b,s:s,s:s,s:n,s:n}", "id", id, "user", user, "hash", hash,
+			"mfa", mfa, "created_at", now, "expires_at", until, "revoked_at",
+			"last_used_at");
 	rc = s->insert(s->cls, &gw_k_tokens, row);
 	json_object_del(row, "hash");
 	json_object_set_new(row, "token", json_string(token));
 	*out = row;
 	return rc;
+}
+
+/* The directory.token.* event of a change to TOKEN of USER: a customer-side user's tokens are
+ * their tenant's business, a provider-side user's the provider's; never the secret. */
+static enum gw_db token_audit(struct gw_tx *tx, const char *type, const json_t *user,
+			      const json_t *token)
+{
+	struct gw_event ev = {0};
+	ev.type = type;
+	ev.tenant = lb_json_str(user, "tenant");
+	ev.level = ev.tenant ? "tenant" : "provider";
+	ev.actor = tx->r->who.id;
+	ev.details = json_pack("{s:s?,s:s?,s:s?,s:s?}", "token", lb_json_str(token, "id"), "user",
+			       lb_json_str(user, "id"), "login", lb_json_str(user, "login"),
+			       "expires_at", lb_json_str(token, "expires_at"));
+	return gw_audit_emit(tx->r->gw, &ev, NULL);
 }
 
 static enum gw_db token_create_tx(struct gw_tx *tx)
@@ -201,11 +225,13 @@ static enum gw_db token_create_tx(struct gw_tx *tx)
 	rc = s->get(s->cls, &gw_k_users, "id", tx->r->args[0], &u);
 	if (rc != GW_DB_OK)
 		return rc;
-	json_decref(u);
 	gw_now_str(tx->r, now);
 	rc = token_insert(s, tx->r->args[0], json_is_true(json_object_get(tx->body, "mfa")), now,
-			  token, sizeof(token), &tx->out);
+			  tx->r->gw->cfg.token_ttl, token, sizeof(token), &tx->out);
 	lb_wipe(token, sizeof(token));
+	if (rc == GW_DB_OK)
+		rc = token_audit(tx, "directory.token.create", u, tx->out);
+	json_decref(u);
 	return rc;
 }
 
@@ -224,6 +250,107 @@ enum MHD_Result gw_users_token_create(struct gw_req *r)
 	ret = gw_tx_run(&tx, 1, token_create_tx, 201);
 	json_decref(tx.body);
 	return ret;
+}
+
+/* GET /v1/users/{id}/tokens: the user's managers (may_manage_user) see the tokens, never a
+ * secret (the store does not return the hash, and the secret is not stored). */
+struct token_page {
+	size_t limit;
+	int64_t cursor;
+};
+
+static enum gw_db token_list_tx(struct gw_tx *tx)
+{
+	struct gw_store *s = tx->r->gw->store;
+	const struct token_page *pg = tx->arg;
+	struct gw_filter f = {"user", GW_EQ, tx->r->args[0]};
+	json_t *u, *items;
+	int64_t next;
+	char buf[32];
+	enum gw_db rc;
+
+	rc = s->get(s->cls, &gw_k_users, "id", tx->r->args[0], &u);
+	if (rc != GW_DB_OK)
+		return rc;
+	rc = may_manage_user(tx, u);
+	json_decref(u);
+	if (rc != GW_DB_OK)
+		return rc;
+	rc = s->list(s->cls, &gw_k_tokens, &f, 1, pg->cursor, pg->limit, 0, NULL, NULL, &items,
+		     &next);
+	if (rc != GW_DB_OK)
+		return rc;
+	tx->out = json_pack("{s:o}", "items", items);
+	if (next > 0) {
+		snprintf(buf, sizeof(buf), "%lld", (long long)next);
+		json_object_set_new(tx->out, "next_cursor", json_string(buf));
+	} else {
+		json_object_set_new(tx->out, "next_cursor", json_null());
+	}
+	return GW_DB_OK;
+}
+
+enum MHD_Result gw_users_tokens_list(struct gw_req *r)
+{
+	struct token_page pg;
+	struct gw_tx tx = {.r = r, .what = "user", .arg = &pg};
+
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN) && !gw_is(&r->who, GW_ROLE_GLOBAL_ADMIN))
+		return gw_reply_error(r, "forbidden",
+				      "listing tokens needs provider_admin or global_admin");
+	if (gw_parse_page(r, &pg.limit, &pg.cursor) != 0)
+		return MHD_YES;
+	return gw_tx_run(&tx, 0, token_list_tx, 200);
+}
+
+/* DELETE /v1/tokens/{id}: the owner's managers (may_manage_user) or the owner themself
+ * revoke it; it is refused (401) from the next request on. Revoking twice changes nothing
+ * and is audited once. */
+static enum gw_db token_revoke_tx(struct gw_tx *tx)
+{
+	struct gw_store *s = tx->r->gw->store;
+	char now[LB_TIME_BUFLEN];
+	json_t *u, *fields;
+	enum gw_db rc;
+
+	rc = s->get(s->cls, &gw_k_tokens, "id", tx->r->args[0], &tx->out);
+	if (rc != GW_DB_OK)
+		return rc;
+	rc = s->get(s->cls, &gw_k_users, "id", lb_json_str(tx->out, "user"), &u);
+	if (rc == GW_DB_NOT_FOUND)
+		return gw_tx_fail(tx, "not_found", "no such token");
+	if (rc != GW_DB_OK)
+		return rc;
+	if (strcmp(tx->r->who.id, lb_json_str(tx->out, "user")) != 0) {
+		if (!gw_is(&tx->r->who, GW_ROLE_PROVIDER_ADMIN) &&
+		    !gw_is(&tx->r->who, GW_ROLE_GLOBAL_ADMIN))
+			rc = gw_tx_fail(tx, "forbidden", "you may revoke only your own tokens");
+		else
+			rc = may_manage_user(tx, u);
+		if (rc != GW_DB_OK) {
+			json_decref(u);
+			return rc;
+		}
+	}
+	if (json_is_string(json_object_get(tx->out, "revoked_at"))) {
+		json_decref(u);
+		return GW_DB_OK; /* revoked already: nothing changes, nothing is audited twice */
+	}
+	gw_now_str(tx->r, now);
+	fields = json_pack("{s:s}", "revoked_at", now);
+	rc = s->update(s->cls, &gw_k_tokens, tx->r->args[0], fields);
+	json_object_update(tx->out, fields);
+	json_decref(fields);
+	if (rc == GW_DB_OK)
+		rc = token_audit(tx, "directory.token.revoke", u, tx->out);
+	json_decref(u);
+	return rc;
+}
+
+enum MHD_Result gw_tokens_revoke(struct gw_req *r)
+{
+	struct gw_tx tx = {.r = r, .what = "token"};
+	return gw_tx_run(&tx, 1, token_revoke_tx, 200);
 }
 
 /* Checks the assignment against the user's side and tenant; fills tenant for owners. */
@@ -424,6 +551,53 @@ struct bootstrap {
 	const char *err;
 };
 
+/* On a database with users: a new token for LOGIN if it is an enabled provider admin. Tokens
+ * expire (token_ttl), so whoever runs the gateway (and can read its database anyway) must be
+ * able to let a provider admin back in; it is audited like any token issued. */
+static enum gw_db bootstrap_again(struct bootstrap *b)
+{
+	struct gw_store *s = b->gw->store;
+	struct gw_filter f[2] = {{"user", GW_EQ, NULL}, {"role", GW_EQ, "provider_admin"}};
+	char now[LB_TIME_BUFLEN];
+	struct gw_event ev = {0};
+	json_t *user = NULL, *roles = NULL, *tok = NULL;
+	int64_t next;
+	enum gw_db rc;
+
+	rc = s->get(s->cls, &gw_k_users, "login", b->login, &user);
+	if (rc == GW_DB_NOT_FOUND) {
+		b->err = "the database has users already and none is LOGIN: --bootstrap-admin "
+			 "then only issues a new token for an existing provider admin";
+		return GW_DB_ABORT;
+	}
+	if (rc != GW_DB_OK)
+		return rc;
+	f[0].val = lb_json_str(user, "id");
+	rc = s->list(s->cls, &gw_k_roles, f, 2, 0, 1, 0, NULL, NULL, &roles, &next);
+	if (rc == GW_DB_OK && (json_array_size(roles) == 0 ||
+			       json_is_true(json_object_get(user, "disabled")))) {
+		b->err = "LOGIN is not an enabled provider admin: no token issued";
+		rc = GW_DB_ABORT;
+	}
+	if (rc == GW_DB_OK) {
+		lb_time_format(lb_time_now_ms(), now, sizeof(now));
+		rc = token_insert(s, f[0].val, 1, now, b->gw->cfg.token_ttl, b->token, b->len, &tok);
+	}
+	if (rc == GW_DB_OK) {
+		ev.type = "directory.token.create";
+		ev.level = "provider";
+		ev.actor = f[0].val;
+		ev.details = json_pack("{s:s?,s:s?,s:s?,s:s?,s:s}", "token", lb_json_str(tok, "id"),
+				       "user", f[0].val, "login", b->login, "expires_at",
+				       lb_json_str(tok, "expires_at"), "via", "bootstrap-admin");
+		rc = gw_audit_emit(b->gw, &ev, NULL);
+	}
+	json_decref(tok);
+	json_decref(roles);
+	json_decref(user);
+	return rc;
+}
+
 static enum gw_db bootstrap_tx(void *arg)
 {
 	struct bootstrap *b = arg;
@@ -435,10 +609,8 @@ static enum gw_db bootstrap_tx(void *arg)
 
 	if ((rc = s->count(s->cls, &gw_k_users, &n)) != GW_DB_OK)
 		return rc;
-	if (n > 0) {
-		b->err = "the database has users already; --bootstrap-admin only works on an empty one";
-		return GW_DB_ABORT;
-	}
+	if (n > 0)
+		return bootstrap_again(b);
 	lb_time_format(lb_time_now_ms(), now, sizeof(now));
 	gw_new_id("usr_", uid);
 	row = json_pack("{s:s,s:s,s:s,s:s,s:s,s:n,s:b,s:s}", "id", uid, "login", b->login, "name",
@@ -455,7 +627,7 @@ static enum gw_db bootstrap_tx(void *arg)
 	json_decref(row);
 	if (rc != GW_DB_OK)
 		return rc;
-	rc = token_insert(s, uid, 1, now, b->token, b->len, &row);
+	rc = token_insert(s, uid, 1, now, b->gw->cfg.token_ttl, b->token, b->len, &row);
 	json_decref(row);
 	return rc;
 }

@@ -24,7 +24,7 @@ static const struct gw_col hosts[] = {T("id"), T("name"), T("subscription"), T("
 static const struct gw_col users[] = {T("id"), T("login"), T("name"), T("email"), T("side"),
 				      T("tenant"), B("disabled"), T("created_at"), END};
 static const struct gw_col tokens[] = {T("id"), T("user"), H("hash"), B("mfa"), T("created_at"),
-				       END};
+				       T("expires_at"), T("revoked_at"), T("last_used_at"), END};
 static const struct gw_col roles[] = {T("id"), T("user"), T("role"), T("tenant"),
 				      T("subscription"), T("created_at"), END};
 static const struct gw_col tickets[] = {T("id"), T("tenant"), T("subscription"), T("title"),

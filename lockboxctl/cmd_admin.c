@@ -265,6 +265,38 @@ static int token_create(struct ctl *c, struct ctl_args *a)
 	return cmd_print_once(c, ans, "token");
 }
 
+static const struct ctl_col token_cols[] = {
+	{"ID", "id", COL_STR},
+	{"CREATED", "created_at", COL_TIME},
+	{"EXPIRES", "expires_at", COL_TIME},
+	{"REVOKED", "revoked_at", COL_TIME},
+	{"LAST_USED", "last_used_at", COL_TIME},
+	{NULL, NULL, 0},
+};
+
+/* GET /v1/users/{id}/tokens: no secret in the answer. */
+static int token_list(struct ctl *c, struct ctl_args *a)
+{
+	struct ctl_query q;
+	char *uid, *p;
+	int rc = ctl_resolve_user(c, a->pos[0], &uid);
+	if (rc != CTL_OK)
+		return rc;
+	p = cmd_path_id("/v1/users", uid, "/tokens");
+	free(uid);
+	if (!p)
+		return CTL_FAILED;
+	ctl_query_init(&q, p);
+	free(p);
+	return cmd_list(c, a, &q, token_cols);
+}
+
+/* DELETE /v1/tokens/{id} */
+static int token_revoke(struct ctl *c, struct ctl_args *a)
+{
+	return cmd_call_show(c, "DELETE", cmd_path_id("/v1/tokens", a->pos[0], NULL), NULL);
+}
+
 /* role */
 
 static const struct ctl_col role_cols[] = {
@@ -407,6 +439,13 @@ const struct ctl_cmd ctl_cmds_admin[] = {
 	 token_opts, token_create, 0,
 	 "USER is a user id (usr_...) or a login. The token goes to stdout alone (a note to\n"
 	 "stderr), so TOKEN=$(lockboxctl token create alice) captures it."},
+	{"token list", "USER", "list a user's tokens (never their secrets)", 1, 1, list_opts,
+	 token_list, 0,
+	 "USER is a user id (usr_...) or a login. Provider admins see provider-side users'\n"
+	 "tokens; a tenant's global admins its customer-side users'."},
+	{"token revoke", "TOKEN_ID", "revoke a token: it stops working at once", 1, 1, NULL,
+	 token_revoke, 0,
+	 "TOKEN_ID is a token id (tok_...). The user's managers revoke it, or the user."},
 	{"role assign", "USER ROLE [--tenant TENANT | --subscription SUB]",
 	 "give a user a role (provider admin)", 2, 2, role_opts, role_assign, 0, ROLES_TEXT},
 	{"role remove", "USER ROLE [--tenant TENANT | --subscription SUB]",

@@ -27,6 +27,9 @@ TESTS += api/test_hostevents.py
 TESTS += api/test_concurrency.py
 TESTS += api/test_detach.py
 TESTS += api/test_userdisable.py
+# issue 12: token list, revoke, expiry (token_ttl)
+TESTS += api/test_tokens.py
+EXTRA_DIST += api/test_tokens.py
 EXTRA_DIST += api/test_userdisable.py
 EXTRA_DIST += api/test_detach.py
 EXTRA_DIST += api/test_concurrency.py

@@ -110,7 +110,10 @@ def main():
                 probs.append("id")
             if parse_time(e.get("time")) is None or not str(e.get("time")).endswith("Z"):
                 probs.append("time")
-            if e.get("level") not in ("subscription", "tenant"):
+            # provider-side users' directory events are provider-level (DESIGN.md "Audit")
+            levels = ("subscription", "tenant") + (
+                ("provider",) if str(e.get("type")).startswith("directory.") else ())
+            if e.get("level") not in levels:
                 probs.append("level")
             if not isinstance(e.get("details"), dict):
                 probs.append("details")

@@ -52,6 +52,24 @@ def main():
 
     w = lbtest.world(gw, admin)     # an exception here ends the test (and is reported)
     T.check(True, "world fixture built through the API")
+    with T.section("--bootstrap-admin on a database with users: a new token, admins only"):
+        r = gw.run("-c", gw.conf, "--bootstrap-admin", "admin")
+        tok = r.stdout.strip()
+        T.check(r.returncode == 0 and tok.startswith("lbu_") and tok != admin,
+                "the existing provider admin gets a new token", "rc=%d" % r.returncode)
+        st, _, _ = lbtest.api(gw, "GET", "/v1/tenants", token=tok)
+        T.eq(st, 200, "the new token works")
+        st, _, _ = lbtest.api(gw, "GET", "/v1/tenants", token=admin)
+        T.eq(st, 200, "the old one still works")
+        evs = w.must("GET", "/v1/audit/events?type=directory.token.create&limit=200")["items"]
+        T.check(any(e["details"].get("via") == "bootstrap-admin" and
+                    e["details"].get("login") == "admin" for e in evs),
+                "audited as directory.token.create (via bootstrap-admin)", evs[-3:])
+        for login in ("eng", "gadma"):
+            r = gw.run("-c", gw.conf, "--bootstrap-admin", login)
+            T.check(r.returncode != 0 and r.stdout.strip() == "",
+                    "%s is no provider admin: refused, no token" % login,
+                    "rc=%d out=%r" % (r.returncode, r.stdout))
     with T.section("directory: tenants, subscriptions, hosts, users, roles, tokens"):
         s, js, _ = w.call("GET", "/v1/tenants/" + w.tenant["A"])
         T.eq(s, 200, "GET /v1/tenants/{A}")
