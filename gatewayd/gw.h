@@ -219,6 +219,9 @@ struct gw_event {
 	const char *time; /* NULL: now */
 };
 enum gw_db gw_audit_emit(struct gw *gw, const struct gw_event *e, char id_out[37]);
+struct gw_tx;
+enum gw_db gw_directory_event(struct gw_tx *tx, const char *type, const char *tenant,
+			      json_t *details);
 
 enum gw_db gw_audit_verify_chain(struct gw *gw, json_t **result);
 /* Verifies the events after (SEQ, HASH), a checkpoint, up to the head. */

@@ -56,6 +56,21 @@ struct ingest {
 	char err_msg[256];
 };
 
+/* A directory change (DESIGN.md "Audit events"): the acting user as actor, the changed object
+ * in DETAILS (stolen; never a secret); an event of TENANT's when the object is the tenant's,
+ * else a provider-level one. */
+enum gw_db gw_directory_event(struct gw_tx *tx, const char *type, const char *tenant,
+			      json_t *details)
+{
+	struct gw_event ev = {0};
+	ev.type = type;
+	ev.tenant = tenant;
+	ev.level = tenant ? "tenant" : "provider";
+	ev.actor = tx->r->who.id[0] ? tx->r->who.id : NULL;
+	ev.details = details;
+	return gw_audit_emit(tx->r->gw, &ev, NULL);
+}
+
 /* A host repeats the gateway's access.check.* decisions under the gateway's id (the decision
  * id): such a copy is always a duplicate. One with an id the gateway never wrote would be a
  * decision the gateway did not make (a backdated allow, say): the whole batch is refused. */
@@ -234,7 +249,9 @@ static int known_event_type(const char *t)
 		"access.check.deny", "session.start", "session.end", "session.warn",
 		"session.terminate", "session.lost", "tenant.lockbox.enable",
 		"tenant.lockbox.disable", "host.enroll", "host.disable", "directory.user.disable",
-		"directory.user.enable", "directory.token.create", "directory.token.revoke", NULL};
+		"directory.user.enable", "directory.token.create", "directory.token.revoke",
+		"directory.tenant.create", "directory.subscription.create", "directory.user.create",
+		"directory.role.assign", "directory.role.unassign", NULL};
 	for (size_t i = 0; types[i]; i++)
 		if (strcmp(types[i], t) == 0)
 			return 1;

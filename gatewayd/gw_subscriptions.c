@@ -24,6 +24,10 @@ static enum gw_db subscription_create_tx(struct gw_tx *tx)
 	rc = s->insert(s->cls, &gw_k_subscriptions, tx->out);
 	if (rc == GW_DB_CONFLICT)
 		return gw_tx_fail(tx, "conflict", "the tenant has a subscription with that name");
+	if (rc == GW_DB_OK)
+		rc = gw_directory_event(tx, "directory.subscription.create", tenant,
+					json_pack("{s:s,s:O}", "subscription", id, "name",
+						  json_object_get(tx->out, "name")));
 	return rc;
 }
 

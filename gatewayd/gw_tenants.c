@@ -19,6 +19,10 @@ static enum gw_db tenant_create_tx(struct gw_tx *tx)
 	rc = s->insert(s->cls, &gw_k_tenants, tx->out);
 	if (rc == GW_DB_CONFLICT)
 		return gw_tx_fail(tx, "conflict", "a tenant with that name exists already");
+	if (rc == GW_DB_OK)
+		rc = gw_directory_event(tx, "directory.tenant.create", id,
+					json_pack("{s:s,s:O}", "tenant", id, "name",
+						  json_object_get(tx->out, "name")));
 	return rc;
 }
 

@@ -49,6 +49,13 @@ static enum gw_db user_create_tx(struct gw_tx *tx)
 	rc = s->insert(s->cls, &gw_k_users, tx->out);
 	if (rc == GW_DB_CONFLICT)
 		return gw_tx_fail(tx, "conflict", "a user with that login exists already");
+	if (rc == GW_DB_OK)
+		rc = gw_directory_event(tx, "directory.user.create", tenant,
+					json_pack("{s:s,s:O,s:O,s:O,s:O}", "user", id, "login",
+						  json_object_get(tx->out, "login"), "name",
+						  json_object_get(tx->out, "name"), "email",
+						  json_object_get(tx->out, "email"), "side",
+						  json_object_get(tx->out, "side")));
 	return rc;
 }
 
@@ -448,6 +455,11 @@ static enum gw_db role_assign_tx(struct gw_tx *tx)
 				    rname, "tenant", tenant, "subscription", sub, "created_at", now);
 		rc = s->insert(s->cls, &gw_k_roles, tx->out);
 	}
+	if (rc == GW_DB_OK)
+		rc = gw_directory_event(tx, "directory.role.assign", tenant,
+					json_pack("{s:s,s:s,s:s,s:s?,s:s?}", "role_assignment", id,
+						  "user", uid, "role", rname, "tenant", tenant,
+						  "subscription", sub));
 	json_decref(user);
 	return rc;
 }
@@ -511,6 +523,14 @@ static enum gw_db role_remove_tx(struct gw_tx *tx)
 	 * roles hold no grants: nothing to mark) */
 	if (rc == GW_DB_OK)
 		rc = gw_tx_changed_user_grants(tx, lb_json_str(found, "user"));
+	if (rc == GW_DB_OK)
+		rc = gw_directory_event(tx, "directory.role.unassign", lb_json_str(found, "tenant"),
+					json_pack("{s:O,s:O,s:O,s:O?,s:O?}", "role_assignment",
+						  json_object_get(found, "id"), "user",
+						  json_object_get(found, "user"), "role",
+						  json_object_get(found, "role"), "tenant",
+						  json_object_get(found, "tenant"), "subscription",
+						  json_object_get(found, "subscription")));
 	tx->out = json_pack("{s:O}", "deleted", json_object_get(found, "id"));
 	json_decref(found);
 	return rc;

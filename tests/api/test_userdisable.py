@@ -3,6 +3,7 @@
 tenant's global admins for its own users, nobody else), what a disabled user loses at once
 (tokens, logins: user_disabled), the role rule of the check (not_engineer), the directory
 events, and the change signal that tells the hosts' agents to end live sessions."""
+import json
 import threading
 import time
 
@@ -117,8 +118,49 @@ def main():
                     if e["details"].get("user") == w.user["custA"]]
             T.eq(len(seen), 0, "B's global admin does not")
 
+        with T.section("directory events: tenants, subscriptions, users, roles"):
+            def one(typ, key, val, who="admin"):
+                return [e for e in events(w, typ, who=who) if e["details"].get(key) == val]
+            for t in ("A", "B"):
+                evs = one("directory.tenant.create", "tenant", w.tenant[t])
+                T.eq(len(evs), 1, "one directory.tenant.create for tenant %s" % t)
+                if evs:
+                    T.eq(evs[0]["level"], "tenant", "a tenant-level event")
+                    T.eq(evs[0]["actor"], w.user["admin"], "actor: the provider admin")
+            evs = one("directory.subscription.create", "subscription", w.sub["A1"])
+            T.eq(len(evs), 1, "one directory.subscription.create for A1")
+            if evs:
+                T.eq(evs[0]["tenant"], w.tenant["A"], "of tenant A")
+            evs = one("directory.user.create", "user", w.user["custA"])
+            T.eq(len(evs), 1, "one directory.user.create for custA")
+            if evs:
+                T.eq((evs[0]["level"], evs[0]["tenant"]), ("tenant", w.tenant["A"]),
+                     "a customer user: an event of its tenant")
+                T.check("token" not in json.dumps(evs[0]["details"]), "no secret in it")
+            evs = one("directory.user.create", "user", w.user["eng"])
+            T.eq([e["level"] for e in evs], ["provider"], "a provider-side user: provider level")
+            evs = [e for e in events(w, "directory.role.assign")
+                   if e["details"].get("user") == w.user["ownA1"]]
+            T.eq(len(evs), 1, "one directory.role.assign for ownA1")
+            if evs:
+                T.eq((evs[0]["details"].get("role"), evs[0]["details"].get("subscription"),
+                      evs[0]["tenant"]), ("owner", w.sub["A1"], w.tenant["A"]),
+                     "names the role, its subscription, in tenant A")
+            seen = [e for e in events(w, "directory.user.create", who="gadmB")
+                    if e["details"].get("user") == w.user["custA"]]
+            T.eq(seen, [], "B's global admin does not read A's directory")
+            seen = [e for e in events(w, "directory.user.create", who="gadmA")
+                    if e["details"].get("user") == w.user["custA"]]
+            T.eq(len(seen), 1, "A's global admin reads A's directory")
+
         with T.section("an engineer without the role is denied"):
             w.must("DELETE", "/v1/role-assignments", {"user": w.user["eng"], "role": "engineer"})
+            evs = [e for e in events(w, "directory.role.unassign")
+                   if e["details"].get("user") == w.user["eng"]]
+            T.eq(len(evs), 1, "one directory.role.unassign, at provider level")
+            if evs:
+                T.eq((evs[0]["level"], evs[0]["details"].get("role")), ("provider", "engineer"),
+                     "provider level, role engineer")
             ans = w.check("hA1", "eng")
             T.eq(ans["decision"], "deny", "deny")
             T.eq(ans["reason"], "not_engineer", "reason not_engineer")
