@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lockbox/auditlog.h"
+
 enum gw_db {
 	GW_DB_OK = 0,
 	GW_DB_NOT_FOUND,
@@ -83,7 +85,7 @@ struct gw_store *gw_store_sqlite_open(const char *path, unsigned max_conns, char
 /* Row <-> JSON helpers shared by store implementations. */
 const struct gw_col *gw_kind_col(const struct gw_kind *k, const char *name);
 /* SHA-256 over the compact, key-sorted JSON of the event's chained fields and PREV_HASH. */
-void gw_audit_chain_hash(const json_t *ev, const char *prev_hash, char out[65]);
+#define gw_audit_chain_hash lb_audit_chain_hash /* lockbox/auditlog.h: lockboxctl verifies too */
 #define GW_ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
 #endif

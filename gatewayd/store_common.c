@@ -73,28 +73,6 @@ const struct gw_col *gw_kind_col(const struct gw_kind *k, const char *name)
 	return NULL;
 }
 
-void gw_audit_chain_hash(const json_t *ev, const char *prev_hash, char out[65])
-{
-	static const char *const fields[] = {"seq",  "id",   "time",    "type",    "tenant",
-					     "subscription", "level", "actor", "host", "request",
-					     "details", NULL};
-	json_t *c = json_object();
-	char *text;
-
-	for (size_t i = 0; fields[i]; i++) {
-		json_t *v = json_object_get(ev, fields[i]);
-		json_object_set(c, fields[i], v ? v : json_null());
-	}
-	/* source (schema 6) only when set: events stored before it keep their hash */
-	if (json_is_string(json_object_get(ev, "source")))
-		json_object_set(c, "source", json_object_get(ev, "source"));
-	json_object_set_new(c, "prev_hash", json_string(prev_hash));
-	text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
-	lb_sha256_hex(text ? text : "", text ? strlen(text) : 0, out);
-	free(text);
-	json_decref(c);
-}
-
 struct gw_store *gw_store_open(const char *uri, unsigned max_conns, char *err, size_t errlen)
 {
 	if (strncmp(uri, "sqlite://", 9) == 0) {

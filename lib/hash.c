@@ -13,6 +13,11 @@
 #include <openssl/x509.h>
 #include <openssl/sha.h>
 
+#include <stdlib.h>
+
+#include <jansson.h>
+
+#include "lockbox/auditlog.h"
 #include "lockbox/util.h"
 
 static void to_hex(const unsigned char *md, size_t n, char *out)
@@ -103,4 +108,26 @@ int lb_ed25519_verify_hex(void *pub, const char *text, const char *sighex)
 void lb_ed25519_pubkey_free(void *pub)
 {
 	EVP_PKEY_free(pub);
+}
+
+void lb_audit_chain_hash(const json_t *ev, const char *prev_hash, char out[65])
+{
+	static const char *const fields[] = {"seq",  "id",   "time",    "type",    "tenant",
+					     "subscription", "level", "actor", "host", "request",
+					     "details", NULL};
+	json_t *c = json_object();
+	char *text;
+
+	for (size_t i = 0; fields[i]; i++) {
+		json_t *v = json_object_get(ev, fields[i]);
+		json_object_set(c, fields[i], v ? v : json_null());
+	}
+	/* source (schema 6) only when set: events stored before it keep their hash */
+	if (json_is_string(json_object_get(ev, "source")))
+		json_object_set(c, "source", json_object_get(ev, "source"));
+	json_object_set_new(c, "prev_hash", json_string(prev_hash));
+	text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+	lb_sha256_hex(text ? text : "", text ? strlen(text) : 0, out);
+	free(text);
+	json_decref(c);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "lockbox/auditlog.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 
@@ -111,29 +112,6 @@ static int audit_export(struct ctl *c, struct ctl_args *a)
 	return rc;
 }
 
-/* The chain hash as the gateway computes it (gatewayd/store_common.c): the event's fields in
- * canonical JSON (compact, sorted keys) with the previous hash, SHA-256. */
-static void chain_hash(const json_t *ev, const char *prev, char out[65])
-{
-	static const char *const fields[] = {"seq",  "id",   "time",    "type",    "tenant",
-					     "subscription", "level", "actor", "host", "request",
-					     "details", NULL};
-	json_t *c = json_object();
-	char *text;
-
-	for (size_t i = 0; fields[i]; i++) {
-		json_t *v = json_object_get(ev, fields[i]);
-		json_object_set(c, fields[i], v ? v : json_null());
-	}
-	if (json_is_string(json_object_get(ev, "source")))
-		json_object_set(c, "source", json_object_get(ev, "source"));
-	json_object_set_new(c, "prev_hash", json_string(prev));
-	text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
-	lb_sha256_hex(text ? text : "", text ? strlen(text) : 0, out);
-	free(text);
-	json_decref(c);
-}
-
 struct pv {
 	json_t *ckpts; /* the Ed25519 records, oldest first */
 	size_t next;   /* the next record to meet in the walk */
@@ -197,7 +175,7 @@ static int pv_events(struct pv *v, json_t *items)
 		if (seq != v->expect)
 			return pv_fail(v, v->expect, "sequence gap (events removed, or this token "
 				       "does not see every event: use a provider admin's)");
-		chain_hash(ev, v->prev, hash);
+		lb_audit_chain_hash(ev, v->prev, hash);
 		if (!ph || strcmp(ph, v->prev) != 0)
 			return pv_fail(v, seq, "prev_hash does not match the previous event");
 		if (!hh || strcmp(hh, hash) != 0)

@@ -46,6 +46,11 @@ enum lb_auditlog_result {
 
 const char *lb_auditlog_strerror(enum lb_auditlog_result r);
 
+/* The audit chain's hash of EV after PREV_HASH (SHA-256 over the canonical JSON, compact with
+ * sorted keys, of the chained fields and prev_hash), as the gateway stores it and anyone who
+ * verifies the chain recomputes it (lib/hash.c). */
+void lb_audit_chain_hash(const json_t *ev, const char *prev_hash, char out[65]);
+
 /* Builds a new event object {"id", "time", "type", "actor", "request", "details"}.
  * ID: a UUID to use (e.g. the gateway's decision_id) or NULL for a fresh random one.
  * TIME_MS: 0 = now. ACTOR and REQUEST may be NULL (JSON null). DETAILS is stolen (may be NULL
