@@ -27,7 +27,9 @@ struct agent_session {
 	char user[256];
 	char service[64];
 	char rhost[256];
-	char tty[72];
+	char tty[72];              /* PAM_TTY the decision was asked with (re-checks use it) */
+	char session_tty[72];      /* PAM_TTY at session open (xrdp-sesman: the X display) */
+	char access[16];           /* the access type the gateway decided for, or "" */
 	char request[80];
 	char decision_id[40];
 	struct agent_pid leader;   /* the process that opened the PAM session */
@@ -47,6 +49,16 @@ struct agent_session {
 	size_t nprocs;
 };
 
+#define AGENT_MAX_GRANTS 20000
+
+struct agent_grant {
+	char user[256];
+	char access[16];
+	char request[80];
+	char expires_at[40];
+	int64_t expires_mono; /* the grant's end on the agent's monotonic clock (ms) */
+};
+
 struct agent {
 	struct lb_hostconf conf;
 	const char *state_dir;
@@ -61,6 +73,26 @@ struct agent {
 	size_t npool;
 	_Atomic int gateway_ok;     /* the last request got an answer */
 	_Atomic long long change_version;
+	_Atomic int64_t last_change_ms; /* monotonic: the last change the gateway signalled */
+
+	/* the grants answered from (agent_grants.c) */
+	struct {
+		pthread_mutex_t lock;
+		struct agent_grant *v;
+		size_t n;
+		json_t *services;     /* PAM service -> access type, the gateway's map */
+		long long version;
+		int valid;            /* fetched after the last signalled change */
+		int64_t live_until;   /* monotonic ms: the change signal answered recently */
+	} grants;
+
+	/* the agent's own decisions in the local audit log (agent_events.c) */
+	struct {
+		pthread_mutex_t lock;
+		pthread_cond_t cond;             /* CLOCK_MONOTONIC: synced moved */
+		unsigned long long appended;     /* decisions appended */
+		unsigned long long synced;       /* of those, durable */
+	} rec;
 
 	/* sessions (agent_sessions.c) */
 	pthread_mutex_t lock;
@@ -68,6 +100,9 @@ struct agent {
 	struct agent_session *sessions;
 	size_t nsessions;
 	int recheck_all;            /* the gateway signalled a change */
+	int persist_failed;         /* the last rewrite of the table failed */
+	int64_t persist_ms;         /* monotonic: when it was last rewritten (or tried) */
+#define AGENT_PERSIST_PROBE_MS 2000
 	int recheck_running;        /* a batch of re-checks is out (one at a time) */
 #define AGENT_MAX_LOGIND 64
 	int logind[AGENT_MAX_LOGIND]; /* leaders whose logind session is to be terminated */
@@ -96,6 +131,29 @@ void *agent_changes_thread(void *arg);
 /* The enrolled host name for answers ("" while unknown). */
 void agent_host_name(struct agent *ag, char *out, size_t len);
 
+/* The grants of this host (GET /v1/hosts/self/grants) fetched now; 0, or -1 (the held
+ * ones are dropped either way). */
+int agent_grants_fetch(struct agent *ag, struct lb_http_client *c);
+
+/* agent_grants.c: the grants the agent answers logins from. */
+void agent_grants_init(struct agent *ag);
+void agent_grants_free(struct agent *ag);
+/* Replaces the held grants with the gateway's answer ANS to a question sent at SENT_MONO_MS;
+ * 0, or -1 with WHY (nothing held then). */
+int agent_grants_set(struct agent *ag, const json_t *ans, int64_t sent_mono_ms, char *why,
+		     size_t whylen);
+void agent_grants_drop(struct agent *ag);
+int agent_grants_valid(struct agent *ag);
+/* The change signal answered: the held grants may be used until UNTIL_MONO_MS. */
+void agent_grants_live(struct agent *ag, int64_t until_mono_ms);
+/* 1 and A filled with an allow (at_gateway = 0) when a current grant covers USER on SERVICE;
+ * 0: ask the gateway. */
+int agent_grants_decide(struct agent *ag, const char *user, const char *service,
+			struct lb_check_answer *a);
+/* Whether the current grants hold REQUEST for USER: 1, 0, or -1 (none current). */
+int agent_grants_covers(struct agent *ag, const char *user, const char *request);
+json_t *agent_grants_json(struct agent *ag);
+
 /* agent_socket.c: the module's questions. */
 int agent_socket_open(struct agent *ag, int *fd);
 struct agent_listener {
@@ -108,6 +166,11 @@ void *agent_accept_thread(void *arg /* struct agent_listener * */);
 int agent_sessions_load(struct agent *ag);
 /* Registers a session; 0, or -1 with ERR. */
 int agent_session_open(struct agent *ag, const json_t *q, int peer_pid, char *err, size_t errlen);
+/* Whether a session could be registered now (the table has room and can be saved): asked
+ * before a login is decided, so that what would refuse the session at open refuses the login
+ * in account instead (xrdp 0.9 has told its client "login successful" before session open).
+ * 0, or -1 with ERR. */
+int agent_sessions_can_open(struct agent *ag, char *err, size_t errlen);
 /* The module closed session ID; 0 found, -1 unknown. */
 int agent_session_close(struct agent *ag, const char *id);
 json_t *agent_sessions_json(struct agent *ag);
@@ -121,5 +184,15 @@ void agent_deliver_kick(struct agent *ag);
 /* agent_events.c: host events (syslog line + local audit log). */
 void agent_event(struct agent *ag, const char *type, const char *id, const char *user,
 		 const char *request, json_t *details /* stolen */, int at_gateway);
+
+/* Writes the agent's own decision A (made from the held grants) to the local audit log as
+ * access.check.*, not yet fsync'ed; 0, or -1 (then the decision must not be used). */
+int agent_record_decision(struct agent *ag, const struct lb_check_answer *a, const char *service,
+			  const char *rhost, const char *tty, int pid);
+/* Makes every decision appended so far durable (fsync). */
+void agent_record_sync(struct agent *ag);
+/* Waits until every decision appended so far is durable; 0, or -1 after TIMEOUT_MS or when
+ * the log cannot be synced. */
+int agent_record_wait(struct agent *ag, int64_t timeout_ms);
 
 #endif

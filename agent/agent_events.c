@@ -68,3 +68,88 @@ void agent_event(struct agent *ag, const char *type, const char *id, const char 
 	if (!at_gateway)
 		agent_deliver_kick(ag);
 }
+
+/* ---- decisions the agent makes from the grants it holds ---- */
+
+int agent_record_decision(struct agent *ag, const struct lb_check_answer *a, const char *service,
+			  const char *rhost, const char *tty, int pid)
+{
+	char err[512];
+	enum lb_auditlog_result r;
+	json_t *details, *ev;
+
+	/* the module's fields for its own decisions, so one reader reads both */
+	details = json_pack("{s:s,s:s,s:s?,s:s?,s:i,s:s,s:s,s:s,s:s,s:s,s:s}", "user", a->user,
+			    "service", service, "rhost", rhost, "tty", tty, "pid", pid, "host",
+			    a->host, "decision", a->allow ? "allow" : "deny", "reason", a->reason,
+			    "decision_id", a->decision_id, "grant_expires_at", a->grant_expires_at,
+			    "decided_by", "agent");
+	ev = details ? lb_audit_event_new(a->allow ? "access.check.allow" : "access.check.deny",
+					  a->decision_id, 0, a->user, a->request[0] ? a->request
+										  : NULL,
+					  details)
+		     : NULL;
+	if (!ev) {
+		lb_log(LOG_ERR, "cannot build a decision event (out of memory)");
+		return -1;
+	}
+	/* not durable yet: agent_record_sync runs right after the answer has gone out, and a
+	 * session this decision opens waits for it (agent_record_wait) */
+	pthread_mutex_lock(&ag->rec.lock);
+	r = lb_auditlog_append_unsynced(ag->conf.audit_log, ev, err, sizeof(err));
+	if (r == LB_AUDITLOG_OK)
+		ag->rec.appended++;
+	pthread_mutex_unlock(&ag->rec.lock);
+	json_decref(ev);
+	if (r != LB_AUDITLOG_OK) {
+		lb_log(LOG_ERR, "%s: cannot record a decision: %s", ag->conf.audit_log, err);
+		return -1;
+	}
+	return 0;
+}
+
+void agent_record_sync(struct agent *ag)
+{
+	char err[512];
+	unsigned long long upto;
+	enum lb_auditlog_result r;
+
+	pthread_mutex_lock(&ag->rec.lock);
+	upto = ag->rec.appended; /* every append counted here has completed */
+	pthread_mutex_unlock(&ag->rec.lock);
+	if (ag->rec.synced >= upto)
+		return;
+	r = lb_auditlog_sync(ag->conf.audit_log, err, sizeof(err));
+	pthread_mutex_lock(&ag->rec.lock);
+	if (r == LB_AUDITLOG_OK && upto > ag->rec.synced)
+		ag->rec.synced = upto;
+	pthread_cond_broadcast(&ag->rec.cond);
+	pthread_mutex_unlock(&ag->rec.lock);
+	if (r != LB_AUDITLOG_OK)
+		lb_log(LOG_ERR, "%s: %s (sessions of the decisions in it are refused)",
+		       ag->conf.audit_log, err);
+	agent_deliver_kick(ag);
+}
+
+int agent_record_wait(struct agent *ag, int64_t timeout_ms)
+{
+	struct timespec ts;
+	int64_t end = lb_mono_ms() + timeout_ms;
+	int ok;
+
+	agent_record_sync(ag); /* in case the answering worker has not got to it yet */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&ag->rec.lock);
+	while (ag->rec.synced < ag->rec.appended && lb_mono_ms() < end)
+		if (pthread_cond_timedwait(&ag->rec.cond, &ag->rec.lock, &ts) != 0)
+			break;
+	ok = ag->rec.synced >= ag->rec.appended;
+	pthread_mutex_unlock(&ag->rec.lock);
+	return ok ? 0 : -1;
+}

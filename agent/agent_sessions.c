@@ -51,6 +51,10 @@ static json_t *session_json(const struct agent_session *s)
 		      gend, "warned", s->warned, "closed", s->closed, "prechecked", s->prechecked,
 		      "term_ms", (json_int_t)s->term_ms, "term_reason", s->term_reason, "termed",
 		      s->termed, "killed", s->killed, "procs", procs);
+	if (o) {
+		json_object_set_new(o, "session_tty", json_string(s->session_tty));
+		json_object_set_new(o, "access", json_string(s->access));
+	}
 	return o;
 }
 
@@ -74,6 +78,8 @@ static int session_from_json(const json_t *o, struct agent_session *s)
 	copy_str(s->service, sizeof(s->service), o, "service");
 	copy_str(s->rhost, sizeof(s->rhost), o, "rhost");
 	copy_str(s->tty, sizeof(s->tty), o, "tty");
+	copy_str(s->session_tty, sizeof(s->session_tty), o, "session_tty");
+	copy_str(s->access, sizeof(s->access), o, "access");
 	copy_str(s->request, sizeof(s->request), o, "request");
 	copy_str(s->decision_id, sizeof(s->decision_id), o, "decision_id");
 	copy_str(s->term_reason, sizeof(s->term_reason), o, "term_reason");
@@ -130,6 +136,8 @@ out:
 	if (rc != 0)
 		lb_log(LOG_ERR, "%s: cannot save the session table: %s", ag->state_dir,
 		       strerror(errno));
+	ag->persist_failed = rc != 0;
+	ag->persist_ms = lb_mono_ms();
 	free(text);
 	return rc;
 }
@@ -216,10 +224,16 @@ static void drop(struct agent *ag, struct agent_session *s)
 
 static json_t *base_details(const struct agent_session *s)
 {
-	return json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:i,s:s}", "session", s->id, "user", s->user,
-			 "service", s->service, "rhost", s->rhost[0] ? s->rhost : NULL, "tty",
-			 s->tty[0] ? s->tty : NULL, "pid", s->leader.pid, "decision_id",
-			 s->decision_id);
+	json_t *d = json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:i,s:s}", "session", s->id, "user",
+			      s->user, "service", s->service, "rhost", s->rhost[0] ? s->rhost : NULL,
+			      "tty", s->tty[0] ? s->tty : NULL, "pid", s->leader.pid, "decision_id",
+			      s->decision_id);
+	/* the same fields as the module's session events */
+	if (d && s->session_tty[0])
+		json_object_set_new(d, "session_tty", json_string(s->session_tty));
+	if (d && s->access[0])
+		json_object_set_new(d, "access", json_string(s->access));
+	return d;
 }
 
 int agent_session_open(struct agent *ag, const json_t *q, int pid, char *err, size_t errlen)
@@ -227,7 +241,7 @@ int agent_session_open(struct agent *ag, const json_t *q, int pid, char *err, si
 	struct agent_session s;
 	struct agent_procinfo me, parent;
 	const char *id = lb_json_str(q, "session"), *gexp = lb_json_str(q, "grant_expires_at");
-	int rc = -1;
+	int rc = -1, covered;
 
 	memset(&s, 0, sizeof(s));
 	if (!id || !lb_uuid_valid(id) || !lb_json_str(q, "user") || !lb_json_str(q, "service")) {
@@ -242,6 +256,12 @@ int agent_session_open(struct agent *ag, const json_t *q, int pid, char *err, si
 		snprintf(err, errlen, "the grant has already ended");
 		return -1;
 	}
+	/* the decisions the agent made itself are durable before any session they open */
+	if (agent_record_wait(ag, 3000) != 0) {
+		snprintf(err, errlen, "the agent's record of the decision is not durable (the local "
+			 "audit log cannot be synced)");
+		return -1;
+	}
 	if (pid <= 1 || agent_proc_stat(pid, &me) != 0) {
 		snprintf(err, errlen, "cannot read the calling process (pid %d)", pid);
 		return -1;
@@ -251,6 +271,8 @@ int agent_session_open(struct agent *ag, const json_t *q, int pid, char *err, si
 	copy_str(s.service, sizeof(s.service), q, "service");
 	copy_str(s.rhost, sizeof(s.rhost), q, "rhost");
 	copy_str(s.tty, sizeof(s.tty), q, "tty");
+	copy_str(s.session_tty, sizeof(s.session_tty), q, "session_tty");
+	copy_str(s.access, sizeof(s.access), q, "access");
 	copy_str(s.request, sizeof(s.request), q, "request");
 	copy_str(s.decision_id, sizeof(s.decision_id), q, "decision_id");
 	s.leader.pid = pid;
@@ -276,9 +298,37 @@ int agent_session_open(struct agent *ag, const json_t *q, int pid, char *err, si
 		}
 	}
 	pthread_mutex_unlock(&ag->lock);
-	if (rc == 0)
-		lb_log(LOG_INFO, "session %s of %s (pid %d) registered, grant ends %s", s.id,
-		       s.user, pid, gexp);
+	if (rc != 0)
+		return rc;
+	lb_log(LOG_INFO, "session %s of %s (pid %d) registered, grant ends %s", s.id, s.user,
+	       pid, gexp);
+	/* The decision came before this (the account phase); a change signalled in between
+	 * (a revoke) was re-checked against the table without this session. So ask again now
+	 * when the grants fetched after the last change do not hold its request, or, with no
+	 * current grants to look at, when a change came lately. */
+	covered = agent_grants_covers(ag, s.user, s.request);
+	if (covered == 0 ||
+	    (covered < 0 && ag->last_change_ms && lb_mono_ms() - ag->last_change_ms < 120000))
+		agent_sessions_recheck_all(ag);
+	return 0;
+}
+
+int agent_sessions_can_open(struct agent *ag, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&ag->lock);
+	if (ag->nsessions >= AGENT_MAX_SESSIONS) {
+		snprintf(err, errlen, "too many live sessions (%d)", AGENT_MAX_SESSIONS);
+		rc = -1;
+	} else if ((ag->persist_failed || lb_mono_ms() - ag->persist_ms > AGENT_PERSIST_PROBE_MS) &&
+		   persist(ag) != 0) {
+		/* the table is rewritten at every change; between changes, a login tries it
+		 * at most once per AGENT_PERSIST_PROBE_MS, and at once after a failure */
+		snprintf(err, errlen, "cannot save the session table in %s", ag->state_dir);
+		rc = -1;
+	}
+	pthread_mutex_unlock(&ag->lock);
 	return rc;
 }
 

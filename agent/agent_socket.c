@@ -144,7 +144,10 @@ static const char *field(const json_t *q, const char *key, size_t max, int optio
 	return s;
 }
 
-static json_t *op_check(struct agent *ag, const json_t *q)
+/* A login's question. From the held grants when they allow it (the agent records that
+ * decision itself: *SYNC asks the caller to make it durable once the answer is out), else
+ * from the gateway. */
+static json_t *op_check(struct agent *ag, const json_t *q, int pid, int *sync)
 {
 	struct lb_check_answer a;
 	int bad = 0;
@@ -152,6 +155,7 @@ static json_t *op_check(struct agent *ag, const json_t *q)
 	const char *service = field(q, "service", 64, 0, &bad);
 	const char *rhost = field(q, "rhost", 256, 1, &bad);
 	const char *tty = field(q, "tty", 72, 1, &bad);
+	char why[256];
 	int64_t budget;
 
 	if (bad || !*user || !*service)
@@ -160,7 +164,26 @@ static json_t *op_check(struct agent *ag, const json_t *q)
 	budget = ag->conf.timeout * 1000 - 300;
 	if (budget < 500)
 		budget = 500;
-	agent_check(ag, user, service, rhost, tty, NULL, budget, &a);
+	if (agent_sessions_can_open(ag, why, sizeof(why)) != 0) {
+		/* what would refuse the session at open refuses the login now, in account:
+		 * xrdp 0.9 tells its client "login successful" before pam_open_session */
+		memset(&a, 0, sizeof(a));
+		snprintf(a.reason, sizeof(a.reason), "session_table_unavailable");
+		snprintf(a.message, sizeof(a.message), "lockbox-agent cannot watch a new session "
+			 "on this host");
+		snprintf(a.error, sizeof(a.error), "%s", why);
+		snprintf(a.user, sizeof(a.user), "%s", user);
+		agent_host_name(ag, a.host, sizeof(a.host));
+		if (lb_uuid4(a.decision_id, sizeof(a.decision_id)) != 0)
+			return error_answer("no randomness for a decision id");
+		lb_log(LOG_ERR, "login of %s denied: %s", user, why);
+	} else if (agent_grants_decide(ag, user, service, &a) &&
+	    agent_record_decision(ag, &a, service, rhost, tty, pid) == 0) {
+		a.recorded = 1;
+		*sync = 1;
+	} else {
+		agent_check(ag, user, service, rhost, tty, NULL, budget, &a);
+	}
 	return lb_check_answer_json(&a);
 }
 
@@ -184,9 +207,10 @@ static json_t *op_status(struct agent *ag)
 {
 	char host[256];
 	agent_host_name(ag, host, sizeof(host));
-	return json_pack("{s:b,s:s,s:s,s:b,s:I,s:o}", "ok", 1, "host", host, "gateway_url",
+	return json_pack("{s:b,s:s,s:s,s:b,s:I,s:o,s:o}", "ok", 1, "host", host, "gateway_url",
 			 ag->conf.gateway_url, "gateway_ok", (int)ag->gateway_ok, "change_version",
-			 (json_int_t)ag->change_version, "sessions", agent_sessions_json(ag));
+			 (json_int_t)ag->change_version, "grants", agent_grants_json(ag), "sessions",
+			 agent_sessions_json(ag));
 }
 
 static void *worker_main(void *arg)
@@ -198,6 +222,7 @@ static void *worker_main(void *arg)
 	int pid;
 	json_t *q = NULL, *ans;
 	const char *op;
+	int sync = 0;
 
 	if (lb_agent_peer(w->fd, &uid, &pid) != 0 || (uid != 0 && uid != (unsigned)geteuid())) {
 		lb_log(LOG_WARNING, "refused a question from uid %u (only root may ask)", uid);
@@ -212,7 +237,7 @@ static void *worker_main(void *arg)
 	if (!op)
 		ans = error_answer("no op");
 	else if (strcmp(op, "check") == 0)
-		ans = op_check(ag, q);
+		ans = op_check(ag, q, pid, &sync);
 	else if (strcmp(op, "session_open") == 0)
 		ans = op_session_open(ag, q, pid);
 	else if (strcmp(op, "session_close") == 0)
@@ -222,9 +247,16 @@ static void *worker_main(void *arg)
 	else
 		ans = error_answer("unknown op");
 	reply(w->fd, ans);
+	if (sync) {
+		/* the login goes on while the disk works; its session waits for this */
+		close(w->fd);
+		w->fd = -1;
+		agent_record_sync(ag);
+	}
 out:
 	json_decref(q);
-	close(w->fd);
+	if (w->fd >= 0)
+		close(w->fd);
 	free(w);
 	ag->workers--;
 	return NULL;

@@ -13,7 +13,12 @@
 #include "lockbox/util.h"
 
 #define AGENT_MAX_ANSWER (8 * 1024)
-#define AGENT_CHANGES_WAIT 50       /* seconds a long-poll waits at the gateway */
+/* Seconds a long-poll waits at the gateway. It also bounds how long held grants outlive a
+ * gateway that went silent without closing the connection (a network partition): they are
+ * used only until AGENT_CHANGES_WAIT + AGENT_GRANTS_SLACK seconds after the last answer. */
+#define AGENT_CHANGES_WAIT 25
+#define AGENT_GRANTS_SLACK 5
+#define AGENT_MAX_GRANTS_ANSWER (4 * 1024 * 1024)
 #define AGENT_BACKOFF_MAX_MS 30000
 
 int agent_upstream_init(struct agent *ag)
@@ -230,6 +235,36 @@ fill:
 		agent_host_name(ag, a->host, sizeof(a->host));
 }
 
+int agent_grants_fetch(struct agent *ag, struct lb_http_client *c)
+{
+	struct lb_http_response r = {0};
+	char err[512], why[256];
+	int64_t sent = lb_mono_ms();
+	json_t *j = NULL;
+	int rc = -1;
+
+	agent_grants_drop(ag);
+	if (gateway_call(ag, c, "GET", "/v1/hosts/self/grants", NULL, ag->conf.timeout * 1000,
+			 AGENT_MAX_GRANTS_ANSWER, &r, err, sizeof(err)) != LB_HTTP_OK) {
+		lb_log(LOG_WARNING, "grants: %s (logins ask the gateway)", err);
+		goto out;
+	}
+	if (r.status != 200) {
+		lb_log(LOG_WARNING, "grants: HTTP %ld (logins ask the gateway)", r.status);
+		goto out;
+	}
+	j = lb_json_parse_object(r.body, r.len, why, sizeof(why));
+	if (!j || agent_grants_set(ag, j, sent, why, sizeof(why)) != 0) {
+		lb_log(LOG_WARNING, "grants: %s (logins ask the gateway)", why);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(j);
+	lb_http_response_free(&r);
+	return rc;
+}
+
 /* GET /v1/hosts/self once the gateway answers: the enrolled name answers carry. */
 static void learn_host_name(struct agent *ag, struct lb_http_client *c)
 {
@@ -305,7 +340,7 @@ void *agent_changes_thread(void *arg)
 	struct agent *ag = arg;
 	struct lb_http_client *c = lb_http_client_new();
 	long long since = 0;
-	int have_since = 0;
+	int have_since = 0, answered = 0;
 	int64_t backoff = 500;
 
 	if (!c) {
@@ -317,13 +352,24 @@ void *agent_changes_thread(void *arg)
 		learn_host_name(ag, c);
 		rc = poll_changes(ag, c, &since, have_since);
 		if (rc < 0) {
-			/* after an outage we may have missed a signal: re-check when it answers */
+			/* after an outage we may have missed a signal: re-check when it answers;
+			 * until then no login is answered from grants that may be stale */
+			agent_grants_drop(ag);
 			have_since = 0;
 			sleep_until_stop(ag, backoff);
 			backoff = backoff * 2 > AGENT_BACKOFF_MAX_MS ? AGENT_BACKOFF_MAX_MS : backoff * 2;
 			continue;
 		}
 		backoff = 500;
+		/* a change drops the held grants before anything else, so the next login asks
+		 * the gateway until the new list is here */
+		/* (the very first answer is no change: nothing was decided before it) */
+		if (rc == 1 && answered)
+			ag->last_change_ms = lb_mono_ms();
+		answered = 1;
+		if (rc == 1 || !agent_grants_valid(ag))
+			(void)agent_grants_fetch(ag, c);
+		agent_grants_live(ag, lb_mono_ms() + (AGENT_CHANGES_WAIT + AGENT_GRANTS_SLACK) * 1000);
 		if (rc == 1)
 			agent_sessions_recheck_all(ag);
 		have_since = 1;

@@ -39,6 +39,8 @@ static void init_sync(struct agent *ag)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&ag->deliver_wake, &ca);
+	pthread_mutex_init(&ag->rec.lock, NULL);
+	pthread_cond_init(&ag->rec.cond, &ca);
 	pthread_condattr_destroy(&ca);
 }
 
@@ -131,6 +133,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
 	init_sync(&ag);
+	agent_grants_init(&ag);
 	if (agent_upstream_init(&ag) != 0 || agent_sessions_load(&ag) != 0 ||
 	    agent_socket_open(&ag, &lfd) != 0)
 		return 1;

@@ -8,7 +8,7 @@ Options: --quick (short runs, small stores: a smoke test while developing),
          --big-events N (events in the audit-query store; default 10M scaled to fit the
          time budget), --out FILE (default TOP_SRCDIR/BENCHMARKS.md, '-' for none),
          --keep (keep the temp dir), --only a,b (sections: check (with scale and the
-         gateway's memory), audit, pam, ssh, agent; pam and ssh without check run against
+         gateway's memory), audit, pam, ssh, rdp, agent; pam and ssh without check run against
          a gateway on a 1k-request store).
 
 Everything listens on 127.0.0.1 only; every loop is bounded in count and time; the
@@ -233,11 +233,12 @@ class GW:
         self.url = "%s://127.0.0.1:%d" % (self.scheme, self.port)
         self.conf = os.path.join(self.dir, "gatewayd-%s.conf" % self.scheme)
         self.log = os.path.join(self.dir, "gatewayd-%s.log" % self.scheme)
-        # the checkpoint key in the bench's own directory, never the machine's /etc/lockbox
+        # the checkpoint and TOTP keys in the bench's own directory, never the machine's /etc/lockbox
         lines = ["listen = " + self.url, "database = sqlite://" + db,
                  "checkpoint_interval = 365d",
                  "checkpoint_key_file = " + os.path.join(self.dir, "checkpoint-%s.key" %
-                                                         self.scheme)]
+                                                         self.scheme),
+                 "totp_key_file = " + os.path.join(self.dir, "totp-%s.key" % self.scheme)]
         if threads:
             lines.append("threads = %d" % threads)
         if tls:
@@ -1116,6 +1117,111 @@ MaxStartups 100:30:200
         mw - mo, pct(times["with"], 90), pct(times["without"], 90)))
 
 
+# ------------------------------------------------------------------ the RDP section
+
+
+class _Quiet:
+    """What tests/e2e/rdpenv.py asks of a test runner, for the bench."""
+
+    def check(self, cond, what, details=None):
+        if not cond:
+            note("rdp: %s %s" % (what, str(details or "")[:300]))
+        return bool(cond)
+
+    def note(self, s):
+        pass
+
+    def skip(self, reason):
+        raise RuntimeError(reason)
+
+
+def section_rdp(ctx, a):
+    """RDP login time through real xrdp + xrdp-sesman (Xorg sessions, xorgxrdp) with and
+    without pam_lockbox in sesman's PAM stack, the same host alternating between the two:
+    from starting xfreerdp (under Xvfb, TLS) to the session's window manager running as the
+    user. The test host is tests/e2e/rdpenv.py's (private mount namespace, loopback ports)."""
+    need = ("/usr/sbin/xrdp", "/usr/sbin/xrdp-sesman", "/usr/bin/xfreerdp", "/usr/bin/Xvfb",
+            "/usr/bin/xauth", "/usr/lib/xorg/modules/drivers/xrdpdev_drv.so")
+    missing = [p for p in need if not have(p)]
+    if missing:
+        note("RDP section skipped: %s missing (contrib/deps.sh installs xrdp xorgxrdp xauth "
+             "freerdp2-x11 xvfb)" % ", ".join(missing))
+        return
+    os.environ["LB_PAM_MODULE"] = ctx.pam_module
+    os.environ["LB_AGENT"] = ctx.agent_bin
+    sys.path.insert(0, os.path.join(ctx.top_srcdir, "tests", "e2e"))
+    import rdpenv
+    lbtest = ctx.lbtest
+    d = os.path.join(ctx.tmp, "rdp")
+    os.makedirs(d, exist_ok=True)
+    gw = lbtest.Gateway(tmpdir=os.path.join(d, "gw"), tls=True)
+    h = None
+    user = "lbbench_rdp"
+    try:
+        gw.start(timeout=30)
+        w = lbtest.world(gw, gw.bootstrap())
+        w.add_user(user, "provider", role="engineer")
+        w.elevate(user, duration="4h")
+        req = w.new_request(who=user, access="rdp", duration="4h")
+        w.must("POST", "/v1/requests/%s/approve" % req["id"], {"reason": "bench"},
+               who="ownA1")
+        h = rdpenv.RdpHost(_Quiet(), gw, w, [user], prefix="lbbench-rdp-", wm_seconds=1)
+        h.start_agent()
+        h.start_xrdp()
+        h.start_xvfb()
+        base = ("auth     required %(d)s/pam_unix.so\n"
+                "account  required %(d)s/pam_permit.so\n"
+                "session  required %(d)s/pam_permit.so\n"
+                "password required %(d)s/pam_deny.so\n")
+        stacks = {"without": base,
+                  "with": base + "account  required %(m)s config=%(c)s\n"
+                                 "session  required %(m)s config=%(c)s\n"}
+        times = {"without": [], "with": []}
+        fails = {"without": 0, "with": 0}
+        starts0 = len(h.log.events("session.start", user=user))
+        n = 3 if a.quick else 12
+        end = time.monotonic() + (60 if a.quick else 150)
+        for i in range(n + 1):
+            for k in ("without", "with") if i % 2 == 0 else ("with", "without"):
+                h.write_pam(stacks[k])
+                before = len(h.wm_starts(user))
+                t0 = time.monotonic()
+                c = h.login(user)
+                up = lbtest.wait_until(lambda: len(h.wm_starts(user)) > before and
+                                       time.monotonic(), timeout=30, step=0.01)
+                if not up or h.result(c) != "allowed":
+                    fails[k] += 1
+                    if fails[k] == 1:
+                        note("rdp login %s lockbox failed: %s" % (k, h.xrdp_tail(6)))
+                elif i >= 1:   # one warm-up round
+                    times[k].append((up - t0) * 1000)
+                c.wait_exit(15)   # the session ends with its 1 s window manager
+                c.close()
+            if time.monotonic() > end:
+                break
+        RESULTS["rdp"] = {"times": times, "fails": fails}
+        # the logins through pam_lockbox each left a session.start: the module really ran
+        started = len(h.log.events("session.start", user=user)) - starts0
+        RESULTS["rdp"]["session_starts"] = started
+        if started < len(times["with"]):
+            note("rdp: only %d session.start events for %d logins through pam_lockbox" % (
+                started, len(times["with"])))
+        if not times["with"] or not times["without"]:
+            add("rdp", "RDP login (xfreerdp -> session running)", "failed", target="<= 1.05x",
+                ok=False)
+            return
+        mw, mo = median(times["with"]), median(times["without"])
+        add("rdp", "RDP login median (ms), xfreerdp start -> session running, with vs without "
+            "pam_lockbox (n=%d)" % len(times["with"]), mw, mo, mw / mo, "<= 1.05x",
+            mw / mo <= 1.05)
+        add("rdp", "  difference of medians (ms); p90 with / without", "%.1f; %.1f / %.1f" % (
+            mw - mo, pct(times["with"], 90), pct(times["without"], 90)))
+    finally:
+        if h is not None:
+            h.close()
+        gw.close()
+
+
 # ------------------------------------------------------------------ the agent section
 
 
@@ -1762,6 +1868,14 @@ same run on the same machine; a FAIL is a finding to work on, not a broken bench
   bound over the machine's (its pyenv set-up alone took 1.5 s per `bash -c true`);
   `ssh -i key root@127.0.0.1 true`, alternating, two warm-up rounds; the host's local audit
   log must grow by 3 events (check, session start, session end) per login with lockbox.
+- **RDP**: Debian's xrdp and xrdp-sesman (`--nodaemon`, Xorg sessions through xorgxrdp) in a
+  private mount namespace, as `tests/e2e/test_rdp.py` runs them (`tests/e2e/rdpenv.py`: its
+  own HTTPS gateway and agent, loopback ports, a 1 s shell script as the window manager);
+  sesman's `/etc/pam.d/xrdp-sesman` is pam_unix + pam_permit without, and the same plus
+  `account`+`session required pam_lockbox.so` with lockbox, switched between logins (sesman
+  reads it at each login), alternating, one warm-up round. A login is timed from starting
+  `xfreerdp /sec:tls /cert:ignore` (under Xvfb) until the session's window manager runs as
+  the user; each login with lockbox must leave a `session.start`.
 - **Agent** (its own HTTPS gateway, built with `tests/lbtest.py`'s `world()`: tenants,
   engineer `eng`, owner `ownA1`, host `hA1`). *Revoke*: an agent for `hA1` (`warn_before =
   0s`, `kill_grace = 2s`); `eng` elevates once; each round creates and approves a request,
@@ -1875,7 +1989,8 @@ def main():
     rc = 0
     try:
         sections = [("check", section_check_and_scale), ("audit", section_audit_ingest),
-                    ("pam", section_pam), ("ssh", section_ssh), ("agent", section_agent),
+                    ("pam", section_pam), ("ssh", section_ssh), ("rdp", section_rdp),
+                    ("agent", section_agent),
                     ("audit", section_audit_query)]
         for name, fn in sections:
             if only and name not in only:

@@ -8,7 +8,11 @@
 #   LOCKBOX_URL, LOCKBOX_CA_FILE, LOCKBOX_TOKEN (provider admin)
 # and optionally LOCKBOX_CTL (lockboxctl), LOCKBOX_PAM_MODULE (pam_lockbox.so), LOCKBOX_AGENT
 # (lockbox-agent), LOCKBOX_DEMO_DIR (work directory, default a new one under /tmp; kept for
-# inspection).
+# inspection), LOCKBOX_DEMO_SMTP_PORT (default 2525).
+# The customer's first admin is invited as in real life: the gateway mails a one-time code,
+# which the provider never sees. The demo plays the customer's mailbox: a local mail sink
+# (python3-aiosmtpd) on 127.0.0.1:LOCKBOX_DEMO_SMTP_PORT, where the gateway's smtp_url must
+# point (contrib/quickstart.sh sets it so).
 # Exits 0 when every step behaved as it should, 1 otherwise.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,6 +21,7 @@ CTL=${LOCKBOX_CTL:-$(command -v lockboxctl || true)}
 PAM=${LOCKBOX_PAM_MODULE:-}
 AGENT=${LOCKBOX_AGENT:-$(command -v lockbox-agent || echo /usr/local/sbin/lockbox-agent)}
 NSRUN=${LOCKBOX_NSRUN:-$top/tests/e2e/nsrun.sh}
+SMTP_PORT=${LOCKBOX_DEMO_SMTP_PORT:-2525}
 : "${LOCKBOX_URL:?set LOCKBOX_URL}" "${LOCKBOX_TOKEN:?set LOCKBOX_TOKEN}"
 [ -x "$CTL" ] || { echo "demo: lockboxctl not found (set LOCKBOX_CTL)" >&2; exit 1; }
 [ -f "$PAM" ] || { echo "demo: pam_lockbox.so not found (set LOCKBOX_PAM_MODULE)" >&2; exit 1; }
@@ -25,13 +30,16 @@ NSRUN=${LOCKBOX_NSRUN:-$top/tests/e2e/nsrun.sh}
 for t in unshare ssh ssh-keygen /usr/sbin/sshd /usr/bin/python3; do
 	command -v "$t" >/dev/null || { echo "demo: $t is missing (bash contrib/deps.sh installs it)" >&2; exit 1; }
 done
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null ||
+	{ echo "demo: python3-aiosmtpd is missing (bash contrib/deps.sh installs it)" >&2; exit 1; }
 
 D=${LOCKBOX_DEMO_DIR:-$(mktemp -d /tmp/lockbox-demo.XXXXXX)}
 mkdir -p "$D"
 chmod 0755 "$D"
-SSHD_PID= LOG_PID= AGENT_PID= LIVE_PID=
+SSHD_PID= LOG_PID= AGENT_PID= LIVE_PID= MAIL_PID=
 cleanup() {
 	[ -n "$LIVE_PID" ] && kill "$LIVE_PID" 2>/dev/null
+	[ -n "$MAIL_PID" ] && kill "$MAIL_PID" 2>/dev/null
 	[ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null
 	[ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null
 	[ -n "$LOG_PID" ] && kill "$LOG_PID" 2>/dev/null
@@ -43,7 +51,7 @@ failures=0
 step() { printf '\n\033[1;34m--> %s\033[0m\n' "$*"; }
 good() { printf '    \033[32mOK\033[0m  %s\n' "$*"; }
 bad() { printf '    \033[31mFAILED\033[0m  %s\n' "$*"; failures=$((failures + 1)); }
-run() { printf '    $ %s\n' "$*" | sed "s/lb[uh]_[0-9a-f]\{64\}/<token>/g" >&2; "$@"; }
+run() { printf '    $ %s\n' "$*" | sed "s/lb[uhi]_[0-9a-f]\{64\}/<secret>/g" >&2; "$@"; }
 ctl() { "$CTL" "$@"; }
 as() { local tok=$1; shift; LOCKBOX_TOKEN=$tok "$CTL" "$@"; }
 indent() { sed 's/^/      /'; }
@@ -54,21 +62,67 @@ HOST=demo-host-$sfx
 export LOCKBOX_URL LOCKBOX_CA_FILE LOCKBOX_TOKEN
 export HOME=${HOME:-/root}
 
-step "Provider admin: a customer tenant, a subscription, the demo host and the people"
+# the customer's mailbox: a local mail sink the gateway's smtp_url points at
+mkdir -p "$D/Maildir/tmp" "$D/Maildir/new" "$D/Maildir/cur"
+/usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$D/Maildir" \
+	2>"$D/mailsink.log" &
+MAIL_PID=$!
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/null && break; sleep 0.1; done
+# the one-time code of the newest invitation mailed to $1, from the mailbox (bounded wait)
+invitation_code() {
+	local f code
+	for _ in $(seq 100); do
+		for f in $(ls -t "$D/Maildir/new" 2>/dev/null); do
+			grep -qi "^To: <$1>" "$D/Maildir/new/$f" || continue
+			code=$(grep -o 'lockboxctl invitation redeem lbi_[0-9a-f]\{64\}' "$D/Maildir/new/$f" | head -1)
+			[ -n "$code" ] && { echo "${code##* }"; return 0; }
+		done
+		sleep 0.1
+	done
+	return 1
+}
+
+step "Provider admin: a customer tenant, a subscription, the demo host, the engineer"
 T=$(ctl -q tenant create "demo-corp-$sfx") || { bad "tenant create"; exit 1; }
 S=$(ctl -q subscription create --tenant "$T" production) || { bad "subscription create"; exit 1; }
 HOST_TOKEN=$(ctl host enroll --subscription "$S" "$HOST" 2>/dev/null) || { bad "host enroll"; exit 1; }
 ctl -q user create --login "$ENG" --name "Erin Engineer" --email "$ENG@provider.example" --side provider >/dev/null &&
 	ctl -q role assign "$ENG" engineer >/dev/null || { bad "engineer"; exit 1; }
 ENG_TOKEN=$(ctl token create "$ENG" --mfa 2>/dev/null)
-ctl -q user create --login "cust$sfx" --name "Carl Customer" --email "cust$sfx@demo-corp.example" \
-	--side customer --tenant "$T" >/dev/null && ctl -q role assign "cust$sfx" customer_user --tenant "$T" >/dev/null
-CUST_TOKEN=$(ctl token create "cust$sfx" 2>/dev/null)
-ctl -q user create --login "appr$sfx" --name "Ada Approver" --email "appr$sfx@demo-corp.example" \
-	--side customer --tenant "$T" >/dev/null && ctl -q role assign "appr$sfx" lockbox_approver --tenant "$T" >/dev/null
-APPR_TOKEN=$(ctl token create "appr$sfx" 2>/dev/null)
-[ -n "$ENG_TOKEN" ] && [ -n "$CUST_TOKEN" ] && [ -n "$APPR_TOKEN" ] || { bad "users and tokens"; exit 1; }
-good "tenant $T, subscription $S, host $HOST; engineer $ENG, customer cust$sfx, approver appr$sfx"
+[ -n "$ENG_TOKEN" ] || { bad "engineer token"; exit 1; }
+good "tenant $T, subscription $S, host $HOST; engineer $ENG"
+
+step "Provider admin: invite the customer's first global admin (the code goes by mail only)"
+GADM=gadm$sfx
+run ctl tenant invite "$T" --login "$GADM" --name "Gina Admin" --email "$GADM@demo-corp.example" | indent ||
+	{ bad "tenant invite"; exit 1; }
+if ctl user create --login "cust$sfx" --name "Carl Customer" --email "cust$sfx@demo-corp.example" \
+	--side customer --tenant "$T" >/dev/null 2>"$D/refused.txt"; then
+	bad "the provider admin created a customer user"
+else
+	good "the provider admin may not create the customer's users: $(grep -o 'forbidden' "$D/refused.txt" | head -1)"
+fi
+
+step "The customer's admin finds the code in her mailbox and redeems it (no token needed)"
+CODE=$(invitation_code "$GADM@demo-corp.example") ||
+	{ bad "no invitation mail in $D/Maildir (the gateway's smtp_url must be smtp://127.0.0.1:$SMTP_PORT)"; exit 1; }
+printf '    $ lockboxctl invitation redeem - <<<"<the code from the mail>"\n' >&2
+GADM_TOKEN=$(ctl invitation redeem - <<<"$CODE" 2>/dev/null) || { bad "invitation redeem"; exit 1; }
+unset CODE
+good "$GADM is the tenant's global admin, with her own token"
+
+step "The customer's global admin adds the tenant's people"
+as "$GADM_TOKEN" -q user create --login "cust$sfx" --name "Carl Customer" --email "cust$sfx@demo-corp.example" \
+	--side customer --tenant "$T" >/dev/null &&
+	as "$GADM_TOKEN" -q role assign "cust$sfx" customer_user --tenant "$T" >/dev/null
+CUST_TOKEN=$(as "$GADM_TOKEN" token create "cust$sfx" 2>/dev/null)
+as "$GADM_TOKEN" -q user create --login "appr$sfx" --name "Ada Approver" --email "appr$sfx@demo-corp.example" \
+	--side customer --tenant "$T" >/dev/null &&
+	as "$GADM_TOKEN" -q role assign "appr$sfx" lockbox_approver --tenant "$T" >/dev/null
+APPR_TOKEN=$(as "$GADM_TOKEN" token create "appr$sfx" 2>/dev/null)
+[ -n "$CUST_TOKEN" ] && [ -n "$APPR_TOKEN" ] || { bad "customer users and tokens"; exit 1; }
+good "customer cust$sfx, approver appr$sfx"
+run as "$GADM_TOKEN" audit list --level tenant --tenant "$T" | indent
 
 step "The host joins the gateway (writes pam_lockbox.conf and the 0600 host token)"
 run ctl host join --gateway "$LOCKBOX_URL" ${LOCKBOX_CA_FILE:+--ca "$LOCKBOX_CA_FILE"} --token - \

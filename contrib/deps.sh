@@ -8,6 +8,11 @@ pkgs=(
   libsqlite3-dev libpq-dev libssl-dev libsystemd-dev
   libpamtest0-dev libpam-wrapper libnss-wrapper libcmocka-dev pamtester
   openssh-server openssh-client python3 python3-aiosmtpd openssl curl sqlite3 util-linux iproute2 procps
+  libqrencode-dev oathtool
+  # tests/e2e/test_rdp.py: real xrdp (Xorg sessions through xorgxrdp) and a real RDP client
+  # (xfreerdp under Xvfb); the test runs its own xrdp and xrdp-sesman on free loopback ports
+  # in a private mount namespace, never the host's service
+  xrdp xorgxrdp xauth freerdp2-x11 xvfb
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -17,4 +22,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "lockbox: installing ${missing[*]}"
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # installed for the tests only: where systemd runs, Debian's postinst has started xrdp
+  # (listening on 3389 on every interface); stop it and keep it from starting at boot
+  if [[ " ${missing[*]} " == *" xrdp "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now xrdp.service xrdp-sesman.service >/dev/null 2>&1 || true
+  fi
 fi

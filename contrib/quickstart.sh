@@ -35,6 +35,7 @@ ctl=/usr/local/bin/lockboxctl
 etc=/etc/lockbox
 tls=$etc/tls
 port=${LOCKBOX_PORT:-8443}
+smtp_port=${LOCKBOX_DEMO_SMTP_PORT:-2525}
 url="https://127.0.0.1:$port"
 install -d -m 0755 "$etc"
 install -d -m 0700 "$tls" /var/lib/lockbox /var/log/lockbox
@@ -67,6 +68,17 @@ database = sqlite:///var/lib/lockbox/gateway.db
 sweep_interval = 2s
 EOF
   chmod 0640 "$etc/gatewayd.conf"
+fi
+# Mail: a tenant's first global admin is invited by a mailed one-time code, and the demo plays
+# the customer's mailbox with a local mail sink on 127.0.0.1:$smtp_port (contrib/demo.sh). For
+# real use, point smtp_url at your mail relay (gatewayd.conf(5)).
+if ! grep -q '^[[:space:]]*smtp_url' "$etc/gatewayd.conf"; then
+  say "Mail for invitations and notifications: smtp_url = smtp://127.0.0.1:$smtp_port (the demo's sink)"
+  cat >>"$etc/gatewayd.conf" <<EOF
+# written by contrib/quickstart.sh: the demo's local mail sink; point it at your mail relay
+smtp_url = smtp://127.0.0.1:$smtp_port
+smtp_from = lockbox@localhost
+EOF
 fi
 "$gatewayd" -c "$etc/gatewayd.conf" --check-config
 
@@ -114,7 +126,7 @@ echo "gateway: $url ($(curl -s --cacert "$tls/ca.crt" "$url/healthz"))"
 
 say "Demo: a gated SSH login, from denied to allowed; a live session ended by the revoke"
 LOCKBOX_URL=$url LOCKBOX_CA_FILE=$tls/ca.crt LOCKBOX_TOKEN=$(cat "$admin_token_file") \
-  LOCKBOX_CTL=$ctl LOCKBOX_AGENT=$agent LOCKBOX_PAM_MODULE=$(find /lib /usr/lib -name pam_lockbox.so -path '*security*' 2>/dev/null | head -1) \
+  LOCKBOX_DEMO_SMTP_PORT=$smtp_port LOCKBOX_CTL=$ctl LOCKBOX_AGENT=$agent LOCKBOX_PAM_MODULE=$(find /lib /usr/lib -name pam_lockbox.so -path '*security*' 2>/dev/null | head -1) \
   bash contrib/demo.sh
 
 cat <<EOF
@@ -124,6 +136,11 @@ lockbox is running.
   CA          $tls/ca.crt   (hosts and clients verify the gateway with it)
   admin       lockboxctl reads root's settings from /root/.config/lockbox/lockboxctl.conf
   try         lockboxctl request list; lockboxctl audit list; lockboxctl audit verify
+  a tenant    lockboxctl tenant create NAME; lockboxctl tenant invite TENANT --login L
+              --name N --email E mails its first global admin a one-time code, which they
+              redeem with lockboxctl invitation redeem CODE; they then manage the tenant's
+              own users, roles and tokens (the provider admin cannot)
+  mail        smtp_url in $etc/gatewayd.conf (the demo's sink at first; set your relay)
   a host      lockboxctl host enroll --subscription SUB NAME, then on the host:
               lockboxctl host join --gateway $url --token TOKEN --ca ca.crt
               start its agent (lockbox-agent(8)): install -m 0644

@@ -23,7 +23,8 @@
 
 #define GW_DEFAULT_CONFIG "/etc/lockbox/gatewayd.conf"
 
-enum gw_who { WHO_ANYONE, WHO_USER, WHO_HOST };
+/* WHO_INVITEE: no bearer token; the invitation code in the body is the credential. */
+enum gw_who { WHO_ANYONE, WHO_USER, WHO_HOST, WHO_INVITEE };
 
 /* The route table: {method, path pattern ('*' = one segment), handler, who may call}. */
 static const struct route {
@@ -38,15 +39,22 @@ static const struct route {
 	{"GET", "/v1/tenants", gw_tenants_list, WHO_USER},
 	{"GET", "/v1/tenants/*", gw_tenants_get, WHO_USER},
 	{"PUT", "/v1/tenants/*/lockbox", gw_tenants_set_lockbox, WHO_USER},
+	{"POST", "/v1/tenants/*/invitations", gw_invitations_create, WHO_USER},
+	{"GET", "/v1/tenants/*/invitations", gw_invitations_list, WHO_USER},
+	{"POST", "/v1/invitations/redeem", gw_invitations_redeem, WHO_INVITEE},
 	{"POST", "/v1/subscriptions", gw_subscriptions_create, WHO_USER},
 	{"GET", "/v1/subscriptions", gw_subscriptions_list, WHO_USER},
 	{"POST", "/v1/hosts", gw_hosts_create, WHO_USER},
 	{"GET", "/v1/hosts", gw_hosts_list, WHO_USER},
 	{"POST", "/v1/hosts/*/disable", gw_hosts_disable, WHO_USER},
+	{"POST", "/v1/hosts/*/enable", gw_hosts_enable, WHO_USER},
 	{"GET", "/v1/hosts/self", gw_hosts_self, WHO_HOST},
 	{"GET", "/v1/hosts/self/changes", gw_hosts_changes, WHO_HOST},
+	{"GET", "/v1/hosts/self/grants", gw_hosts_grants, WHO_HOST},
 	{"POST", "/v1/users", gw_users_create, WHO_USER},
 	{"GET", "/v1/users", gw_users_list, WHO_USER},
+	{"POST", "/v1/users/self/totp", gw_totp_enroll, WHO_USER},
+	{"POST", "/v1/users/self/totp/confirm", gw_totp_confirm, WHO_USER},
 	{"POST", "/v1/users/*/tokens", gw_users_token_create, WHO_USER},
 	{"GET", "/v1/users/*/tokens", gw_users_tokens_list, WHO_USER},
 	{"DELETE", "/v1/tokens/*", gw_tokens_revoke, WHO_USER},
@@ -186,7 +194,7 @@ static enum MHD_Result dispatch(struct gw_req *r)
 					      r->method, r->url);
 		return gw_reply_error(r, "not_found", "no endpoint %.128s", r->url);
 	}
-	if (rt->who != WHO_ANYONE) {
+	if (rt->who != WHO_ANYONE && rt->who != WHO_INVITEE) {
 		int a = gw_authenticate(r->gw, bearer_of(r->conn), &r->who);
 		if (a == -2)
 			return gw_reply_error(r, "store_busy", "cannot check the token right now");
@@ -629,6 +637,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lockbox-gatewayd: %s: %s\n", config, err);
 		goto out;
 	}
+	/* the key that seals the TOTP secrets, made like the checkpoint key on first start */
+	if (gw_totp_key_load(&gw, 1, err, sizeof(err)) != 0) {
+		fprintf(stderr, "lockbox-gatewayd: %s: %s\n", config, err);
+		goto out;
+	}
 	gw.foreground = foreground;
 	gw_checkpoint_init(&gw);
 
@@ -697,6 +710,7 @@ out:
 	}
 	free(cert);
 	gw_checkpoint_key_free(&gw);
+	gw_totp_key_free(&gw);
 	gw_store_close(gw.store);
 	gw_config_free(&gw.cfg);
 	return rc;

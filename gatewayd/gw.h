@@ -26,10 +26,14 @@ struct gw_config {
 	char *database;
 	int64_t pending_ttl;
 	int64_t token_ttl; /* user tokens expire this long after they are issued */
+	int64_t invitation_ttl; /* an invitation's code works this long after it is mailed */
 	int64_t default_grant;
 	int64_t max_grant;
 	int64_t max_elevation;
-	int require_mfa;
+	int require_mfa; /* elevations need a TOTP code; requests an elevation made with one */
+	int approve_mfa; /* approve, deny and revoke need a TOTP code */
+	char *totp_key_file;
+	int64_t totp_lockout; /* how long 5 wrong TOTP codes lock a user's TOTP */
 	int review_tenant_scope;
 	int64_t review_duration_over;
 	struct lb_strlist service_map;
@@ -157,6 +161,9 @@ struct gw {
 	struct gw_store *store;
 	struct MHD_Daemon *mhd;
 	int foreground;
+	/* the AES-256-GCM key that seals TOTP secrets in the database (gw_totp.c) */
+	unsigned char totp_key[32];
+	int totp_key_loaded;
 };
 
 /* Logging: stderr in the foreground, syslog (daemon) once detached (lib/daemon.c). */
@@ -267,6 +274,11 @@ struct gw_tx {
 typedef enum gw_db (*gw_tx_fn)(struct gw_tx *tx);
 enum gw_db gw_tx_fail(struct gw_tx *tx, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* A refusal that keeps what the body wrote: sets the error like gw_tx_fail but returns
+ * GW_DB_OK, so that gw_tx_run commits and then replies the error (a wrong TOTP code must
+ * count although the call it came with fails). The body returns at once after it. */
+enum gw_db gw_tx_refuse(struct gw_tx *tx, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 enum MHD_Result gw_tx_run(struct gw_tx *tx, int write, gw_tx_fn fn, unsigned ok_status);
 
 /* The change signal agents long-poll (gw_changes.c, DESIGN.md "Live sessions"): a version
@@ -276,6 +288,9 @@ int gw_changes_start(void);
 /* Answers every parked poll and refuses to park new ones; call before MHD_stop_daemon. */
 void gw_changes_stop(void);
 void gw_changes_bump(const char *tenant);
+/* TENANT's current version (read it before the data it versions: a change committed after
+ * the read moves it, so the reader's next poll answers at once). */
+int64_t gw_changes_version(const char *tenant);
 /* What changes a tenant, marked inside the transaction that makes the change: every request
  * decision and an approval at create (gw_requests.c), host disable (gw_hosts.c), role
  * removal (gw_users.c); the sweeper bumps after its own commits. A user disable, when it
@@ -288,6 +303,21 @@ enum gw_db gw_tx_changed_user_grants(struct gw_tx *tx, const char *user);
 enum MHD_Result gw_changes_answer(struct gw_req *r);
 void gw_changes_forget(struct gw_req *r);
 size_t gw_changes_waiting(void);
+
+/* TOTP, RFC 6238 (gw_totp.c). The key that seals the secrets: */
+#define GW_DEFAULT_TOTP_KEY "/etc/lockbox/totp.key"
+const char *gw_totp_key_path(const struct gw_config *c);
+/* Loads the AES-256 key (CREATE: make it, mode 0600, when missing); 0 or -1 with ERR. */
+int gw_totp_key_load(struct gw *gw, int create, char *err, size_t errlen);
+void gw_totp_key_free(struct gw *gw);
+/* Checks the caller's TOTP CODE (NULL: none given) inside TX. No code: fails mfa_required
+ * when REQUIRED, else passes unverified. A code is verified whether required or not: a good
+ * one is used up (its step recorded) and sets *VERIFIED; a reused one fails totp_invalid, a
+ * locked TOTP totp_locked; a wrong one is counted and refused with gw_tx_refuse (the count
+ * commits). The caller returns when the result is not GW_DB_OK or tx->err_code is set. */
+enum gw_db gw_totp_verify(struct gw_tx *tx, const char *code, int required, int *verified);
+/* Whether the caller holds a running elevation activated with a TOTP code (gw_elevations.c). */
+enum gw_db gw_elevation_mfa_running(struct gw_tx *tx, int *yes);
 
 /* The request lifecycle (gw_requests.c) used by the sweeper too. */
 enum gw_db gw_requests_sweep(struct gw *gw, int64_t now_ms, unsigned *changed);
@@ -305,6 +335,10 @@ enum MHD_Result gw_hosts_list(struct gw_req *r);
 enum MHD_Result gw_hosts_disable(struct gw_req *r);
 enum MHD_Result gw_hosts_self(struct gw_req *r);
 enum MHD_Result gw_hosts_changes(struct gw_req *r);
+enum MHD_Result gw_hosts_enable(struct gw_req *r);
+enum MHD_Result gw_invitations_create(struct gw_req *r);
+enum MHD_Result gw_invitations_list(struct gw_req *r);
+enum MHD_Result gw_invitations_redeem(struct gw_req *r);
 enum MHD_Result gw_users_create(struct gw_req *r);
 enum MHD_Result gw_users_list(struct gw_req *r);
 enum MHD_Result gw_users_token_create(struct gw_req *r);
@@ -319,6 +353,8 @@ enum MHD_Result gw_tickets_create(struct gw_req *r);
 enum MHD_Result gw_tickets_list(struct gw_req *r);
 enum MHD_Result gw_tickets_get(struct gw_req *r);
 enum MHD_Result gw_tickets_close(struct gw_req *r);
+enum MHD_Result gw_totp_enroll(struct gw_req *r);
+enum MHD_Result gw_totp_confirm(struct gw_req *r);
 enum MHD_Result gw_elevations_create(struct gw_req *r);
 enum MHD_Result gw_elevations_list(struct gw_req *r);
 enum MHD_Result gw_requests_create(struct gw_req *r);
@@ -330,6 +366,7 @@ enum MHD_Result gw_requests_deny(struct gw_req *r);
 enum MHD_Result gw_requests_revoke(struct gw_req *r);
 enum MHD_Result gw_requests_cancel(struct gw_req *r);
 enum MHD_Result gw_check(struct gw_req *r);
+enum MHD_Result gw_hosts_grants(struct gw_req *r);
 enum MHD_Result gw_audit_ingest(struct gw_req *r);
 enum MHD_Result gw_audit_list(struct gw_req *r);
 enum MHD_Result gw_audit_verify(struct gw_req *r);
@@ -344,6 +381,14 @@ void gw_metrics_http(unsigned status);
 void gw_metrics_check(int allow);
 void gw_metrics_audit(unsigned appended, unsigned duplicates);
 void gw_metrics_sweep(unsigned changed);
+
+/* What gw_users.c shares with gw_invitations.c, which creates a user at redemption. */
+/* A login is the Unix user on hosts: a portable Unix user name. */
+int gw_login_ok(const char *login);
+/* Inserts a new user token for USER issued at NOW, expiring TTL seconds later; the secret goes
+ * to TOKEN (LEN >= 72), *OUT gets the token object as the API shows it (with the secret). */
+enum gw_db gw_token_insert(struct gw_store *s, const char *user, int mfa, const char *now,
+			   int64_t ttl, char *token, size_t len, json_t **out);
 
 /* Bootstrap: the first provider admin on an empty database; prints its token. */
 int gw_bootstrap_admin(struct gw *gw, const char *login, char *token, size_t len, char *err,

@@ -71,32 +71,74 @@ enum gw_db gw_directory_event(struct gw_tx *tx, const char *type, const char *te
 	return gw_audit_emit(tx->r->gw, &ev, NULL);
 }
 
-/* A host repeats the gateway's access.check.* decisions under the gateway's id (the decision
- * id): such a copy is always a duplicate. One with an id the gateway never wrote would be a
- * decision the gateway did not make (a backdated allow, say): the whole batch is refused. */
-static enum gw_db ingest_copies_known(struct ingest *in)
+/* A host's access.check.* event is either a copy of the gateway's own decision (its id is
+ * the decision id: a duplicate) or a decision the host made itself: the agent's allow from
+ * the grants it holds, or a deny when the gateway could not be asked. Both are kept: a
+ * login the host let in or turned away happened, and the audit store must show it. A
+ * host-made allow is checked against the request it names, and the gateway writes what it
+ * found into details: verified = true when that request was approved for this user and
+ * access on this host and its grant covered the event's time, else false with
+ * unverified_reason. An allow the gateway would not have given stays visible as such
+ * (a stale grant list after a revoke, a host clock far off, or a forged allow). */
+#define GW_HOST_DECISION_SKEW_MS 2000 /* clock skew allowed at a grant's edges */
+
+static int is_str(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
+static const char *host_allow_unverified(struct gw *gw, const json_t *e, const json_t *host,
+					 json_t *req)
+{
+	const json_t *d = json_object_get(e, "details");
+	const char *t = lb_json_str(e, "time"), *state, *from, *until;
+	const char *access = gw_config_access_for_service(&gw->cfg, lb_json_str(d, "service"));
+	int64_t at, a0, a1;
+
+	if (!req)
+		return "no such request";
+	if (!gw_request_covers_host(req, host))
+		return "the request does not cover this host";
+	if (!lb_json_str(d, "user") || !is_str(lb_json_str(req, "requester_login"),
+						lb_json_str(d, "user")))
+		return "the request is another user's";
+	if (!access || !is_str(access, lb_json_str(req, "access")))
+		return "the request grants another access type";
+	state = lb_json_str(req, "state");
+	from = lb_json_str(req, "approved_at");
+	until = is_str(state, "revoked") ? lb_json_str(req, "updated_at")
+					 : lb_json_str(req, "grant_expires_at");
+	if (!is_str(state, "approved") && !is_str(state, "completed") && !is_str(state, "revoked"))
+		return "the request was never approved";
+	if (!t || lb_time_parse(t, &at) != 0 || !from || lb_time_parse(from, &a0) != 0 || !until ||
+	    lb_time_parse(until, &a1) != 0)
+		return "times unreadable";
+	if (at < a0 - GW_HOST_DECISION_SKEW_MS)
+		return "before the approval";
+	if (at > a1 + GW_HOST_DECISION_SKEW_MS)
+		return is_str(state, "revoked") ? "after the revoke" : "after the grant ended";
+	return NULL;
+}
+
+/* Fills EV (the stored event) for host event E of type access.check.*: a copy of the
+ * gateway's decision stays as it is (audit_append drops it as a duplicate); a host-made
+ * allow gets its verdict. */
+static enum gw_db host_decision(struct ingest *in, const json_t *e, json_t *ev, json_t *req)
 {
 	struct gw_store *s = in->r->gw->store;
-	size_t i;
-	json_t *e;
+	json_t *have = NULL, *details = json_object_get(ev, "details");
+	const char *why;
+	enum gw_db rc = s->get(s->cls, &gw_k_audit, "id", lb_json_str(e, "id"), &have);
 
-	json_array_foreach(in->events, i, e) {
-		json_t *have = NULL;
-		enum gw_db rc;
-		if (lb_host_event_type(lb_json_str(e, "type")) != 2)
-			continue;
-		rc = s->get(s->cls, &gw_k_audit, "id", lb_json_str(e, "id"), &have);
-		json_decref(have);
-		if (rc == GW_DB_NOT_FOUND) {
-			in->err_code = "unknown_decision";
-			snprintf(in->err_msg, sizeof(in->err_msg),
-				 "events[%zu]: the gateway made no decision with this id; a host sends "
-				 "access.check.* only as a copy of the gateway's own (id = decision_id)", i);
-			return GW_DB_ABORT;
-		}
-		if (rc != GW_DB_OK)
-			return rc;
-	}
+	json_decref(have);
+	if (rc != GW_DB_NOT_FOUND)
+		return rc; /* OK: a copy of the gateway's own */
+	if (!is_str(lb_json_str(e, "type"), "access.check.allow"))
+		return GW_DB_OK;
+	why = host_allow_unverified(in->r->gw, e, in->r->who.obj, req);
+	json_object_set_new(details, "verified", json_boolean(!why));
+	if (why)
+		json_object_set_new(details, "unverified_reason", json_string(why));
 	return GW_DB_OK;
 }
 
@@ -107,12 +149,9 @@ static enum gw_db ingest_txn(void *arg)
 	const json_t *host = in->r->who.obj;
 	size_t i;
 	json_t *e;
-	enum gw_db rc0;
 
 	in->accepted = in->duplicates = 0;
 	in->err_code = NULL;
-	if ((rc0 = ingest_copies_known(in)) != GW_DB_OK)
-		return rc0;
 	json_array_foreach(in->events, i, e) {
 		json_t *ev = json_object();
 		int dup = 0;
@@ -131,9 +170,9 @@ static enum gw_db ingest_txn(void *arg)
 							   : json_object());
 		json_object_set_new(ev, "request", json_null());
 		json_object_set_new(ev, "source", json_string("host"));
+		json_t *req = NULL;
 		if (lb_json_str(e, "request")) {
 			/* a host may only link its events to requests that cover it */
-			json_t *req = NULL;
 			enum gw_db grc = gw->store->get(gw->store->cls, &gw_k_requests, "id",
 							lb_json_str(e, "request"), &req);
 			if (grc != GW_DB_OK && grc != GW_DB_NOT_FOUND) {
@@ -145,8 +184,14 @@ static enum gw_db ingest_txn(void *arg)
 			else
 				json_object_set(json_object_get(ev, "details"), "unverified_request",
 						json_object_get(e, "request"));
-			json_decref(req);
 		}
+		if (lb_host_event_type(lb_json_str(e, "type")) == 2 &&
+		    (rc = host_decision(in, e, ev, req)) != GW_DB_OK) {
+			json_decref(req);
+			json_decref(ev);
+			return rc;
+		}
+		json_decref(req);
 		rc = gw->store->audit_append(gw->store->cls, ev, &dup);
 		json_decref(ev);
 		if (rc != GW_DB_OK)
@@ -251,11 +296,60 @@ static int known_event_type(const char *t)
 		"tenant.lockbox.disable", "host.enroll", "host.disable", "directory.user.disable",
 		"directory.user.enable", "directory.token.create", "directory.token.revoke",
 		"directory.tenant.create", "directory.subscription.create", "directory.user.create",
-		"directory.role.assign", "directory.role.unassign", NULL};
+		"directory.role.assign", "directory.role.unassign", "directory.invitation.create",
+		"directory.invitation.redeem", "host.enable", "directory.totp.enroll", NULL};
 	for (size_t i = 0; types[i]; i++)
 		if (strcmp(types[i], t) == 0)
 			return 1;
 	return 0;
+}
+
+/* Adds actor_login to each event whose actor is a user, so a reader sees who acted without
+ * a directory of their own (a tenant's admin cannot list the provider's engineers). It is
+ * read from the users table at answer time, outside the hashed fields (lb_audit_chain_hash
+ * takes a fixed list), so the chain verifies as before; a user's login never changes. At most
+ * one lookup per distinct actor of the page. */
+static void add_actor_logins(struct gw_store *s, json_t *items)
+{
+	json_t *seen = json_object(), *ev;
+	size_t i;
+
+	json_array_foreach(items, i, ev) {
+		const char *actor = lb_json_str(ev, "actor");
+		json_t *login, *u = NULL;
+		if (!actor || strncmp(actor, "usr_", 4) != 0)
+			continue;
+		login = json_object_get(seen, actor);
+		if (!login) {
+			if (s->get(s->cls, &gw_k_users, "id", actor, &u) == GW_DB_OK &&
+			    lb_json_str(u, "login"))
+				login = json_string(lb_json_str(u, "login"));
+			else
+				login = json_null();
+			json_decref(u);
+			json_object_set_new(seen, actor, login);
+		}
+		json_object_set(ev, "actor_login", login);
+	}
+	json_decref(seen);
+}
+
+static enum MHD_Result audit_reply(struct gw_req *r, const struct gw_filter *f, size_t nf,
+				   int (*visible)(const json_t *row, void *principal))
+{
+	struct gw_store *s = r->gw->store;
+	size_t limit;
+	int64_t cursor, next;
+	json_t *items;
+	enum gw_db rc;
+
+	if (gw_parse_page(r, &limit, &cursor) != 0)
+		return MHD_YES;
+	rc = s->list(s->cls, &gw_k_audit, f, nf, cursor, limit, 0, visible, &r->who, &items, &next);
+	if (rc != GW_DB_OK)
+		return gw_reply_db(r, rc, gw_k_audit.name);
+	add_actor_logins(s, items);
+	return gw_reply_page(r, items, next);
 }
 
 enum MHD_Result gw_audit_list(struct gw_req *r)
@@ -306,7 +400,7 @@ enum MHD_Result gw_audit_list(struct gw_req *r)
 		f[nf++] = (struct gw_filter){"time", GW_LT, until};
 	}
 	/* scoped readers see only their tenant's or subscription's events */
-	ret = gw_reply_list(r, &gw_k_audit, f, nf, all ? NULL : audit_visible);
+	ret = audit_reply(r, f, nf, all ? NULL : audit_visible);
 	json_decref(host_row);
 	return ret;
 out_replied:

@@ -188,6 +188,15 @@ size_t gw_changes_waiting(void)
 	return n;
 }
 
+int64_t gw_changes_version(const char *tenant)
+{
+	int64_t v;
+	pthread_mutex_lock(&ch.lock);
+	v = version_of(tenant ? tenant : "");
+	pthread_mutex_unlock(&ch.lock);
+	return v;
+}
+
 static enum MHD_Result reply_version(struct gw_req *r, int64_t version, int changed)
 {
 	return gw_reply_json(r, 200, json_pack("{s:I,s:b}", "version", (json_int_t)version,

@@ -93,6 +93,21 @@ out:
 	return rc;
 }
 
+/* Whether approved request REQ, in its window at NOW and covering the host, allows its
+ * engineer: the rest of the access rule. D->reason becomes allow (with grant_expires_at),
+ * user_disabled, not_engineer, no_elevation or elevation_after_approval. */
+static enum gw_db grant_decide(struct gw *gw, const json_t *req, const char *now,
+			       struct decision *d)
+{
+	enum gw_db rc;
+	d->reason = "no_request";
+	if ((rc = engineer_still_allowed(gw, req, d)) != GW_DB_OK)
+		return rc;
+	if (!is(d->reason, "no_request"))
+		return GW_DB_OK;
+	return elevation_for(gw, req, now, d);
+}
+
 static void decision_message(struct decision *d, const char *user, const char *host,
 			     const char *access)
 {
@@ -224,15 +239,11 @@ static enum gw_db check_decide_tx(void *arg)
 			continue;
 		}
 		d.req = req;
-		d.reason = "no_request";
-		if ((rc = engineer_still_allowed(gw, req, &d)) != GW_DB_OK)
+		if ((rc = grant_decide(gw, req, now, &d)) != GW_DB_OK)
 			return rc;
-		if (!is(d.reason, "no_request"))
+		if (is(d.reason, "allow") || is(d.reason, "user_disabled") ||
+		    is(d.reason, "not_engineer"))
 			break; /* the same engineer on every candidate: no other one can allow */
-		if ((rc = elevation_for(gw, req, now, &d)) != GW_DB_OK)
-			return rc;
-		if (is(d.reason, "allow"))
-			break;
 	}
 	if (!d.req && wrong_access) {
 		d.req = wrong_access;
@@ -299,6 +310,8 @@ static enum gw_db check_record_tx(struct gw_tx *tx)
 			    "host", lb_json_str(host, "name"));
 	lb_json_set_str_or_null(tx->out, "grant_expires_at",
 				is(d->reason, "allow") ? d->grant_expires_at : NULL);
+	/* the access type the service maps to: the host's session events carry it */
+	lb_json_set_str_or_null(tx->out, "access", c->access);
 	return GW_DB_OK;
 }
 
@@ -337,4 +350,104 @@ enum MHD_Result gw_check(struct gw_req *r)
 	json_decref(c.details);
 	json_decref(tx.body);
 	return ret;
+}
+
+/* GET /v1/hosts/self/grants: every (user, access) the check would allow on this host now,
+ * with the grant's end. The agent answers logins from it while its change signal is live
+ * (DESIGN.md "Live sessions"), and asks /v1/check for everything else: a grant missing from
+ * the list (a long list cut short, a change not seen yet) only costs a round trip, never an
+ * allow the rule would not give. */
+#define GW_GRANTS_PAGES 25
+
+struct grants {
+	struct gw_req *r;
+	json_t *list; /* owned */
+	int truncated;
+};
+
+static enum gw_db grants_tx(void *arg)
+{
+	struct grants *g = arg;
+	struct gw_req *r = g->r;
+	struct gw *gw = r->gw;
+	struct gw_store *s = gw->store;
+	const json_t *host = r->who.obj;
+	char now[LB_TIME_BUFLEN];
+	struct gw_filter f[3] = {{"tenant", GW_EQ, lb_json_str(host, "tenant")},
+				 {"state", GW_EQ, "approved"},
+				 {"grant_expires_at", GW_GT, now}};
+	int64_t cursor = 0, next = 0;
+	int pages = 0;
+	enum gw_db rc;
+
+	gw_now_str(r, now);
+	json_decref(g->list);
+	g->list = json_array();
+	g->truncated = 0;
+	if (!g->list)
+		return GW_DB_ERROR;
+	if (json_is_true(json_object_get(host, "disabled")))
+		return GW_DB_OK;
+	do {
+		json_t *items, *req;
+		size_t i;
+		if ((rc = s->list(s->cls, &gw_k_requests, f, 3, cursor, GW_LIST_MAX, 0, NULL, NULL,
+				  &items, &next)) != GW_DB_OK)
+			return rc;
+		json_array_foreach(items, i, req) {
+			struct decision d = {.req = req};
+			if (!gw_request_covers_host(req, host) ||
+			    strcmp(now, lb_json_str(req, "approved_at")) < 0)
+				continue;
+			if ((rc = grant_decide(gw, req, now, &d)) != GW_DB_OK) {
+				json_decref(items);
+				return rc;
+			}
+			if (is(d.reason, "allow"))
+				json_array_append_new(
+					g->list, json_pack("{s:s,s:s,s:s,s:s}", "request",
+							   lb_json_str(req, "id"), "user",
+							   lb_json_str(req, "requester_login"), "access",
+							   lb_json_str(req, "access"), "grant_expires_at",
+							   d.grant_expires_at));
+		}
+		json_decref(items);
+		cursor = next;
+	} while (next && ++pages < GW_GRANTS_PAGES);
+	g->truncated = next != 0;
+	return GW_DB_OK;
+}
+
+enum MHD_Result gw_hosts_grants(struct gw_req *r)
+{
+	const json_t *host = r->who.obj;
+	const struct gw_config *cfg = &r->gw->cfg;
+	struct grants g = {.r = r};
+	char now[LB_TIME_BUFLEN];
+	json_t *services;
+	/* read before the grants: a change committed after this moves the version */
+	int64_t version = gw_changes_version(lb_json_str(host, "tenant"));
+	enum gw_db rc = r->gw->store->run(r->gw->store->cls, 0, grants_tx, &g);
+
+	if (rc != GW_DB_OK) {
+		json_decref(g.list);
+		return gw_reply_db(r, rc, "host");
+	}
+	services = json_object();
+	for (size_t i = 0; services && i < cfg->service_map.n; i++) {
+		const char *m = cfg->service_map.v[i], *colon = strchr(m, ':');
+		char name[128];
+		if (!colon || (size_t)(colon - m) >= sizeof(name))
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(colon - m), m);
+		json_object_set_new(services, name, json_string(colon + 1));
+	}
+	gw_now_str(r, now);
+	return gw_reply_json(r, 200,
+			     json_pack("{s:I,s:s,s:s,s:b,s:o,s:o,s:b}", "version",
+				       (json_int_t)version, "now", now, "host",
+				       lb_json_str(host, "name"), "disabled",
+				       json_is_true(json_object_get(host, "disabled")), "services",
+				       services ? services : json_object(), "grants", g.list,
+				       "truncated", g.truncated));
 }

@@ -82,10 +82,14 @@ static const struct lb_cfg_key gw_keys[] = {
 	{"database", LB_CFG_STRING, offsetof(struct gw_config, database), check_database},
 	{"pending_ttl", LB_CFG_DURATION, offsetof(struct gw_config, pending_ttl), NULL},
 	{"token_ttl", LB_CFG_DURATION, offsetof(struct gw_config, token_ttl), NULL},
+	{"invitation_ttl", LB_CFG_DURATION, offsetof(struct gw_config, invitation_ttl), NULL},
 	{"default_grant", LB_CFG_DURATION, offsetof(struct gw_config, default_grant), NULL},
 	{"max_grant", LB_CFG_DURATION, offsetof(struct gw_config, max_grant), NULL},
 	{"max_elevation", LB_CFG_DURATION, offsetof(struct gw_config, max_elevation), NULL},
 	{"require_mfa", LB_CFG_BOOL, offsetof(struct gw_config, require_mfa), NULL},
+	{"approve_mfa", LB_CFG_BOOL, offsetof(struct gw_config, approve_mfa), NULL},
+	{"totp_key_file", LB_CFG_STRING, offsetof(struct gw_config, totp_key_file), NULL},
+	{"totp_lockout", LB_CFG_DURATION, offsetof(struct gw_config, totp_lockout), NULL},
 	{"review_tenant_scope", LB_CFG_BOOL, offsetof(struct gw_config, review_tenant_scope), NULL},
 	{"review_duration_over", LB_CFG_DURATION, offsetof(struct gw_config, review_duration_over),
 	 NULL},
@@ -123,9 +127,11 @@ void gw_config_default(struct gw_config *c)
 	c->database = strdup("sqlite:///var/lib/lockbox/gateway.db");
 	c->pending_ttl = 4 * 86400;
 	c->token_ttl = 90 * 86400;
+	c->invitation_ttl = 72 * 3600;
 	c->default_grant = 8 * 3600;
 	c->max_grant = 8 * 3600;
 	c->max_elevation = 8 * 3600;
+	c->totp_lockout = 300;
 	c->review_tenant_scope = 1;
 	c->sweep_interval = 5;
 	c->session_lost_after = 120;
@@ -174,6 +180,18 @@ int gw_config_load(struct gw_config *c, const char *path, char *err, size_t errl
 	/* the lower bound is 1s so that tests can see a token expire */
 	if (c->token_ttl < 1 || c->token_ttl > 366 * 86400) {
 		snprintf(err, errlen, "%s: token_ttl: must be from 1s to 366d", path ? path : "defaults");
+		return -1;
+	}
+	/* a mailed code is a credential in a mailbox: days, not months (1s lets tests see it expire) */
+	if (c->invitation_ttl < 1 || c->invitation_ttl > 30 * 86400) {
+		snprintf(err, errlen, "%s: invitation_ttl: must be from 1s to 30d",
+			 path ? path : "defaults");
+		return -1;
+	}
+	/* the lower bound is 1s so that tests can see a lock end */
+	if (c->totp_lockout < 1 || c->totp_lockout > 86400) {
+		snprintf(err, errlen, "%s: totp_lockout: must be from 1s to 1d",
+			 path ? path : "defaults");
 		return -1;
 	}
 	if (c->session_lost_after < 0 || c->session_lost_after > 86400) {

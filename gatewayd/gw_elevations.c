@@ -12,8 +12,14 @@ static enum gw_db elevation_create_tx(struct gw_tx *tx)
 	int64_t secs = 0;
 	char id[GW_ID_LEN], now[LB_TIME_BUFLEN], until[LB_TIME_BUFLEN], dur[32];
 	struct gw_event ev = {0};
+	int mfa = 0;
 	enum gw_db rc;
 
+	/* the second factor is a TOTP code given now: the token's own mfa flag, set by whoever
+	 * issued it, proves nothing about who holds it */
+	rc = gw_totp_verify(tx, lb_json_str(tx->body, "totp"), r->gw->cfg.require_mfa, &mfa);
+	if (rc != GW_DB_OK || tx->err_code)
+		return rc;
 	lb_duration_parse(lb_json_str(tx->body, "duration"), &secs);
 	lb_duration_format(secs, dur, sizeof(dur));
 	gw_new_id("elv_", id);
@@ -22,7 +28,7 @@ static enum gw_db elevation_create_tx(struct gw_tx *tx)
 	tx->out = json_pack("{s:s,s:s,s:O,s:s,s:O,s:s,s:s,s:b}", "id", id, "user", r->who.id,
 			    "login", json_object_get(r->who.obj, "login"), "duration", dur,
 			    "justification", json_object_get(tx->body, "justification"),
-			    "activated_at", now, "expires_at", until, "mfa", r->who.mfa);
+			    "activated_at", now, "expires_at", until, "mfa", mfa);
 	if ((rc = s->insert(s->cls, &gw_k_elevations, tx->out)) != GW_DB_OK)
 		return rc;
 	ev.type = "pim.elevation.activate";
@@ -30,14 +36,15 @@ static enum gw_db elevation_create_tx(struct gw_tx *tx)
 	ev.actor = r->who.id;
 	ev.details = json_pack("{s:s,s:s,s:s,s:O,s:b}", "elevation", id, "expires_at", until,
 			       "duration", dur, "justification",
-			       json_object_get(tx->body, "justification"), "mfa", r->who.mfa);
+			       json_object_get(tx->body, "justification"), "mfa", mfa);
 	return gw_audit_emit(r->gw, &ev, NULL);
 }
 
 enum MHD_Result gw_elevations_create(struct gw_req *r)
 {
 	static const struct gw_field spec[] = {
-		{"duration", GW_F_STR, 1, 32}, {"justification", GW_F_STR, 1, 1000}, {NULL, 0, 0, 0}};
+		{"duration", GW_F_STR, 1, 32}, {"justification", GW_F_STR, 1, 1000},
+		{"totp", GW_F_STR, 0, 16}, {NULL, 0, 0, 0}};
 	struct gw_tx tx = {.r = r, .what = "elevation"};
 	enum MHD_Result ret;
 	int64_t secs;
@@ -51,12 +58,28 @@ enum MHD_Result gw_elevations_create(struct gw_req *r)
 	else if (secs > r->gw->cfg.max_elevation)
 		ret = gw_reply_error(r, "duration_too_long", "duration: at most %llds (max_elevation)",
 				     (long long)r->gw->cfg.max_elevation);
-	else if (r->gw->cfg.require_mfa && !r->who.mfa)
-		ret = gw_reply_error(r, "mfa_required", "this gateway requires an MFA-verified token to elevate");
 	else
 		ret = gw_tx_run(&tx, 1, elevation_create_tx, 201);
 	json_decref(tx.body);
 	return ret;
+}
+
+enum gw_db gw_elevation_mfa_running(struct gw_tx *tx, int *yes)
+{
+	struct gw_store *s = tx->r->gw->store;
+	char now[LB_TIME_BUFLEN];
+	struct gw_filter f[3] = {{"user", GW_EQ, tx->r->who.id}, {"mfa", GW_EQ, "1"},
+				 {"expires_at", GW_GT, now}};
+	json_t *items = NULL;
+	int64_t next;
+	enum gw_db rc;
+
+	gw_now_str(tx->r, now);
+	/* newest first: a running elevation is among the user's last ones */
+	rc = s->list(s->cls, &gw_k_elevations, f, 3, 0, 1, 1, NULL, NULL, &items, &next);
+	*yes = rc == GW_DB_OK && json_array_size(items) > 0;
+	json_decref(items);
+	return rc;
 }
 
 enum MHD_Result gw_elevations_list(struct gw_req *r)

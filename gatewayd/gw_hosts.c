@@ -1,4 +1,5 @@
-/* lockbox-gatewayd: /v1/hosts: enrolment (the host token is shown once), listing, disabling. */
+/* lockbox-gatewayd: /v1/hosts: enrolment (the host token is shown once), listing, disabling
+ * and enabling again. */
 #include <string.h>
 
 #include "gw.h"
@@ -91,9 +92,13 @@ enum MHD_Result gw_hosts_list(struct gw_req *r)
 	return gw_reply_list_by(r, &gw_k_hosts, by, NULL);
 }
 
-static enum gw_db host_disable_tx(struct gw_tx *tx)
+/* POST /v1/hosts/{id}/disable and /enable: host.disable / host.enable (DESIGN.md names
+ * host.enroll and host.disable; enable is their pair), subscription-level like the enrolment, so
+ * the tenant's admins and the subscription's owners read them. */
+static enum gw_db host_set_disabled_tx(struct gw_tx *tx)
 {
 	struct gw_store *s = tx->r->gw->store;
+	int disable = *(const int *)tx->arg;
 	char now[LB_TIME_BUFLEN];
 	json_t *fields;
 	enum gw_db rc;
@@ -102,30 +107,45 @@ static enum gw_db host_disable_tx(struct gw_tx *tx)
 	rc = s->get(s->cls, &gw_k_hosts, "id", tx->r->args[0], &tx->out);
 	if (rc != GW_DB_OK)
 		return rc;
-	if (json_is_true(json_object_get(tx->out, "disabled")))
-		return GW_DB_OK; /* disabling twice is harmless and not audited twice */
+	if (json_is_true(json_object_get(tx->out, "disabled")) == disable)
+		return GW_DB_OK; /* already so: harmless, and not audited twice */
 	gw_now_str(tx->r, now);
-	fields = json_pack("{s:b,s:s}", "disabled", 1, "updated_at", now);
+	fields = json_pack("{s:b,s:s}", "disabled", disable, "updated_at", now);
 	rc = s->update(s->cls, &gw_k_hosts, tx->r->args[0], fields);
 	json_object_update(tx->out, fields);
 	json_decref(fields);
 	if (rc != GW_DB_OK)
 		return rc;
-	gw_tx_changed(tx, lb_json_str(tx->out, "tenant")); /* its agent ends its sessions */
-	ev.type = "host.disable";
+	/* disabled: its agent ends its sessions; enabled: nothing live changes (a grant still
+	 * needs its approval), so no signal */
+	if (disable)
+		gw_tx_changed(tx, lb_json_str(tx->out, "tenant"));
+	ev.type = disable ? "host.disable" : "host.enable";
 	ev.tenant = lb_json_str(tx->out, "tenant");
 	ev.subscription = lb_json_str(tx->out, "subscription");
 	ev.actor = tx->r->who.id;
 	ev.host = lb_json_str(tx->out, "name");
+	ev.details = json_pack("{s:s,s:b}", "host_id", tx->r->args[0], "disabled", disable);
 	return gw_audit_emit(tx->r->gw, &ev, NULL);
+}
+
+static enum MHD_Result host_set_disabled(struct gw_req *r, int disable)
+{
+	struct gw_tx tx = {.r = r, .what = "host", .arg = &disable};
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
+		return gw_reply_error(r, "forbidden", "%s hosts needs provider_admin",
+				      disable ? "disabling" : "enabling");
+	return gw_tx_run(&tx, 1, host_set_disabled_tx, 200);
 }
 
 enum MHD_Result gw_hosts_disable(struct gw_req *r)
 {
-	struct gw_tx tx = {.r = r, .what = "host"};
-	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
-		return gw_reply_error(r, "forbidden", "disabling hosts needs provider_admin");
-	return gw_tx_run(&tx, 1, host_disable_tx, 200);
+	return host_set_disabled(r, 1);
+}
+
+enum MHD_Result gw_hosts_enable(struct gw_req *r)
+{
+	return host_set_disabled(r, 0);
 }
 
 /* A host learns its own enrolment (id, name, subscription, disabled) with its token. */

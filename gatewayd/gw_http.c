@@ -22,8 +22,10 @@ static const struct {
 	{"self_approval", 403},     {"not_found", 404},         {"method_not_allowed", 405},
 	{"wrong_state", 409},       {"conflict", 409},          {"body_too_large", 413},
 	{"duration_too_long", 422}, {"mfa_required", 422},      {"ticket_closed", 422},
+	{"totp_invalid", 422},      {"totp_locked", 429},       {"totp_unavailable", 503},
 	{"ticket_tenant_mismatch", 422}, {"host_not_in_scope", 422}, {"rule_violated", 422},
 	{"event_time_out_of_range", 422}, {"gateway_only_key", 422}, {"unknown_decision", 422},
+	{"invitation_invalid", 422}, {"mail_not_configured", 422},
 	{"store_busy", 503},        {"store_error", 503},
 };
 
@@ -290,6 +292,16 @@ enum gw_db gw_tx_fail(struct gw_tx *tx, const char *code, const char *fmt, ...)
 	return GW_DB_ABORT;
 }
 
+enum gw_db gw_tx_refuse(struct gw_tx *tx, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	tx->err_code = code;
+	va_start(ap, fmt);
+	vsnprintf(tx->err_msg, sizeof(tx->err_msg), fmt, ap);
+	va_end(ap);
+	return GW_DB_OK;
+}
+
 struct tx_thunk {
 	struct gw_tx *tx;
 	gw_tx_fn fn;
@@ -323,11 +335,13 @@ enum MHD_Result gw_tx_run(struct gw_tx *tx, int write, gw_tx_fn fn, unsigned ok_
 	enum gw_db rc = s->run(s->cls, write, tx_thunk_run, &t);
 	enum MHD_Result ret;
 
-	if (rc == GW_DB_OK) /* committed: now, and only now, an agent's re-check sees it */
+	if (rc == GW_DB_OK && !tx->err_code) /* committed: now, and only now, an agent's
+					      * re-check sees it */
 		tx_bump_changed(tx);
 	json_decref(tx->changed);
 	tx->changed = NULL;
-	if (rc == GW_DB_ABORT && tx->err_code)
+	/* ABORT: rolled back; OK with an error: committed, then refused (gw_tx_refuse) */
+	if ((rc == GW_DB_ABORT || rc == GW_DB_OK) && tx->err_code)
 		ret = gw_reply_error(tx->r, tx->err_code, "%s", tx->err_msg);
 	else if (rc != GW_DB_OK)
 		ret = gw_reply_db(tx->r, rc, tx->what ? tx->what : "object");

@@ -166,9 +166,11 @@ static const struct {
 	 "The grant window of your access request has ended.", TO_ENGINEER},
 };
 
-static enum gw_db queue_row(struct gw *gw, const json_t *req, const char *event,
-			    const char *channel, const char *recipient, const char *subject,
-			    const char *body, const char *now)
+/* One outbox row about ABOUT (a request or an invitation id); REQUEST is the request it
+ * announces, or NULL. */
+static enum gw_db queue_row(struct gw *gw, const char *about, const char *request,
+			    const char *event, const char *channel, const char *recipient,
+			    const char *subject, const char *body, const char *now)
 {
 	struct gw_store *s = gw->store;
 	char id[GW_ID_LEN], msgid[128];
@@ -176,9 +178,9 @@ static enum gw_db queue_row(struct gw *gw, const json_t *req, const char *event,
 	enum gw_db rc;
 
 	gw_new_id("ntf_", id);
-	snprintf(msgid, sizeof(msgid), "<%s.%s@lockbox>", id, lb_json_str(req, "id"));
-	row = json_pack("{s:s,s:O,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:n,s:s,s:n}", "id", id,
-			"request", json_object_get(req, "id"), "event", event, "channel", channel,
+	snprintf(msgid, sizeof(msgid), "<%s.%s@lockbox>", id, about);
+	row = json_pack("{s:s,s:s?,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:n,s:s,s:n}", "id", id,
+			"request", request, "event", event, "channel", channel,
 			"recipient", recipient, "subject", subject, "body", body, "message_id",
 			msgid, "state", "pending", "attempts", 0, "next_attempt_at", now,
 			"last_error", "created_at", now, "sent_at");
@@ -217,8 +219,8 @@ enum gw_db gw_notify_request(struct gw *gw, const json_t *req, const char *event
 		json_array_foreach(emails, i, e) {
 			if (rc != GW_DB_OK || !body)
 				break;
-			rc = queue_row(gw, req, event, "email", json_string_value(e), subject, body,
-				       now);
+			rc = queue_row(gw, lb_json_str(req, "id"), lb_json_str(req, "id"), event,
+				       "email", json_string_value(e), subject, body, now);
 		}
 		json_decref(emails);
 	}
@@ -231,12 +233,72 @@ enum gw_db gw_notify_request(struct gw *gw, const json_t *req, const char *event
 		payload = p ? json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 		json_decref(p);
 		for (i = 0; payload && rc == GW_DB_OK && i < c->webhook_url.n; i++)
-			rc = queue_row(gw, req, event, "webhook", c->webhook_url.v[i], subject,
-				       payload, now);
+			rc = queue_row(gw, lb_json_str(req, "id"), lb_json_str(req, "id"), event,
+				       "webhook", c->webhook_url.v[i], subject, payload, now);
 	}
 	free(body);
 	free(payload);
 	json_decref(ticket);
+	return rc;
+}
+
+/* ---- invitations ---- */
+
+/* The one place an invitation's code is ever written: the invitee's mail. The outbox row holds
+ * it only until the mail is out (record_outcome_tx then blanks the body), the notifications
+ * API never shows it (gw_notifications_list), and it goes to no webhook: the provider's own
+ * systems must not learn a customer's credential. */
+#define GW_INVITATION_EVENT "invitation.create"
+#define GW_INVITATION_GONE "(removed once delivered: the mail held a one-time invitation code)"
+
+static int is_invitation(const json_t *n)
+{
+	return is(lb_json_str(n, "event"), GW_INVITATION_EVENT);
+}
+
+enum gw_db gw_notify_invitation(struct gw *gw, const json_t *inv, const char *tenant_name,
+				const char *code)
+{
+	const struct gw_config *c = &gw->cfg;
+	char now[LB_TIME_BUFLEN], subject[256];
+	char *body = NULL;
+	size_t len = 0;
+	FILE *f;
+	enum gw_db rc;
+
+	if (!c->smtp_url)
+		return GW_DB_ERROR; /* the handler refuses before: an invitation needs mail */
+	f = open_memstream(&body, &len);
+	if (!f)
+		return GW_DB_ERROR;
+	fprintf(f, "You are invited to be a global admin of the tenant \"%.128s\" in lockbox, the\r\n"
+		   "Customer Lockbox through which your organisation approves (or not) every support\r\n"
+		   "access to its hosts.\r\n\r\n",
+		tenant_name);
+	fprintf(f, "Login:          %s\r\n", lb_json_str(inv, "login"));
+	fprintf(f, "Name:           %s\r\n", lb_json_str(inv, "name"));
+	fprintf(f, "Tenant:         %s\r\n", lb_json_str(inv, "tenant"));
+	fprintf(f, "Invitation:     %s\r\n", lb_json_str(inv, "id"));
+	fprintf(f, "Valid until:    %s\r\n\r\n", lb_json_str(inv, "expires_at"));
+	fprintf(f, "Accept it with lockboxctl(1), pointed at the gateway (--url or LOCKBOX_URL):\r\n\r\n"
+		   "    lockboxctl invitation redeem %s\r\n\r\n", code);
+	fprintf(f, "It prints your API token once; keep it safe. The code works once and only until\r\n"
+		   "the time above. Nobody else has it: the gateway keeps only a hash of it. If you\r\n"
+		   "did not expect this mail, ignore it and tell your support provider.\r\n");
+	if (c->console_url)
+		fprintf(f, "\r\nConsole: %s\r\n", c->console_url);
+	fprintf(f, "\r\n-- \r\nlockbox gateway (this message was sent automatically)\r\n");
+	if (fclose(f) != 0 || !body) {
+		free(body);
+		return GW_DB_ERROR;
+	}
+	lb_time_format(lb_time_now_ms(), now, sizeof(now));
+	snprintf(subject, sizeof(subject), "[lockbox] Invitation: global admin of %.128s",
+		 tenant_name);
+	rc = queue_row(gw, lb_json_str(inv, "id"), NULL, GW_INVITATION_EVENT, "email",
+		       lb_json_str(inv, "email"), subject, body, now);
+	lb_wipe(body, len);
+	free(body);
 	return rc;
 }
 
@@ -275,7 +337,7 @@ static char *b64(const char *s)
 }
 
 /* A plausible mailbox: no blanks, brackets or controls, one '@' with text on both sides. */
-static int address_ok(const char *a)
+int gw_notify_address_ok(const char *a)
 {
 	const char *at = strchr(a, '@');
 	if (!at || at == a || !at[1] || strchr(at + 1, '@') || strlen(a) > 254)
@@ -302,8 +364,9 @@ static int send_mail(struct gw *gw, const json_t *n, char *err, size_t errlen)
 	CURL *h;
 	CURLcode rc;
 
-	if (!address_ok(rcpt) || !address_ok(c->smtp_from)) {
-		snprintf(err, errlen, "not a deliverable address: %.200s", address_ok(rcpt) ? c->smtp_from : rcpt);
+	if (!gw_notify_address_ok(rcpt) || !gw_notify_address_ok(c->smtp_from)) {
+		snprintf(err, errlen, "not a deliverable address: %.200s",
+			 gw_notify_address_ok(rcpt) ? c->smtp_from : rcpt);
 		return -2; /* permanent */
 	}
 	gmtime_r(&t, &tm);
@@ -321,9 +384,12 @@ static int send_mail(struct gw *gw, const json_t *n, char *err, size_t errlen)
 	fprintf(f, "Date: %s\r\nFrom: lockbox <%s>\r\nTo: <%s>\r\nMessage-ID: %s\r\n"
 		   "Subject: =?UTF-8?B?%s?=\r\nMIME-Version: 1.0\r\n"
 		   "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n"
-		   "Auto-Submitted: auto-generated\r\nX-Lockbox-Event: %s\r\nX-Lockbox-Request: %s\r\n\r\n%s",
+		   "Auto-Submitted: auto-generated\r\nX-Lockbox-Event: %s\r\n",
 		date, c->smtp_from, rcpt, lb_json_str(n, "message_id"), subj64,
-		lb_json_str(n, "event"), lb_json_str(n, "request"), lb_json_str(n, "body"));
+		lb_json_str(n, "event"));
+	if (lb_json_str(n, "request"))
+		fprintf(f, "X-Lockbox-Request: %s\r\n", lb_json_str(n, "request"));
+	fprintf(f, "\r\n%s", lb_json_str(n, "body"));
 	fclose(f);
 	free(subj64);
 	up = (struct upload){msg, len, 0};
@@ -449,6 +515,9 @@ static enum gw_db record_outcome_tx(void *arg)
 				   "attempts", (json_int_t)attempts, "next_attempt_at", next,
 				   "last_error", o->err);
 	}
+	/* an invitation code stays in the outbox no longer than its delivery needs it */
+	if (is_invitation(o->n) && !is(lb_json_str(fields, "state"), "pending"))
+		json_object_set_new(fields, "body", json_string(GW_INVITATION_GONE));
 	rc = s->update(s->cls, &gw_k_notifications, lb_json_str(o->n, "id"), fields);
 	json_decref(fields);
 	return rc;
@@ -552,8 +621,26 @@ void gw_notify_stop(void)
 
 enum MHD_Result gw_notifications_list(struct gw_req *r)
 {
-	static const char *const by[] = {"request", NULL};
+	struct gw_store *s = r->gw->store;
+	struct gw_filter f = {"request", GW_EQ, gw_query(r, "request")};
+	size_t limit, i;
+	int64_t cursor, next;
+	json_t *items, *n;
+	enum gw_db rc;
+
 	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
 		return gw_reply_error(r, "forbidden", "reading notifications needs provider_admin");
-	return gw_reply_list_by(r, &gw_k_notifications, by, NULL);
+	if (gw_parse_page(r, &limit, &cursor) != 0)
+		return MHD_YES;
+	rc = s->list(s->cls, &gw_k_notifications, &f, f.val ? 1 : 0, cursor, limit, 0, NULL, NULL,
+		     &items, &next);
+	if (rc != GW_DB_OK)
+		return gw_reply_db(r, rc, "notification");
+	/* a provider admin reading an undelivered invitation would hold the customer's code */
+	json_array_foreach(items, i, n) {
+		if (is_invitation(n) && !is(lb_json_str(n, "body"), GW_INVITATION_GONE))
+			json_object_set_new(n, "body", json_string("(withheld: it holds a one-time "
+								   "invitation code)"));
+	}
+	return gw_reply_page(r, items, next);
 }

@@ -143,10 +143,17 @@ static enum gw_db request_create_tx(struct gw_tx *tx)
 	const char *sub = lb_json_str(body, "subscription"), *state;
 	int64_t secs;
 	char id[GW_ID_LEN], now[LB_TIME_BUFLEN], pend[LB_TIME_BUFLEN], dur[32];
-	int review, auto_approve = 0;
+	int review, auto_approve = 0, mfa = 0;
 	enum gw_db rc;
 
 	lb_duration_parse(lb_json_str(body, "duration"), &secs);
+	/* require_mfa: the engineer's credential is MFA-verified when they hold a running
+	 * elevation activated with a TOTP code (the token's mfa flag no longer counts) */
+	if ((rc = gw_elevation_mfa_running(tx, &mfa)) != GW_DB_OK)
+		return rc;
+	if (cfg->require_mfa && !mfa)
+		return gw_tx_fail(tx, "mfa_required", "this gateway requires MFA: activate an "
+				  "elevation with a TOTP code first (lockboxctl elevate --totp CODE)");
 	rc = s->get(s->cls, &gw_k_tickets, "id", tid, &ticket);
 	if (rc == GW_DB_NOT_FOUND)
 		return gw_tx_fail(tx, "not_found", "no ticket %s", tid);
@@ -218,7 +225,7 @@ static enum gw_db request_create_tx(struct gw_tx *tx)
 				     "hosts", json_object_get(body, "hosts"), "access",
 				     json_object_get(body, "access"), "duration", dur,
 				     "justification", json_object_get(body, "justification"),
-				     "mfa", r->who.mfa));
+				     "mfa", mfa));
 	if (rc == GW_DB_OK && auto_approve) {
 		rc = request_event(gw, tx->out, "approve", NULL,
 				   json_pack("{s:b,s:s}", "lockbox_disabled", 1, "note",
@@ -269,8 +276,6 @@ enum MHD_Result gw_requests_create(struct gw_req *r)
 	else if (secs > cfg->max_grant)
 		ret = gw_reply_error(r, "duration_too_long", "duration: at most %llds (max_grant)",
 				     (long long)cfg->max_grant);
-	else if (cfg->require_mfa && !r->who.mfa)
-		ret = gw_reply_error(r, "mfa_required", "this gateway requires an MFA-verified token to request access");
 	else {
 		char dur[32];
 		lb_duration_format(secs, dur, sizeof(dur));
@@ -393,14 +398,15 @@ struct transition {
 	const char *from[2];
 	const char *to;
 	int reason_required;
+	int approve_mfa; /* needs a TOTP code when the gateway sets approve_mfa */
 };
 
 static const struct transition transitions[] = {
-	{"internal_approve", BY_INTERNAL, {"internal_review", NULL}, "customer_notified", 0},
-	{"approve", BY_APPROVER, {"customer_notified", NULL}, "approved", 0},
-	{"deny", BY_APPROVER_OR_INTERNAL, {"customer_notified", "internal_review"}, "denied", 1},
-	{"revoke", BY_APPROVER_OR_ENGINEER, {"approved", NULL}, "revoked", 1},
-	{"cancel", BY_ENGINEER, {"internal_review", "customer_notified"}, "canceled", 0},
+	{"internal_approve", BY_INTERNAL, {"internal_review", NULL}, "customer_notified", 0, 0},
+	{"approve", BY_APPROVER, {"customer_notified", NULL}, "approved", 0, 1},
+	{"deny", BY_APPROVER_OR_INTERNAL, {"customer_notified", "internal_review"}, "denied", 1, 1},
+	{"revoke", BY_APPROVER_OR_ENGINEER, {"approved", NULL}, "revoked", 1, 1},
+	{"cancel", BY_ENGINEER, {"internal_review", "customer_notified"}, "canceled", 0, 0},
 };
 
 static int may_act(const struct gw_principal *p, const struct transition *t, const json_t *req,
@@ -428,7 +434,7 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 	const char *reason = lb_json_str(tx->body, "reason"), *to = t->to;
 	char now[LB_TIME_BUFLEN], state[32];
 	json_t *req = NULL, *fields, *tenant = NULL, *details;
-	int from_ok = 0, auto_approve = 0;
+	int from_ok = 0, auto_approve = 0, mfa = 0;
 	enum gw_db rc;
 
 	rc = s->get(s->cls, &gw_k_requests, "id", r->args[0], &req);
@@ -462,6 +468,11 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 		rc = gw_tx_fail(tx, "missing_field", "'reason' is required to %s", t->action);
 		goto out;
 	}
+	/* last of the checks: a code is used up only by a decision that can be made */
+	rc = gw_totp_verify(tx, lb_json_str(tx->body, "totp"),
+			    t->approve_mfa && r->gw->cfg.approve_mfa, &mfa);
+	if (rc != GW_DB_OK || tx->err_code)
+		goto out;
 	gw_now_str(r, now);
 	fields = json_pack("{s:s,s:s}", "state", to, "updated_at", now);
 	if (is(t->action, "internal_approve")) {
@@ -488,6 +499,8 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 	details = json_pack("{s:s,s:s}", "from", state, "to", lb_json_str(req, "state"));
 	if (reason)
 		json_object_set_new(details, "reason", json_string(reason));
+	if (mfa)
+		json_object_set_new(details, "mfa", json_true());
 	rc = request_event(r->gw, req, t->action, r->who.id, details);
 	if (rc == GW_DB_OK && auto_approve)
 		rc = request_event(r->gw, req, "approve", NULL,
@@ -505,7 +518,8 @@ out:
 
 static enum MHD_Result request_decide(struct gw_req *r, const char *action)
 {
-	static const struct gw_field spec[] = {{"reason", GW_F_STR, 0, 1000}, {NULL, 0, 0, 0}};
+	static const struct gw_field spec[] = {
+		{"reason", GW_F_STR, 0, 1000}, {"totp", GW_F_STR, 0, 16}, {NULL, 0, 0, 0}};
 	const struct transition *t = NULL;
 	struct gw_tx tx = {.r = r, .what = "request"};
 	enum MHD_Result ret;

@@ -36,6 +36,9 @@ struct gw_kind {
 
 extern const struct gw_kind gw_k_tenants, gw_k_subscriptions, gw_k_hosts, gw_k_users,
 	gw_k_tokens, gw_k_roles, gw_k_tickets, gw_k_elevations, gw_k_requests, gw_k_audit, gw_k_notifications, gw_k_checkpoints;
+/* one row per user with TOTP: the sealed secrets, the last step used, wrong codes, the lock */
+extern const struct gw_kind gw_k_totp;
+extern const struct gw_kind gw_k_invitations;
 
 enum gw_fop { GW_EQ, GW_NE, GW_GE, GW_GT, GW_LT, GW_LE, GW_HAS /* JSON array column contains */ };
 

@@ -1,5 +1,6 @@
 /* lockbox-gatewayd: /v1/users (create, list, disable, enable), their tokens and role
- * assignments, bootstrap. */
+ * assignments, bootstrap. Provider admins manage provider-side users; a tenant's global admins
+ * its customer-side users (DESIGN.md "Actors": the provider never issues a customer credential). */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,7 +10,7 @@
 #include "lockbox/util.h"
 
 /* The login is the Unix user on hosts, so it must be a portable Unix user name. */
-static int login_ok(const char *s)
+int gw_login_ok(const char *s)
 {
 	size_t n = strlen(s);
 	if (n == 0 || n > 32 || !(islower((unsigned char)s[0]) || s[0] == '_'))
@@ -66,14 +67,17 @@ enum MHD_Result gw_users_create(struct gw_req *r)
 		{"side", GW_F_STR, 1, 16},   {"tenant", GW_F_STR, 0, 64}, {NULL, 0, 0, 0}};
 	struct gw_tx tx = {.r = r, .what = "user"};
 	enum MHD_Result ret;
-	const char *side, *err = NULL;
+	const char *side, *tenant, *err = NULL;
+	int padmin = gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN);
 
-	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
-		return gw_reply_error(r, "forbidden", "creating users needs provider_admin");
+	if (!padmin && !gw_is(&r->who, GW_ROLE_GLOBAL_ADMIN))
+		return gw_reply_error(r, "forbidden", "creating users needs provider_admin (provider "
+				      "side) or global_admin (the tenant's customer side)");
 	if (!(tx.body = gw_parse_body(r, spec)))
 		return MHD_YES;
 	side = lb_json_str(tx.body, "side");
-	if (!login_ok(lb_json_str(tx.body, "login")))
+	tenant = lb_json_str(tx.body, "tenant");
+	if (!gw_login_ok(lb_json_str(tx.body, "login")))
 		err = "login: must be a Unix user name (lowercase letters, digits, '_', '-', '.')";
 	else if (strcmp(side, "provider") != 0 && strcmp(side, "customer") != 0)
 		err = "side: must be provider or customer";
@@ -85,16 +89,38 @@ enum MHD_Result gw_users_create(struct gw_req *r)
 		json_decref(tx.body);
 		return gw_reply_error(r, "bad_value", "%s", err);
 	}
+	/* who creates which side: a customer user is its tenant's business alone, and another
+	 * tenant's admin does not learn whether the tenant exists */
+	if (strcmp(side, "provider") == 0 && !padmin)
+		err = "provider-side users are created by provider admins";
+	else if (strcmp(side, "customer") == 0 && !gw_is_in_tenant(&r->who, GW_ROLE_GLOBAL_ADMIN, tenant))
+		err = padmin ? "customer-side users are created by their tenant's global admins (a "
+			       "tenant gets its first one by invitation: POST /v1/tenants/{id}/invitations)"
+			     : "";
+	if (err) {
+		ret = *err ? gw_reply_error(r, "forbidden", "%s", err)
+			   : gw_reply_error(r, "not_found", "no tenant %s", tenant);
+		json_decref(tx.body);
+		return ret;
+	}
 	ret = gw_tx_run(&tx, 1, user_create_tx, 201);
 	json_decref(tx.body);
 	return ret;
 }
 
+/* A global admin sees the users of the tenants they administer. */
+static int user_visible(const json_t *row, void *principal)
+{
+	return gw_is_in_tenant(principal, GW_ROLE_GLOBAL_ADMIN, lb_json_str(row, "tenant"));
+}
+
 enum MHD_Result gw_users_list(struct gw_req *r)
 {
-	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
-		return gw_reply_error(r, "forbidden", "listing users needs provider_admin");
-	return gw_reply_list(r, &gw_k_users, NULL, 0, NULL);
+	if (gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
+		return gw_reply_list(r, &gw_k_users, NULL, 0, NULL);
+	if (!gw_is(&r->who, GW_ROLE_GLOBAL_ADMIN))
+		return gw_reply_error(r, "forbidden", "listing users needs provider_admin or global_admin");
+	return gw_reply_list(r, &gw_k_users, NULL, 0, user_visible);
 }
 
 /* Who may change USER (DESIGN.md "Identities"): provider admins for provider-side users,
@@ -181,8 +207,8 @@ enum MHD_Result gw_users_enable(struct gw_req *r)
 
 /* A token row as the API shows it: never the hash (hidden in the store), the secret only in
  * the create answer. */
-static enum gw_db token_insert(struct gw_store *s, const char *user, int mfa, const char *now,
-			       int64_t ttl, char *token, size_t len, json_t **out)
+enum gw_db gw_token_insert(struct gw_store *s, const char *user, int mfa, const char *now,
+			   int64_t ttl, char *token, size_t len, json_t **out)
 {
 	char id[GW_ID_LEN], hash[65], until[LB_TIME_BUFLEN];
 	int64_t now_ms;
@@ -232,8 +258,12 @@ static enum gw_db token_create_tx(struct gw_tx *tx)
 	rc = s->get(s->cls, &gw_k_users, "id", tx->r->args[0], &u);
 	if (rc != GW_DB_OK)
 		return rc;
+	if ((rc = may_manage_user(tx, u)) != GW_DB_OK) {
+		json_decref(u);
+		return rc;
+	}
 	gw_now_str(tx->r, now);
-	rc = token_insert(s, tx->r->args[0], json_is_true(json_object_get(tx->body, "mfa")), now,
+	rc = gw_token_insert(s, tx->r->args[0], json_is_true(json_object_get(tx->body, "mfa")), now,
 			  tx->r->gw->cfg.token_ttl, token, sizeof(token), &tx->out);
 	lb_wipe(token, sizeof(token));
 	if (rc == GW_DB_OK)
@@ -248,8 +278,9 @@ enum MHD_Result gw_users_token_create(struct gw_req *r)
 	struct gw_tx tx = {.r = r, .what = "user"};
 	enum MHD_Result ret;
 
-	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
-		return gw_reply_error(r, "forbidden", "issuing tokens needs provider_admin");
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN) && !gw_is(&r->who, GW_ROLE_GLOBAL_ADMIN))
+		return gw_reply_error(r, "forbidden",
+				      "issuing tokens needs provider_admin or global_admin");
 	if (r->body_len == 0 && !r->too_big)
 		tx.body = json_object();
 	else if (!(tx.body = gw_parse_body(r, spec)))
@@ -439,7 +470,9 @@ static enum gw_db role_assign_tx(struct gw_tx *tx)
 		return gw_tx_fail(tx, "not_found", "no user %s", uid);
 	if (rc != GW_DB_OK)
 		return rc;
-	rc = role_resolve(tx, user, role, &tenant, sub);
+	rc = may_manage_user(tx, user);
+	if (rc == GW_DB_OK)
+		rc = role_resolve(tx, user, role, &tenant, sub);
 	if (rc == GW_DB_OK) {
 		rc = role_find(s, uid, rname, tenant, sub, &dup);
 		json_decref(dup);
@@ -474,8 +507,9 @@ enum MHD_Result gw_roles_assign(struct gw_req *r)
 	struct gw_tx tx = {.r = r, .what = "user"};
 	enum MHD_Result ret;
 
-	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
-		return gw_reply_error(r, "forbidden", "assigning roles needs provider_admin");
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN) && !gw_is(&r->who, GW_ROLE_GLOBAL_ADMIN))
+		return gw_reply_error(r, "forbidden",
+				      "assigning roles needs provider_admin or global_admin");
 	if (!(tx.body = gw_parse_body(r, role_spec)))
 		return MHD_YES;
 	if (!json_object_get(tx.body, "user") || !json_object_get(tx.body, "role") ||
@@ -492,7 +526,7 @@ static enum gw_db role_remove_tx(struct gw_tx *tx)
 {
 	struct gw_store *s = tx->r->gw->store;
 	const char *id = lb_json_str(tx->body, "id");
-	json_t *found = NULL;
+	json_t *found = NULL, *user;
 	enum gw_db rc;
 
 	if (id) {
@@ -518,6 +552,18 @@ static enum gw_db role_remove_tx(struct gw_tx *tx)
 		return gw_tx_fail(tx, "not_found", "no such role assignment");
 	if (rc != GW_DB_OK)
 		return rc;
+	/* the assignment is its user's: the same managers (and the same 403/404) */
+	rc = s->get(s->cls, &gw_k_users, "id", lb_json_str(found, "user"), &user);
+	if (rc == GW_DB_OK) {
+		rc = may_manage_user(tx, user);
+		json_decref(user);
+	} else if (rc == GW_DB_NOT_FOUND) {
+		rc = gw_tx_fail(tx, "not_found", "no such role assignment");
+	}
+	if (rc != GW_DB_OK) {
+		json_decref(found);
+		return rc;
+	}
 	rc = s->remove(s->cls, &gw_k_roles, lb_json_str(found, "id"));
 	/* an engineer who lost the role may not go on in the sessions of their grants (customer
 	 * roles hold no grants: nothing to mark) */
@@ -541,8 +587,9 @@ enum MHD_Result gw_roles_remove(struct gw_req *r)
 	struct gw_tx tx = {.r = r, .what = "role assignment"};
 	enum MHD_Result ret;
 
-	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
-		return gw_reply_error(r, "forbidden", "removing roles needs provider_admin");
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN) && !gw_is(&r->who, GW_ROLE_GLOBAL_ADMIN))
+		return gw_reply_error(r, "forbidden",
+				      "removing roles needs provider_admin or global_admin");
 	if (!(tx.body = gw_parse_body(r, role_spec)))
 		return MHD_YES;
 	if (!json_object_get(tx.body, "id") &&
@@ -558,9 +605,13 @@ enum MHD_Result gw_roles_remove(struct gw_req *r)
 enum MHD_Result gw_roles_list(struct gw_req *r)
 {
 	static const char *const by[] = {"user", NULL};
-	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
-		return gw_reply_error(r, "forbidden", "listing roles needs provider_admin");
-	return gw_reply_list_by(r, &gw_k_roles, by, NULL);
+	if (gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
+		return gw_reply_list_by(r, &gw_k_roles, by, NULL);
+	if (!gw_is(&r->who, GW_ROLE_GLOBAL_ADMIN))
+		return gw_reply_error(r, "forbidden", "listing roles needs provider_admin or global_admin");
+	/* the assignments in the tenants they administer (owners are stored with their
+	 * subscription's tenant) */
+	return gw_reply_list_by(r, &gw_k_roles, by, user_visible);
 }
 
 struct bootstrap {
@@ -601,7 +652,7 @@ static enum gw_db bootstrap_again(struct bootstrap *b)
 	}
 	if (rc == GW_DB_OK) {
 		lb_time_format(lb_time_now_ms(), now, sizeof(now));
-		rc = token_insert(s, f[0].val, 1, now, b->gw->cfg.token_ttl, b->token, b->len, &tok);
+		rc = gw_token_insert(s, f[0].val, 1, now, b->gw->cfg.token_ttl, b->token, b->len, &tok);
 	}
 	if (rc == GW_DB_OK) {
 		ev.type = "directory.token.create";
@@ -647,7 +698,7 @@ static enum gw_db bootstrap_tx(void *arg)
 	json_decref(row);
 	if (rc != GW_DB_OK)
 		return rc;
-	rc = token_insert(s, uid, 1, now, b->gw->cfg.token_ttl, b->token, b->len, &row);
+	rc = gw_token_insert(s, uid, 1, now, b->gw->cfg.token_ttl, b->token, b->len, &row);
 	json_decref(row);
 	return rc;
 }
@@ -657,7 +708,7 @@ int gw_bootstrap_admin(struct gw *gw, const char *login, char *token, size_t len
 {
 	struct bootstrap b = {gw, login, token, len, NULL};
 	enum gw_db rc;
-	if (!login_ok(login)) {
+	if (!gw_login_ok(login)) {
 		snprintf(err, errlen, "'%s' is not a valid login (a Unix user name)", login);
 		return -1;
 	}

@@ -49,9 +49,22 @@ static const struct gw_col notifications[] = {
 	T("message_id"), T("state"), I("attempts"), T("next_attempt_at"), T("last_error"),
 	T("created_at"), T("sent_at"), END};
 
+/* an invitation's code is never stored, only its hash (hidden: never returned) */
+static const struct gw_col invitations[] = {T("id"), T("tenant"), T("login"), T("name"),
+					    T("email"), H("code_hash"), T("created_by"),
+					    T("created_at"), T("expires_at"), T("redeemed_at"),
+					    T("user"), END};
+const struct gw_kind gw_k_invitations = {"invitation", "invitations", "rid", invitations};
+
 static const struct gw_col checkpoints[] = {I("seq"), T("head_hash"), T("sig"), T("time"),
 					    T("alg"), END};
 const struct gw_kind gw_k_checkpoints = {"checkpoint", "audit_checkpoints", "seq", checkpoints};
+
+/* secret and pending_secret are sealed (gw_totp.c) and never put in an answer */
+static const struct gw_col totp[] = {T("id"), T("user"), T("secret"), T("pending_secret"),
+				     I("last_step"), I("failures"), T("locked_until"),
+				     T("created_at"), T("updated_at"), T("confirmed_at"), END};
+const struct gw_kind gw_k_totp = {"totp", "totp", "rid", totp};
 
 const struct gw_kind gw_k_notifications = {"notification", "notifications", "rid", notifications};
 const struct gw_kind gw_k_tenants = {"tenant", "tenants", "rid", tenants};

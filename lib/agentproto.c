@@ -270,9 +270,10 @@ static int opt_str(const json_t *j, const char *key, size_t max, const char **ou
 
 int lb_check_answer_parse(const json_t *j, struct lb_check_answer *a, char *why, size_t whylen)
 {
-	const char *decision, *reason, *request, *did, *gexp, *user, *host, *error;
+	const char *decision, *reason, *request, *did, *gexp, *user, *host, *error, *access;
 	const char *message = lb_json_str(j, "message");
 	json_t *atg = json_object_get(j, "at_gateway");
+	json_t *rec = json_object_get(j, "recorded");
 	int64_t ms = 0;
 
 	memset(a, 0, sizeof(*a));
@@ -283,10 +284,15 @@ int lb_check_answer_parse(const json_t *j, struct lb_check_answer *a, char *why,
 	    opt_str(j, "grant_expires_at", sizeof(a->grant_expires_at), &gexp) ||
 	    opt_str(j, "user", sizeof(a->user), &user) ||
 	    opt_str(j, "host", sizeof(a->host), &host) ||
-	    opt_str(j, "error", 4096, &error))
-		BAD("answer: request, grant_expires_at, user, host or error malformed");
+	    opt_str(j, "error", 4096, &error) ||
+	    opt_str(j, "access", sizeof(a->access), &access))
+		BAD("answer: request, grant_expires_at, user, host, error or access malformed");
 	if (atg && !json_is_boolean(atg))
 		BAD("answer: 'at_gateway' is not a boolean");
+	if (rec && !json_is_boolean(rec))
+		BAD("answer: 'recorded' is not a boolean");
+	if (json_is_true(rec) && (!atg || json_is_true(atg)))
+		BAD("answer: 'recorded' by the agent, yet made by the gateway");
 	/* the message may hold anything printable (it is sanitized below), but it is text */
 	if (json_object_get(j, "message") && !json_is_null(json_object_get(j, "message")) &&
 	    !message)
@@ -301,6 +307,8 @@ int lb_check_answer_parse(const json_t *j, struct lb_check_answer *a, char *why,
 		BAD("answer: 'request' malformed");
 	if (gexp && lb_time_parse(gexp, &ms) != 0)
 		BAD("answer: 'grant_expires_at' malformed");
+	if (access && !token_ok(access, sizeof(a->access)))
+		BAD("answer: 'access' malformed");
 	if (strcmp(decision, "allow") == 0) {
 		/* an allow must be fully formed, and its reason must agree */
 		if (strcmp(reason, "allow") != 0 || !request || !gexp)
@@ -318,10 +326,12 @@ int lb_check_answer_parse(const json_t *j, struct lb_check_answer *a, char *why,
 	snprintf(a->grant_expires_at, sizeof(a->grant_expires_at), "%s", gexp ? gexp : "");
 	snprintf(a->user, sizeof(a->user), "%s", user ? user : "");
 	snprintf(a->host, sizeof(a->host), "%s", host ? host : "");
+	snprintf(a->access, sizeof(a->access), "%s", access ? access : "");
 	lb_sanitize_text(message, a->message, sizeof(a->message));
 	if (error)
 		lb_sanitize_text(error, a->error, sizeof(a->error));
 	a->at_gateway = atg ? json_is_true(atg) : 1;
+	a->recorded = json_is_true(rec);
 	return 0;
 }
 #undef BAD
@@ -337,7 +347,11 @@ json_t *lb_check_answer_json(const struct lb_check_answer *a)
 	lb_json_set_str_or_null(o, "request", a->request[0] ? a->request : NULL);
 	lb_json_set_str_or_null(o, "grant_expires_at",
 				a->grant_expires_at[0] ? a->grant_expires_at : NULL);
+	if (a->recorded)
+		json_object_set_new(o, "recorded", json_true());
 	if (a->error[0])
 		json_object_set_new(o, "error", json_string(a->error));
+	if (a->access[0])
+		json_object_set_new(o, "access", json_string(a->access));
 	return o;
 }

@@ -257,6 +257,22 @@ static void cursor_clamp(const char *path, int cfd, off_t size)
 		close(fd);
 }
 
+/* fsync of PATH's directory, so that a file made there survives a crash. */
+static void sync_parent_dir(const char *path)
+{
+	char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
+	if (slash) {
+		int dfd;
+		*(slash == dir ? slash + 1 : slash) = '\0';
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			(void)fsync(dfd);
+			close(dfd);
+		}
+	}
+	free(dir);
+}
+
 /* Appends one event line; *START and *END (may be NULL) get the offsets of that line. SYNC:
  * fsync it (the only copy of an event) or not (the gateway holds it already). CFD: the
  * cursor file if the caller holds it open, or -1. */
@@ -335,20 +351,8 @@ static enum lb_auditlog_result append_line(const char *path, const json_t *event
 		snprintf(err, errlen, "%s: write: %s", path, strerror(errno));
 		goto out;
 	}
-	if (sync && st.st_size == 0) {
-		/* a new file: make its directory entry durable too */
-		char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
-		if (slash) {
-			int dfd;
-			*(slash == dir ? slash + 1 : slash) = '\0';
-			dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (dfd >= 0) {
-				(void)fsync(dfd);
-				close(dfd);
-			}
-		}
-		free(dir);
-	}
+	if (sync && st.st_size == 0)
+		sync_parent_dir(path); /* a new file: its directory entry too */
 	res = LB_AUDITLOG_OK;
 out:
 	if (fd >= 0)
@@ -361,6 +365,39 @@ enum lb_auditlog_result lb_auditlog_append(const char *path, const json_t *event
 					   size_t errlen)
 {
 	return append_line(path, event, err, errlen, NULL, NULL, 1, -1);
+}
+
+enum lb_auditlog_result lb_auditlog_append_unsynced(const char *path, const json_t *event,
+						    char *err, size_t errlen)
+{
+	return append_line(path, event, err, errlen, NULL, NULL, 0, -1);
+}
+
+enum lb_auditlog_result lb_auditlog_sync(const char *path, char *err, size_t errlen)
+{
+	int fd;
+
+	if (err && errlen)
+		err[0] = '\0';
+	/* fsync flushes the file whatever the fd's mode */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: open: %s", path, strerror(errno));
+		return LB_AUDITLOG_ERR_IO;
+	}
+	if (check_file(fd, path, err, errlen, NULL) != 0) {
+		close(fd);
+		return LB_AUDITLOG_ERR_IO;
+	}
+	if (fsync(fd) != 0) {
+		snprintf(err, errlen, "%s: fsync: %s", path, strerror(errno));
+		close(fd);
+		return LB_AUDITLOG_ERR_IO;
+	}
+	close(fd);
+	/* and its directory entry, for a log the unsynced append created (cheap when clean) */
+	sync_parent_dir(path);
+	return LB_AUDITLOG_OK;
 }
 
 enum lb_auditlog_result lb_auditlog_append_delivered(const char *path, const json_t *event,

@@ -17,7 +17,8 @@
 /* Keys only the gateway writes into an event's details: a host setting them would speak with
  * the gateway's voice (unverified_request: gw_audit.c marks a link it refused; reconciled and
  * source: reserved for the gateway's own records). */
-static const char *const gateway_only[] = {"unverified_request", "reconciled", "source", NULL};
+static const char *const gateway_only[] = {"unverified_request", "reconciled", "source",
+					   "verified", "unverified_reason", NULL};
 
 int lb_host_event_type(const char *t)
 {
@@ -138,7 +139,7 @@ int lb_host_event_check(json_t *e, size_t i, int64_t now_ms, int64_t enrolled_ms
 	if (!lb_host_event_type(s))
 		FAIL(s ? "bad_value" : "missing_field",
 		     "events[%zu].type: a host sends only session.start, .end, .warn, .terminate, "
-		     ".lost and its copies of access.check.* decisions", i);
+		     ".lost and access.check.* decisions", i);
 	s = lb_json_str(e, "time");
 	if (!s || lb_time_parse(s, &ms) != 0)
 		FAIL(s ? "bad_time" : "missing_field", "events[%zu].time must be an RFC 3339 time", i);

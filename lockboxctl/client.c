@@ -133,7 +133,7 @@ int ctl_settings_load(struct ctl *c)
 		ctl_err("gateway URL %s: %s", c->url, err);
 		return CTL_USAGE;
 	}
-	if (!c->token) {
+	if (!c->token && !c->token_optional) {
 		ctl_err("no token: give --token, set LOCKBOX_TOKEN, or put token = ... in "
 			"~/.config/lockbox/lockboxctl.conf");
 		return CTL_USAGE;

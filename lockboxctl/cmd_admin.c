@@ -1,11 +1,13 @@
-/* lockboxctl: provider admin commands (tenant, subscription, user, token, role) and the
- * global admin's tenant lockbox switch; plus the helpers every command file uses. */
+/* lockboxctl: directory commands (tenant, subscription, invitation, user, token, role) for
+ * provider admins and a tenant's global admins, and the global admin's tenant lockbox switch;
+ * plus the helpers every command file uses. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
 #include "lockbox/json.h"
+#include "lockbox/util.h"
 
 const char *cmd_need(const struct ctl_args *a, const char *name)
 {
@@ -67,6 +69,12 @@ int cmd_call_show(struct ctl *c, const char *method, const char *path, json_t *b
 int cmd_list(struct ctl *c, const struct ctl_args *a, struct ctl_query *q,
 	     const struct ctl_col *cols)
 {
+	return cmd_list_prep(c, a, q, cols, NULL);
+}
+
+int cmd_list_prep(struct ctl *c, const struct ctl_args *a, struct ctl_query *q,
+		  const struct ctl_col *cols, void (*prep)(json_t *items))
+{
 	json_t *items;
 	char *path = ctl_query_take(q), *next = NULL;
 	const char *limit;
@@ -83,8 +91,11 @@ int cmd_list(struct ctl *c, const struct ctl_args *a, struct ctl_query *q,
 		ctl_print_json(items);
 	else if (c->quiet)
 		ctl_print_ids(items);
-	else
+	else {
+		if (prep)
+			prep(items);
 		ctl_table(items, cols);
+	}
 	ctl_more_hint(next);
 	free(next);
 	json_decref(items);
@@ -150,6 +161,82 @@ static int tenant_lockbox(struct ctl *c, struct ctl_args *a)
 	int rc = cmd_call_show(c, "PUT", p, json_pack("{s:b}", "enabled", enable));
 	free(p);
 	return rc;
+}
+
+/* invitations */
+
+static const struct ctl_col invitation_cols[] = {
+	{"ID", "id", COL_STR},
+	{"LOGIN", "login", COL_STR},
+	{"EMAIL", "email", COL_STR},
+	{"CREATED", "created_at", COL_TIME},
+	{"EXPIRES", "expires_at", COL_TIME},
+	{"REDEEMED", "redeemed_at", COL_TIME},
+	{"USER", "user", COL_STR},
+	{NULL, NULL, 0},
+};
+
+/* POST /v1/tenants/{id}/invitations: the answer never holds the code (it goes by mail). */
+static int tenant_invite(struct ctl *c, struct ctl_args *a)
+{
+	const char *login = cmd_need(a, "login"), *name, *email;
+	char *p;
+	int rc;
+	if (!login || !(name = cmd_need(a, "name")) || !(email = cmd_need(a, "email")))
+		return CTL_USAGE;
+	p = cmd_path_id("/v1/tenants", a->pos[0], "/invitations");
+	rc = cmd_call_show(c, "POST", p,
+			   json_pack("{s:s, s:s, s:s}", "login", login, "name", name, "email", email));
+	free(p);
+	if (rc == CTL_OK && !c->json && !c->quiet)
+		fprintf(stderr, "lockboxctl: the one-time code was mailed to %s; the invitee runs "
+				"'lockboxctl invitation redeem CODE'\n", email);
+	return rc;
+}
+
+static int invitation_list(struct ctl *c, struct ctl_args *a)
+{
+	struct ctl_query q;
+	char *p = cmd_path_id("/v1/tenants", a->pos[0], "/invitations");
+	if (!p)
+		return CTL_FAILED;
+	ctl_query_init(&q, p);
+	free(p);
+	return cmd_list(c, a, &q, invitation_cols);
+}
+
+/* POST /v1/invitations/redeem: the code is the credential, so no token is sent even if one is
+ * configured (whoever redeems becomes the invitee). The new token is printed like token
+ * create's: alone on stdout, shown once. */
+static int invitation_redeem(struct ctl *c, struct ctl_args *a)
+{
+	char *code = ctl_secret_arg(a->pos[0]), what[256];
+	json_t *body, *ans;
+	const json_t *u;
+	int rc;
+
+	if (!code || !*code) {
+		free(code);
+		return ctl_usage(a, "CODE -: no code on stdin");
+	}
+	if (c->token) {
+		lb_wipe(c->token, strlen(c->token));
+		free(c->token);
+		c->token = NULL;
+	}
+	body = json_pack("{s:s}", "code", code);
+	lb_wipe(code, strlen(code));
+	free(code);
+	rc = ctl_api(c, "POST", "/v1/invitations/redeem", body, &ans);
+	json_decref(body);
+	if (rc != CTL_OK)
+		return rc;
+	u = json_object_get(ans, "user");
+	snprintf(what, sizeof(what), "welcome, %.64s (%.32s), global admin of %.32s; your token",
+		 lb_json_str(u, "login") ? lb_json_str(u, "login") : "?",
+		 lb_json_str(u, "id") ? lb_json_str(u, "id") : "?",
+		 lb_json_str(u, "tenant") ? lb_json_str(u, "tenant") : "?");
+	return cmd_print_once(c, ans, what);
 }
 
 /* subscription */
@@ -388,8 +475,14 @@ static const struct ctl_opt user_create_opts[] = {
 	{"tenant", "TENANT", "the tenant of a customer-side user", 0},
 	{NULL, NULL, NULL, 0},
 };
+static const struct ctl_opt invite_opts[] = {
+	{"login", "LOGIN", "the invitee's login (their Unix login on hosts)", 0},
+	{"name", "NAME", "the invitee's full name", 0},
+	{"email", "EMAIL", "where the one-time code is mailed", 0},
+	{NULL, NULL, NULL, 0},
+};
 static const struct ctl_opt token_opts[] = {
-	{"mfa", NULL, "mark the token as MFA-verified (needed when the gateway has require_mfa)", 0},
+	{"mfa", NULL, "set the token's mfa flag (a record only: require_mfa wants TOTP codes)", 0},
 	{NULL, NULL, NULL, 0},
 };
 static const struct ctl_opt role_opts[] = {
@@ -404,9 +497,10 @@ static const struct ctl_opt role_list_opts[] = {
 };
 
 #define ROLES_TEXT                                                                               \
-	"ROLE is one of provider_admin, engineer, internal_approver (provider side: no scope),\n" \
-	"global_admin, lockbox_approver, customer_user (customer side: --tenant) or owner\n"      \
-	"(customer side: --subscription). USER is a user id (usr_...) or a login."
+	"ROLE is one of provider_admin, engineer, internal_approver (provider side: no scope;\n"  \
+	"provider admins give them), global_admin, lockbox_approver, customer_user (customer\n"  \
+	"side: --tenant) or owner (customer side: --subscription); the tenant's global admins\n" \
+	"give the customer roles. USER is a user id (usr_...) or a login."
 
 const struct ctl_cmd ctl_cmds_admin[] = {
 	{"tenant create", "NAME", "create a tenant (provider admin)", 1, 1, NULL, tenant_create, 0,
@@ -424,10 +518,32 @@ const struct ctl_cmd ctl_cmds_admin[] = {
 	 1, sub_create_opts, sub_create, 0, NULL},
 	{"subscription list", "[--tenant TENANT]", "list subscriptions (provider admin)", 0, 0,
 	 sub_list_opts, sub_list, 0, NULL},
+	{"tenant invite", "TENANT --login LOGIN --name NAME --email EMAIL",
+	 "invite a global admin of the tenant; the one-time code goes by mail", 1, 1,
+	 invite_opts, tenant_invite, 0,
+	 "A provider admin invites a tenant's first global admin (only while the tenant has\n"
+	 "no enabled one); after that, only the tenant's global admins invite. The code is\n"
+	 "mailed to EMAIL (the gateway needs smtp_url) and appears in no answer or log; it\n"
+	 "works once, until invitation_ttl (default 72h) has passed."},
+	{"invitation list", "TENANT", "list a tenant's invitations (never their codes)", 1, 1,
+	 list_opts, invitation_list, 0,
+	 "For provider admins and the tenant's global admins. REDEEMED and USER show who\n"
+	 "took each invitation up."},
+	{"invitation redeem", "CODE",
+	 "accept an invitation: become the tenant's global admin; prints your token once", 1, 1,
+	 NULL, invitation_redeem, CTL_CMD_NO_TOKEN,
+	 "CODE is the one-time code from the invitation mail, or - to read it from stdin (it\n"
+	 "then stays out of the process list and the shell history). Needs the gateway URL\n"
+	 "but no token; any token configured is not sent. The new token goes to stdout\n"
+	 "alone (a note to stderr), so TOKEN=$(lockboxctl invitation redeem -) captures it."},
 	{"user create",
 	 "--login LOGIN --name NAME --email EMAIL --side provider|customer [--tenant TENANT]",
-	 "create a user (provider admin)", 0, 0, user_create_opts, user_create, 0, NULL},
-	{"user list", "", "list users (provider admin)", 0, 0, list_opts, user_list, 0, NULL},
+	 "create a user (provider admin: provider side; global admin: its tenant's)", 0, 0,
+	 user_create_opts, user_create, 0,
+	 "Provider admins create provider-side users only; a tenant's customer-side users are\n"
+	 "created by its global admins (the first of whom comes by 'tenant invite')."},
+	{"user list", "", "list users (provider admin: all; global admin: its tenant's)", 0, 0,
+	 list_opts, user_list, 0, NULL},
 	{"user disable", "USER",
 	 "disable a user: their tokens stop, their logins are denied, their live sessions end", 1,
 	 1, NULL, user_disable, 0,
@@ -437,8 +553,10 @@ const struct ctl_cmd ctl_cmds_admin[] = {
 	 "USER is a user id (usr_...) or a login."},
 	{"token create", "USER [--mfa]", "issue an API token for a user; prints it once", 1, 1,
 	 token_opts, token_create, 0,
-	 "USER is a user id (usr_...) or a login. The token goes to stdout alone (a note to\n"
-	 "stderr), so TOKEN=$(lockboxctl token create alice) captures it."},
+	 "USER is a user id (usr_...) or a login. Provider admins issue tokens for provider-side\n"
+	 "users; a tenant's global admins for its customer-side users (never the provider).\n"
+	 "The token goes to stdout alone (a note to stderr), so\n"
+	 "TOKEN=$(lockboxctl token create alice) captures it."},
 	{"token list", "USER", "list a user's tokens (never their secrets)", 1, 1, list_opts,
 	 token_list, 0,
 	 "USER is a user id (usr_...) or a login. Provider admins see provider-side users'\n"
@@ -447,10 +565,11 @@ const struct ctl_cmd ctl_cmds_admin[] = {
 	 token_revoke, 0,
 	 "TOKEN_ID is a token id (tok_...). The user's managers revoke it, or the user."},
 	{"role assign", "USER ROLE [--tenant TENANT | --subscription SUB]",
-	 "give a user a role (provider admin)", 2, 2, role_opts, role_assign, 0, ROLES_TEXT},
+	 "give a user a role (the user's admin)", 2, 2, role_opts, role_assign, 0, ROLES_TEXT},
 	{"role remove", "USER ROLE [--tenant TENANT | --subscription SUB]",
-	 "take a role away (provider admin)", 2, 2, role_opts, role_remove, 0, ROLES_TEXT},
-	{"role list", "[--user USER]", "list role assignments (provider admin)", 0, 0, role_list_opts,
-	 role_list, 0, NULL},
+	 "take a role away (the user's admin)", 2, 2, role_opts, role_remove, 0, ROLES_TEXT},
+	{"role list", "[--user USER]",
+	 "list role assignments (provider admin: all; global admin: its tenant's)", 0, 0,
+	 role_list_opts, role_list, 0, NULL},
 	{NULL, NULL, NULL, 0, 0, NULL, NULL, 0, NULL},
 };

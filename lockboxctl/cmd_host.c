@@ -92,17 +92,28 @@ static int resolve_host(struct ctl *c, const char *host, char **id)
 	return CTL_OK;
 }
 
-static int host_disable(struct ctl *c, struct ctl_args *a)
+/* POST /v1/hosts/{id}/disable or /enable. */
+static int host_set_disabled(struct ctl *c, struct ctl_args *a, const char *what)
 {
 	char *id, *p;
 	int rc = resolve_host(c, a->pos[0], &id);
 	if (rc != CTL_OK)
 		return rc;
-	p = cmd_path_id("/v1/hosts", id, "/disable");
+	p = cmd_path_id("/v1/hosts", id, what);
 	free(id);
 	rc = cmd_call_show(c, "POST", p, NULL);
 	free(p);
 	return rc;
+}
+
+static int host_disable(struct ctl *c, struct ctl_args *a)
+{
+	return host_set_disabled(c, a, "/disable");
+}
+
+static int host_enable(struct ctl *c, struct ctl_args *a)
+{
+	return host_set_disabled(c, a, "/enable");
 }
 
 /* ---- on the host ---- */
@@ -604,7 +615,9 @@ static int host_check(struct ctl *c, struct ctl_args *a)
 		if (ans.grant_expires_at[0])
 			printf("until:     %s\n", ans.grant_expires_at);
 		printf("decided:   %s (decision %s)\n",
-		       ans.at_gateway ? "by the gateway" : "by the agent: the gateway did not decide",
+		       ans.at_gateway  ? "by the gateway"
+		       : ans.recorded  ? "by the agent, from the grants it holds (recorded)"
+				       : "by the agent: the gateway did not decide",
 		       ans.decision_id);
 		if (ans.error[0])
 			printf("error:     %s\n", ans.error);
@@ -664,6 +677,10 @@ const struct ctl_cmd ctl_cmds_host[] = {
 	 host_list_opts, host_list, 0, NULL},
 	{"host disable", "HOST", "disable a host: every check from it is denied (provider admin)",
 	 1, 1, NULL, host_disable, 0, "HOST is a host id (hst_...) or an enrolled name."},
+	{"host enable", "HOST", "enable a disabled host again (provider admin)", 1, 1, NULL,
+	 host_enable, 0,
+	 "HOST is a host id (hst_...) or an enrolled name. Its checks are decided again as\n"
+	 "for any host; no grant comes back by itself (each still needs its approval)."},
 	{"host join", "--gateway URL --token TOKEN [--ca FILE] [--config PATH] [--token-file PATH]",
 	 "set this host up for pam_lockbox (as root)", 0, 0, join_opts, host_join, CTL_CMD_LOCAL,
 	 "Asks the gateway for a decision about a probe user (proving that it answers and\n"

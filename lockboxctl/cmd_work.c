@@ -69,14 +69,24 @@ static const struct ctl_col elevation_cols[] = {
 
 static int elevate(struct ctl *c, struct ctl_args *a)
 {
-	const char *d = cmd_need(a, "duration"), *r;
+	const char *d = cmd_need(a, "duration"), *r, *code = ctl_arg(a, "totp");
 	int64_t secs;
+	json_t *b, *ans;
+	int rc;
 	if (!d || !(r = cmd_need(a, "reason")))
 		return CTL_USAGE;
 	if (lb_duration_parse(d, &secs) != 0)
 		return ctl_usage(a, "--duration: '%s' is not a duration (write e.g. 30m, 2h)", d);
-	return cmd_call_show(c, "POST", "/v1/elevations",
-			     json_pack("{s:s, s:s}", "duration", d, "justification", r));
+	if (code && !cmd_totp_code_ok(code))
+		return ctl_usage(a, "--totp: a TOTP code is 6 digits");
+	b = json_pack("{s:s, s:s}", "duration", d, "justification", r);
+	if (code)
+		json_object_set_new(b, "totp", json_string(code));
+	rc = cmd_call_totp(c, "POST", "/v1/elevations", b, &ans);
+	json_decref(b);
+	if (rc != CTL_OK)
+		return rc;
+	return cmd_print_object(c, ans, NULL);
 }
 
 static int elevation_list(struct ctl *c, struct ctl_args *a)
@@ -260,22 +270,28 @@ static int request_show(struct ctl *c, struct ctl_args *a)
 static int request_decide(struct ctl *c, struct ctl_args *a)
 {
 	const char *action = strrchr(a->cmd->path, ' ') + 1, *reason = ctl_arg(a, "reason");
+	const char *code = ctl_arg(a, "totp");
 	char suffix[64];
-	json_t *b;
+	json_t *b, *ans;
 	char *p;
 	int rc;
 
 	if (!reason && (strcmp(action, "deny") == 0 || strcmp(action, "revoke") == 0))
 		return ctl_usage(a, "%s needs --reason", action);
+	if (code && !cmd_totp_code_ok(code))
+		return ctl_usage(a, "--totp: a TOTP code is 6 digits");
 	snprintf(suffix, sizeof(suffix), "/%s", action);
 	p = cmd_path_id("/v1/requests", a->pos[0], suffix);
 	b = reason ? json_pack("{s:s}", "reason", reason) : json_object();
+	if (code)
+		json_object_set_new(b, "totp", json_string(code));
+	/* approve, deny and revoke ask for a code on a terminal when the gateway wants one */
+	rc = cmd_call_totp(c, "POST", p, b, &ans);
+	json_decref(b);
 	if (c->json) {
-		rc = cmd_call_show(c, "POST", p, b);
+		if (rc == CTL_OK)
+			rc = cmd_print_object(c, ans, NULL);
 	} else {
-		json_t *ans;
-		rc = p ? ctl_api(c, "POST", p, b, &ans) : CTL_FAILED;
-		json_decref(b);
 		if (rc == CTL_OK) {
 			char *st = ctl_human(json_object_get(ans, "state"), COL_STR);
 			if (!c->quiet)
@@ -303,6 +319,7 @@ static const struct ctl_opt ticket_list_opts[] = {
 static const struct ctl_opt elevate_opts[] = {
 	{"duration", "DURATION", "how long the elevation lasts, e.g. 2h (at most max_elevation)", 0},
 	{"reason", "TEXT", "justification, recorded in the audit log", 0},
+	{"totp", "CODE", "a TOTP code (needed with require_mfa; asked for on a terminal)", 0},
 	{NULL, NULL, NULL, 0},
 };
 static const struct ctl_opt plain_list_opts[] = {CMD_LIST_OPTS, {NULL, NULL, NULL, 0}};
@@ -333,6 +350,11 @@ static const struct ctl_opt reason_opts[] = {
 	{"reason", "TEXT", "why; recorded in the request's history and the audit log", 0},
 	{NULL, NULL, NULL, 0},
 };
+static const struct ctl_opt decide_opts[] = {
+	{"reason", "TEXT", "why; recorded in the request's history and the audit log", 0},
+	{"totp", "CODE", "a TOTP code (needed with approve_mfa; asked for on a terminal)", 0},
+	{NULL, NULL, NULL, 0},
+};
 
 const struct ctl_cmd ctl_cmds_work[] = {
 	{"ticket create", "--tenant TENANT [--subscription SUB] --title TEXT --description TEXT",
@@ -342,10 +364,11 @@ const struct ctl_cmd ctl_cmds_work[] = {
 	{"ticket show", "TICKET", "show one ticket", 1, 1, NULL, ticket_show, 0, NULL},
 	{"ticket close", "TICKET", "close a ticket (customer user, global admin)", 1, 1, NULL,
 	 ticket_close, 0, NULL},
-	{"elevate", "--duration DURATION --reason TEXT", "activate an elevation (engineer)", 0, 0,
-	 elevate_opts, elevate, 0,
+	{"elevate", "--duration DURATION --reason TEXT [--totp CODE]",
+	 "activate an elevation (engineer)", 0, 0, elevate_opts, elevate, 0,
 	 "Activate the elevation BEFORE the request is approved: a grant only counts with an\n"
-	 "elevation activated no later than the approval."},
+	 "elevation activated no later than the approval. With require_mfa the gateway wants\n"
+	 "a TOTP code (lockboxctl totp enroll); without --totp it is asked for on a terminal."},
 	{"elevation list", "", "list my elevations (engineer)", 0, 0, plain_list_opts,
 	 elevation_list, 0, NULL},
 	{"request create",
@@ -361,13 +384,14 @@ const struct ctl_cmd ctl_cmds_work[] = {
 	{"request internal-approve", "REQUEST [--reason TEXT]",
 	 "pass a request flagged by the JIT rules on to the customer (internal approver)", 1, 1,
 	 reason_opts, request_decide, 0, NULL},
-	{"request approve", "REQUEST [--reason TEXT]", "approve a request (customer approver)", 1, 1,
-	 reason_opts, request_decide, 0,
-	 "The grant window opens now and lasts the request's duration."},
-	{"request deny", "REQUEST --reason TEXT", "deny a request (approver)", 1, 1, reason_opts,
-	 request_decide, 0, NULL},
-	{"request revoke", "REQUEST --reason TEXT",
-	 "end an approved grant early (approver or its engineer)", 1, 1, reason_opts,
+	{"request approve", "REQUEST [--reason TEXT] [--totp CODE]",
+	 "approve a request (customer approver)", 1, 1, decide_opts, request_decide, 0,
+	 "The grant window opens now and lasts the request's duration. With approve_mfa the\n"
+	 "gateway wants a TOTP code; without --totp it is asked for on a terminal."},
+	{"request deny", "REQUEST --reason TEXT [--totp CODE]", "deny a request (approver)", 1, 1,
+	 decide_opts, request_decide, 0, NULL},
+	{"request revoke", "REQUEST --reason TEXT [--totp CODE]",
+	 "end an approved grant early (approver or its engineer)", 1, 1, decide_opts,
 	 request_decide, 0, NULL},
 	{"request cancel", "REQUEST [--reason TEXT]",
 	 "withdraw a request not yet decided (its engineer)", 1, 1, reason_opts, request_decide, 0,

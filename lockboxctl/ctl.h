@@ -40,6 +40,7 @@ struct ctl_cmd {
 	const char *details; /* optional paragraph printed by --help */
 };
 #define CTL_CMD_LOCAL 0x1u /* runs on the host from pam_lockbox.conf, not the client settings */
+#define CTL_CMD_NO_TOKEN 0x2u /* needs the gateway but no token (invitation redeem) */
 
 #define CTL_MAX_ARGS 64
 
@@ -72,6 +73,7 @@ struct ctl {
 	int quiet; /* print only ids */
 	int help;
 	int all;
+	int token_optional; /* the command runs without a token (CTL_CMD_NO_TOKEN) */
 };
 
 /* Loads the client settings (config file, environment, flags); on error prints why and
@@ -148,5 +150,6 @@ extern const struct ctl_cmd ctl_cmds_admin[];
 extern const struct ctl_cmd ctl_cmds_work[];
 extern const struct ctl_cmd ctl_cmds_audit[];
 extern const struct ctl_cmd ctl_cmds_host[];
+extern const struct ctl_cmd ctl_cmds_totp[];
 
 #endif

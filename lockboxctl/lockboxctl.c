@@ -24,6 +24,7 @@ static const struct ctl_opt common_opts[] = {
 static const struct ctl_cmd *const groups[] = {
 	ctl_cmds_admin,
 	ctl_cmds_work,
+	ctl_cmds_totp,
 	ctl_cmds_audit,
 	ctl_cmds_host,
 };
@@ -376,6 +377,7 @@ int main(int argc, char **argv)
 	if (a.npos > best->npos_max)
 		return ctl_usage(&a, "unexpected argument '%s'", a.pos[best->npos_max]);
 	if (!(best->flags & CTL_CMD_LOCAL)) {
+		c.token_optional = (best->flags & CTL_CMD_NO_TOKEN) != 0;
 		rc = ctl_settings_load(&c);
 		if (rc != CTL_OK) {
 			ctl_settings_free(&c);

@@ -42,7 +42,9 @@ struct lbpam_decision {
 	char request[80];          /* the request id, or "" */
 	char decision_id[40];      /* the gateway's decision id, or a local UUID */
 	char grant_expires_at[40]; /* RFC 3339, or "" */
+	char access[16];           /* the access type the gateway decided for (ssh, rdp), or "" */
 	int at_gateway;            /* the gateway made it and holds its audit event */
+	int recorded;              /* the agent made it and wrote its event to the local log */
 	char error[512];           /* why, for errors (logged, not shown) */
 };
 
@@ -55,11 +57,14 @@ int lbpam_result_to_pam(enum lbpam_result r);
 void lbpam_check(const struct lbpam_conf *c, const char *user, const char *service,
 		 const char *rhost, const char *tty, const char *host, int64_t timeout_ms,
 		 struct lbpam_decision *d);
-/* Registers (OPEN) or unregisters the session SESSION with the agent. 0, or -1 with ERR. */
+/* Registers (OPEN) or unregisters the session SESSION with the agent. TTY is the one the
+ * decision was asked with (the agent's re-checks ask with it), SESSION_TTY PAM_TTY at session
+ * open, ACCESS the access type (both may be NULL). 0, or -1 with ERR. */
 int lbpam_agent_session(const struct lbpam_conf *c, int open, const char *session,
 			const char *user, const char *service, const char *rhost, const char *tty,
-			const char *decision_id, const char *request, const char *grant_expires_at,
-			int64_t timeout_ms, char *err, size_t errlen);
+			const char *session_tty, const char *access, const char *decision_id,
+			const char *request, const char *grant_expires_at, int64_t timeout_ms,
+			char *err, size_t errlen);
 
 /* 1 if USER is a member of GROUP (primary or supplementary), 0 if not, -1 on lookup error,
  * -2 for a GROUP that does not exist (a config error) (ERR set). */
@@ -76,6 +81,10 @@ struct lbpam_ctx {
 	char host[256];
 	int64_t start_ms; /* monotonic, for the deadline */
 	int at_gateway;   /* the event being emitted is one the gateway wrote itself */
+	int recorded;     /* ... one the agent already wrote to the local audit log */
+	/* session events: "tty" is PAM_TTY when the decision was asked (account), and PAM_TTY
+	 * now goes out as "session_tty" (NULL: "tty" is PAM_TTY now) */
+	const char *decided_tty;
 };
 
 
@@ -95,6 +104,13 @@ struct lbpam_grant {
 	char decision_id[40];
 	char request[80];
 	char grant_expires_at[40];
+	char access[16];
+	/* PAM_TTY as account saw it: the value the decision was asked with. Session events carry
+	 * it as "tty" (the same meaning as in access.check.*), and PAM_TTY at the session hook as
+	 * "session_tty": xrdp-sesman sets "xrdp-sesman" before account and the X display (":10")
+	 * before pam_open_session; sshd sets "ssh" (or the pty) */
+	char tty[72];
+	int has_tty;
 };
 
 const char *lbpam_rc_name(int rc);

@@ -138,15 +138,18 @@ void lbpam_check(const struct lbpam_conf *c, const char *user, const char *servi
 	snprintf(d->decision_id, sizeof(d->decision_id), "%s", a.decision_id);
 	snprintf(d->grant_expires_at, sizeof(d->grant_expires_at), "%s", a.grant_expires_at);
 	snprintf(d->error, sizeof(d->error), "%s", a.error);
+	snprintf(d->access, sizeof(d->access), "%s", a.access);
 	d->at_gateway = a.at_gateway;
+	d->recorded = a.recorded && a.allow;
 out:
 	json_decref(ans);
 }
 
 int lbpam_agent_session(const struct lbpam_conf *c, int open, const char *session,
 			const char *user, const char *service, const char *rhost, const char *tty,
-			const char *decision_id, const char *request, const char *grant_expires_at,
-			int64_t timeout_ms, char *err, size_t errlen)
+			const char *session_tty, const char *access, const char *decision_id,
+			const char *request, const char *grant_expires_at, int64_t timeout_ms,
+			char *err, size_t errlen)
 {
 	enum lb_agent_result ar;
 	json_t *q, *ans = NULL;
@@ -159,6 +162,10 @@ int lbpam_agent_session(const struct lbpam_conf *c, int open, const char *sessio
 		return -1;
 	}
 	if (open) {
+		if (session_tty && *session_tty)
+			json_object_set_new(q, "session_tty", clean_string(session_tty, LBPAM_MAX_TTY));
+		if (access && *access)
+			json_object_set_new(q, "access", json_string(access));
 		lb_json_set_str_or_null(q, "decision_id", decision_id && *decision_id ? decision_id : NULL);
 		lb_json_set_str_or_null(q, "request", request && *request ? request : NULL);
 		lb_json_set_str_or_null(q, "grant_expires_at",

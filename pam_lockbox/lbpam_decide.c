@@ -189,6 +189,8 @@ int lbpam_conclude(struct lbpam_ctx *x, struct lbpam_decision *d, int flags)
 		json_object_set_new(details, "decision",
 				    json_string(d->result == LBPAM_ALLOW ? "allow" : "deny"));
 		json_object_set_new(details, "reason", json_string(d->reason));
+		if (d->access[0])
+			set_text(details, "access", d->access);
 		set_text(details, "decision_id", d->decision_id);
 		if (d->grant_expires_at[0])
 			json_object_set_new(details, "grant_expires_at",
@@ -199,12 +201,14 @@ int lbpam_conclude(struct lbpam_ctx *x, struct lbpam_decision *d, int flags)
 	/* a decision the gateway made is already in its audit store, under decision_id */
 	x->at_gateway = (d->result == LBPAM_ALLOW || d->result == LBPAM_DENY) && d->at_gateway &&
 			d->decision_id[0];
+	x->recorded = d->result == LBPAM_ALLOW && d->recorded;
 	logged = lbpam_emit(x, lb_audit_event_new(d->result == LBPAM_ALLOW ? "access.check.allow"
 									    : "access.check.deny",
 						  d->decision_id[0] ? d->decision_id : NULL, 0,
 						  x->user && lb_str_clean(x->user) ? x->user : NULL,
 						  d->request[0] ? d->request : NULL, details));
 	x->at_gateway = 0;
+	x->recorded = 0;
 	if (logged != 0 && d->result == LBPAM_ALLOW) {
 		/* the session hooks could not record this login either: refuse it here, in
 		 * account, not at session open (xrdp has told its client "login successful"
@@ -227,6 +231,11 @@ int lbpam_conclude(struct lbpam_ctx *x, struct lbpam_decision *d, int flags)
 		snprintf(g->request, sizeof(g->request), "%s", d->request);
 		snprintf(g->grant_expires_at, sizeof(g->grant_expires_at), "%s",
 			 d->grant_expires_at);
+		snprintf(g->access, sizeof(g->access), "%s", d->access);
+		if (x->tty) {
+			snprintf(g->tty, sizeof(g->tty), "%s", x->tty);
+			g->has_tty = 1;
+		}
 		snprintf(msg, sizeof(msg), "lockbox: access granted by request %s until %s.",
 			 d->request, d->grant_expires_at);
 		if (!(flags & PAM_SILENT))
@@ -251,10 +260,20 @@ int lbpam_session_event(const struct lbpam_ctx *x, const struct lbpam_grant *g, 
 {
 	const void *data = NULL;
 	json_t *details = base_details(x);
+	/* "tty" means what it means in access.check.*: PAM_TTY when the decision was asked
+	 * (account); "session_tty" is PAM_TTY now (xrdp-sesman: the X display) */
+	const char *tty = g && g->has_tty ? g->tty : x->tty;
+	const char *access = g && g->access[0] ? g->access : NULL;
+	struct lbpam_ctx ex = *x; /* the events' context: "tty" as decided (the syslog sink) */
 	char id[37], err[512];
 	char *sid;
 
+	ex.decided_tty = tty;
 	if (details) {
+		set_text(details, "tty", tty);
+		set_text(details, "session_tty", x->tty);
+		if (access)
+			set_text(details, "access", access);
 		set_text(details, "decision_id", g ? g->decision_id : NULL);
 		if (g && g->grant_expires_at[0])
 			json_object_set_new(details, "grant_expires_at",
@@ -264,12 +283,12 @@ int lbpam_session_event(const struct lbpam_ctx *x, const struct lbpam_grant *g, 
 		if (pam_get_data(x->pamh, DATA_SESSION, &data) == PAM_SUCCESS && details)
 			set_text(details, "session", data);
 		/* a session that already ran cannot be refused */
-		lbpam_emit(x, lb_audit_event_new("session.end", NULL, 0,
+		lbpam_emit(&ex, lb_audit_event_new("session.end", NULL, 0,
 						 lb_str_clean(x->user) ? x->user : NULL,
 						 g && g->request[0] ? g->request : NULL, details));
 		if (data && lbpam_agent_session(x->conf, 0, data, x->user, x->service, x->rhost,
-						x->tty, NULL, NULL, NULL, time_left(x), err,
-						sizeof(err)) != 0)
+						tty, NULL, NULL, NULL, NULL, NULL, time_left(x),
+						err, sizeof(err)) != 0)
 			lbpam_log_error(x, "session_close", err);
 		return PAM_SUCCESS;
 	}
@@ -286,8 +305,8 @@ int lbpam_session_event(const struct lbpam_ctx *x, const struct lbpam_grant *g, 
 		return PAM_SESSION_ERR;
 	}
 	/* the agent must know the session before it runs: it ends it when the grant ends */
-	if (lbpam_agent_session(x->conf, 1, id, x->user, x->service, x->rhost, x->tty,
-				g ? g->decision_id : NULL, g ? g->request : NULL,
+	if (lbpam_agent_session(x->conf, 1, id, x->user, x->service, x->rhost, tty, x->tty,
+				access, g ? g->decision_id : NULL, g ? g->request : NULL,
 				g ? g->grant_expires_at : NULL, time_left(x), err,
 				sizeof(err)) != 0) {
 		json_decref(details);
@@ -297,11 +316,12 @@ int lbpam_session_event(const struct lbpam_ctx *x, const struct lbpam_grant *g, 
 	if (details)
 		json_object_set_new(details, "session", json_string(id));
 	/* the session is only allowed once its start is durable on this host */
-	if (lbpam_emit(x, lb_audit_event_new("session.start", id, 0,
+	if (lbpam_emit(&ex, lb_audit_event_new("session.start", id, 0,
 					     lb_str_clean(x->user) ? x->user : NULL,
 					     g && g->request[0] ? g->request : NULL, details)) != 0) {
-		(void)lbpam_agent_session(x->conf, 0, id, x->user, x->service, x->rhost, x->tty,
-					  NULL, NULL, NULL, time_left(x), err, sizeof(err));
+		(void)lbpam_agent_session(x->conf, 0, id, x->user, x->service, x->rhost, tty,
+					  NULL, NULL, NULL, NULL, NULL, time_left(x), err,
+					  sizeof(err));
 		return PAM_SESSION_ERR;
 	}
 	return PAM_SUCCESS;

@@ -84,7 +84,8 @@ static int sink_syslog(const struct lbpam_ctx *x, const json_t *ev)
 		const char *raw = !strcmp(key, "user")	  ? x->user
 				  : !strcmp(key, "service") ? x->service
 				  : !strcmp(key, "rhost")   ? x->rhost
-				  : !strcmp(key, "tty")	    ? x->tty
+				  : !strcmp(key, "tty")	    ? (x->decided_tty ? x->decided_tty : x->tty)
+				  : !strcmp(key, "session_tty") ? x->tty
 							    : NULL;
 		if (raw)
 			lb_kv_add(&kv, key, raw);
@@ -105,8 +106,8 @@ static int sink_local_log(const struct lbpam_ctx *x, const json_t *ev)
 {
 	char err[512];
 	enum lb_auditlog_result r;
-	if (!x->conf || !x->conf->h.audit_log)
-		return 0;
+	if (!x->conf || !x->conf->h.audit_log || x->recorded)
+		return 0; /* the agent wrote this decision itself (the syslog line is ours) */
 	r = x->at_gateway ? lb_auditlog_append_delivered(x->conf->h.audit_log, ev, err, sizeof(err))
 			    : lb_auditlog_append(x->conf->h.audit_log, ev, err, sizeof(err));
 	if (r != LB_AUDITLOG_OK) {

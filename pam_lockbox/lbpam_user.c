@@ -83,7 +83,15 @@ int lbpam_user_in_group(const char *user, const char *group, char *err, size_t e
 		res = 1;
 		goto out;
 	}
-	/* supplementary groups through NSS (covers sssd/LDAP, not only /etc/group) */
+	/* a listed member is a member: no need to enumerate every group of the user */
+	for (char **m = gr.gr_mem; m && *m; m++) {
+		if (strcmp(*m, user) == 0) {
+			res = 1;
+			goto out;
+		}
+	}
+	/* not listed: ask for the user's groups through NSS, which also finds memberships a
+	 * directory does not list in gr_mem (sssd with ignore_group_members, LDAP) */
 	for (;;) {
 		int n = ngroups;
 		gid_t *ng = realloc(groups, (size_t)n * sizeof(*ng));

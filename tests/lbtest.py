@@ -16,16 +16,21 @@ in a TAP-like form ending with the line "N passed, N failed".
 
 import atexit
 import datetime
+import email
+import email.policy
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
+import socketserver
 import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.parse
@@ -33,7 +38,7 @@ import uuid
 
 __all__ = ["free_port", "make_ca", "Gateway", "api", "world", "World", "Runner",
            "ApiError", "gatewayd_path", "new_uuid", "now_rfc3339", "rfc3339",
-           "parse_time", "wait_until"]
+           "parse_time", "wait_until", "MailSink", "invitation_code"]
 
 # ---------------------------------------------------------------- small utils
 
@@ -263,6 +268,135 @@ def must(gw, method, path, body=None, token=None, expect=(200, 201), **kw):
     return js
 
 
+# ---------------------------------------------------------------- a mail sink
+
+
+class MailSink:
+    """A small SMTP server on a free loopback port (stdlib only) that keeps every message in
+    memory, as an email.message.Message with an X-Envelope-To header per recipient. Every
+    Gateway whose config names no smtp_url mails to one (gw.mail), so that invitations, whose
+    one-time code travels only by mail, work in every test. Bounded: lines of 4 KiB, messages
+    of 1 MiB, 30 s of silence per connection."""
+
+    MAX_LINE = 4096
+    MAX_MSG = 1024 * 1024
+
+    def __init__(self, host="127.0.0.1"):
+        self.lock = threading.Lock()
+        self.msgs = []
+        sink = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            timeout = 30
+
+            def reply(self, text):
+                self.wfile.write(text.encode() + b"\r\n")
+                self.wfile.flush()
+
+            def read_data(self):
+                data, size = [], 0
+                while True:
+                    line = self.rfile.readline(MailSink.MAX_LINE)
+                    if not line:
+                        return None
+                    if line in (b".\r\n", b".\n"):
+                        return b"".join(data)
+                    if line.startswith(b".."):
+                        line = line[1:]
+                    size += len(line)
+                    if size > MailSink.MAX_MSG:
+                        return None
+                    data.append(line)
+
+            def handle(self):
+                rcpts = []
+                self.reply("220 lbtest mail sink")
+                for _ in range(10000):
+                    line = self.rfile.readline(MailSink.MAX_LINE)
+                    if not line:
+                        return
+                    cmd = line.decode("utf-8", "replace").strip()
+                    verb = cmd.split(" ", 1)[0].upper()
+                    if verb == "EHLO":
+                        self.reply("250-lbtest\r\n250 8BITMIME")
+                    elif verb in ("HELO", "NOOP"):
+                        self.reply("250 OK")
+                    elif verb in ("MAIL", "RSET"):
+                        rcpts = []
+                        self.reply("250 OK")
+                    elif verb == "RCPT":
+                        m = re.search(r"<([^>]*)>", cmd)
+                        rcpts.append(m.group(1) if m else cmd[8:].strip())
+                        self.reply("250 OK")
+                    elif verb == "DATA":
+                        self.reply("354 end with <CRLF>.<CRLF>")
+                        raw = self.read_data()
+                        if raw is None:
+                            return
+                        with sink.lock:
+                            for r in rcpts:
+                                msg = email.message_from_bytes(raw)
+                                msg["X-Envelope-To"] = r
+                                sink.msgs.append(msg)
+                        self.reply("250 OK")
+                    elif verb == "QUIT":
+                        self.reply("221 bye")
+                        return
+                    else:
+                        self.reply("502 not implemented")
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.srv = Server((host, 0), Handler)
+        self.port = self.srv.server_address[1]
+        self.url = "smtp://%s:%d" % (host, self.port)
+        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.thread.start()
+
+    def messages(self):
+        with self.lock:
+            return list(self.msgs)
+
+    def close(self):
+        if self.srv:
+            self.srv.shutdown()
+            self.srv.server_close()
+            self.srv = None
+
+
+_CODE_RE = re.compile(r"lockboxctl invitation redeem (lbi_[0-9a-f]{64})")
+
+
+def _body(msg):
+    p = msg.get_payload(decode=True)
+    return p.decode("utf-8", "replace") if isinstance(p, bytes) else str(msg.get_payload())
+
+
+def invitation_code(mail, address, invitation=None, timeout=10.0):
+    """The one-time code of the invitation mailed to ADDRESS (the newest, or the one whose
+    mail names INVITATION, an inv_ id), read from MAIL: a callable returning the messages
+    received so far (MailSink.messages). Waits up to TIMEOUT seconds; raises ApiError."""
+    def find():
+        for m in reversed(mail()):
+            if m.get("X-Lockbox-Event") != "invitation.create":
+                continue
+            if address not in (m.get("X-Envelope-To", "") + m.get("To", "")):
+                continue
+            body = _body(m)
+            if invitation and invitation not in body:
+                continue
+            found = _CODE_RE.search(body)
+            if found:
+                return found.group(1)
+        return None
+    code = wait_until(find, timeout=timeout, step=0.05)
+    if not code:
+        raise ApiError("no invitation mail to %s within %.0fs" % (address, timeout))
+    return code
+
+
 # ---------------------------------------------------------------- the daemon
 
 _live = []
@@ -287,7 +421,11 @@ class Gateway:
     """A lockbox-gatewayd in a private temp dir on a free loopback port."""
 
     def __init__(self, tmpdir=None, tls=False, conf_extra="", port=None,
-                 keep=False):
+                 keep=False, mail=True):
+        # mail goes to a MailSink of this test (gw.mail) unless the test names its own
+        # smtp_url, or wants a gateway without mail (mail=False)
+        self.mail = None
+        self.want_mail = mail
         self.own_tmp = tmpdir is None
         self.tmp = tmpdir or tempfile.mkdtemp(prefix="lbgw-")
         os.makedirs(self.tmp, exist_ok=True)
@@ -318,9 +456,17 @@ class Gateway:
         if "checkpoint_key_file" not in conf_extra:
             # the default, /etc/lockbox/checkpoint.key, is the machine's: each test its own
             lines.append("checkpoint_key_file = %s" % os.path.join(self.tmp, "checkpoint.key"))
+        if "totp_key_file" not in conf_extra:
+            # likewise the key that seals the TOTP secrets (default /etc/lockbox/totp.key)
+            lines.append("totp_key_file = %s" % os.path.join(self.tmp, "totp.key"))
         if self.tls:
             lines += ["tls_cert = %s" % self.pki["cert"],
                       "tls_key = %s" % self.pki["key"]]
+        if "smtp_url" not in conf_extra and self.want_mail:
+            if self.mail is None:
+                self.mail = MailSink()
+            lines += ["smtp_url = %s" % self.mail.url,
+                      "smtp_from = lockbox@gateway.example.test"]
         if conf_extra:
             lines += [l for l in conf_extra.splitlines()]
         with open(self.conf, "w") as f:
@@ -428,6 +574,8 @@ class Gateway:
 
     def close(self):
         self.stop()
+        if self.mail:
+            self.mail.close()
         rep = self.sanitizer_report()
         if rep:
             _problems.append("sanitizer report in the lockbox-gatewayd log:\n" + rep)
@@ -444,17 +592,44 @@ class Gateway:
         return False
 
 
+# ---------------------------------------------------------------- TOTP (RFC 6238)
+
+TOTP_STEP = 30
+
+
+def totp_code(secret, t=None, step=TOTP_STEP, digits=6):
+    """The RFC 6238 code (HMAC-SHA1) of the base32 SECRET at Unix time T (default now)."""
+    import base64
+    import hashlib
+    import hmac
+    import struct
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    counter = int((time.time() if t is None else t) // step)
+    mac = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    off = mac[-1] & 15
+    value = struct.unpack(">I", mac[off:off + 4])[0] & 0x7fffffff
+    return "%0*d" % (digits, value % 10 ** digits)
+
+
+__all__ += ["totp_code"]
+
 # ---------------------------------------------------------------- the fixture
 
 
 class World:
     """Ids and tokens of the standard fixture (see world())."""
 
-    def __init__(self, gw, admin):
+    def __init__(self, gw, admin, mail=None):
         self.gw = gw
         self.admin = admin
+        # where invitation mail is read: a callable returning the messages received so far
+        self.mail = mail or (gw.mail.messages if getattr(gw, "mail", None) else None)
+        self.gadm = {}                   # tenant id -> key of the global admin who manages it
         self.tok = {"admin": admin}      # login -> token
-        self.mfa_tok = {}                # login -> MFA-verified token (engineers)
+        self.mfa_tok = {}                # key -> token issued with the mfa flag (add_user mfa=True);
+                                         # a record only: TOTP is the second factor
+        self.totp_secret = {}            # key -> base32 TOTP secret (enroll_totp)
+        self._totp_step = {}             # key -> newest 30 s step whose code was used
         self.user = {}                   # login -> user id
         self.tenant = {}                 # "A"/"B" -> tenant id
         self.sub = {}                    # "A1"/"A2"/"B1" -> subscription id
@@ -471,31 +646,65 @@ class World:
         tok = self.tok[who] if who in self.tok else who
         return must(self.gw, method, path, body=body, token=tok, expect=expect, **kw)
 
-    def add_user(self, key, side, tenant=None, role=None, scope=None, mfa=False, login=None):
+    def add_user(self, key, side, tenant=None, role=None, scope=None, mfa=False, login=None,
+                 by=None):
         """Create a user (+ role, + token). scope: ("tenant"|"subscription", id).
-        key names it in w.tok/w.user/...; its Unix login is key.lower() unless given."""
+        key names it in w.tok/w.user/...; its Unix login is key.lower() unless given.
+        by: who creates it; default the provider admin for a provider-side user and the
+        tenant's global admin (w.gadm, see invite_admin) for a customer-side one, as the
+        gateway demands (DESIGN.md "Actors")."""
         login = login or key.lower()
         self.login[key] = login
+        if by is None:
+            by = self.gadm.get(tenant, "admin") if side == "customer" else "admin"
         body = {"login": login, "name": "Test " + key,
                 "email": login + "@example.test", "side": side}
         if tenant:
             body["tenant"] = tenant
-        u = self.must("POST", "/v1/users", body, expect=201)
+        u = self.must("POST", "/v1/users", body, who=by, expect=201)
         self.user[key] = u["id"]
         if role:
             ra = {"user": u["id"], "role": role}
             if scope:
                 ra[scope[0]] = scope[1]
-            self.must("POST", "/v1/role-assignments", ra, expect=(200, 201))
+            self.must("POST", "/v1/role-assignments", ra, who=by, expect=(200, 201))
             self.roles[key] = role
-        t = self.must("POST", "/v1/users/%s/tokens" % u["id"], {"mfa": False},
+        t = self.must("POST", "/v1/users/%s/tokens" % u["id"], {"mfa": False}, who=by,
                       expect=201)
         self.tok[key] = t["token"]
         if mfa:
-            t = self.must("POST", "/v1/users/%s/tokens" % u["id"], {"mfa": True},
+            t = self.must("POST", "/v1/users/%s/tokens" % u["id"], {"mfa": True}, who=by,
                           expect=201)
             self.mfa_tok[key] = t["token"]
         return u["id"]
+
+    def invite(self, tenant, login, by="admin", name=None, email=None):
+        """POST /v1/tenants/{tenant}/invitations as BY; returns the invitation (no code)."""
+        body = {"login": login, "name": name or "Test " + login,
+                "email": email or login + "@example.test"}
+        return self.must("POST", "/v1/tenants/%s/invitations" % tenant, body, who=by,
+                         expect=201)
+
+    def redeem(self, inv, timeout=10.0):
+        """Reads the code of invitation INV from the mail and redeems it (no token);
+        returns the answer {"user", "token", ...}."""
+        if self.mail is None:
+            raise ApiError("no mail to read the invitation from (give world(..., mail=))")
+        code = invitation_code(self.mail, inv["email"], inv["id"], timeout=timeout)
+        return must(self.gw, "POST", "/v1/invitations/redeem", {"code": code}, expect=201)
+
+    def invite_admin(self, key, tenant, by="admin", login=None):
+        """The real way a customer admin comes to be: BY invites, the code arrives by mail,
+        the invitee redeems it and becomes a global admin of TENANT (an id) with a token."""
+        login = login or key.lower()
+        inv = self.invite(tenant, login, by=by, name="Test " + key)
+        ans = self.redeem(inv)
+        self.login[key] = login
+        self.user[key] = ans["user"]["id"]
+        self.tok[key] = ans["token"]
+        self.roles[key] = "global_admin"
+        self.gadm.setdefault(tenant, key)
+        return ans["user"]["id"]
 
     def add_host(self, name, sub):
         h = self.must("POST", "/v1/hosts", {"subscription": self.sub[sub],
@@ -507,11 +716,39 @@ class World:
 
     # -- conveniences for tests
 
+    def enroll_totp(self, key):
+        """Enrol and confirm TOTP for KEY (POST /v1/users/self/totp, then /confirm with a
+        code computed here); returns the base32 secret, kept in w.totp_secret[key]."""
+        js = self.must("POST", "/v1/users/self/totp", who=key, expect=201)
+        self.totp_secret[key] = js["secret"]
+        self.must("POST", "/v1/users/self/totp/confirm", {"code": self.totp(key)}, who=key,
+                  expect=200)
+        return js["secret"]
+
+    def totp(self, key):
+        """A code of KEY's TOTP that the gateway has not accepted yet: the current step's,
+        else the next step's, else (both used) it waits for the step after. The gateway
+        accepts each step once and one step of skew either way, so both stay valid for
+        the call that follows at once."""
+        secret = self.totp_secret[key]
+        for _ in range(3):
+            cur = int(time.time() // TOTP_STEP)
+            step = max(cur, self._totp_step.get(key, -1) + 1)
+            if step <= cur + 1:
+                self._totp_step[key] = step
+                return totp_code(secret, step * TOTP_STEP)
+            time.sleep(max(0.0, (step - 1) * TOTP_STEP - time.time()) + 0.05)
+        raise ApiError("no unused TOTP step for %s" % key)
+
     def elevate(self, who="eng", duration="1h", justification="support work", mfa=False):
-        tok = self.mfa_tok[who] if mfa else self.tok[who]
-        return must(self.gw, "POST", "/v1/elevations",
-                    {"duration": duration, "justification": justification},
-                    token=tok, expect=201)
+        """POST /v1/elevations; mfa=True adds a TOTP code (enrolling WHO first if needed),
+        which makes the elevation MFA-backed (require_mfa)."""
+        body = {"duration": duration, "justification": justification}
+        if mfa:
+            if who not in self.totp_secret:
+                self.enroll_totp(who)
+            body["totp"] = self.totp(who)
+        return must(self.gw, "POST", "/v1/elevations", body, token=self.tok[who], expect=201)
 
     def new_ticket(self, tenant="A", who=None, subscription=None, title="help"):
         who = who or ("cust" + tenant)
@@ -532,10 +769,10 @@ class World:
             body["subscription"] = self.sub[sub]
         return body
 
-    def new_request(self, who="eng", expect=201, mfa=False, **kw):
-        tok = self.mfa_tok[who] if mfa else self.tok[who]
+    def new_request(self, who="eng", expect=201, **kw):
+        """POST /v1/requests (with require_mfa the engineer needs elevate(mfa=True) first)."""
         return must(self.gw, "POST", "/v1/requests", self.request_body(**kw),
-                    token=tok, expect=expect)
+                    token=self.tok[who], expect=expect)
 
     def check(self, host, user, service="sshd", expect=200):
         return must(self.gw, "POST", "/v1/check",
@@ -543,19 +780,22 @@ class World:
                      "tty": "ssh"}, token=self.host[host]["token"], expect=expect)
 
 
-def world(gw, admin_token):
+def world(gw, admin_token, mail=None):
     """Build the standard fixture through the API (raises ApiError on failure).
 
     tenants A (subscriptions A1, A2) and B (B1); hosts hA1 (A1), hA2 (A2),
     hB1 (B1) with host tokens; users, each with a token in w.tok[login]:
-      admin (provider_admin, bootstrap), eng, eng2 (engineer; also an MFA token
-      in w.mfa_tok), iapp (internal_approver), gadmA (global_admin A),
+      admin (provider_admin, bootstrap), eng, eng2 (engineer; w.enroll_totp(key)
+      gives anyone TOTP), iapp (internal_approver), gadmA (global_admin A),
       lbappA (lockbox_approver A), ownA1 / ownA2 (owner A1 / A2), custA
       (customer_user A), gadmB (global_admin B), custB (customer_user B),
       nobody (provider side, no role).
     w.ticket['A'], w.ticket['B']: an open tenant-level ticket opened by custA/custB.
+    The customer side is built as the gateway demands: the provider admin invites gadmA and
+    gadmB, whose codes are read from the invitation mail (mail: a callable returning the
+    messages received, default gw.mail.messages), and they create their tenants' users.
     """
-    w = World(gw, admin_token)
+    w = World(gw, admin_token, mail=mail)
     for t in ("A", "B"):
         w.tenant[t] = w.must("POST", "/v1/tenants", {"name": "tenant-" + t},
                              expect=201)["id"]
@@ -571,16 +811,16 @@ def world(gw, admin_token):
             if it.get("login") == "admin":
                 w.user["admin"] = it.get("id")
     w.roles["admin"] = "provider_admin"
-    w.add_user("eng", "provider", role="engineer", mfa=True)
-    w.add_user("eng2", "provider", role="engineer", mfa=True)
+    w.add_user("eng", "provider", role="engineer")
+    w.add_user("eng2", "provider", role="engineer")
     w.add_user("iapp", "provider", role="internal_approver")
     A, B = w.tenant["A"], w.tenant["B"]
-    w.add_user("gadmA", "customer", tenant=A, role="global_admin", scope=("tenant", A))
+    w.invite_admin("gadmA", A)
     w.add_user("lbappA", "customer", tenant=A, role="lockbox_approver", scope=("tenant", A))
     w.add_user("ownA1", "customer", tenant=A, role="owner", scope=("subscription", w.sub["A1"]))
     w.add_user("ownA2", "customer", tenant=A, role="owner", scope=("subscription", w.sub["A2"]))
     w.add_user("custA", "customer", tenant=A, role="customer_user", scope=("tenant", A))
-    w.add_user("gadmB", "customer", tenant=B, role="global_admin", scope=("tenant", B))
+    w.invite_admin("gadmB", B)
     w.add_user("custB", "customer", tenant=B, role="customer_user", scope=("tenant", B))
     w.add_user("nobody", "provider")
     w.ticket["A"] = w.new_ticket("A")

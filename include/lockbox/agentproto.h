@@ -8,7 +8,9 @@
  *
  *   {"op":"check", "user", "service", "rhost"?, "tty"?}
  *       -> a check answer: {"decision", "reason", "message", "request", "decision_id",
- *          "grant_expires_at", "user", "host", "at_gateway", "error"?}
+ *          "grant_expires_at", "user", "host", "at_gateway", "recorded"?, "error"?}
+ *          (recorded: the agent decided from the grants it holds and has written the
+ *          access.check event to the local audit log itself; the module must not again)
  *   {"op":"session_open", "session", "user", "service", "rhost"?, "tty"?, "decision_id",
  *    "request", "grant_expires_at"}  (the session's process is the caller: SO_PEERCRED pid)
  *       -> {"ok": true} or {"ok": false, "error"}
@@ -56,9 +58,12 @@ struct lb_check_answer {
 	char request[80];          /* the request id, or "" */
 	char decision_id[40];      /* a UUID */
 	char grant_expires_at[40]; /* RFC 3339, or "" */
+	char access[16];           /* the access type the service maps to (ssh, rdp), or "" */
 	char user[256];            /* the user it decided for, or "" when not echoed */
 	char host[256];            /* the host it decided for, or "" when not echoed */
 	int at_gateway;            /* the gateway made it (and holds its audit event) */
+	int recorded;              /* the agent made it and wrote its access.check event to
+				    * the local audit log (durable before the session opens) */
 	char error[384];           /* why, for a deny the agent made itself */
 };
 

@@ -37,6 +37,15 @@ EXTRA_DIST += api/test_hostevents.py
 # the change signal agents long-poll (GET /v1/hosts/self/changes)
 TESTS += api/test_changes.py
 EXTRA_DIST += api/test_changes.py
+TESTS += api/test_grants.py
+EXTRA_DIST += api/test_grants.py
 # issue 13: scope leaks (verify, disabled hosts), request exhaustion, file modes
 TESTS += api/test_scopeleaks.py api/test_exhaustion.py api/test_filemodes.py
 EXTRA_DIST += api/test_scopeleaks.py api/test_exhaustion.py api/test_filemodes.py
+# issue 12: TOTP (RFC 6238) enrolment, require_mfa / approve_mfa, lockout; codes from oathtool
+TESTS += api/test_totp.py
+EXTRA_DIST += api/test_totp.py
+# issue 12: invitations (mail through a real SMTP server), customer-side administration by the
+# customer only, directory events
+TESTS += api/test_invitations.py api/test_directory.py
+EXTRA_DIST += api/test_invitations.py api/test_directory.py

@@ -206,9 +206,14 @@ def main():
         T.check(st in (400, 403), "host cannot send lockbox.request.* events", "%d %s" % (st, text[:200]))
         st, js, text = host_post([ev(type="tenant.lockbox.disable")])
         T.check(st in (400, 403), "host cannot send tenant.* events", "%d %s" % (st, text[:200]))
-        st, js, text = host_post([ev(type="access.check.deny", details={"reason": "offline"})])
-        T.check(st == 422 and err_code(js) == "unknown_decision",
-                "host cannot send an access.check.deny the gateway did not make (422)", text[:200])
+        own = ev(type="access.check.allow", details={"decision": "allow", "user": "mallory",
+                                                      "service": "sshd"})
+        st, js, text = host_post([own])
+        got = [e for e in all_events() if e.get("id") == own["id"]]
+        T.check(st == 200 and len(got) == 1 and got[0]["source"] == "host" and
+                got[0]["details"].get("verified") is False,
+                "a host-made allow the gateway would not give is kept, marked verified=false",
+                "%d %s %s" % (st, text[:200], got))
         T.eq(w.must("GET", "/v1/audit/verify", expect=200).get("ok"), True, "chain still verifies")
 
     with T.section("filters"):

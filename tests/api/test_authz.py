@@ -1,4 +1,6 @@
-"""Authorization matrix: every endpoint of docs/API.md x every role, plus scope checks."""
+"""Authorization matrix: every endpoint of docs/API.md x every role, plus scope checks.
+Customer-side users, roles, tokens and invitations are their tenant's global admins' alone:
+the provider admin gets 403 on them (DESIGN.md "Actors"), another tenant's admin 404."""
 
 import itertools
 
@@ -61,6 +63,44 @@ def main():
         w.must("POST", "/v1/role-assignments", {"user": uid, "role": "engineer"}, expect=(200, 201))
         return uid
 
+    def fresh_cuser():
+        """A customer-side user of A, made by A's global admin (the only one who may)."""
+        return w.must("POST", "/v1/users", {"login": "cx%d" % next(uniq), "name": "Cx",
+                                            "email": "cx@example.test", "side": "customer",
+                                            "tenant": A}, who="gadmA", expect=201)["id"]
+
+    def fresh_cassignment():
+        uid = fresh_cuser()
+        w.must("POST", "/v1/role-assignments", {"user": uid, "role": "customer_user", "tenant": A},
+               who="gadmA", expect=(200, 201))
+        return uid
+
+    def fresh_disabled(make, by):
+        def f():
+            uid = make()
+            w.must("POST", "/v1/users/%s/disable" % uid, who=by, expect=200)
+            return uid
+        return f
+
+    def fresh_token(make, by):
+        def f():
+            return w.must("POST", "/v1/users/%s/tokens" % make(), {}, who=by, expect=201)["id"]
+        return f
+
+    def fresh_disabled_host():
+        hid = fresh_host()
+        w.must("POST", "/v1/hosts/%s/disable" % hid, {}, expect=200)
+        return hid
+
+    def fresh_tenant():
+        """A tenant without a global admin yet: the provider admin's invitation is its start."""
+        return w.must("POST", "/v1/tenants", {"name": "fx-tenant-%d" % next(uniq)}, expect=201)["id"]
+
+    def fresh_code():
+        """The code of a fresh invitation to A, as its invitee reads it in the mail."""
+        inv = w.invite(A, "inv%d" % next(uniq), by="gadmA")
+        return lbtest.invitation_code(w.mail, inv["email"], inv["id"])
+
     class Fx:
         def __init__(self, make):
             self.make, self.val = make, None
@@ -75,6 +115,11 @@ def main():
 
     fx_notified, fx_review, fx_approved = Fx(req_notified), Fx(req_review), Fx(req_approved)
     fx_host, fx_ticket, fx_user, fx_assign = Fx(fresh_host), Fx(fresh_ticket), Fx(fresh_user), Fx(fresh_assignment)
+    fx_cuser, fx_cassign = Fx(fresh_cuser), Fx(fresh_cassignment)
+    fx_dis_user, fx_dis_cuser = Fx(fresh_disabled(fresh_user, "admin")), Fx(fresh_disabled(fresh_cuser, "gadmA"))
+    fx_tok, fx_ctok = Fx(fresh_token(fresh_user, "admin")), Fx(fresh_token(fresh_cuser, "gadmA"))
+    fx_dis_host, fx_tenant, fx_code = Fx(fresh_disabled_host), Fx(fresh_tenant), Fx(fresh_code)
+    fx_user_d, fx_cuser_d = Fx(fresh_user), Fx(fresh_cuser)
     fx_notified2 = Fx(req_notified)
     fx_review2 = Fx(req_review)
     fx_cancel = Fx(req_notified)
@@ -84,7 +129,10 @@ def main():
     event = lambda: {"events": [{"id": lbtest.new_uuid(), "time": lbtest.now_rfc3339(),
                                  "type": "session.start", "actor": "eng", "details": {}}]}
 
-    # (label, method, path or fn(fx), body or fn(), allowed set, obj, fixture, tolerated {ident: statuses})
+    # (label, method, path or fn(fx), body or fn() or fn(fx), allowed set, obj, fixture,
+    #  tolerated {ident: statuses})
+    # provider admin on customer-side objects: 403; another tenant's global admin: 404
+    CUST = {"admin": (403,), "gadmB": (404,)}
     E = [
         ("GET /healthz", "GET", "/healthz", None, ALL, False, None, {}),
         ("GET /metrics", "GET", "/metrics", None, ALL, False, None, {}),
@@ -103,19 +151,64 @@ def main():
         ("GET /v1/hosts?tenant=", "GET", "/v1/hosts?tenant=" + A, None, {"admin"}, False, None, {}),
         ("POST /v1/hosts/{id}/disable", "POST", lambda f: "/v1/hosts/%s/disable" % f.get(), {},
          {"admin"}, True, fx_host, {}),
-        ("POST /v1/users", "POST", "/v1/users",
+        ("POST /v1/hosts/{id}/enable", "POST", lambda f: "/v1/hosts/%s/enable" % f.get(), {},
+         {"admin"}, True, fx_dis_host, {}),
+        ("POST /v1/users (provider side)", "POST", "/v1/users",
          lambda: {"login": "u%d" % n(), "name": "U", "email": "u@example.test", "side": "provider"},
          {"admin"}, False, None, {}),
-        ("GET /v1/users", "GET", "/v1/users", None, {"admin"}, False, None, {}),
-        ("POST /v1/users/{id}/tokens", "POST", lambda f: "/v1/users/%s/tokens" % f.get(), {"mfa": False},
-         {"admin"}, True, fx_user, {}),
-        ("POST /v1/role-assignments", "POST", "/v1/role-assignments",
-         None, {"admin"}, False, fx_user, {}),
-        ("DELETE /v1/role-assignments", "DELETE", "/v1/role-assignments",
-         None, {"admin"}, False, fx_assign, {}),
-        ("GET /v1/role-assignments", "GET", "/v1/role-assignments", None, {"admin"}, False, None, {}),
+        ("POST /v1/users (customer side of A)", "POST", "/v1/users",
+         lambda: {"login": "c%d" % n(), "name": "C", "email": "c@example.test", "side": "customer",
+                  "tenant": A}, {"gadmA"}, True, None, CUST),
+        ("GET /v1/users", "GET", "/v1/users", None, {"admin", "gadmA", "gadmB"}, False, None, {}),
+        ("POST /v1/users/{id}/tokens (provider side)", "POST", lambda f: "/v1/users/%s/tokens" % f.get(),
+         {"mfa": False}, {"admin"}, True, fx_user, {}),
+        ("POST /v1/users/{id}/tokens (customer side)", "POST", lambda f: "/v1/users/%s/tokens" % f.get(),
+         {"mfa": False}, {"gadmA"}, True, fx_cuser, CUST),
+        ("GET /v1/users/{id}/tokens (provider side)", "GET", "/v1/users/%s/tokens" % w.user["eng"], None,
+         {"admin"}, True, None, {}),
+        ("GET /v1/users/{id}/tokens (customer side)", "GET", "/v1/users/%s/tokens" % w.user["custA"], None,
+         {"gadmA"}, True, None, CUST),
+        ("DELETE /v1/tokens/{id} (provider side)", "DELETE", lambda f: "/v1/tokens/%s" % f.get(), None,
+         {"admin"}, True, fx_tok, {}),
+        ("DELETE /v1/tokens/{id} (customer side)", "DELETE", lambda f: "/v1/tokens/%s" % f.get(), None,
+         {"gadmA"}, True, fx_ctok, CUST),
+        ("POST /v1/users/{id}/disable (provider side)", "POST", lambda f: "/v1/users/%s/disable" % f.get(),
+         None, {"admin"}, True, fx_user_d, {}),
+        ("POST /v1/users/{id}/disable (customer side)", "POST", lambda f: "/v1/users/%s/disable" % f.get(),
+         None, {"gadmA"}, True, fx_cuser_d, CUST),
+        ("POST /v1/users/{id}/enable (provider side)", "POST", lambda f: "/v1/users/%s/enable" % f.get(),
+         None, {"admin"}, True, fx_dis_user, {}),
+        ("POST /v1/users/{id}/enable (customer side)", "POST", lambda f: "/v1/users/%s/enable" % f.get(),
+         None, {"gadmA"}, True, fx_dis_cuser, CUST),
+        ("POST /v1/role-assignments (provider role)", "POST", "/v1/role-assignments",
+         lambda f: {"user": f.get(), "role": "engineer"}, {"admin"}, True, fx_user, {}),
+        ("POST /v1/role-assignments (customer role in A)", "POST", "/v1/role-assignments",
+         lambda f: {"user": f.get(), "role": "lockbox_approver", "tenant": A}, {"gadmA"}, True,
+         fx_cuser, CUST),
+        ("DELETE /v1/role-assignments (provider role)", "DELETE", "/v1/role-assignments",
+         lambda f: {"user": f.get(), "role": "engineer"}, {"admin"}, True, fx_assign, {}),
+        ("DELETE /v1/role-assignments (customer role in A)", "DELETE", "/v1/role-assignments",
+         lambda f: {"user": f.get(), "role": "customer_user", "tenant": A}, {"gadmA"}, True,
+         fx_cassign, CUST),
+        ("GET /v1/role-assignments", "GET", "/v1/role-assignments", None, {"admin", "gadmA", "gadmB"},
+         False, None, {}),
         ("GET /v1/role-assignments?user=", "GET", "/v1/role-assignments?user=" + w.user["eng"], None,
-         {"admin"}, False, None, {}),
+         {"admin", "gadmA", "gadmB"}, False, None, {}),
+        # a tenant with a global admin: only its global admins invite
+        ("POST /v1/tenants/{id}/invitations (tenant with a global admin)", "POST",
+         "/v1/tenants/%s/invitations" % A,
+         lambda: {"login": "i%d" % n(), "name": "I", "email": "i@example.test"}, {"gadmA"}, True,
+         None, CUST),
+        # a tenant without one: the provider admin invites its first (the bootstrap)
+        ("POST /v1/tenants/{id}/invitations (tenant without a global admin)", "POST",
+         lambda f: "/v1/tenants/%s/invitations" % f.get(),
+         lambda: {"login": "j%d" % n(), "name": "J", "email": "j@example.test"}, {"admin"}, True,
+         fx_tenant, {"gadmA": (404,), "gadmB": (404,)}),
+        ("GET /v1/tenants/{id}/invitations", "GET", "/v1/tenants/%s/invitations" % A, None,
+         {"admin", "gadmA"}, True, None, {"gadmB": (404,)}),
+        # no token: the code is the credential (a token sent along changes nothing)
+        ("POST /v1/invitations/redeem", "POST", "/v1/invitations/redeem",
+         lambda f: {"code": f.get()}, ALL, False, fx_code, {}),
         ("POST /v1/tickets", "POST", "/v1/tickets",
          lambda: {"tenant": A, "title": "t", "description": "d"}, {"custA"}, True, None, {}),
         ("GET /v1/tickets", "GET", "/v1/tickets", None,
@@ -125,6 +218,9 @@ def main():
          {"custA", "gadmA", "lbappA", "ownA1", "ownA2", "eng", "eng2", "iapp"}, True, None, {}),
         ("POST /v1/tickets/{id}/close", "POST", lambda f: "/v1/tickets/%s/close" % f.get(), {},
          {"custA", "gadmA"}, True, fx_ticket, {}),
+        # every user, for themselves only (there is no path naming another user); the
+        # confirmation needs the code of one's own secret: tests/api/test_totp.py
+        ("POST /v1/users/self/totp", "POST", "/v1/users/self/totp", {}, ANY_USER, False, None, {}),
         ("POST /v1/elevations", "POST", "/v1/elevations", {"duration": "1h", "justification": "j"},
          ENGS, False, None, {}),
         ("GET /v1/elevations", "GET", "/v1/elevations", None, ENGS, False, None, {}),
@@ -167,12 +263,10 @@ def main():
                 if ident in tolerated and tolerated[ident] is None:
                     continue   # not specified by the contract
                 p = path(fx) if callable(path) else path
-                if label == "POST /v1/role-assignments":
-                    b = {"user": fx.get(), "role": "engineer"}
-                elif label == "DELETE /v1/role-assignments":
-                    b = {"user": fx.get(), "role": "engineer"}
+                if callable(body):
+                    b = body(fx) if body.__code__.co_argcount == 1 else body()
                 else:
-                    b = body() if callable(body) else body
+                    b = body
                 st, js, text = api(gw, method, p, body=b, token=tokens[ident])
                 code = err_code(js)
                 what = "%s as %s" % (label, ident)
@@ -323,7 +417,8 @@ def main():
                  403, "forbidden", "after removal by id: no elevation either")
         uo = w.add_user("owntmp", "customer", tenant=A, role="owner", scope=("subscription", A1))
         rid = w.new_request("eng")["id"]
-        w.must("DELETE", "/v1/role-assignments", {"user": uo, "role": "owner", "subscription": A1}, expect=200)
+        w.must("DELETE", "/v1/role-assignments", {"user": uo, "role": "owner", "subscription": A1},
+               who="gadmA", expect=200)
         st, js, text = w.call("POST", "/v1/requests/%s/approve" % rid, {"reason": "x"}, who="owntmp")
         T.check(st in (403, 404), "former owner cannot approve", "%d %s" % (st, text[:200]))
 

@@ -108,7 +108,7 @@ def main():
                      text[:200])
                 T.eq(stored(ev["id"]), [], "details.%s: nothing stored" % key)
 
-        with T.section("types: session.* from the host, access.check.* only as the gateway's copy"):
+        with T.section("types: session.* and access.check.* from the host"):
             for typ in ("session.start", "session.end", "session.warn", "session.terminate",
                         "session.lost"):
                 ev = event(w, ra1, typ=typ)
@@ -120,13 +120,32 @@ def main():
                 T.eq((st, lbtest.err_code(js)), (400, "bad_value"), "%s -> 400 bad_value" % typ, text[:200])
             ans = w.check("hA1", w.login["eng"])
             did = ans["decision_id"]
-            for typ in ("access.check.allow", "access.check.deny"):
-                forged = event(w, ra1, typ=typ, time=rfc3339(time.time() - 120))
-                forged["details"] = {"decision": typ.rsplit(".", 1)[1], "user": w.login["eng"]}
-                st, js, text = post([event(w, ra1), forged])
-                T.eq((st, lbtest.err_code(js)), (422, "unknown_decision"),
-                     "a new %s from a host -> 422 unknown_decision" % typ, text[:200])
-                T.eq(stored(forged["id"]), [], "the forged %s is not stored" % typ)
+            # a decision the host made itself is kept (a login it let in or turned away
+            # happened); an allow is checked against the request it names
+            own_deny = event(w, ra1, typ="access.check.deny")
+            own_deny["details"] = {"decision": "deny", "reason": "gateway_unreachable",
+                                   "user": w.login["eng"], "service": "sshd"}
+            st, js, text = post([own_deny])
+            T.eq((st, js and js.get("accepted")), (200, 1), "a host-made deny is accepted", text[:200])
+            got = stored(own_deny["id"])
+            T.check(len(got) == 1 and got[0]["source"] == "host" and
+                    "verified" not in got[0]["details"], "stored as the host's, no verdict", got)
+            forged = event(w, ra1, typ="access.check.allow", time=rfc3339(time.time() - 120))
+            forged["details"] = {"decision": "allow", "user": w.login["eng"], "service": "sshd"}
+            forged["request"] = None
+            st, js, text = post([forged])
+            T.eq((st, js and js.get("accepted")), (200, 1), "a host-made allow without a request "
+                 "is accepted (it happened on the host)", text[:200])
+            got = stored(forged["id"])
+            T.check(len(got) == 1 and got[0]["details"].get("verified") is False and
+                    got[0]["details"].get("unverified_reason") == "no such request",
+                    "and marked verified=false: no such request", got)
+            for key in ("verified", "unverified_reason"):
+                ev = event(w, ra1, typ="access.check.allow")
+                ev["details"] = {"decision": "allow", "user": w.login["eng"], key: True}
+                st, js, text = post([ev])
+                T.eq((st, lbtest.err_code(js)), (422, "gateway_only_key"),
+                     "a host cannot set details.%s" % key, text[:200])
             copy = {"id": did, "time": now_rfc3339(), "type": "access.check." + ans["decision"],
                     "actor": w.login["eng"], "request": ans.get("request"),
                     "details": {"decision": ans["decision"], "reason": ans["reason"],
@@ -146,8 +165,13 @@ def main():
                                                               not in ("gateway", "host")][:2])
             T.check(all(e["source"] == "host" for e in evs if e["type"].startswith("session.")
                         and e.get("host") == "hA1"), "the host's session events: source host")
+            T.check(all(e["source"] == "host" for e in evs if e["type"].startswith("access.check.")
+                        and e["id"] in (own_deny["id"], forged["id"])),
+                    "the decisions the host made: source host")
             T.check(all(e["source"] == "gateway" for e in evs
-                        if not e["type"].startswith("session.")), "the rest: source gateway")
+                        if not e["type"].startswith("session.")
+                        and e["id"] not in (own_deny["id"], forged["id"])),
+                    "the rest: source gateway")
             T.eq(w.must("GET", "/v1/audit/verify").get("ok"), True, "the chain verifies")
 
         with T.section("a check needs a user and a service"):

@@ -125,11 +125,13 @@ def main():
         T.status(w.call("POST", "/v1/role-assignments",
                         {"user": w.user["eng"], "role": "global_admin", "tenant": w.tenant["A"]}),
                  (400, 422), None, "provider user given a customer role is refused")
+        # (customer-side roles are their tenant's global admins' to give: gadmA tries)
         T.status(w.call("POST", "/v1/role-assignments",
-                        {"user": w.user["custA"], "role": "lockbox_approver", "tenant": w.tenant["B"]}),
+                        {"user": w.user["custA"], "role": "lockbox_approver", "tenant": w.tenant["B"]},
+                        who="gadmA"),
                  (400, 422), None, "customer user of A given a role in B is refused")
         T.status(w.call("POST", "/v1/role-assignments",
-                        {"user": w.user["custA"], "role": "engineer"}),
+                        {"user": w.user["custA"], "role": "engineer"}, who="gadmA"),
                  (400, 422), None, "customer user given a provider role is refused")
 
     with T.section("tickets"):
@@ -149,14 +151,22 @@ def main():
         T.check(a is not None and e is not None and abs((e - a) - 3600) < 0.01,
                 "elevation expires_at = activated_at + 1h", js)
         T.check(close_to(a, time.time(), 5), "elevation activated_at is now")
-        T.eq(js.get("mfa"), False, "elevation with a non-MFA token has mfa=false")
+        T.eq(js.get("mfa"), False, "elevation without a TOTP code has mfa=false")
         T.check(is_id(js.get("id"), "elv"), "elevation id is elv_ + 16 hex")
+        mfa_tok = w.must("POST", "/v1/users/%s/tokens" % w.user["eng2"], {"mfa": True},
+                         expect=201)["token"]
         s, js2, _ = w.call("POST", "/v1/elevations",
-                           {"duration": "30m", "justification": "mfa"}, who=w.mfa_tok["eng2"])
-        T.eq(s, 201, "eng2 activates an elevation with an MFA token")
-        T.eq((js2 or {}).get("mfa"), True, "elevation with an MFA token has mfa=true")
+                           {"duration": "30m", "justification": "mfa"}, who=mfa_tok)
+        T.eq((s, (js2 or {}).get("mfa")), (201, False),
+             "a token issued with mfa: true does not make an elevation MFA-backed")
+        w.enroll_totp("eng2")
+        s, js2, _ = w.call("POST", "/v1/elevations",
+                           {"duration": "30m", "justification": "mfa", "totp": w.totp("eng2")},
+                           who="eng2")
+        T.eq(s, 201, "eng2 activates an elevation with a TOTP code")
+        T.eq((js2 or {}).get("mfa"), True, "elevation with a TOTP code has mfa=true")
         s, js3, _ = w.call("POST", "/v1/elevations", {"duration": "1h30m", "justification": "combined"},
-                           who=w.mfa_tok["eng2"])
+                           who="eng2")
         a, e = parse_time((js3 or {}).get("activated_at")), parse_time((js3 or {}).get("expires_at"))
         T.check(s == 201 and a is not None and e is not None and abs((e - a) - 5400) < 0.01,
                 "combined duration 1h30m = 5400s", js3)
@@ -468,20 +478,23 @@ def main():
     gw2.start()
     with T.section("require_mfa and pending_ttl = 2s"):
         w2 = lbtest.world(gw2, gw2.bootstrap())
-        T.status(new_req(w2), 422, "mfa_required", "require_mfa: engineer with a non-MFA token")
+        T.status(new_req(w2), 422, "mfa_required",
+                 "require_mfa: engineer without an elevation made with a TOTP code")
+        w2.elevate("eng", mfa=True)     # enrols TOTP and elevates with a code
+        w2.elevate("eng2", mfa=True)
         b = w2.request_body()
         del b["duration"]
-        st, js, text = api(gw2, "POST", "/v1/requests", b, token=w2.mfa_tok["eng2"])
+        st, js, text = api(gw2, "POST", "/v1/requests", b, token=w2.tok["eng2"])
         T.check(st == 201 and js.get("duration") == "8h", "no duration -> default_grant (8h)",
                 "%d %s" % (st, text[:200]))
 
         t0 = time.time()
-        r = created(T, new_req(w2, token=w2.mfa_tok["eng"]), "require_mfa: MFA token accepted",
+        r = created(T, new_req(w2), "require_mfa: engineer with a TOTP-backed elevation accepted",
                     "customer_notified")
         rid = r.get("id", "req_0000000000000000")
         pe = parse_time(r.get("pending_expires_at"))
         T.check(close_to(pe, t0 + 2, 1.5), "pending_expires_at = created + 2s", r.get("pending_expires_at"))
-        ri = created(T, new_req(w2, token=w2.mfa_tok["eng"], scope="tenant", tenant="A", hosts=["*"]),
+        ri = created(T, new_req(w2, scope="tenant", tenant="A", hosts=["*"]),
                      "tenant-scoped request (internal_review)", "internal_review")
         ridi = ri.get("id", "req_0000000000000000")
         got = lbtest.wait_until(lambda: st_of(w2, rid) == "expired" and st_of(w2, ridi) == "expired",

@@ -2,6 +2,7 @@
 """Mail over STARTTLS with authentication: a real SMTP server (aiosmtpd) that requires
 STARTTLS and AUTH; the gateway verifies its certificate against smtp_ca_file. A wrong password
 or an untrusted certificate delivers nothing and shows the error in the attempts."""
+import email
 import logging
 import os
 import ssl
@@ -51,8 +52,8 @@ def start_smtp(pki, port):
     return sink, ctl
 
 
-def run_case(pki, port, password, ca, expect_mail):
-    conf = "\n".join([
+def smtp_conf(port, password, ca):
+    return "\n".join([
         "smtp_url = smtp://127.0.0.1:%d" % port,
         "smtp_from = lockbox@gateway.example.test",
         "smtp_starttls = true",
@@ -62,11 +63,31 @@ def run_case(pki, port, password, ca, expect_mail):
         "notify_interval = 1s",
         "notify_backoff = 1s",
     ])
+
+
+def run_case(pki, port, password, ca, expect_mail):
     sink, ctl = start_smtp(pki, port)
+
+    def mail():
+        out = []
+        with sink.lock:
+            for m in sink.got:
+                msg = email.message_from_bytes(m["data"])
+                msg["X-Envelope-To"] = m["rcpt"][0] if m["rcpt"] else ""
+                out.append(msg)
+        return out
     try:
-        with Gateway(conf_extra=conf) as gw:
+        # the fixture's global admins come by invitation, mailed: built with the working
+        # settings, then the gateway restarts with the ones under test
+        with Gateway(conf_extra=smtp_conf(port, PASSWORD, pki["ca"])) as gw:
             gw.start()
-            w = world(gw, gw.bootstrap())
+            w = world(gw, gw.bootstrap(), mail=mail)
+            with sink.lock:
+                sink.got.clear()
+            if (password, ca) != (PASSWORD, pki["ca"]):
+                gw.stop()
+                gw.write_conf(smtp_conf(port, password, ca))
+                gw.start()
             w.elevate("eng")
             r = w.new_request(sub="A1")
             if expect_mail:

@@ -7,7 +7,8 @@ CLI_TESTS = \
 	cli/test_host.py \
 	cli/test_truststore.py \
 	cli/test_auditkey.py \
-	cli/test_story.sh
+	cli/test_story.sh \
+	cli/test_totp.py
 
 TESTS += $(CLI_TESTS)
 EXTRA_DIST += $(CLI_TESTS) cli/ctltest.py cli/fakegw.py

@@ -1,6 +1,8 @@
 """lockboxctl provider-admin and global-admin commands against the real gateway: tenant,
-subscription, user, token, role, host enroll/list/disable, tenant lockbox enable/disable;
---json output compared with the API, human tables, pagination, refusals (exit 1)."""
+subscription, tenant invite / invitation list / invitation redeem, user, token, role, host
+enroll/list/disable/enable, tenant lockbox enable/disable, audit list's actor logins; --json
+output compared with the API, human tables, pagination, refusals (exit 1): the provider admin
+never creates or changes a customer-side user, token or role."""
 
 import os
 import sys
@@ -104,11 +106,61 @@ def main():
         T.check(lbtest.is_id(alice.get("id"), "usr") and alice.get("login") == "alice",
                 "user create prints the user", alice)
         r = c.run("user", "create", "--login", "bob", "--name", "Bob", "--email",
-                  "bob@acme.test", "--side", "customer", "--tenant", t["id"], token=admin,
+                  "bob@acme.test", "--side", "customer", "--tenant", t["id"], token=admin)
+        refused(r, "forbidden", "the provider admin creating a customer user")
+
+    with T.section("tenant invite, invitation list, invitation redeem"):
+        r = c.run("tenant", "invite", t["id"], "--login", "bob", "--name", "Bob", "--email",
+                  "bob@acme.test", token=admin, json_out=True)
+        ok(r, "tenant invite (the provider admin: the tenant has no global admin yet)")
+        inv = r.json()
+        T.check(lbtest.is_id(inv.get("id"), "inv") and inv.get("login") == "bob" and
+                inv.get("tenant") == t["id"] and inv.get("redeemed_at") is None,
+                "tenant invite prints the invitation", inv)
+        T.check("lbi_" not in r.out + r.err and "code" not in inv, "... never its code", r)
+        r = c.run("tenant", "invite", t["id"], "--login", "x", "--name", "X", token=admin)
+        T.check(r.rc == 2 and "--email" in r.err, "tenant invite without --email: usage", r)
+        r = c.run("invitation", "list", t["id"], token=admin, json_out=True)
+        items, _ = paginate(gw, "/v1/tenants/%s/invitations" % t["id"], admin)
+        T.check(r.rc == 0 and r.json() == items and len(items) == 1,
+                "invitation list --json equals the API", r)
+        code = lbtest.invitation_code(gw.mail.messages, "bob@acme.test", inv["id"])
+        r = c.run("invitation", "redeem", "-", input=code + "\n")
+        btok = r.out.strip()
+        T.check(r.rc == 0 and btok.startswith("lbu_") and "\n" not in btok,
+                "invitation redeem - (no token): the new token alone on stdout", r)
+        T.check("only once" in r.err and "bob" in r.err, "... a note on stderr", r)
+        r = c.run("invitation", "redeem", code)
+        refused(r, "invitation_invalid", "redeeming the code a second time")
+        r = c.run("invitation", "list", t["id"], token=btok)
+        T.check(r.rc == 0 and any(row[1:2] == ["bob"] for row in r.table()),
+                "the new global admin lists the tenant's invitations", r)
+        st, js, _ = api(gw, "GET", "/v1/tenants/%s/invitations" % t["id"], token=admin)
+        T.check(st == 200 and js["items"][0].get("redeemed_at") and
+                lbtest.is_id(js["items"][0].get("user"), "usr"), "the invitation shows redeemed", js)
+        bob = {"id": js["items"][0]["user"]}
+        r = c.run("tenant", "invite", t["id"], "--login", "bob2", "--name", "B", "--email",
+                  "b2@acme.test", token=admin)
+        refused(r, "forbidden", "the provider admin inviting once the tenant has a global admin")
+
+    with T.section("the tenant's global admin manages its users, tokens and roles"):
+        r = c.run("user", "create", "--login", "carol", "--name", "Carol", "--email",
+                  "carol@acme.test", "--side", "customer", "--tenant", t["id"], token=btok,
                   json_out=True)
-        ok(r, "user create (customer, --tenant)")
-        bob = r.json()
-        T.eq(bob.get("tenant"), t["id"], "customer user names the tenant")
+        ok(r, "user create (customer, --tenant) by the global admin")
+        carol = r.json()
+        T.eq(carol.get("tenant"), t["id"], "customer user names the tenant")
+        r = c.run("user", "list", token=btok, json_out=True)
+        T.check(r.rc == 0 and sorted(u["login"] for u in r.json()) == ["bob", "carol"],
+                "user list as the global admin: the tenant's users only", r)
+        r = c.run("token", "create", "carol", token=btok)
+        ctok = r.out.strip()
+        T.check(r.rc == 0 and ctok.startswith("lbu_"), "token create LOGIN by the global admin", r)
+        for args in (("token", "create", "carol"), ("role", "assign", "carol", "customer_user",
+                                                      "--tenant", t["id"]),
+                     ("user", "disable", "carol"), ("token", "list", "carol")):
+            r = c.run(*args, token=admin)
+            refused(r, "forbidden", "the provider admin: %s" % " ".join(args[:2]))
         r = c.run("user", "create", "--login", "alice", "--name", "A", "--email", "a@x.test",
                   "--side", "provider", token=admin)
         T.check(r.rc == 1 and "conflict" in r.err, "a login taken: exit 1, conflict", r)
@@ -139,26 +191,31 @@ def main():
                 "role assign prints the assignment", ra)
         st, js, _ = api(gw, "GET", "/v1/elevations", token=tok)
         T.eq(st, 200, "the engineer role takes effect")
-        r = c.run("role", "assign", "bob", "owner", "--subscription", s["id"], token=admin)
-        ok(r, "role assign bob owner --subscription")
-        r = c.run("role", "assign", "bob", "global_admin", "--tenant", t["id"], token=admin)
-        ok(r, "role assign bob global_admin --tenant")
-        r = c.run("role", "assign", "bob", "engineer", token=admin)
+        r = c.run("role", "assign", "bob", "owner", "--subscription", s["id"], token=btok)
+        ok(r, "role assign bob owner --subscription (by the global admin)")
+        r = c.run("role", "assign", "carol", "customer_user", "--tenant", t["id"], token=btok)
+        ok(r, "role assign carol customer_user --tenant")
+        r = c.run("role", "assign", "bob", "engineer", token=btok)
         T.check(r.rc == 1, "a provider role for a customer user: exit 1", r)
-        r = c.run("role", "list", "--user", "bob", token=admin, json_out=True)
+        r = c.run("role", "list", "--user", "bob", token=btok, json_out=True)
         items, _ = paginate(gw, "/v1/role-assignments?user=" + bob["id"], admin)
         roles = sorted(x.get("role") for x in r.json()) if r.rc == 0 else []
         T.check(r.rc == 0 and r.json() == items and roles == ["global_admin", "owner"],
                 "role list --user --json equals the API", r)
         r = c.run("role", "remove", "bob", "owner", "--subscription", s["id"], token=admin)
+        refused(r, "forbidden", "the provider admin removing a customer role")
+        r = c.run("role", "remove", "bob", "owner", "--subscription", s["id"], token=btok)
         T.check(r.rc == 0 and "removed" in r.out, "role remove", r)
-        r = c.run("role", "list", "--user", bob["id"], token=admin, json_out=True)
+        r = c.run("role", "list", "--user", bob["id"], token=btok, json_out=True)
         T.check(r.rc == 0 and [x.get("role") for x in r.json()] == ["global_admin"],
                 "role remove took the role away", r)
-        r = c.run("role", "remove", "bob", "owner", "--subscription", s["id"], token=admin)
+        r = c.run("role", "remove", "bob", "owner", "--subscription", s["id"], token=btok)
         T.check(r.rc == 1, "removing a role not held: exit 1", r)
         r = c.run("role", "list", token=admin)
         T.check(r.rc == 0 and "global_admin" in r.out, "role list (table)", r)
+        r = c.run("role", "list", token=btok, json_out=True)
+        T.check(r.rc == 0 and r.json() and all(x.get("tenant") == t["id"] for x in r.json()),
+                "role list as the global admin: the tenant's assignments only", r)
 
     with T.section("hosts"):
         r = c.run("host", "enroll", "--subscription", s["id"], "web-01.acme.test", token=admin)
@@ -190,10 +247,18 @@ def main():
                                   for row in r.table()), "host list shows it disabled", r)
         r = c.run("host", "disable", "no-such-host", token=admin)
         T.check(r.rc == 1 and "no-such-host" in r.err, "host disable of an unknown name: exit 1", r)
+        r = c.run("host", "enable", "web-01.acme.test", token=admin, json_out=True)
+        T.check(r.rc == 0 and r.json().get("disabled") is False, "host enable NAME", r)
+        st, js, _ = api(gw, "POST", "/v1/check", {"user": "nobody", "service": "sshd"},
+                        token=htok)
+        T.check(st == 200 and js.get("reason") != "host_disabled",
+                "an enabled host is decided again (no host_disabled)", js)
+        r = c.run("host", "enable", "web-01.acme.test", token=btok)
+        refused(r, "forbidden", "a global admin enabling a host")
+        r = c.run("audit", "list", "--type", "host.enable", token=admin, json_out=True)
+        T.check(r.rc == 0 and len(r.json()) == 1, "host enable is audited once", r)
 
     with T.section("tenant lockbox enable/disable (global admin)"):
-        r = c.run("token", "create", "bob", token=admin)
-        btok = r.out.strip()
         r = c.run("tenant", "lockbox", "disable", t["id"], token=btok, json_out=True)
         T.check(r.rc == 0 and r.json().get("lockbox_enabled") is False,
                 "global admin disables lockbox", r)
@@ -205,6 +270,19 @@ def main():
         refused(r, "forbidden", "an engineer switching lockbox")
         r = c.run("audit", "list", "--type", "tenant.lockbox.disable", token=admin, json_out=True)
         T.check(r.rc == 0 and len(r.json()) == 1, "the switch is audited", r)
+
+    with T.section("audit list shows who acted by login"):
+        r = c.run("audit", "list", "--type", "tenant.lockbox.disable", token=btok)
+        rows = r.table()
+        T.check(r.rc == 0 and rows and "ACTOR" in rows[0] and any("bob" in row for row in rows[1:]),
+                "the ACTOR column shows the global admin's login", r)
+        r = c.run("audit", "list", "--type", "directory.invitation.redeem", token=btok,
+                  json_out=True)
+        T.check(r.rc == 0 and len(r.json()) == 1 and r.json()[0].get("actor_login") == "bob",
+                "--json: each event has actor_login beside actor", r)
+        r = c.run("audit", "list", "--type", "directory.user.create", token=btok)
+        T.check(r.rc == 0 and any("bob" in row for row in r.table()[1:]),
+                "carol's creation by bob, by login", r)
 
     with T.section("refusals"):
         r = c.run("tenant", "list", token=tok)

@@ -3,7 +3,8 @@
 # admins use it (environment settings, -q to capture ids, tokens on stdout), against a real
 # TLS gateway. The host side is played with `host join`, /v1/check (what lockbox-agent asks
 # for pam_lockbox), `host check` through a real lockbox-agent, session events in the local
-# audit log, `host flush` and `host sessions`.
+# audit log, `host flush` and `host sessions`. The customer's admin is invited by mail (a local
+# SMTP server, python3-aiosmtpd, plays the mailbox) and creates the customer's users herself.
 set -uo pipefail
 
 CTL=${LB_CTL:?LB_CTL not set}
@@ -11,12 +12,16 @@ GWD=${LB_GATEWAYD:?LB_GATEWAYD not set}
 for tool in openssl curl; do
 	command -v "$tool" >/dev/null || { echo "# SKIP: $tool not installed"; exit 77; }
 done
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null ||
+	{ echo "# SKIP: python3-aiosmtpd not installed (contrib/deps.sh installs it)"; exit 77; }
 
 D=$(mktemp -d /tmp/lbctl-story-XXXXXX)
 GWPID=
 APID=
+MPID=
 cleanup() {
 	[ -n "$APID" ] && kill "$APID" 2>/dev/null && wait "$APID" 2>/dev/null
+	[ -n "$MPID" ] && kill "$MPID" 2>/dev/null && wait "$MPID" 2>/dev/null
 	[ -n "$GWPID" ] && kill "$GWPID" 2>/dev/null && wait "$GWPID" 2>/dev/null
 	[ -n "${LB_KEEP_TMP:-}" ] || rm -rf "$D"
 }
@@ -41,6 +46,11 @@ die() {
 
 echo "# cli/story"
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+SMTP_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$D/Maildir/tmp" "$D/Maildir/new" "$D/Maildir/cur"
+/usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$D/Maildir" \
+	2>"$D/mail.log" &
+MPID=$!
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
 	-keyout "$D/gw.key" -out "$D/ca.pem" -subj /CN=localhost \
 	-addext "subjectAltName=IP:127.0.0.1,DNS:localhost" >/dev/null 2>&1 || die "make a test certificate"
@@ -50,7 +60,10 @@ tls_cert = $D/ca.pem
 tls_key = $D/gw.key
 database = sqlite://$D/gw.db
 checkpoint_key_file = $D/checkpoint.key
+totp_key_file = $D/totp.key
 sweep_interval = 1s
+smtp_url = smtp://127.0.0.1:$SMTP_PORT
+smtp_from = lockbox@gateway.example
 EOF
 ADMIN=$("$GWD" -c "$D/gatewayd.conf" --bootstrap-admin admin) || die "bootstrap the first admin"
 "$GWD" -c "$D/gatewayd.conf" --foreground >"$D/gw.log" 2>&1 &
@@ -103,7 +116,21 @@ host_check() {
 		"$(sed -n 's/^reason: *//p' <<<"$out")"
 }
 
-echo "# provider admin: tenant, subscription, host, users, roles, tokens"
+# the one-time code of the invitation mailed to $1 (bounded wait)
+invitation_code() {
+	local f code
+	for _ in $(seq 1 100); do
+		for f in "$D"/Maildir/new/*; do
+			[ -f "$f" ] && grep -qi "^To: <$1>" "$f" || continue
+			code=$(grep -o 'lockboxctl invitation redeem lbi_[0-9a-f]\{64\}' "$f" | head -1)
+			[ -n "$code" ] && { echo "${code##* }"; return 0; }
+		done
+		sleep 0.1
+	done
+	return 1
+}
+
+echo "# provider admin: tenant, subscription, host, the engineer; invites the customer's admin"
 T=$(ctl -q tenant create acme) && [[ $T == tnt_* ]] || die "tenant create -q prints the id"
 ok "tenant create acme -> $T"
 S=$(ctl -q subscription create --tenant "$T" prod) && [[ $S == sub_* ]] || die "subscription create"
@@ -115,15 +142,30 @@ ctl -q user create --login alice --name "Alice Engineer" --email alice@provider.
 	--side provider >/dev/null || die "user create alice"
 ctl -q role assign alice engineer >/dev/null || die "role assign alice engineer"
 ALICE=$(ctl token create alice 2>/dev/null) || die "token create alice"
-ctl -q user create --login bob --name "Bob Owner" --email bob@acme.example --side customer \
+INV=$(ctl -q tenant invite "$T" --login dave --name "Dave Admin" --email dave@acme.example) &&
+	[[ $INV == inv_* ]] || die "tenant invite -q prints the invitation id"
+ok "tenant invite dave -> $INV (the code goes by mail only)"
+check "the provider admin may not create a customer user" \
+	test "$(ctl user create --login bob --name Bob --email bob@acme.example --side customer \
+		--tenant "$T" 2>&1 >/dev/null | grep -o forbidden)" = forbidden
+CODE=$(invitation_code dave@acme.example) || die "the invitation mail reaches dave's mailbox"
+DAVE=$(LOCKBOX_TOKEN= ctl invitation redeem - <<<"$CODE" 2>/dev/null) && [[ $DAVE == lbu_* ]] ||
+	die "invitation redeem - prints dave's token"
+ok "dave redeems the code without a token and gets his own"
+check "the code works once" test "$(LOCKBOX_TOKEN= ctl invitation redeem "$CODE" 2>&1 | grep -o invitation_invalid)" = invitation_invalid
+
+echo "# dave, the tenant's global admin: users, roles, tokens"
+as "$DAVE" -q user create --login bob --name "Bob Owner" --email bob@acme.example --side customer \
 	--tenant "$T" >/dev/null || die "user create bob"
-ctl -q role assign bob owner --subscription "$S" >/dev/null || die "role assign bob owner"
-BOB=$(ctl token create bob 2>/dev/null) || die "token create bob"
-ctl -q user create --login carol --name "Carol Customer" --email carol@acme.example \
+as "$DAVE" -q role assign bob owner --subscription "$S" >/dev/null || die "role assign bob owner"
+BOB=$(as "$DAVE" token create bob 2>/dev/null) || die "token create bob"
+as "$DAVE" -q user create --login carol --name "Carol Customer" --email carol@acme.example \
 	--side customer --tenant "$T" >/dev/null || die "user create carol"
-ctl -q role assign carol customer_user --tenant "$T" >/dev/null || die "role assign carol"
-CAROL=$(ctl token create carol 2>/dev/null) || die "token create carol"
+as "$DAVE" -q role assign carol customer_user --tenant "$T" >/dev/null || die "role assign carol"
+CAROL=$(as "$DAVE" token create carol 2>/dev/null) || die "token create carol"
 ok "users alice (engineer), bob (owner), carol (customer user) with tokens"
+check "the provider admin may not issue a customer's token" \
+	test "$(ctl token create carol 2>&1 >/dev/null | grep -o forbidden)" = forbidden
 
 echo "# the host joins"
 ctl host join --gateway "$LOCKBOX_URL" --ca "$D/ca.pem" --token - --config "$D/pam_lockbox.conf" \

@@ -70,7 +70,8 @@ def main():
                      "request internal-approve", "request approve", "request deny",
                      "request revoke", "request cancel", "audit list", "audit export",
                      "audit verify", "host enroll", "host list", "host disable", "host join",
-                     "host flush", "host sessions", "host check"):
+                     "host flush", "host sessions", "host check", "host enable", "tenant invite",
+                     "invitation list", "invitation redeem"):
             T.check(want in cmds, "--help lists '%s'" % want)
         helps = {}
         for cmd in cmds:

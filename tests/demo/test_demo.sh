@@ -19,6 +19,8 @@ GWPID=
 cleanup() { [ -n "$GWPID" ] && kill "$GWPID" 2>/dev/null; wait 2>/dev/null; rm -rf "$D"; }
 trap cleanup EXIT
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# the demo's mail sink (the customer's mailbox, where the invitation code arrives)
+smtp_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
 	-keyout "$D/gw.key" -out "$D/ca.pem" -subj /CN=localhost \
 	-addext "subjectAltName=IP:127.0.0.1,DNS:localhost" >/dev/null 2>&1
@@ -28,7 +30,10 @@ tls_cert = $D/ca.pem
 tls_key = $D/gw.key
 database = sqlite://$D/gw.db
 checkpoint_key_file = $D/checkpoint.key
+totp_key_file = $D/totp.key
 sweep_interval = 1s
+smtp_url = smtp://127.0.0.1:$smtp_port
+smtp_from = lockbox@gateway.example.test
 CONF
 admin=$("$LB_GATEWAYD" -c "$D/gatewayd.conf" --bootstrap-admin admin) || { echo "not ok - bootstrap"; echo "0 passed, 1 failed"; exit 1; }
 "$LB_GATEWAYD" -c "$D/gatewayd.conf" --foreground >"$D/gw.log" 2>&1 &
@@ -37,6 +42,7 @@ for _ in $(seq 100); do curl -sf --cacert "$D/ca.pem" "https://127.0.0.1:$port/h
 mkdir -p "$D/demo"
 LOCKBOX_URL=https://127.0.0.1:$port LOCKBOX_CA_FILE=$D/ca.pem LOCKBOX_TOKEN=$admin \
 	LOCKBOX_CTL=$LB_CTL LOCKBOX_PAM_MODULE=$LB_PAM_MODULE LOCKBOX_AGENT=$LB_AGENT LOCKBOX_DEMO_DIR=$D/demo \
+	LOCKBOX_DEMO_SMTP_PORT=$smtp_port \
 	timeout 180 bash "$LB_TOP_SRCDIR/contrib/demo.sh" >"$D/demo.out" 2>&1
 rc=$?
 sed 's/^/# /' "$D/demo.out"

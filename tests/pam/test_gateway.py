@@ -155,8 +155,10 @@ with T.section("allow, sessions, audit store, revoke"):
     if os.path.exists(CTL):
         rc, out, err = host_check(u, json_out=True)
         js = json.loads(out) if rc == 0 else {}
+        # the agent holds the grant by now: its own decision (recorded), or the gateway's
         T.check(js.get("decision") == "allow" and js.get("request") == req["id"] and
-                js.get("at_gateway") is True and js.get("user") == u and js.get("host") == "hA1",
+                (js.get("at_gateway") is True or js.get("recorded") is True) and
+                js.get("user") == u and js.get("host") == "hA1",
                 "host check --json: the agent's answer (decision, request, user, host)", out)
     allow = r.events("access.check.allow")
     T.check(allow and allow[0].get("decision_id"), "allow logged with a decision id", r)
@@ -420,17 +422,17 @@ with T.section("gateway killed: deny within the deadline, events kept and delive
     t0 = time.monotonic()
     T.check(env.wait_delivered(DELIVERY), "backlog delivered within %.0fs of the gateway's "
             "return (%.2fs)" % (DELIVERY, time.monotonic() - t0), env.agent.log_tail(5))
-    # the host's own decisions (gateway down: a local deny) stay in the local log and syslog:
-    # the gateway takes access.check.* from a host only as copies of its own (issue 13 item 7)
+    # the host's own decisions (gateway down: a local deny) are delivered too, and kept as the
+    # host's (source host), never as the gateway's
     host_made = [e["id"] for e in env.audit_lines() if e["type"].startswith("access.check.")
                  and str(e["details"].get("reason")).startswith(("gateway_", "agent_", "internal_"))]
-    local_ids = [e["id"] for e in env.audit_lines() if e["id"] not in host_made]
+    local_ids = [e["id"] for e in env.audit_lines()]
     stored = audit(host="hA1")
     stored_ids = [e["id"] for e in stored]
     missing = [i for i in local_ids if i not in stored_ids]
-    T.eq(missing, [], "every local event but the host's own decisions is in the gateway's store")
-    T.check(host_made and not [i for i in host_made if i in stored_ids],
-            "the host's own denies (gateway down) are not taken as the gateway's decisions", host_made)
+    T.eq(missing, [], "every local event is in the gateway's store, the host's own decisions too")
+    T.check(host_made and all(e["source"] == "host" for e in stored if e["id"] in host_made),
+            "the host's own denies (gateway down) are kept as the host's (source host)", host_made)
     dup = [i for i in set(stored_ids) if stored_ids.count(i) > 1]
     T.eq(dup, [], "no event stored twice")
     st, js, raw = w.call("GET", "/v1/audit/verify")

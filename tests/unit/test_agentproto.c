@@ -84,6 +84,13 @@ static void test_parse_good(void **state)
 	assert_string_equal(a.host, "web-01");
 	assert_int_equal(a.at_gateway, 1);
 	assert_string_equal(a.error, "");
+	assert_string_equal(a.access, ""); /* optional */
+	json_decref(j);
+	/* the access type the service maps to (issue 15): kept, and passed on to the module */
+	j = parse_json(GOOD_ALLOW);
+	json_object_set_new(j, "access", json_string("rdp"));
+	assert_int_equal(lb_check_answer_parse(j, &a, why, sizeof(why)), 0);
+	assert_string_equal(a.access, "rdp");
 	/* what the agent sends is what the module reads */
 	again = lb_check_answer_json(&a);
 	assert_non_null(again);
@@ -156,6 +163,10 @@ static void test_parse_refusals(void **state)
 	refused("at_gateway", "1", "at_gateway");
 	refused("message", "42", "message");
 	refused("message", "{}", "message");
+	refused("access", "\"RDP\"", "access");
+	refused("access", "\"rdp \"", "access");
+	refused("access", "\"rdp-and-a-very-long-name\"", "access");
+	refused("access", "3", "malformed");
 	memset(longid, 'a', sizeof(longid) - 1);
 	longid[sizeof(longid) - 1] = '\0';
 	snprintf(longv, sizeof(longv), "\"req_%s\"", longid);
