@@ -53,6 +53,9 @@ struct gw_config {
 	char *smtp_ca_file;
 	int smtp_starttls;
 	char *console_url;
+	char *console_dir; /* the web console's static files (gw_console.c) */
+	int64_t console_idle_timeout; /* a console session unused this long ends */
+	int64_t console_absolute_timeout; /* a console session ends this long after sign-in */
 	struct lb_strlist webhook_url;
 	char *webhook_secret;
 	unsigned long notify_max_attempts;
@@ -96,6 +99,7 @@ struct gw_principal {
 	char id[GW_ID_LEN];
 	json_t *obj; /* the user or host row */
 	int mfa;     /* the token was issued MFA-verified */
+	char session[GW_ID_LEN]; /* the console session when signed in by cookie, else "" */
 	struct gw_grant grants[GW_MAX_ROLES];
 	size_t ngrants;
 };
@@ -143,6 +147,7 @@ struct gw_req {
 	struct gw_principal who;
 	char actor[GW_ID_LEN];
 	int responded;
+	char *set_cookie; /* a Set-Cookie header for a 2xx reply (gw_sessions.c); freed at the end */
 	int64_t now; /* request time, ms, gateway clock */
 	struct gw_wait wait;
 };
@@ -375,6 +380,19 @@ enum MHD_Result gw_audit_checkpoints(struct gw_req *r);
 enum MHD_Result gw_healthz(struct gw_req *r);
 enum MHD_Result gw_metrics(struct gw_req *r);
 enum MHD_Result gw_notifications_list(struct gw_req *r);
+enum MHD_Result gw_sessions_create(struct gw_req *r);
+enum MHD_Result gw_sessions_current(struct gw_req *r);
+enum MHD_Result gw_sessions_delete(struct gw_req *r);
+enum MHD_Result gw_console_redirect(struct gw_req *r);
+enum MHD_Result gw_console_serve(struct gw_req *r);
+
+/* Console sessions (gw_sessions.c): the cookie's value in the request, or NULL. */
+const char *gw_session_cookie(struct MHD_Connection *c);
+/* Loads the principal of a console session cookie like gw_authenticate (0, -1, -2). */
+int gw_session_authenticate(struct gw *gw, const char *cookie, int64_t now,
+			    struct gw_principal *p);
+/* Whether the request carries the session's X-CSRF-Token (constant time). */
+int gw_session_csrf_ok(struct MHD_Connection *c, const char *cookie);
 
 /* Counters for /metrics (gw_metrics.c). */
 void gw_metrics_http(unsigned status);
@@ -396,6 +414,9 @@ int gw_bootstrap_admin(struct gw *gw, const char *login, char *token, size_t len
 
 /* Loads the principal for a bearer token (gw_authz.c). 0 ok, -1 unknown, -2 store error. */
 int gw_authenticate(struct gw *gw, const char *bearer, struct gw_principal *p);
+/* Loads the principal of user USER_ID (refused when disabled) with its role grants; the
+ * rest of gw_authenticate, for credentials other than a bearer token (0, -1, -2). */
+int gw_authenticate_user(struct gw *gw, const char *user_id, struct gw_principal *p);
 void gw_principal_clear(struct gw_principal *p);
 
 #endif

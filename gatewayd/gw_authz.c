@@ -108,13 +108,10 @@ int gw_authenticate(struct gw *gw, const char *bearer, struct gw_principal *p)
 {
 	struct gw_store *s = gw->store;
 	char hash[65];
-	json_t *tok = NULL, *items = NULL;
-	struct gw_filter f = {"user", GW_EQ, NULL};
-	int64_t next;
+	json_t *tok = NULL;
 	enum gw_db rc;
 	int64_t now;
-	size_t i;
-	json_t *row;
+	int ret;
 
 	memset(p, 0, sizeof(*p));
 	if (!bearer || strlen(bearer) != 68 || !lb_str_clean(bearer))
@@ -138,19 +135,35 @@ int gw_authenticate(struct gw *gw, const char *bearer, struct gw_principal *p)
 		json_decref(tok);
 		return -1;
 	}
-	rc = s->get(s->cls, &gw_k_users, "id", lb_json_str(tok, "user"), &p->obj);
-	lb_json_bool(tok, "mfa", &p->mfa);
-	if (rc != GW_DB_OK) {
-		json_decref(tok);
-		return rc == GW_DB_NOT_FOUND ? -1 : -2;
+	ret = gw_authenticate_user(gw, lb_json_str(tok, "user"), p);
+	if (ret == 0) {
+		lb_json_bool(tok, "mfa", &p->mfa);
+		token_touch(s, tok, now);
 	}
+	json_decref(tok);
+	return ret;
+}
+
+int gw_authenticate_user(struct gw *gw, const char *user_id, struct gw_principal *p)
+{
+	struct gw_store *s = gw->store;
+	json_t *items = NULL;
+	struct gw_filter f = {"user", GW_EQ, NULL};
+	int64_t next;
+	enum gw_db rc;
+	size_t i;
+	json_t *row;
+
+	memset(p, 0, sizeof(*p));
+	if (!user_id)
+		return -1;
+	rc = s->get(s->cls, &gw_k_users, "id", user_id, &p->obj);
+	if (rc != GW_DB_OK)
+		return rc == GW_DB_NOT_FOUND ? -1 : -2;
 	if (json_is_true(json_object_get(p->obj, "disabled"))) {
-		json_decref(tok);
 		gw_principal_clear(p);
 		return -1;
 	}
-	token_touch(s, tok, now);
-	json_decref(tok);
 	p->kind = GW_P_USER;
 	copy_id(p->id, lb_json_str(p->obj, "id"));
 	f.val = p->id;

@@ -75,6 +75,15 @@ static int check_http_url(void *cfg, const char *v, char *why, size_t len)
 	return -1;
 }
 
+static int check_abs_path(void *cfg, const char *v, char *why, size_t len)
+{
+	(void)cfg;
+	if (v[0] == '/')
+		return 0;
+	snprintf(why, len, "'%s' is not an absolute path", v);
+	return -1;
+}
+
 static const struct lb_cfg_key gw_keys[] = {
 	{"listen", LB_CFG_STRING, offsetof(struct gw_config, listen), check_listen},
 	{"tls_cert", LB_CFG_STRING, offsetof(struct gw_config, tls_cert), NULL},
@@ -112,6 +121,11 @@ static const struct lb_cfg_key gw_keys[] = {
 	{"smtp_ca_file", LB_CFG_STRING, offsetof(struct gw_config, smtp_ca_file), NULL},
 	{"smtp_starttls", LB_CFG_BOOL, offsetof(struct gw_config, smtp_starttls), NULL},
 	{"console_url", LB_CFG_STRING, offsetof(struct gw_config, console_url), check_http_url},
+	{"console_dir", LB_CFG_STRING, offsetof(struct gw_config, console_dir), check_abs_path},
+	{"console_idle_timeout", LB_CFG_DURATION, offsetof(struct gw_config, console_idle_timeout),
+	 NULL},
+	{"console_absolute_timeout", LB_CFG_DURATION,
+	 offsetof(struct gw_config, console_absolute_timeout), NULL},
 	{"webhook_url", LB_CFG_LIST, offsetof(struct gw_config, webhook_url), check_http_url},
 	{"webhook_secret", LB_CFG_SECRET, offsetof(struct gw_config, webhook_secret), NULL},
 	{"notify_max_attempts", LB_CFG_UINT, offsetof(struct gw_config, notify_max_attempts), NULL},
@@ -142,6 +156,12 @@ void gw_config_default(struct gw_config *c)
 	/* hosts behind one NAT address share it: room for a large fleet */
 	c->max_connections_per_ip = 1024;
 	c->request_timeout = 10;
+#ifdef GW_CONSOLE_DIR
+	c->console_dir = strdup(GW_CONSOLE_DIR);
+#endif
+	/* a console left open on an approver's desk: half an hour without use, a working day */
+	c->console_idle_timeout = 30 * 60;
+	c->console_absolute_timeout = 12 * 3600;
 	c->notify_max_attempts = 12;
 	c->notify_interval = 1;
 	c->notify_backoff = 2;
@@ -227,6 +247,13 @@ int gw_config_load(struct gw_config *c, const char *path, char *err, size_t errl
 	if (c->max_connections_per_ip > 1000000) {
 		snprintf(err, errlen, "%s: max_connections_per_ip: must be 0 (no limit)..1000000",
 			 path ? path : "defaults");
+		return -1;
+	}
+	/* the lower bounds are 1s so that tests can see a session end */
+	if (c->console_idle_timeout < 1 || c->console_idle_timeout > 86400 ||
+	    c->console_absolute_timeout < 1 || c->console_absolute_timeout > 30 * 86400) {
+		snprintf(err, errlen, "%s: console_idle_timeout (1s..1d), console_absolute_timeout "
+			 "(1s..30d): out of range", path ? path : "defaults");
 		return -1;
 	}
 	if (c->request_timeout < 1 || c->request_timeout > 3600) {

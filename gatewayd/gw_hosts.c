@@ -116,10 +116,9 @@ static enum gw_db host_set_disabled_tx(struct gw_tx *tx)
 	json_decref(fields);
 	if (rc != GW_DB_OK)
 		return rc;
-	/* disabled: its agent ends its sessions; enabled: nothing live changes (a grant still
-	 * needs its approval), so no signal */
-	if (disable)
-		gw_tx_changed(tx, lb_json_str(tx->out, "tenant"));
+	/* disabled: its agent ends its sessions; enabled: its agent fetches the host's grants
+	 * again (it held none while the host was disabled) */
+	gw_tx_changed(tx, lb_json_str(tx->out, "tenant"));
 	ev.type = disable ? "host.disable" : "host.enable";
 	ev.tenant = lb_json_str(tx->out, "tenant");
 	ev.subscription = lb_json_str(tx->out, "subscription");

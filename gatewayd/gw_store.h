@@ -39,6 +39,8 @@ extern const struct gw_kind gw_k_tenants, gw_k_subscriptions, gw_k_hosts, gw_k_u
 /* one row per user with TOTP: the sealed secrets, the last step used, wrong codes, the lock */
 extern const struct gw_kind gw_k_totp;
 extern const struct gw_kind gw_k_invitations;
+/* console sign-ins (gw_sessions.c) */
+extern const struct gw_kind gw_k_web_sessions;
 
 enum gw_fop { GW_EQ, GW_NE, GW_GE, GW_GT, GW_LT, GW_LE, GW_HAS /* JSON array column contains */ };
 

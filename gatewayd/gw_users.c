@@ -172,7 +172,9 @@ static enum gw_db user_set_disabled_tx(struct gw_tx *tx)
 	rc = s->update(s->cls, &gw_k_users, tx->r->args[0], fields);
 	json_object_update(tx->out, fields);
 	json_decref(fields);
-	if (rc == GW_DB_OK && disable)
+	/* either way the hosts of their grants learn it: disabled, their agents end the
+	 * sessions; enabled, their agents hold the grants again */
+	if (rc == GW_DB_OK)
 		rc = gw_tx_changed_user_grants(tx, tx->r->args[0]);
 	if (rc != GW_DB_OK)
 		return rc;

@@ -66,6 +66,12 @@ static const struct gw_col totp[] = {T("id"), T("user"), T("secret"), T("pending
 				     T("created_at"), T("updated_at"), T("confirmed_at"), END};
 const struct gw_kind gw_k_totp = {"totp", "totp", "rid", totp};
 
+/* console sign-ins: the cookie's hash only (hidden: never returned) */
+static const struct gw_col web_sessions[] = {T("id"), T("user"), T("token"), H("hash"), B("mfa"),
+					     T("created_at"), T("last_seen_at"), T("expires_at"),
+					     T("revoked_at"), END};
+const struct gw_kind gw_k_web_sessions = {"session", "web_sessions", "rid", web_sessions};
+
 const struct gw_kind gw_k_notifications = {"notification", "notifications", "rid", notifications};
 const struct gw_kind gw_k_tenants = {"tenant", "tenants", "rid", tenants};
 const struct gw_kind gw_k_subscriptions = {"subscription", "subscriptions", "rid", subscriptions};
