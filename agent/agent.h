@@ -11,7 +11,9 @@
 #include "lockbox/hostconf.h"
 #include "lockbox/http.h"
 
-#define AGENT_STATE_DIR "/var/lib/lockbox/agent"
+/* not below /var/lib/lockbox, which lockbox-gatewayd's unit hands to the user lockbox where
+ * the gateway runs on the same machine */
+#define AGENT_STATE_DIR "/var/lib/lockbox-agent"
 #define AGENT_MAX_WORKERS 64   /* module questions answered at once */
 #define AGENT_POOL 8           /* kept-alive gateway connections for checks */
 #define AGENT_MAX_SESSIONS 4096

@@ -11,9 +11,10 @@
  * stale or missing -- goes to the gateway's /v1/check as before: the list can only make an
  * allow faster, never make one the gateway would not give.
  *
- * An allow made here is the agent's decision (at_gateway = 0): the module records it as
- * access.check.allow in the local audit log with fsync, and the agent delivers it to the
- * gateway like any host event (the gateway checks it against the request it names). */
+ * An allow made here is the agent's decision (at_gateway = 0, recorded = 1): the agent writes
+ * it as access.check.allow to the local audit log before it answers, fsyncs it right after
+ * (a session it opens waits for that: agent_events.c), and delivers it like any host event;
+ * the gateway checks it against the request it names (details.verified). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

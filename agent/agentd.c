@@ -150,6 +150,8 @@ int main(int argc, char **argv)
 		lb_log_detached(LOG_AUTHPRIV);
 		lb_daemon_ready(ready_fd);
 	}
+	/* Type=notify: sshd and xrdp-sesman (ordered after the agent) start once it answers */
+	lb_daemon_notify("READY=1");
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
@@ -161,6 +163,7 @@ int main(int argc, char **argv)
 	}
 	lb_log(LOG_INFO, "stopping (signal %d); live sessions stay in %s/sessions.json", sig,
 	       ag.state_dir);
+	lb_daemon_notify("STOPPING=1");
 	ag.stopping = 1;
 	agent_sessions_recheck_all(&ag); /* wakes the session thread */
 	agent_deliver_kick(&ag);

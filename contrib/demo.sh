@@ -163,7 +163,10 @@ cp "$D/id_engineer.pub" "$D/keys/$ENG"
 chmod 0644 "$D/keys/$ENG"
 uid=$((61000 + 10#$sfx % 4000))
 cp /etc/passwd "$D/passwd" && echo "$ENG:x:$uid:$uid:lockbox demo engineer:$D/home:/bin/sh" >>"$D/passwd"
-cp /etc/group "$D/group" && { echo "$ENG:x:$uid:"; echo "lockbox-engineers:x:$((uid + 1)):$ENG"; } >>"$D/group"
+# a lockbox-engineers the machine already has would shadow the demo's (getgrnam takes the
+# first line): the demo sshd sees only the demo's group
+grep -v '^lockbox-engineers:' /etc/group >"$D/group" &&
+	{ echo "$ENG:x:$uid:"; echo "lockbox-engineers:x:$((uid + 1)):$ENG"; } >>"$D/group"
 cp /etc/shadow "$D/shadow" && echo "$ENG:*:20000:0:99999:7:::" >>"$D/shadow"
 chown "$uid:$uid" "$D/home"
 cat >"$D/pam.sshd" <<EOF

@@ -23,10 +23,12 @@
 
 #define GW_DEFAULT_CONFIG "/etc/lockbox/gatewayd.conf"
 
-/* WHO_INVITEE: no bearer token; the invitation code in the body is the credential. */
-enum gw_who { WHO_ANYONE, WHO_USER, WHO_HOST, WHO_INVITEE };
+/* WHO_INVITEE: no bearer token; the invitation code in the body is the credential.
+ * WHO_SIGNIN: no bearer token; the user token in the body is (POST /v1/sessions). */
+enum gw_who { WHO_ANYONE, WHO_USER, WHO_HOST, WHO_INVITEE, WHO_SIGNIN };
 
-/* The route table: {method, path pattern ('*' = one segment), handler, who may call}. */
+/* The route table: {method, path pattern ('*' = one segment, a final '**' = the rest of the
+ * path, which the handler checks), handler, who may call}. */
 static const struct route {
 	const char *method;
 	const char *pattern;
@@ -84,6 +86,11 @@ static const struct route {
 	{"GET", "/v1/audit/checkpoints", gw_audit_checkpoints, WHO_USER},
 	{"GET", "/v1/audit/public-key", gw_audit_public_key, WHO_ANYONE},
 	{"GET", "/v1/notifications", gw_notifications_list, WHO_USER},
+	{"POST", "/v1/sessions", gw_sessions_create, WHO_SIGNIN},
+	{"GET", "/v1/sessions/current", gw_sessions_current, WHO_USER},
+	{"DELETE", "/v1/sessions/current", gw_sessions_delete, WHO_USER},
+	{"GET", "/console", gw_console_redirect, WHO_ANYONE},
+	{"GET", "/console/**", gw_console_serve, WHO_ANYONE},
 };
 
 static volatile sig_atomic_t stopping;
@@ -93,7 +100,11 @@ static int route_match(const char *pattern, const char *url, char **args)
 {
 	size_t na = 0;
 	const char *p = pattern, *u = url;
-	while (*p && *u) {
+	for (;;) {
+		if (p[0] == '*' && p[1] == '*' && p[2] == '\0')
+			return 1;
+		if (!*p || !*u)
+			break;
 		if (*p == '*') {
 			const char *end = strchr(u, '/');
 			size_t len = end ? (size_t)(end - u) : strlen(u);
@@ -194,12 +205,25 @@ static enum MHD_Result dispatch(struct gw_req *r)
 					      r->method, r->url);
 		return gw_reply_error(r, "not_found", "no endpoint %.128s", r->url);
 	}
-	if (rt->who != WHO_ANYONE && rt->who != WHO_INVITEE) {
-		int a = gw_authenticate(r->gw, bearer_of(r->conn), &r->who);
+	if (rt->who != WHO_ANYONE && rt->who != WHO_INVITEE && rt->who != WHO_SIGNIN) {
+		const char *bearer = bearer_of(r->conn);
+		/* the console's cookie stands in for a bearer token, never beside one */
+		const char *cookie = bearer ? NULL : gw_session_cookie(r->conn);
+		int a = cookie ? gw_session_authenticate(r->gw, cookie, lb_time_now_ms(), &r->who)
+			       : gw_authenticate(r->gw, bearer, &r->who);
 		if (a == -2)
 			return gw_reply_error(r, "store_busy", "cannot check the token right now");
+		if (a != 0 && cookie)
+			return gw_reply_error(r, "unauthenticated", "the console session has ended "
+					      "(signed out, idle or too old) or is unknown: sign in again");
 		if (a != 0)
 			return gw_reply_error(r, "unauthenticated", "a valid bearer token is required");
+		/* a browser sends the cookie with whatever a page makes it send; only the
+		 * console's own script knows the CSRF token (DESIGN.md "Web console") */
+		if (cookie && strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0 &&
+		    !gw_session_csrf_ok(r->conn, cookie))
+			return gw_reply_error(r, "csrf_failed", "a call with the console's session "
+					      "cookie that changes something needs its X-CSRF-Token");
 		if (rt->who == WHO_HOST && r->who.kind != GW_P_HOST)
 			return gw_reply_error(r, "forbidden", "this endpoint is for enrolled hosts");
 		if (rt->who == WHO_USER && r->who.kind != GW_P_USER)
@@ -268,6 +292,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	for (size_t i = 0; i < GW_MAX_ARGS; i++)
 		free(r->args[i]);
 	gw_principal_clear(&r->who);
+	free(r->set_cookie);
 	free(r->body);
 	free(r);
 	*con_cls = NULL;
@@ -675,6 +700,8 @@ int main(int argc, char **argv)
 		lb_log_detached(LOG_DAEMON);
 	}
 	gw_log(LOG_INFO, "listening on %s (database %s)", gw.cfg.listen, gw.cfg.database);
+	/* Type=notify: systemd starts what is ordered after the gateway only now */
+	lb_daemon_notify("READY=1");
 	while (!stopping) {
 		if (sigwait(&sigs, &sig) != 0)
 			break;
@@ -685,6 +712,7 @@ int main(int argc, char **argv)
 		stopping = 1;
 	}
 	gw_log(LOG_INFO, "stopping");
+	lb_daemon_notify("STOPPING=1");
 	pthread_mutex_lock(&sweep_lock);
 	sweep_stop = 1;
 	pthread_cond_signal(&sweep_cond);

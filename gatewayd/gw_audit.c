@@ -297,7 +297,8 @@ static int known_event_type(const char *t)
 		"directory.user.enable", "directory.token.create", "directory.token.revoke",
 		"directory.tenant.create", "directory.subscription.create", "directory.user.create",
 		"directory.role.assign", "directory.role.unassign", "directory.invitation.create",
-		"directory.invitation.redeem", "host.enable", "directory.totp.enroll", NULL};
+		"directory.invitation.redeem", "host.enable", "directory.totp.enroll",
+		"directory.session.create", "directory.session.revoke", NULL};
 	for (size_t i = 0; types[i]; i++)
 		if (strcmp(types[i], t) == 0)
 			return 1;

@@ -19,7 +19,7 @@ static const struct {
 	{"bad_type", 400},          {"bad_text", 400},          {"bad_value", 400},
 	{"bad_time", 400},          {"bad_duration", 400},      {"bad_cursor", 400},
 	{"bad_query", 400},         {"unauthenticated", 401},   {"forbidden", 403},
-	{"self_approval", 403},     {"not_found", 404},         {"method_not_allowed", 405},
+	{"self_approval", 403},     {"csrf_failed", 403},     {"not_found", 404},         {"method_not_allowed", 405},
 	{"wrong_state", 409},       {"conflict", 409},          {"body_too_large", 413},
 	{"duration_too_long", 422}, {"mfa_required", 422},      {"ticket_closed", 422},
 	{"totp_invalid", 422},      {"totp_locked", 429},       {"totp_unavailable", 503},
@@ -56,6 +56,8 @@ enum MHD_Result gw_reply_json(struct gw_req *r, unsigned status, json_t *obj)
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r->set_cookie && status / 100 == 2) /* a console sign-in or sign-out that happened */
+		MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
 	ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	r->responded = 1;

@@ -347,6 +347,34 @@ enum MHD_Result gw_requests_list(struct gw_req *r)
 	return gw_reply_page(r, items, next);
 }
 
+/* The engineer's newest elevation as "elevation" ({activated_at, expires_at, mfa} or null):
+ * an approver sees whether an approval given now could be used (it must have started before
+ * the approval and still run, DESIGN.md "The access decision"); the engineer's elevations
+ * are not otherwise theirs to read. */
+static enum gw_db request_elevation(struct gw_tx *tx)
+{
+	struct gw_store *s = tx->r->gw->store;
+	struct gw_filter f[1] = {{"user", GW_EQ, lb_json_str(tx->out, "requester")}};
+	json_t *items = NULL, *e;
+	int64_t next;
+	enum gw_db rc;
+
+	if (!f[0].val)
+		return GW_DB_OK;
+	rc = s->list(s->cls, &gw_k_elevations, f, 1, 0, 1, 1, NULL, NULL, &items, &next);
+	if (rc != GW_DB_OK)
+		return rc;
+	e = json_array_get(items, 0);
+	json_object_set_new(tx->out, "elevation",
+			    e ? json_pack("{s:O,s:O,s:O,s:O}", "id", json_object_get(e, "id"),
+					  "activated_at", json_object_get(e, "activated_at"),
+					  "expires_at", json_object_get(e, "expires_at"), "mfa",
+					  json_object_get(e, "mfa"))
+			      : json_null());
+	json_decref(items);
+	return GW_DB_OK;
+}
+
 static enum gw_db request_get_tx(struct gw_tx *tx)
 {
 	struct gw_store *s = tx->r->gw->store;
@@ -379,7 +407,7 @@ static enum gw_db request_get_tx(struct gw_tx *tx)
 	}
 	json_decref(events);
 	json_object_set_new(tx->out, "history", hist);
-	return GW_DB_OK;
+	return request_elevation(tx);
 }
 
 enum MHD_Result gw_requests_get(struct gw_req *r)

@@ -16,13 +16,22 @@ struct lbpam_conf {
 	struct lb_hostconf h; /* pam_lockbox.conf, shared with lockbox-agent (lib/hostconf.c) */
 	/* module arguments */
 	char *config_path;
+	/* services=NAME[,NAME...]: the PAM services this line gates; any other service gets
+	 * PAM_IGNORE before the config is read (a line in common-account must not touch cron,
+	 * su, sudo or the console). NULL: every service the stack runs the module for. */
+	char *services;
 	int debug;
 };
 
-/* Parses module arguments (config=PATH, debug) and then the config file.
+/* Parses module arguments (config=PATH, services=LIST, debug) and then the config file.
  * Returns 0, or -1 with ERR set ("path:line: key: why" for file errors). The struct is always
  * safe to pass to lbpam_conf_free. */
 int lbpam_conf_load(struct lbpam_conf *c, int argc, const char **argv, char *err, size_t errlen);
+/* The two halves of lbpam_conf_load: the module arguments only, then the config file. */
+int lbpam_args_load(struct lbpam_conf *c, int argc, const char **argv, char *err, size_t errlen);
+int lbpam_conf_load_file(struct lbpam_conf *c, char *err, size_t errlen);
+/* 1 if this line gates SERVICE (no services= argument, or SERVICE is in it), 0 if not. */
+int lbpam_service_selected(const struct lbpam_conf *c, const char *service);
 void lbpam_conf_free(struct lbpam_conf *c);
 
 /* The typed result of asking the agent. */

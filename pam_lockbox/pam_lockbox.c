@@ -13,6 +13,27 @@
 
 #include "lbpam.h"
 
+enum load_result { LOAD_OK, LOAD_NOT_THIS_SERVICE, LOAD_FAILED };
+
+/* The module arguments, then -- only for a service this line gates (services=) -- the config
+ * file: a pam-auth-update profile puts the module into common-account and common-session,
+ * which cron, su, sudo and login include too, and a broken or missing lockbox config must
+ * not lock them out. */
+static enum load_result load_for_service(struct lbpam_ctx *x, struct lbpam_conf *conf, int argc,
+					 const char **argv, char *err, size_t errlen)
+{
+	enum load_result r = LOAD_OK;
+
+	if (lbpam_args_load(conf, argc, argv, err, errlen) != 0)
+		r = LOAD_FAILED;
+	else if (!lbpam_service_selected(conf, x->service))
+		r = LOAD_NOT_THIS_SERVICE;
+	else if (lbpam_conf_load_file(conf, err, errlen) != 0)
+		r = LOAD_FAILED;
+	x->debug = conf->debug;
+	return r;
+}
+
 PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct lbpam_conf conf;
@@ -22,7 +43,13 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
 	int rc, gated;
 
 	lbpam_ctx_init(&x, pamh);
-	if (lbpam_conf_load(&conf, argc, argv, err, sizeof(err)) != 0) {
+	switch (load_for_service(&x, &conf, argc, argv, err, sizeof(err))) {
+	case LOAD_OK:
+		break;
+	case LOAD_NOT_THIS_SERVICE:
+		rc = PAM_IGNORE;
+		goto out;
+	case LOAD_FAILED:
 		/* without a trustworthy config we cannot tell who is gated: deny everyone */
 		x.debug = conf.debug;
 		lbpam_fail(&d, LBPAM_ERR_CONFIG, err);
@@ -61,8 +88,13 @@ static int session(pam_handle_t *pamh, int flags, int argc, const char **argv, i
 	int rc, gated;
 
 	lbpam_ctx_init(&x, pamh);
-	if (lbpam_conf_load(&conf, argc, argv, err, sizeof(err)) != 0) {
-		x.debug = conf.debug;
+	switch (load_for_service(&x, &conf, argc, argv, err, sizeof(err))) {
+	case LOAD_OK:
+		break;
+	case LOAD_NOT_THIS_SERVICE:
+		rc = PAM_IGNORE;
+		goto out;
+	case LOAD_FAILED:
 		lbpam_log_error(&x, hook, err);
 		rc = open ? PAM_SESSION_ERR : PAM_SUCCESS;
 		goto out;

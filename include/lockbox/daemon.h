@@ -6,7 +6,9 @@
 
 #include <syslog.h>
 
-/* IDENT is kept (not copied). Until lb_log_detached, lines go to stderr. */
+/* IDENT is kept (not copied). Until lb_log_detached, lines go to stderr; when stderr is the
+ * journal ($JOURNAL_STREAM names it) each line starts with its "<N>" priority instead of a
+ * timestamp (sd-daemon(3)), so journald keeps the priority and adds the time itself. */
 void lb_log_init(const char *ident);
 /* From now on lines go to syslog (facility FACILITY, e.g. LOG_DAEMON). */
 void lb_log_detached(int facility);
@@ -19,5 +21,10 @@ void lb_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 int lb_daemon_detach(int *ready_fd);
 /* The child serves: stdio to /dev/null, cwd /, release the parent. */
 void lb_daemon_ready(int ready_fd);
+
+/* Tells the service manager STATE ("READY=1", "STOPPING=1", "STATUS=...") through
+ * $NOTIFY_SOCKET (the sd_notify protocol, spoken directly: no libsystemd needed). A no-op
+ * without $NOTIFY_SOCKET. Returns 1 if sent, 0 if there is no manager to tell, -1 on error. */
+int lb_daemon_notify(const char *state);
 
 #endif

@@ -49,3 +49,6 @@ EXTRA_DIST += api/test_totp.py
 # customer only, directory events
 TESTS += api/test_invitations.py api/test_directory.py
 EXTRA_DIST += api/test_invitations.py api/test_directory.py
+# issue 16: console sessions (POST/GET/DELETE /v1/sessions[/current]), the cookie and its CSRF rule
+TESTS += api/test_websessions.py
+EXTRA_DIST += api/test_websessions.py

@@ -24,3 +24,7 @@ PAM_PY_TESTS = pam/test_symbols.py pam/test_linkage.py pam/test_faults.py \
 	pam/test_gwfaults.py pam/test_syslog.py pam/test_hygiene.py pam/test_gateway.py
 TESTS += $(PAM_PY_TESTS)
 EXTRA_DIST += $(PAM_PY_TESTS)
+# issue 19: the pam-auth-update profile (contrib/pam-configs/lockbox) gates sshd and
+# xrdp-sesman only (services=); cron, su, sudo, login get PAM_IGNORE
+TESTS += pam/test_pamconfigs.py
+EXTRA_DIST += pam/test_pamconfigs.py
