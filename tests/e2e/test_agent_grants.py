@@ -11,6 +11,9 @@ OpenSSH's client. Checked:
   access type (wrong_access_type), and those denies are the gateway's;
 - a revoke: the next login is denied within 1 s of the revoke's return (the change signal
   drops the held grants before they are fetched again);
+- disabling the engineer's user, or removing their engineer role, ends their live session
+  within 2 s (session.terminate reason user_disabled / not_engineer) and denies the next
+  login with that reason (issue 12);
 - the gateway killed: the held grants are dropped at once (the long-poll fails), a login is
   denied within timeout (gateway_unreachable) although the grant is still live;
 - the gateway frozen (SIGSTOP: the connection stays open, nothing answers): the held grants
@@ -33,7 +36,9 @@ sshenv.require(T)
 
 TIMEOUT = 3
 LIVE_BOUND = 30 + 3   # the grants outlive a silent gateway by at most 30 s (+ test slack)
-U = {k: "lbg_" + k for k in ("a", "b", "rdp")}
+U = {k: "lbg_" + k for k in ("a", "b", "rdp", "dis", "role")}
+HEARTBEAT = "echo LB-READY; i=0; while [ $i -lt 900 ]; do echo hb$i; i=$((i+1)); sleep 1; done"
+REVOKE_BOUND = 2.0    # DESIGN.md: a revoke (any change that ends the grant) within 2 s
 
 gw = lbtest.Gateway(tls=True)
 gw.start()
@@ -152,6 +157,35 @@ try:
         T.eq((a["decision"], a["reason"]), ("deny", "revoked"), "the gateway's reason: revoked", a)
         r = h.ssh(U["a"])
         T.check(r.rc != 0, "the ssh login is denied", r)
+
+    for key, reason in (("dis", "user_disabled"), ("role", "not_engineer")):
+        with T.section("%s ends the live session within 2 s" % reason):
+            grant(U[key])
+            wait_grants(lambda g: g.get("current") and g.get("count", 0) >= 1,
+                        "%s's grant is held" % key)
+            live = h.live(U[key], HEARTBEAT)
+            T.check(live.wait_for("LB-READY", timeout=20), "%s has a live session" % key,
+                    live.text()[-500:])
+            st = h.log.wait("session.start", user=U[key], timeout=5)
+            sid = st[-1]["session"] if st else None
+            if reason == "user_disabled":
+                w.must("POST", "/v1/users/%s/disable" % w.user[U[key]], who="admin")
+            else:
+                w.must("DELETE", "/v1/role-assignments", {"user": w.user[U[key]],
+                                                          "role": "engineer"}, who="admin")
+            t0 = time.monotonic()
+            live.wait_exit(REVOKE_BOUND + 10)
+            took = (live.exit_mono - t0) if live.exit_mono else None
+            T.check(took is not None and took < REVOKE_BOUND,
+                    "the session ended %s after the change (bound %.0f s)"
+                    % ("%.3f s" % took if took is not None else "not", REVOKE_BOUND),
+                    live.text()[-500:])
+            term = h.log.wait("session.terminate", session=sid, timeout=5) if sid else None
+            T.check(bool(term) and term[-1].get("reason") == reason,
+                    "syslog: session.terminate reason=%s" % reason, h.log.tail(6))
+            a = ask(U[key])
+            T.eq((a["decision"], a["reason"]), ("deny", reason),
+                 "the next login: the gateway's %s" % reason, a)
 
     rb = grant(U["b"])
     wait_grants(lambda g: g.get("current") and g.get("count", 0) >= 1, "b's grant is held")
