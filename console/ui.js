@@ -1,6 +1,6 @@
-// lockbox console: DOM helpers. Text from the gateway only ever becomes text (textContent,
-// attribute values); nothing here parses markup, and the page's Trusted Types policy makes
-// any string written to innerHTML an error.
+// lockbox console: DOM helpers. Text from the gateway only ever becomes text (text nodes,
+// attribute values); nothing here parses markup, and the page's Trusted Types policy
+// (require-trusted-types-for 'script') makes any string written to an HTML sink an error.
 
 // h("p", {class: "x", onclick: fn}, "text", child...) -> element
 export function h(tag, props, ...children) {

@@ -9,10 +9,15 @@ pkgs=(
   libpamtest0-dev libpam-wrapper libnss-wrapper libcmocka-dev pamtester
   openssh-server openssh-client python3 python3-aiosmtpd openssl curl sqlite3 util-linux iproute2 procps
   libqrencode-dev oathtool
+  # contrib/pkgtest.sh: the Debian packages (dpkg-buildpackage, lintian)
+  debhelper fakeroot lintian dpkg-dev
   # tests/e2e/test_rdp.py: real xrdp (Xorg sessions through xorgxrdp) and a real RDP client
   # (xfreerdp under Xvfb); the test runs its own xrdp and xrdp-sesman on free loopback ports
   # in a private mount namespace, never the host's service
   xrdp xorgxrdp xauth freerdp2-x11 xvfb
+  # tests/console/test_console.py: the web console in Debian's headless Chromium, driven by
+  # Debian's python3-selenium (under /usr/bin/python3)
+  chromium chromium-driver python3-selenium
 )
 missing=()
 for p in "${pkgs[@]}"; do

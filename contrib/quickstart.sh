@@ -21,7 +21,8 @@ autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 mkdir -p _build/quickstart
 (
   cd _build/quickstart
-  "$top/configure" --prefix=/usr/local --sysconfdir=/etc --localstatedir=/var >configure.out 2>&1 ||
+  "$top/configure" --prefix=/usr/local --sysconfdir=/etc --localstatedir=/var \
+    --with-pamconfigsdir=/usr/share/pam-configs >configure.out 2>&1 ||
     { cat configure.out; exit 1; }
   make -j"$(nproc)" >make.out 2>&1 || { tail -50 make.out; exit 1; }
   make install >install.out 2>&1 || { tail -50 install.out; exit 1; }
@@ -102,10 +103,18 @@ chmod 0600 /root/.config/lockbox/lockboxctl.conf
 healthy() { curl -fsS --max-time 2 --cacert "$tls/ca.crt" "$url/healthz" >/dev/null 2>&1; }
 
 if [ -d /run/systemd/system ]; then
-  say "Starting lockbox-gatewayd with systemd"
-  install -m 0644 contrib/systemd/lockbox-gatewayd.service /etc/systemd/system/
-  # a host's agent, for when this machine joins as a host (not enabled: it is not one yet)
-  install -m 0644 contrib/systemd/lockbox-agent.service /etc/systemd/system/
+  say "Starting lockbox-gatewayd with systemd (as the system user lockbox)"
+  # the unit runs the gateway unprivileged: it reads its config and TLS key through the group
+  getent passwd lockbox >/dev/null ||
+    useradd --system --user-group --home-dir /var/lib/lockbox --no-create-home \
+      --shell /usr/sbin/nologin --comment "lockbox gateway" lockbox
+  chgrp lockbox "$etc" "$tls" "$etc/gatewayd.conf" "$tls/gateway.key"
+  chmod 0750 "$etc" "$tls"
+  chmod 0640 "$etc/gatewayd.conf" "$tls/gateway.key"
+  # make install put lockbox-gatewayd.service and lockbox-agent.service (a host's agent, for
+  # when this machine joins as a host: not enabled) into systemd's unit directory; copies an
+  # earlier quickstart left in /etc/systemd/system would override them
+  rm -f /etc/systemd/system/lockbox-gatewayd.service /etc/systemd/system/lockbox-agent.service
   systemctl daemon-reload
   systemctl enable lockbox-gatewayd.service >/dev/null 2>&1
   systemctl restart lockbox-gatewayd.service   # picks up a freshly installed binary
@@ -136,6 +145,9 @@ lockbox is running.
   CA          $tls/ca.crt   (hosts and clients verify the gateway with it)
   admin       lockboxctl reads root's settings from /root/.config/lockbox/lockboxctl.conf
   try         lockboxctl request list; lockboxctl audit list; lockboxctl audit verify
+  console     $url/console/  in a browser on this machine: sign in with the admin token
+              ($admin_token_file) or any user's token (plus a TOTP code once they enrolled);
+              the browser warns about the quickstart's own CA until you import $tls/ca.crt
   a tenant    lockboxctl tenant create NAME; lockboxctl tenant invite TENANT --login L
               --name N --email E mails its first global admin a one-time code, which they
               redeem with lockboxctl invitation redeem CODE; they then manage the tenant's
@@ -143,9 +155,10 @@ lockbox is running.
   mail        smtp_url in $etc/gatewayd.conf (the demo's sink at first; set your relay)
   a host      lockboxctl host enroll --subscription SUB NAME, then on the host:
               lockboxctl host join --gateway $url --token TOKEN --ca ca.crt
-              start its agent (lockbox-agent(8)): install -m 0644
-                contrib/systemd/lockbox-agent.service /etc/systemd/system/ &&
-                systemctl daemon-reload && systemctl enable --now lockbox-agent
-              and add contrib/pam.d/sshd.lockbox to /etc/pam.d/sshd (see pam_lockbox(8))
+              start its agent (lockbox-agent(8); make install put its unit in place):
+                systemctl enable --now lockbox-agent
+              and enable the PAM profile (sshd and xrdp-sesman only, see pam_lockbox(8)):
+                pam-auth-update --enable lockbox
+              or add contrib/pam.d/sshd.lockbox to /etc/pam.d/sshd
   stop        $( [ -d /run/systemd/system ] && echo "systemctl stop lockbox-gatewayd" || echo "kill \$(cat /run/lockbox-gatewayd.pid)")
 EOF

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,6 +42,7 @@ static const struct route {
 	{"GET", "/v1/tenants", gw_tenants_list, WHO_USER},
 	{"GET", "/v1/tenants/*", gw_tenants_get, WHO_USER},
 	{"PUT", "/v1/tenants/*/lockbox", gw_tenants_set_lockbox, WHO_USER},
+	{"PUT", "/v1/tenants/*/policy", gw_tenants_set_policy, WHO_USER},
 	{"POST", "/v1/tenants/*/invitations", gw_invitations_create, WHO_USER},
 	{"GET", "/v1/tenants/*/invitations", gw_invitations_list, WHO_USER},
 	{"POST", "/v1/invitations/redeem", gw_invitations_redeem, WHO_INVITEE},
@@ -371,13 +373,38 @@ static void *sweeper(void *arg)
 	return NULL;
 }
 
+/* --key-owner: the unit's root pre-start makes the keys in root's /etc/lockbox and hands them
+ * to the unprivileged user the gateway runs as (still 0600: only that user reads them) */
+static int give_keys(struct gw *g, const char *owner, char *err, size_t errlen)
+{
+	const char *paths[2];
+	struct passwd *pw;
+
+	if (gw_totp_key_load(g, 1, err, errlen) != 0)
+		return -1;
+	pw = getpwnam(owner);
+	if (!pw) {
+		snprintf(err, errlen, "--key-owner %s: no such user", owner);
+		return -1;
+	}
+	paths[0] = gw_checkpoint_key_path(&g->cfg);
+	paths[1] = gw_totp_key_path(&g->cfg);
+	for (size_t i = 0; i < 2; i++) {
+		if (chown(paths[i], pw->pw_uid, pw->pw_gid) != 0) {
+			snprintf(err, errlen, "--key-owner: chown %s: %s", paths[i], strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: lockbox-gatewayd [-c FILE] [--foreground]\n"
 		"       lockbox-gatewayd [-c FILE] --bootstrap-admin LOGIN\n"
 		"       lockbox-gatewayd [-c FILE] --check-config\n"
-		"       lockbox-gatewayd [-c FILE] --print-public-key\n"
+		"       lockbox-gatewayd [-c FILE] --print-public-key [--key-owner USER]\n"
 		"\n"
 		"The lockbox access authority: REST/JSON API over HTTPS, SQLite store.\n"
 		"\n"
@@ -393,6 +420,9 @@ static void usage(FILE *out)
 		"      --check-config         parse the configuration, report errors, exit\n"
 		"      --print-public-key     print the public key of the audit checkpoints (PEM),\n"
 		"                             making the key pair if it is missing, and exit\n"
+		"      --key-owner USER       with --print-public-key, as root: also make the TOTP\n"
+		"                             key if missing, and give both keys to USER (the\n"
+		"                             systemd unit: the gateway runs as the user lockbox)\n"
 		"  -h, --help                 show this help and exit\n"
 		"  -V, --version              show the version and exit\n"
 		"\n"
@@ -549,11 +579,12 @@ int main(int argc, char **argv)
 		{"bootstrap-admin", required_argument, NULL, 'b'},
 		{"check-config", no_argument, NULL, 'k'},
 		{"print-public-key", no_argument, NULL, 'p'},
+		{"key-owner", required_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *config = GW_DEFAULT_CONFIG, *bootstrap = NULL;
+	const char *config = GW_DEFAULT_CONFIG, *bootstrap = NULL, *key_owner = NULL;
 	int foreground = 0, check_only = 0, print_pub = 0, opt, rc = 1, ready_fd = -1;
 	char err[1024];
 	struct gw gw;
@@ -575,6 +606,7 @@ int main(int argc, char **argv)
 		case 'b': bootstrap = optarg; break;
 		case 'k': check_only = 1; break;
 		case 'p': print_pub = 1; break;
+		case 'o': key_owner = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("lockbox-gatewayd %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -601,8 +633,13 @@ int main(int argc, char **argv)
 			fprintf(stderr, "lockbox-gatewayd: %s: Ed25519, sha256 %s\n",
 				gw_checkpoint_key_path(&gw.cfg), gw.ckpt_key_fpr);
 			rc = fflush(stdout) == 0 ? 0 : 1;
+			if (rc == 0 && key_owner && give_keys(&gw, key_owner, err, sizeof(err)) != 0) {
+				fprintf(stderr, "lockbox-gatewayd: %s: %s\n", config, err);
+				rc = 1;
+			}
 		}
 		gw_checkpoint_key_free(&gw);
+		gw_totp_key_free(&gw);
 		gw_config_free(&gw.cfg);
 		return rc;
 	}

@@ -182,12 +182,12 @@ enum MHD_Result gw_reply_error(struct gw_req *r, const char *code, const char *f
 enum MHD_Result gw_reply_db(struct gw_req *r, enum gw_db rc, const char *what);
 
 /* Body parsing: a field spec checked strictly (unknown fields, types, text, lengths). */
-enum gw_ftype { GW_F_STR, GW_F_BOOL, GW_F_STRLIST, GW_F_OBJECT, GW_F_ARRAY };
+enum gw_ftype { GW_F_STR, GW_F_BOOL, GW_F_STRLIST, GW_F_OBJECT, GW_F_ARRAY, GW_F_INT };
 struct gw_field {
 	const char *name;
 	enum gw_ftype type;
 	int required;
-	size_t maxlen; /* strings; 0 = 256 */
+	size_t maxlen; /* strings: bytes (0 = 256); GW_F_INT: the largest value (from 1) */
 };
 /* Returns the parsed object, or NULL after replying 400/413. */
 json_t *gw_parse_body(struct gw_req *r, const struct gw_field *spec);
@@ -333,6 +333,14 @@ enum MHD_Result gw_tenants_create(struct gw_req *r);
 enum MHD_Result gw_tenants_list(struct gw_req *r);
 enum MHD_Result gw_tenants_get(struct gw_req *r);
 enum MHD_Result gw_tenants_set_lockbox(struct gw_req *r);
+enum MHD_Result gw_tenants_set_policy(struct gw_req *r);
+/* A tenant's approval policy (DESIGN.md "Approval policies"), its defaults filled in. */
+struct gw_policy {
+	int approvals_required;
+	int break_glass;
+	int64_t break_glass_max; /* seconds */
+};
+void gw_tenant_policy(const json_t *tenant, struct gw_policy *p);
 enum MHD_Result gw_subscriptions_create(struct gw_req *r);
 enum MHD_Result gw_subscriptions_list(struct gw_req *r);
 enum MHD_Result gw_hosts_create(struct gw_req *r);

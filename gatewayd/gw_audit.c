@@ -293,7 +293,7 @@ static int known_event_type(const char *t)
 		"pim.elevation.activate", "pim.elevation.expire", "access.check.allow",
 		"access.check.deny", "session.start", "session.end", "session.warn",
 		"session.terminate", "session.lost", "tenant.lockbox.enable",
-		"tenant.lockbox.disable", "host.enroll", "host.disable", "directory.user.disable",
+		"tenant.lockbox.disable", "tenant.policy.update", "host.enroll", "host.disable", "directory.user.disable",
 		"directory.user.enable", "directory.token.create", "directory.token.revoke",
 		"directory.tenant.create", "directory.subscription.create", "directory.user.create",
 		"directory.role.assign", "directory.role.unassign", "directory.invitation.create",

@@ -25,7 +25,7 @@ static const struct {
 	{"totp_invalid", 422},      {"totp_locked", 429},       {"totp_unavailable", 503},
 	{"ticket_tenant_mismatch", 422}, {"host_not_in_scope", 422}, {"rule_violated", 422},
 	{"event_time_out_of_range", 422}, {"gateway_only_key", 422}, {"unknown_decision", 422},
-	{"invitation_invalid", 422}, {"mail_not_configured", 422},
+	{"invitation_invalid", 422}, {"mail_not_configured", 422}, {"already_approved", 409},
 	{"store_busy", 503},        {"store_error", 503},
 };
 
@@ -101,6 +101,7 @@ static const char *ftype_name(enum gw_ftype t)
 	case GW_F_STRLIST: return "an array of strings";
 	case GW_F_OBJECT: return "an object";
 	case GW_F_ARRAY: return "an array";
+	case GW_F_INT: return "a whole number";
 	}
 	return "?";
 }
@@ -161,6 +162,7 @@ json_t *gw_parse_body(struct gw_req *r, const struct gw_field *spec)
 		case GW_F_BOOL: ok = json_is_boolean(v); break;
 		case GW_F_OBJECT: ok = json_is_object(v); break;
 		case GW_F_ARRAY: ok = json_is_array(v); break;
+		case GW_F_INT: ok = json_is_integer(v); break;
 		case GW_F_STRLIST: {
 			size_t i;
 			json_t *e;
@@ -176,6 +178,11 @@ json_t *gw_parse_body(struct gw_req *r, const struct gw_field *spec)
 		}
 		if (f->type == GW_F_STR && !text_ok(r, f->name, json_string_value(v), maxlen))
 			goto bad;
+		if (f->type == GW_F_INT && (json_integer_value(v) < 1 ||
+					    json_integer_value(v) > (json_int_t)f->maxlen)) {
+			gw_reply_error(r, "bad_value", "'%s' must be 1..%zu", f->name, f->maxlen);
+			goto bad;
+		}
 		if (f->type == GW_F_STRLIST) {
 			size_t i;
 			json_t *e;

@@ -153,6 +153,9 @@ static const struct {
 	 TO_INTERNAL},
 	{"request.customer_notified", "Approval needed: support access request ",
 	 "A support engineer asks for access to your hosts. Approve or deny it.", TO_APPROVERS},
+	{"request.approval", "Approval recorded: access request ",
+	 "A designated approver approved your access request; the tenant's policy needs more "
+	 "approvals before the grant window opens.", TO_ENGINEER},
 	{"request.approved", "Approved: access request ",
 	 "Your access request was approved; the grant window is open.", TO_ENGINEER},
 	{"request.denied", "Denied: access request ", "Your access request was denied.",
@@ -207,6 +210,11 @@ enum gw_db gw_notify_request(struct gw *gw, const json_t *req, const char *event
 	lb_time_format(lb_time_now_ms(), now, sizeof(now));
 	s->get(s->cls, &gw_k_tickets, "id", lb_json_str(req, "ticket"), &ticket);
 	snprintf(subject, sizeof(subject), "[lockbox] %s%s", events[k].subject, lb_json_str(req, "id"));
+	if (is(event, "request.approval"))
+		/* N-of-M: "1 of 2 approvals" */
+		snprintf(subject + strlen(subject), sizeof(subject) - strlen(subject),
+			 " (%zu of %lld approvals)", json_array_size(json_object_get(req, "approvals")),
+			 (long long)json_integer_value(json_object_get(req, "approvals_required")));
 	if (c->smtp_url) {
 		emails = json_array();
 		if (events[k].to & TO_APPROVERS)

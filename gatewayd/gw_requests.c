@@ -216,6 +216,7 @@ static enum gw_db request_create_tx(struct gw_tx *tx)
 		grant_fields(tx->out, tx->out, r->now, NULL);
 	/* its sessions are looked at once its grant ends (sweep_lost_sessions) */
 	json_object_set_new(tx->out, "sessions_checked", json_false());
+	json_object_set_new(tx->out, "approvals", json_array());
 	rc = s->insert(s->cls, &gw_k_requests, tx->out);
 	json_object_del(tx->out, "sessions_checked");
 	if (rc != GW_DB_OK)
@@ -454,6 +455,47 @@ static int may_act(const struct gw_principal *p, const struct transition *t, con
 	return 0;
 }
 
+/* An approval under the tenant's policy (N-of-M): recorded in the request's approvals; the
+ * grant opens with the last one needed (FIELDS get the grant), the earlier ones leave the
+ * request waiting (*PARTIAL). The same approver counts once; the requester never does (they
+ * cannot approve at all: self_approval). REQ gets approvals and approvals_required. */
+static enum gw_db approval_add(struct gw_tx *tx, json_t *req, json_t *fields, const char *now,
+			       const char *reason, int *partial)
+{
+	struct gw_store *s = tx->r->gw->store;
+	json_t *tenant = NULL, *list, *a;
+	struct gw_policy p;
+	size_t i;
+	enum gw_db rc = s->get(s->cls, &gw_k_tenants, "id", lb_json_str(req, "tenant"), &tenant);
+
+	if (rc != GW_DB_OK)
+		return rc;
+	gw_tenant_policy(tenant, &p);
+	json_decref(tenant);
+	list = json_is_array(json_object_get(req, "approvals"))
+		       ? json_deep_copy(json_object_get(req, "approvals"))
+		       : json_array();
+	json_array_foreach(list, i, a) {
+		if (is(lb_json_str(a, "approver"), tx->r->who.id)) {
+			json_decref(list);
+			return gw_tx_fail(tx, "already_approved", "you approved request %s already; "
+					  "it needs another designated approver", lb_json_str(req, "id"));
+		}
+	}
+	json_array_append_new(list, json_pack("{s:s,s:s?,s:s,s:s?}", "approver", tx->r->who.id,
+					      "login", lb_json_str(tx->r->who.obj, "login"), "time",
+					      now, "reason", reason));
+	*partial = json_array_size(list) < (size_t)p.approvals_required;
+	if (*partial)
+		json_object_set_new(fields, "state", json_string(lb_json_str(req, "state")));
+	else
+		grant_fields(fields, req, tx->r->now, tx->r->who.id);
+	json_object_set(fields, "approvals", list);
+	json_object_set_new(req, "approvals_required", json_integer(p.approvals_required));
+	json_decref(list);
+	return GW_DB_OK;
+}
+
 static enum gw_db request_decide_tx(struct gw_tx *tx)
 {
 	struct gw_req *r = tx->r;
@@ -462,7 +504,7 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 	const char *reason = lb_json_str(tx->body, "reason"), *to = t->to;
 	char now[LB_TIME_BUFLEN], state[32];
 	json_t *req = NULL, *fields, *tenant = NULL, *details;
-	int from_ok = 0, auto_approve = 0, mfa = 0;
+	int from_ok = 0, auto_approve = 0, mfa = 0, partial = 0;
 	enum gw_db rc;
 
 	rc = s->get(s->cls, &gw_k_requests, "id", r->args[0], &req);
@@ -515,7 +557,11 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 			auto_approve = 1;
 		}
 	} else if (is(t->action, "approve")) {
-		grant_fields(fields, req, r->now, r->who.id);
+		rc = approval_add(tx, req, fields, now, reason, &partial);
+		if (rc != GW_DB_OK || tx->err_code) {
+			json_decref(fields);
+			goto out;
+		}
 	}
 	if (reason)
 		json_object_set_new(fields, "decision_reason", json_string(reason));
@@ -529,12 +575,20 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 		json_object_set_new(details, "reason", json_string(reason));
 	if (mfa)
 		json_object_set_new(details, "mfa", json_true());
+	if (is(t->action, "approve"))
+		/* N-of-M: each approval is its own event, numbered */
+		json_object_set_new(details, "approval",
+				    json_pack("{s:I,s:O}", "count",
+					      (json_int_t)json_array_size(
+						      json_object_get(req, "approvals")),
+					      "required", json_object_get(req, "approvals_required")));
 	rc = request_event(r->gw, req, t->action, r->who.id, details);
 	if (rc == GW_DB_OK && auto_approve)
 		rc = request_event(r->gw, req, "approve", NULL,
 				   json_pack("{s:b}", "lockbox_disabled", 1));
 	if (rc == GW_DB_OK)
-		rc = notify_state(r->gw, req);
+		rc = partial ? gw_notify_request(r->gw, req, "request.approval")
+			     : notify_state(r->gw, req);
 	/* every decision may start or end a grant of the tenant's hosts */
 	gw_tx_changed(tx, lb_json_str(req, "tenant"));
 	tx->out = json_incref(req);

@@ -48,16 +48,128 @@ enum MHD_Result gw_tenants_list(struct gw_req *r)
 	return gw_reply_list(r, &gw_k_tenants, NULL, 0, NULL);
 }
 
+#define GW_POLICY_MAX_APPROVALS 10
+
+void gw_tenant_policy(const json_t *tenant, struct gw_policy *p)
+{
+	const json_t *pol = json_object_get(tenant, "policy");
+	const json_t *n = json_object_get(pol, "approvals_required");
+	int64_t secs;
+	p->approvals_required = json_is_integer(n) && json_integer_value(n) >= 1
+					? (int)json_integer_value(n)
+					: 1;
+	p->break_glass = json_is_true(json_object_get(pol, "break_glass"));
+	p->break_glass_max = lb_duration_parse(lb_json_str(pol, "break_glass_max"), &secs) == 0
+				     ? secs
+				     : 3600;
+}
+
+/* The tenant as answered: its policy with the defaults filled in. */
+static json_t *tenant_out(json_t *t /* stolen */)
+{
+	struct gw_policy p;
+	char max[32];
+	gw_tenant_policy(t, &p);
+	lb_duration_format(p.break_glass_max, max, sizeof(max));
+	json_object_set_new(t, "policy", json_pack("{s:i,s:b,s:s}", "approvals_required",
+						   p.approvals_required, "break_glass",
+						   p.break_glass, "break_glass_max", max));
+	return t;
+}
+
 enum MHD_Result gw_tenants_get(struct gw_req *r)
 {
 	json_t *t;
 	enum gw_db rc;
-	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN))
-		return gw_reply_error(r, "forbidden", "reading tenants needs provider_admin");
+	/* provider admins read every tenant; a global admin reads their own (its policy) */
+	if (!gw_is(&r->who, GW_ROLE_PROVIDER_ADMIN) &&
+	    !gw_is_in_tenant(&r->who, GW_ROLE_GLOBAL_ADMIN, r->args[0]))
+		return gw_reply_error(r, "forbidden", "reading a tenant needs provider_admin or "
+				      "its global_admin");
 	rc = r->gw->store->get(r->gw->store->cls, &gw_k_tenants, "id", r->args[0], &t);
 	if (rc != GW_DB_OK)
 		return gw_reply_db(r, rc, "tenant");
-	return gw_reply_json(r, 200, t);
+	return gw_reply_json(r, 200, tenant_out(t));
+}
+
+/* PUT /v1/tenants/{id}/policy: the fields given change, the rest stay. */
+static enum gw_db tenant_policy_tx(struct gw_tx *tx)
+{
+	struct gw_store *s = tx->r->gw->store;
+	const char *id = tx->r->args[0];
+	json_t *t = NULL, *before, *after, *fields;
+	struct gw_policy p;
+	int64_t secs;
+	char now[LB_TIME_BUFLEN], max[32];
+	struct gw_event ev = {0};
+	enum gw_db rc = s->get(s->cls, &gw_k_tenants, "id", id, &t);
+
+	if (rc != GW_DB_OK)
+		return rc;
+	gw_tenant_policy(t, &p);
+	lb_duration_format(p.break_glass_max, max, sizeof(max));
+	before = json_pack("{s:i,s:b,s:s}", "approvals_required", p.approvals_required,
+			   "break_glass", p.break_glass, "break_glass_max", max);
+	json_decref(t);
+	if (json_object_get(tx->body, "break_glass_max")) {
+		if (lb_duration_parse(lb_json_str(tx->body, "break_glass_max"), &secs) != 0 ||
+		    secs <= 0) {
+			json_decref(before);
+			return gw_tx_fail(tx, "bad_duration", "break_glass_max: a duration like 30m");
+		}
+		if (secs > tx->r->gw->cfg.max_grant) {
+			json_decref(before);
+			return gw_tx_fail(tx, "duration_too_long", "break_glass_max: at most max_grant");
+		}
+		lb_duration_format(secs, max, sizeof(max));
+	}
+	after = json_pack("{s:O?,s:O?,s:s}", "approvals_required",
+			  json_object_get(tx->body, "approvals_required"), "break_glass",
+			  json_object_get(tx->body, "break_glass"), "break_glass_max", max);
+	/* (absent from the body: packed as null) */
+	if (json_is_null(json_object_get(after, "approvals_required")))
+		json_object_set_new(after, "approvals_required", json_integer(p.approvals_required));
+	if (json_is_null(json_object_get(after, "break_glass")))
+		json_object_set_new(after, "break_glass", json_boolean(p.break_glass));
+	gw_now_str(tx->r, now);
+	fields = json_pack("{s:O,s:s}", "policy", after, "updated_at", now);
+	rc = s->update(s->cls, &gw_k_tenants, id, fields);
+	json_decref(fields);
+	if (rc == GW_DB_OK && !json_equal(before, after)) {
+		ev.type = "tenant.policy.update";
+		ev.tenant = id;
+		ev.level = "tenant";
+		ev.actor = tx->r->who.id;
+		ev.details = json_pack("{s:s,s:O,s:O}", "tenant", id, "from", before, "to", after);
+		rc = gw_audit_emit(tx->r->gw, &ev, NULL);
+	}
+	json_decref(before);
+	json_decref(after);
+	if (rc != GW_DB_OK)
+		return rc;
+	rc = s->get(s->cls, &gw_k_tenants, "id", id, &t);
+	if (rc == GW_DB_OK)
+		tx->out = tenant_out(t);
+	return rc;
+}
+
+enum MHD_Result gw_tenants_set_policy(struct gw_req *r)
+{
+	static const struct gw_field spec[] = {
+		{"approvals_required", GW_F_INT, 0, GW_POLICY_MAX_APPROVALS},
+		{"break_glass", GW_F_BOOL, 0, 0},
+		{"break_glass_max", GW_F_STR, 0, 32},
+		{NULL, 0, 0, 0}};
+	struct gw_tx tx = {.r = r, .what = "tenant"};
+	enum MHD_Result ret;
+
+	if (!gw_is_in_tenant(&r->who, GW_ROLE_GLOBAL_ADMIN, r->args[0]))
+		return gw_reply_error(r, "forbidden", "only the tenant's global admins set its policy");
+	if (!(tx.body = gw_parse_body(r, spec)))
+		return MHD_YES;
+	ret = gw_tx_run(&tx, 1, tenant_policy_tx, 200);
+	json_decref(tx.body);
+	return ret;
 }
 
 static enum gw_db tenant_lockbox_tx(struct gw_tx *tx)

@@ -15,7 +15,7 @@
 #define END {NULL, GW_C_TEXT, 0}
 
 static const struct gw_col tenants[] = {T("id"), T("name"), B("lockbox_enabled"),
-					T("created_at"), T("updated_at"), END};
+					T("created_at"), T("updated_at"), J("policy"), END};
 static const struct gw_col subscriptions[] = {T("id"), T("tenant"), T("name"), T("created_at"),
 					      END};
 static const struct gw_col hosts[] = {T("id"), T("name"), T("subscription"), T("tenant"),
@@ -38,7 +38,7 @@ static const struct gw_col requests[] = {
 	T("duration"), T("justification"), T("state"), T("requester"), T("requester_login"),
 	T("created_at"), T("updated_at"), T("internal_approved_by"), T("approved_by"),
 	T("approved_at"), T("grant_expires_at"), T("pending_expires_at"), T("decision_reason"),
-	{"sessions_checked", GW_C_BOOL, 1}, END};
+	{"sessions_checked", GW_C_BOOL, 1}, J("approvals"), END};
 static const struct gw_col audit[] = {I("seq"), T("id"), T("time"), T("type"), T("tenant"),
 				      T("subscription"), T("level"), T("actor"), T("host"),
 				      T("request"), J("details"), T("prev_hash"), T("hash"),

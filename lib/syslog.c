@@ -4,7 +4,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lockbox/syslog.h"
@@ -12,15 +11,14 @@
 void lb_syslog_send(const char *ident, int prio, const char *msg)
 {
 	struct sockaddr_un sa;
-	char buf[LB_SYSLOG_LINE_MAX + 160], ts[32];
-	struct tm tm;
-	time_t now = time(NULL);
+	char buf[LB_SYSLOG_LINE_MAX + 160];
 	int n, fd;
 
-	if (!localtime_r(&now, &tm) || strftime(ts, sizeof(ts), "%b %e %H:%M:%S", &tm) == 0)
-		snprintf(ts, sizeof(ts), "Jan  1 00:00:00");
-	n = snprintf(buf, sizeof(buf), "<%d>%s %s[%ld]: %s", prio, ts, ident, (long)getpid(),
-		     msg);
+	/* No timestamp: the receiver stamps the line when it arrives (journald with its
+	 * realtime clock, rsyslog in its configured format, RFC 3339 with the zone in
+	 * RSYSLOG_FileFormat). RFC 3164's "Mmm dd hh:mm:ss" has no year and no zone and is local
+	 * time; an RFC 5424 header would not be parsed by journald's /dev/log (no identifier). */
+	n = snprintf(buf, sizeof(buf), "<%d>%s[%ld]: %s", prio, ident, (long)getpid(), msg);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(buf))

@@ -163,6 +163,45 @@ static int tenant_lockbox(struct ctl *c, struct ctl_args *a)
 	return rc;
 }
 
+/* PUT /v1/tenants/{id}/policy with the options given; none given: shows the tenant (and
+ * its policy). */
+static int tenant_policy(struct ctl *c, struct ctl_args *a)
+{
+	const char *n = ctl_arg(a, "approvals-required"), *bg = ctl_arg(a, "break-glass");
+	const char *max = ctl_arg(a, "break-glass-max");
+	json_t *body = json_object();
+	char *p, *end = NULL;
+	int rc;
+
+	if (n) {
+		long v = strtol(n, &end, 10);
+		if (!*n || *end || v < 1 || v > 10) {
+			json_decref(body);
+			return ctl_usage(a, "--approvals-required: a number from 1 to 10");
+		}
+		json_object_set_new(body, "approvals_required", json_integer(v));
+	}
+	if (bg) {
+		if (strcmp(bg, "on") != 0 && strcmp(bg, "off") != 0) {
+			json_decref(body);
+			return ctl_usage(a, "--break-glass: on or off");
+		}
+		json_object_set_new(body, "break_glass", json_boolean(strcmp(bg, "on") == 0));
+	}
+	if (max)
+		json_object_set_new(body, "break_glass_max", json_string(max));
+	if (json_object_size(body) == 0) {
+		json_decref(body);
+		p = cmd_path_id("/v1/tenants", a->pos[0], NULL);
+		rc = cmd_call_show(c, "GET", p, NULL);
+	} else {
+		p = cmd_path_id("/v1/tenants", a->pos[0], "/policy");
+		rc = cmd_call_show(c, "PUT", p, body);
+	}
+	free(p);
+	return rc;
+}
+
 /* invitations */
 
 static const struct ctl_col invitation_cols[] = {
@@ -475,6 +514,12 @@ static const struct ctl_opt user_create_opts[] = {
 	{"tenant", "TENANT", "the tenant of a customer-side user", 0},
 	{NULL, NULL, NULL, 0},
 };
+static const struct ctl_opt policy_opts[] = {
+	{"approvals-required", "N", "distinct designated approvers a request needs (1..10)", 0},
+	{"break-glass", "on|off", "whether engineers may ask for break-glass access", 0},
+	{"break-glass-max", "DURATION", "the longest break-glass grant (at most max_grant)", 0},
+	{NULL, NULL, NULL, 0},
+};
 static const struct ctl_opt invite_opts[] = {
 	{"login", "LOGIN", "the invitee's login (their Unix login on hosts)", 0},
 	{"name", "NAME", "the invitee's full name", 0},
@@ -507,13 +552,21 @@ const struct ctl_cmd ctl_cmds_admin[] = {
 	 NULL},
 	{"tenant list", "", "list tenants (provider admin)", 0, 0, list_opts, tenant_list, 0,
 	 NULL},
-	{"tenant show", "TENANT", "show one tenant (provider admin)", 1, 1, NULL, tenant_show, 0, NULL},
+	{"tenant show", "TENANT", "show one tenant and its policy (provider admin, its global admin)",
+	 1, 1, NULL, tenant_show, 0, NULL},
 	{"tenant lockbox enable", "TENANT", "require customer approval for the tenant (global admin)",
 	 1, 1, NULL, tenant_lockbox, 0, NULL},
 	{"tenant lockbox disable", "TENANT",
 	 "skip the customer approval step for the tenant (global admin)", 1, 1, NULL, tenant_lockbox,
 	 0, "Requests of a tenant with lockbox disabled are approved right after the JIT rules;\n"
 	    "the switch is audited."},
+	{"tenant policy", "TENANT [--approvals-required N] [--break-glass on|off] "
+	 "[--break-glass-max DURATION]", "show or change the tenant's approval policy (global admin)",
+	 1, 1, policy_opts, tenant_policy, 0,
+	 "Without options it shows the tenant with its policy. The options given change, the\n"
+	 "rest stay; each change is audited as tenant.policy.update. With --approvals-required N\n"
+	 "a request is approved when N distinct designated approvers have approved it (one deny\n"
+	 "ends it; nobody approves twice; the requester never counts)."},
 	{"subscription create", "--tenant TENANT NAME", "create a subscription (provider admin)", 1,
 	 1, sub_create_opts, sub_create, 0, NULL},
 	{"subscription list", "[--tenant TENANT]", "list subscriptions (provider admin)", 0, 0,

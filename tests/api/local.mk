@@ -52,3 +52,8 @@ EXTRA_DIST += api/test_invitations.py api/test_directory.py
 # issue 16: console sessions (POST/GET/DELETE /v1/sessions[/current]), the cookie and its CSRF rule
 TESTS += api/test_websessions.py
 EXTRA_DIST += api/test_websessions.py
+TESTS += api/test_policy.py
+EXTRA_DIST += api/test_policy.py
+# issue 16: the console's static files as the gateway serves them (headers, cache, no way out)
+TESTS += api/test_consolefiles.py
+EXTRA_DIST += api/test_consolefiles.py

@@ -7,5 +7,5 @@ AM_TESTS_ENVIRONMENT += \
 	LB_PAMDIR='$(pamdir)'; export LB_PAMDIR; \
 	LB_PAMCONFIGSDIR='$(pamconfigsdir)'; export LB_PAMCONFIGSDIR; \
 	LB_SYSTEMDSYSTEMUNITDIR='$(systemdsystemunitdir)'; export LB_SYSTEMDSYSTEMUNITDIR;
-TESTS += install/test_install.py
-EXTRA_DIST += install/test_install.py
+TESTS += install/test_install.py install/test_daemon.py
+EXTRA_DIST += install/test_install.py install/test_daemon.py
