@@ -141,7 +141,7 @@ static char *request_text(struct gw *gw, const json_t *req, const json_t *ticket
 }
 
 /* Events this module announces, what the mail says, and who gets it. */
-enum audience { TO_APPROVERS = 1, TO_INTERNAL = 2, TO_ENGINEER = 4 };
+enum audience { TO_APPROVERS = 1, TO_INTERNAL = 2, TO_ENGINEER = 4, TO_PROVIDER_ADMINS = 8 };
 static const struct {
 	const char *event;
 	const char *subject;
@@ -153,6 +153,10 @@ static const struct {
 	 TO_INTERNAL},
 	{"request.customer_notified", "Approval needed: support access request ",
 	 "A support engineer asks for access to your hosts. Approve or deny it.", TO_APPROVERS},
+	{"request.break_glass", "BREAK-GLASS access opened: request ",
+	 "An engineer used break-glass access to your hosts: the grant is open now, without a "
+	 "prior approval. Review it (accept, or reject to revoke it at once).",
+	 TO_APPROVERS | TO_PROVIDER_ADMINS},
 	{"request.approval", "Approval recorded: access request ",
 	 "A designated approver approved your access request; the tenant's policy needs more "
 	 "approvals before the grant window opens.", TO_ENGINEER},
@@ -221,6 +225,8 @@ enum gw_db gw_notify_request(struct gw *gw, const json_t *req, const char *event
 			rc = designated_approvers(s, req, emails);
 		if (rc == GW_DB_OK && (events[k].to & TO_INTERNAL))
 			rc = add_role_holders(s, "internal_approver", NULL, NULL, emails);
+		if (rc == GW_DB_OK && (events[k].to & TO_PROVIDER_ADMINS))
+			rc = add_role_holders(s, "provider_admin", NULL, NULL, emails);
 		if (rc == GW_DB_OK && (events[k].to & TO_ENGINEER))
 			add_user_email(s, lb_json_str(req, "requester"), emails);
 		body = request_text(gw, req, ticket, events[k].headline);

@@ -144,6 +144,7 @@ static enum gw_db request_create_tx(struct gw_tx *tx)
 	int64_t secs;
 	char id[GW_ID_LEN], now[LB_TIME_BUFLEN], pend[LB_TIME_BUFLEN], dur[32];
 	int review, auto_approve = 0, mfa = 0;
+	int break_glass = json_is_true(json_object_get(body, "break_glass"));
 	enum gw_db rc;
 
 	lb_duration_parse(lb_json_str(body, "duration"), &secs);
@@ -187,9 +188,34 @@ static enum gw_db request_create_tx(struct gw_tx *tx)
 	if (rc != GW_DB_OK)
 		goto out;
 
-	review = (is(scope, "tenant") && cfg->review_tenant_scope) ||
-		 (cfg->review_duration_over > 0 && secs > cfg->review_duration_over);
-	if (review)
+	if (break_glass) {
+		/* DESIGN.md "Approval policies": only where the tenant allows it, on an MFA-backed
+		 * elevation, at most break_glass_max; approved at once, reviewed afterwards */
+		struct gw_policy p;
+		gw_tenant_policy(tenant, &p);
+		if (!p.break_glass) {
+			rc = gw_tx_fail(tx, "forbidden", "tenant %s does not allow break-glass access "
+					"(its global admin sets the policy)", lb_json_str(tenant, "id"));
+			goto out;
+		}
+		if (!mfa) {
+			rc = gw_tx_fail(tx, "mfa_required", "break-glass needs an elevation activated "
+					"with a TOTP code (lockboxctl elevate --totp CODE)");
+			goto out;
+		}
+		if (secs > p.break_glass_max) {
+			char max[32];
+			lb_duration_format(p.break_glass_max, max, sizeof(max));
+			rc = gw_tx_fail(tx, "duration_too_long", "break-glass grants last at most %s",
+					max);
+			goto out;
+		}
+	}
+	review = !break_glass && ((is(scope, "tenant") && cfg->review_tenant_scope) ||
+				  (cfg->review_duration_over > 0 && secs > cfg->review_duration_over));
+	if (break_glass)
+		state = "approved", auto_approve = 1;
+	else if (review)
 		state = "internal_review";
 	else if (!json_is_true(json_object_get(tenant, "lockbox_enabled")))
 		state = "approved", auto_approve = 1;
@@ -217,6 +243,8 @@ static enum gw_db request_create_tx(struct gw_tx *tx)
 	/* its sessions are looked at once its grant ends (sweep_lost_sessions) */
 	json_object_set_new(tx->out, "sessions_checked", json_false());
 	json_object_set_new(tx->out, "approvals", json_array());
+	json_object_set_new(tx->out, "break_glass", json_boolean(break_glass));
+	lb_json_set_str_or_null(tx->out, "review", break_glass ? "pending" : NULL);
 	rc = s->insert(s->cls, &gw_k_requests, tx->out);
 	json_object_del(tx->out, "sessions_checked");
 	if (rc != GW_DB_OK)
@@ -227,14 +255,23 @@ static enum gw_db request_create_tx(struct gw_tx *tx)
 				     json_object_get(body, "access"), "duration", dur,
 				     "justification", json_object_get(body, "justification"),
 				     "mfa", mfa));
-	if (rc == GW_DB_OK && auto_approve) {
+	if (rc == GW_DB_OK && break_glass) {
+		rc = request_event(gw, tx->out, "break_glass", r->who.id,
+				   json_pack("{s:s,s:s,s:O,s:b}", "duration", dur, "review", "pending",
+					     "justification", json_object_get(body, "justification"),
+					     "mfa", mfa));
+		gw_tx_changed(tx, lb_json_str(tx->out, "tenant"));
+	} else if (rc == GW_DB_OK && auto_approve) {
 		rc = request_event(gw, tx->out, "approve", NULL,
 				   json_pack("{s:b,s:s}", "lockbox_disabled", 1, "note",
 					     "the tenant has lockbox disabled: no customer approval step"));
 		gw_tx_changed(tx, lb_json_str(tx->out, "tenant"));
 	}
+	/* break-glass: every designated approver and provider admin is told in this same
+	 * transaction (the outbox row commits with the grant, before any login can use it) */
 	if (rc == GW_DB_OK)
-		rc = notify_state(gw, tx->out);
+		rc = break_glass ? gw_notify_request(gw, tx->out, "request.break_glass")
+				 : notify_state(gw, tx->out);
 out:
 	json_decref(ticket);
 	json_decref(tenant);
@@ -248,7 +285,8 @@ enum MHD_Result gw_requests_create(struct gw_req *r)
 		{"ticket", GW_F_STR, 1, 64},     {"scope", GW_F_STR, 1, 16},
 		{"subscription", GW_F_STR, 0, 64}, {"hosts", GW_F_STRLIST, 1, 253},
 		{"access", GW_F_STR, 1, 8},      {"duration", GW_F_STR, 0, 32},
-		{"justification", GW_F_STR, 1, 1000}, {NULL, 0, 0, 0}};
+		{"justification", GW_F_STR, 1, 1000}, {"break_glass", GW_F_BOOL, 0, 0},
+		{NULL, 0, 0, 0}};
 	struct gw_tx tx = {.r = r, .what = "request"};
 	const struct gw_config *cfg = &r->gw->cfg;
 	enum MHD_Result ret;
@@ -641,6 +679,91 @@ enum MHD_Result gw_requests_revoke(struct gw_req *r)
 enum MHD_Result gw_requests_cancel(struct gw_req *r)
 {
 	return request_decide(r, "cancel");
+}
+
+/* POST /v1/requests/{id}/review: a designated approver's verdict on a break-glass request
+ * (DESIGN.md "Approval policies"); rejected revokes it if its grant is still live. */
+static enum gw_db request_review_tx(struct gw_tx *tx)
+{
+	struct gw_req *r = tx->r;
+	struct gw_store *s = r->gw->store;
+	const char *verdict = lb_json_str(tx->body, "verdict");
+	const char *reason = lb_json_str(tx->body, "reason");
+	char now[LB_TIME_BUFLEN];
+	json_t *req = NULL, *fields;
+	int revoke;
+	enum gw_db rc = s->get(s->cls, &gw_k_requests, "id", r->args[0], &req);
+
+	if (rc == GW_DB_NOT_FOUND || (rc == GW_DB_OK && !gw_may_read_request(&r->who, req))) {
+		json_decref(req);
+		return gw_tx_fail(tx, "not_found", "no request %s", r->args[0]);
+	}
+	if (rc != GW_DB_OK)
+		return rc;
+	if (!gw_is_designated_approver(&r->who, req) ||
+	    is(lb_json_str(req, "requester"), r->who.id)) {
+		rc = gw_tx_fail(tx, "forbidden", "only a designated approver other than the "
+				"engineer reviews a break-glass request");
+		goto out;
+	}
+	if (!json_is_true(json_object_get(req, "break_glass")) ||
+	    !is(lb_json_str(req, "review"), "pending")) {
+		rc = gw_tx_fail(tx, "wrong_state", "request %s has no pending break-glass review",
+				r->args[0]);
+		goto out;
+	}
+	gw_now_str(r, now);
+	revoke = is(verdict, "rejected") &&
+		 is(gw_request_effective_state(req, r->now), "approved");
+	fields = json_pack("{s:s,s:s,s:s,s:s?,s:s}", "review", verdict, "reviewed_by", r->who.id,
+			   "reviewed_at", now, "review_reason", reason, "updated_at", now);
+	if (revoke) {
+		json_object_set_new(fields, "state", json_string("revoked"));
+		json_object_set_new(fields, "decision_reason",
+				    json_string(reason ? reason : "break-glass review rejected"));
+	}
+	rc = s->update(s->cls, &gw_k_requests, r->args[0], fields);
+	json_object_update(req, fields);
+	json_decref(fields);
+	if (rc == GW_DB_OK)
+		rc = request_event(r->gw, req, "review", r->who.id,
+				   json_pack("{s:s,s:s?,s:b}", "verdict", verdict, "reason", reason,
+					     "revoked", revoke));
+	if (rc == GW_DB_OK && revoke) {
+		rc = request_event(r->gw, req, "revoke", r->who.id,
+				   json_pack("{s:s,s:s,s:s}", "from", "approved", "to", "revoked",
+					     "reason", "break-glass review rejected"));
+		if (rc == GW_DB_OK)
+			rc = notify_state(r->gw, req);
+		gw_tx_changed(tx, lb_json_str(req, "tenant")); /* its agents end the sessions */
+	}
+	if (rc == GW_DB_OK)
+		tx->out = json_incref(req);
+out:
+	json_decref(req);
+	return rc;
+}
+
+enum MHD_Result gw_requests_review(struct gw_req *r)
+{
+	static const struct gw_field spec[] = {
+		{"verdict", GW_F_STR, 1, 16}, {"reason", GW_F_STR, 0, 1000}, {NULL, 0, 0, 0}};
+	struct gw_tx tx = {.r = r, .what = "request"};
+	enum MHD_Result ret;
+
+	if (r->who.kind != GW_P_USER)
+		return gw_reply_error(r, "forbidden", "only users review requests");
+	if (!(tx.body = gw_parse_body(r, spec)))
+		return MHD_YES;
+	if (!is(lb_json_str(tx.body, "verdict"), "accepted") &&
+	    !is(lb_json_str(tx.body, "verdict"), "rejected")) {
+		json_decref(tx.body);
+		return gw_reply_error(r, "bad_value", "verdict: accepted or rejected");
+	}
+	ret = gw_tx_run(&tx, 1, request_review_tx, 200);
+	gw_notify_kick();
+	json_decref(tx.body);
+	return ret;
 }
 
 /* The sweeper: pending requests past pending_expires_at expire, grants past their end

@@ -38,7 +38,8 @@ static const struct gw_col requests[] = {
 	T("duration"), T("justification"), T("state"), T("requester"), T("requester_login"),
 	T("created_at"), T("updated_at"), T("internal_approved_by"), T("approved_by"),
 	T("approved_at"), T("grant_expires_at"), T("pending_expires_at"), T("decision_reason"),
-	{"sessions_checked", GW_C_BOOL, 1}, J("approvals"), END};
+	{"sessions_checked", GW_C_BOOL, 1}, J("approvals"), B("break_glass"), T("review"),
+	T("reviewed_by"), T("reviewed_at"), T("review_reason"), END};
 static const struct gw_col audit[] = {I("seq"), T("id"), T("time"), T("type"), T("tenant"),
 				      T("subscription"), T("level"), T("actor"), T("host"),
 				      T("request"), J("details"), T("prev_hash"), T("hash"),

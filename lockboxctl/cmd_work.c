@@ -107,6 +107,8 @@ static const struct ctl_col request_cols[] = {
 	{"HOSTS", "hosts", COL_LIST},
 	{"ACCESS", "access", COL_STR},
 	{"DURATION", "duration", COL_STR},
+	{"BREAK-GLASS", "break_glass", COL_BOOL},
+	{"REVIEW", "review", COL_STR},
 	{"CREATED", "created_at", COL_TIME},
 	{NULL, NULL, 0},
 };
@@ -188,7 +190,31 @@ static int request_create(struct ctl *c, struct ctl_args *a)
 	free(sub);
 	if (ctl_arg(a, "duration"))
 		json_object_set_new(b, "duration", json_string(ctl_arg(a, "duration")));
+	if (ctl_flag(a, "break-glass")) {
+		json_object_set_new(b, "break_glass", json_true());
+		if (!c->quiet && !c->json)
+			fprintf(stderr, "lockboxctl: BREAK-GLASS: the grant opens at once; every "
+					"designated approver and provider admin is told now and reviews it\n");
+	}
 	return cmd_call_show(c, "POST", "/v1/requests", b);
+}
+
+/* POST /v1/requests/{id}/review: a designated approver's verdict on a break-glass request. */
+static int request_review(struct ctl *c, struct ctl_args *a)
+{
+	const char *verdict = cmd_need(a, "verdict"), *reason = ctl_arg(a, "reason");
+	char *p;
+	int rc;
+	if (!verdict)
+		return CTL_USAGE;
+	if (strcmp(verdict, "accepted") != 0 && strcmp(verdict, "rejected") != 0)
+		return ctl_usage(a, "--verdict: accepted or rejected");
+	p = cmd_path_id("/v1/requests", a->pos[0], "/review");
+	rc = cmd_call_show(c, "POST", p,
+			   reason ? json_pack("{s:s,s:s}", "verdict", verdict, "reason", reason)
+				  : json_pack("{s:s}", "verdict", verdict));
+	free(p);
+	return rc;
 }
 
 static void request_query(struct ctl_query *q, const struct ctl_args *a, const char *state)
@@ -333,6 +359,13 @@ static const struct ctl_opt request_create_opts[] = {
 	{"duration", "DURATION", "length of the grant window, e.g. 4h (default: the gateway's "
 				 "default_grant)", 0},
 	{"reason", "TEXT", "justification shown to the approvers", 0},
+	{"break-glass", NULL, "emergency access: approved at once, reviewed afterwards (the "
+			      "tenant's policy must allow it)", 0},
+	{NULL, NULL, NULL, 0},
+};
+static const struct ctl_opt review_opts[] = {
+	{"verdict", "accepted|rejected", "rejected revokes the grant if it is still live", 0},
+	{"reason", "TEXT", "why; recorded in the request's history and the audit log", 0},
 	{NULL, NULL, NULL, 0},
 };
 static const struct ctl_opt request_list_opts[] = {
@@ -373,10 +406,17 @@ const struct ctl_cmd ctl_cmds_work[] = {
 	 elevation_list, 0, NULL},
 	{"request create",
 	 "--ticket TICKET (--host NAME... | --all-hosts) [--scope subscription|tenant] "
-	 "[--subscription SUB] [--access ssh|rdp] [--duration DURATION] --reason TEXT",
+	 "[--subscription SUB] [--access ssh|rdp] [--duration DURATION] [--break-glass] "
+	 "--reason TEXT",
 	 "ask for access to hosts (engineer)", 0, 0, request_create_opts, request_create, 0,
 	 "With --scope subscription (the default) the subscription is --subscription, else the\n"
-	 "ticket's subscription; a ticket without one needs --subscription or --scope tenant."},
+	 "ticket's subscription; a ticket without one needs --subscription or --scope tenant.\n"
+	 "--break-glass: only where the tenant's policy allows it, on an elevation activated\n"
+	 "with a TOTP code, at most the policy's break_glass_max; approved at once, and every\n"
+	 "designated approver and provider admin is told and reviews it."},
+	{"request review", "REQUEST --verdict accepted|rejected [--reason TEXT]",
+	 "review a break-glass request (designated approver)", 1, 1, review_opts, request_review,
+	 0, "A rejected review revokes the grant if it is still live (its sessions end)."},
 	{"request list", "[--state STATE] [--mine] [--tenant TENANT] [--host NAME]",
 	 "list the requests I may see", 0, 0, request_list_opts, request_list, 0, NULL},
 	{"request show", "REQUEST", "show a request with its ticket and decision history", 1, 1,

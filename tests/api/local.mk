@@ -57,3 +57,5 @@ EXTRA_DIST += api/test_policy.py
 # issue 16: the console's static files as the gateway serves them (headers, cache, no way out)
 TESTS += api/test_consolefiles.py
 EXTRA_DIST += api/test_consolefiles.py
+TESTS += api/test_breakglass.py
+EXTRA_DIST += api/test_breakglass.py
