@@ -26,6 +26,7 @@ static const struct {
 	{"ticket_tenant_mismatch", 422}, {"host_not_in_scope", 422}, {"rule_violated", 422},
 	{"event_time_out_of_range", 422}, {"gateway_only_key", 422}, {"unknown_decision", 422},
 	{"invitation_invalid", 422}, {"mail_not_configured", 422}, {"already_approved", 409},
+	{"no_elevation", 422},
 	{"store_busy", 503},        {"store_error", 503},
 };
 

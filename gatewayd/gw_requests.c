@@ -132,6 +132,8 @@ static enum gw_db hosts_in_scope(struct gw_tx *tx, const char *tenant, const cha
 	return GW_DB_OK;
 }
 
+static enum gw_db engineer_elevated(struct gw_tx *tx, const json_t *req, int *yes);
+
 static enum gw_db request_create_tx(struct gw_tx *tx)
 {
 	struct gw_req *r = tx->r;
@@ -272,6 +274,18 @@ static enum gw_db request_create_tx(struct gw_tx *tx)
 	if (rc == GW_DB_OK)
 		rc = break_glass ? gw_notify_request(gw, tx->out, "request.break_glass")
 				 : notify_state(gw, tx->out);
+	if (rc == GW_DB_OK && !auto_approve) {
+		/* an approval needs a running elevation (no_elevation): say so now, not after
+		 * the customer has been asked */
+		int elevated = 0;
+		rc = engineer_elevated(tx, tx->out, &elevated);
+		if (rc == GW_DB_OK && !elevated)
+			json_object_set_new(tx->out, "warnings",
+					    json_pack("[s]", "no_elevation: you have no running "
+						      "elevation; activate one now ('lockboxctl "
+						      "elevate'), or the approvers cannot approve "
+						      "this request"));
+	}
 out:
 	json_decref(ticket);
 	json_decref(tenant);
@@ -493,6 +507,31 @@ static int may_act(const struct gw_principal *p, const struct transition *t, con
 	return 0;
 }
 
+/* Whether REQ's engineer holds an elevation running now: without one an approval could
+ * never be used (the check wants an elevation activated no later than the approval). */
+static enum gw_db engineer_elevated(struct gw_tx *tx, const json_t *req, int *yes)
+{
+	struct gw_store *s = tx->r->gw->store;
+	char now[LB_TIME_BUFLEN];
+	struct gw_filter f[2] = {{"user", GW_EQ, lb_json_str(req, "requester")},
+				 {"expires_at", GW_GT, now}};
+	json_t *items = NULL, *e;
+	int64_t next;
+	size_t i;
+	enum gw_db rc;
+
+	gw_now_str(tx->r, now);
+	*yes = 0;
+	rc = s->list(s->cls, &gw_k_elevations, f, 2, 0, 50, 1, NULL, NULL, &items, &next);
+	json_array_foreach(items, i, e) {
+		const char *act = lb_json_str(e, "activated_at");
+		if (act && strcmp(act, now) <= 0)
+			*yes = 1;
+	}
+	json_decref(items);
+	return rc;
+}
+
 /* An approval under the tenant's policy (N-of-M): recorded in the request's approvals; the
  * grant opens with the last one needed (FIELDS get the grant), the earlier ones leave the
  * request waiting (*PARTIAL). The same approver counts once; the requester never does (they
@@ -575,6 +614,19 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 	if (t->reason_required && !reason) {
 		rc = gw_tx_fail(tx, "missing_field", "'reason' is required to %s", t->action);
 		goto out;
+	}
+	if (is(t->action, "approve")) {
+		int elevated = 0;
+		if ((rc = engineer_elevated(tx, req, &elevated)) != GW_DB_OK)
+			goto out;
+		if (!elevated) {
+			rc = gw_tx_fail(tx, "no_elevation",
+					"%s has no running elevation, so this approval could never be used "
+					"(a login needs an elevation activated before the approval): ask "
+					"them to run 'lockboxctl elevate', then approve",
+					lb_json_str(req, "requester_login"));
+			goto out;
+		}
 	}
 	/* last of the checks: a code is used up only by a decision that can be made */
 	rc = gw_totp_verify(tx, lb_json_str(tx->body, "totp"),

@@ -5,6 +5,8 @@
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 
+static json_t *tenant_out(json_t *t);
+
 static enum gw_db tenant_create_tx(struct gw_tx *tx)
 {
 	struct gw_store *s = tx->r->gw->store;
@@ -23,6 +25,7 @@ static enum gw_db tenant_create_tx(struct gw_tx *tx)
 		rc = gw_directory_event(tx, "directory.tenant.create", id,
 					json_pack("{s:s,s:O}", "tenant", id, "name",
 						  json_object_get(tx->out, "name")));
+	tx->out = tenant_out(tx->out); /* as GET answers it: with the policy's defaults */
 	return rc;
 }
 

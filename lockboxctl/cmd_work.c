@@ -145,8 +145,9 @@ static int request_create(struct ctl *c, struct ctl_args *a)
 	const char *ticket = cmd_need(a, "ticket"), *reason, *scope = ctl_arg(a, "scope");
 	const char *access = ctl_arg(a, "access"), *h;
 	char *sub = NULL;
-	json_t *b, *hosts;
+	json_t *b, *hosts, *ans = NULL, *w;
 	int64_t secs;
+	size_t k;
 	int rc;
 
 	if (!ticket || !(reason = cmd_need(a, "reason")))
@@ -196,7 +197,14 @@ static int request_create(struct ctl *c, struct ctl_args *a)
 			fprintf(stderr, "lockboxctl: BREAK-GLASS: the grant opens at once; every "
 					"designated approver and provider admin is told now and reviews it\n");
 	}
-	return cmd_call_show(c, "POST", "/v1/requests", b);
+	rc = ctl_api(c, "POST", "/v1/requests", b, &ans);
+	json_decref(b);
+	if (rc != CTL_OK)
+		return rc;
+	json_array_foreach(json_object_get(ans, "warnings"), k, w)
+		if (json_is_string(w) && !c->quiet)
+			fprintf(stderr, "lockboxctl: warning: %s\n", json_string_value(w));
+	return cmd_print_object(c, ans, NULL);
 }
 
 /* POST /v1/requests/{id}/review: a designated approver's verdict on a break-glass request. */

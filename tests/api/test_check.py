@@ -118,14 +118,20 @@ def main():
     with T.section("elevation rules"):
         engineer(w, "e_noelv", None)
         rid = w.new_request("e_noelv")["id"]
+        st, js, _ = w.call("POST", "/v1/requests/%s/approve" % rid, {"reason": "ok"}, who="ownA1")
+        T.eq((st, lbtest.err_code(js)), (422, "no_elevation"),
+             "approving for an engineer who never elevated: 422 no_elevation", js)
+        T.check("lockboxctl elevate" in (js or {}).get("error", {}).get("message", ""),
+                "the message says what the engineer must do", js)
+        # an elevation that ends before the grant: the check says no_elevation
+        w.elevate("e_noelv", "2s")
         approve(w, rid)
-        expect(w, "hA1", "e_noelv", "deny", "no_elevation", rid, "never elevated")
-        engineer(w, "e_late", None)
-        rid = w.new_request("e_late")["id"]
-        approve(w, rid)
-        time.sleep(0.01)
-        w.elevate("e_late", "1h")
-        expect(w, "hA1", "e_late", "deny", "elevation_after_approval", rid, "elevated after approval")
+        time.sleep(2.3)
+        expect(w, "hA1", "e_noelv", "deny", "no_elevation", rid, "the elevation ended first")
+        # and one activated after the approval does not count
+        w.elevate("e_noelv", "1h")
+        expect(w, "hA1", "e_noelv", "deny", "elevation_after_approval", rid,
+               "elevated again after approval")
 
     with T.section("access types"):
         engineer(w, "e_rdp")

@@ -81,8 +81,10 @@ with Gateway() as gw:
     r1 = approved(w, "g1")
     r2 = approved(w, "g2", access="rdp")
     r3 = approved(w, "g3", sub="A2")   # another subscription's host
-    r4 = approved(w, "g4")             # no elevation before the approval
-    w.elevate("g4")                    # ... and one after it
+    w.elevate("g4", "2s")              # an elevation that ends before the grant ...
+    r4 = approved(w, "g4")
+    time.sleep(2.3)
+    w.elevate("g4")                    # ... and one activated after the approval
 
     with T.section("what is listed is what the check allows"):
         js = grants(gw, w)

@@ -77,11 +77,24 @@ with Gateway() as gw:
                      if e["type"] == "tenant.policy.update"],
                 "tenant B's admin does not see A's policy events")
 
+    with T.section("no unusable approvals: no_elevation"):
+        req = w.new_request(who="eng")
+        T.check(any(x.startswith("no_elevation") for x in req.get("warnings", [])),
+                "create without a running elevation warns no_elevation", req)
+        st, js, _ = w.call("POST", "/v1/requests/%s/approve" % req["id"], {}, who="ownA1")
+        T.eq((st, err_code(js)), (422, "no_elevation"), "approving it: 422 no_elevation", js)
+        T.check("lockboxctl elevate" in js["error"]["message"], "saying what to do", js)
+        got = w.must("GET", "/v1/requests/%s" % req["id"], who="eng")
+        T.eq((got["state"], got.get("approvals")), ("customer_notified", []),
+             "nothing recorded by the refused approval", got)
+        T.check("warnings" not in got, "warnings belong to the create answer only", got)
+
     w.elevate("eng")
     with T.section("2 of M: the first approval waits, the second opens the grant"):
         req = w.new_request(who="eng")
         rid = req["id"]
         T.eq(req.get("approvals"), [], "a new request has no approvals")
+        T.check("warnings" not in req, "an elevated engineer's request: no warning", req)
         r1 = w.must("POST", "/v1/requests/%s/approve" % rid, {"reason": "looks fine"}, who="ownA1")
         T.eq(r1["state"], "customer_notified", "after 1 of 2: still waiting", r1)
         T.eq([a["login"] for a in r1["approvals"]], [w.login["ownA1"]], "the approval is listed")

@@ -121,7 +121,8 @@ class Syslog:
         each has "_t", the monotonic time it arrived."""
         out = []
         for t, m in list(self.msgs):
-            if b" pam_lockbox[" not in m:
+            # "<PRI>pam_lockbox[PID]: " (no timestamp: the receiver adds it)
+            if b">pam_lockbox[" not in m and b" pam_lockbox[" not in m:
                 continue
             kv = pamenv.parse_kv(m.decode("ascii", "replace").split(": ", 1)[1])
             if typ and kv.get("event") != typ:

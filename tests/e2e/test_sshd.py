@@ -23,6 +23,7 @@ module).
 
 import json
 import os
+import time
 
 import sshenv
 import lbtest  # noqa: E402  (sshenv puts tests/ and tests/pam on the path)
@@ -124,8 +125,10 @@ try:
 
     with T.section("elevation activated after approval"):
         req_b = w.new_request(who=b)
+        w.elevate(b, "2s")  # an approval needs a running elevation; this one soon ends
         w.must("POST", "/v1/requests/%s/approve" % req_b["id"], {"reason": "ok"},
                who="ownA1")
+        time.sleep(2.3)
         w.elevate(b)
         r = ssh(b)
         T.check(r.rc == 255 and "reason elevation_after_approval" in r.err,

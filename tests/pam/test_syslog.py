@@ -55,8 +55,9 @@ with fakegw.FakeGateway("allow") as g:
     T.eq(r.rc, 0, "login through the namespace works", r)
     msgs = drain()
     T.check(len(msgs) >= 3, "syslog got the module's lines (%d)" % len(msgs), msgs)
-    ours = [m for m in msgs if b" pam_lockbox[" in m]
-    T.eq(len(ours), len(msgs), "every message has ident pam_lockbox")
+    ours = [m for m in msgs if re.match(rb"^<\d+>pam_lockbox\[\d+\]: ", m)]
+    T.eq(len(ours), len(msgs), "every message is <PRI>pam_lockbox[PID]: ... (ident, and no "
+         "timestamp of its own: journald or rsyslog stamp it, with the zone)")
     T.check(all(re.match(rb"^<(\d+)>", m) and int(re.match(rb"^<(\d+)>", m).group(1)) >> 3 == 10
                 for m in msgs), "facility authpriv (10)", msgs)
     T.check(all(all(0x20 <= b < 0x7f for b in m) for m in msgs),
