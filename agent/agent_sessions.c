@@ -477,7 +477,7 @@ static void send_term(struct agent *ag, struct agent_session *s)
 
 static void warn(struct agent *ag, struct agent_session *s, int64_t now)
 {
-	char text[640], when[LB_TIME_BUFLEN], left[32], host[256];
+	char text[1024], when[LB_TIME_BUFLEN], left[32], host[256];
 	json_t *d;
 
 	s->warned = 1;
@@ -487,8 +487,8 @@ static void warn(struct agent *ag, struct agent_session *s, int64_t now)
 	snprintf(text, sizeof(text),
 		 "\r\n\a*** lockbox: your access to %s ends at %s (in %s), when the grant of "
 		 "request %s ends; this session will then be closed. To keep access, ask for an "
-		 "extension of the request or open a new one (lockboxctl request create). ***\r\n",
-		 host[0] ? host : "this host", when, left, s->request);
+		 "extension: lockboxctl request extend %s --reason TEXT ***\r\n",
+		 host[0] ? host : "this host", when, left, s->request, s->request);
 	notice(s, text);
 	d = base_details(s);
 	if (d)

@@ -8,10 +8,10 @@ import { me, has } from "./session.js";
 const EVENT_TYPES = [
   "lockbox.request.create", "lockbox.request.internal_approve", "lockbox.request.approve",
   "lockbox.request.deny", "lockbox.request.expire", "lockbox.request.revoke", "lockbox.request.cancel",
-  "lockbox.request.complete", "pim.elevation.activate", "pim.elevation.expire",
+  "lockbox.request.complete", "lockbox.request.break_glass", "lockbox.request.review", "pim.elevation.activate", "pim.elevation.expire",
   "access.check.allow", "access.check.deny", "session.start", "session.end", "session.warn",
   "session.terminate", "session.lost", "tenant.lockbox.enable", "tenant.lockbox.disable",
-  "host.enroll", "host.disable", "host.enable", "directory.tenant.create", "directory.subscription.create",
+  "tenant.policy.update", "host.enroll", "host.disable", "host.enable", "directory.tenant.create", "directory.subscription.create",
   "directory.invitation.create", "directory.invitation.redeem", "directory.user.create",
   "directory.user.disable", "directory.user.enable", "directory.role.assign", "directory.role.unassign",
   "directory.token.create", "directory.token.revoke", "directory.totp.enroll",
@@ -176,7 +176,9 @@ export async function audit(box, params, q) {
     box.appendChild(errorBox(e));
     return;
   }
-  const rows = page.items.map((e) => [String(e.seq), time(e.time), e.type, e.level, e.tenant || "", e.subscription || "",
+  const rows = page.items.map((e) => [String(e.seq), time(e.time),
+    e.type === "lockbox.request.break_glass" ? h("span", {}, e.type, " ", h("span", { class: "badge break-glass" }, "BREAK-GLASS")) : e.type,
+    e.level, e.tenant || "", e.subscription || "",
     e.actor_login || e.actor || "", e.host || "", requestLink(e.request), h("code", { class: "details" }, JSON.stringify(e.details || {}))]);
   box.appendChild(table("Audit events, oldest first" + (q.get("cursor") ? " (after event " + q.get("cursor") + ")" : ""),
     ["Seq", "Time", "Type", "Level", "Tenant", "Subscription", "Actor", "Host", "Request", "Details"], rows,
@@ -214,10 +216,68 @@ async function lockboxSwitch(tenant) {
   return box;
 }
 
+function policyText(p) {
+  return h("p", { id: "policy-current" },
+    "Current policy: ", h("strong", { id: "policy-approvals" }, String(p.approvals_required)),
+    p.approvals_required > 1 ? " approvals needed from distinct designated approvers; " : " approval needed; ",
+    "break-glass ", h("strong", { id: "policy-break-glass", class: p.break_glass ? "warn" : "" }, p.break_glass ? "allowed" : "not allowed"),
+    p.break_glass ? [" (grants of at most ", h("strong", { id: "policy-break-glass-max" }, p.break_glass_max), ")"] : "", ".");
+}
+
+// The tenant's approval policy (DESIGN.md "Approval policies"): its global admins set it.
+async function policyEditor(tenantId) {
+  const box = h("section", { id: "policy-section" }, h("h2", {}, "Approval policy"));
+  let tenant;
+  try {
+    tenant = await api("GET", "/v1/tenants/" + encodeURIComponent(tenantId));
+  } catch (e) {
+    box.appendChild(errorBox(e));
+    return box;
+  }
+  const p = tenant.policy || { approvals_required: 1, break_glass: false, break_glass_max: "1h" };
+  const current = h("div", {}, policyText(p));
+  const n = h("input", { type: "number", name: "approvals_required", min: "1", max: "10", step: "1",
+    value: String(p.approvals_required), inputmode: "numeric" });
+  const bg = h("input", { type: "checkbox", name: "break_glass", id: "policy-bg", checked: p.break_glass });
+  const bgMax = h("input", { type: "text", name: "break_glass_max", value: p.break_glass_max, spellcheck: "false" });
+  const err = h("div", { id: "policy-error" });
+  const form = h("form", { id: "policy", novalidate: true },
+    labelled("Approvals required", n, "1 to 10: how many distinct designated approvers must approve a request " +
+      "before its grant opens. One deny ends it."),
+    h("div", { class: "field checkbox" }, h("label", { for: "policy-bg" }, bg, " Allow break-glass requests"),
+      h("span", { class: "hint" }, "Engineers with a TOTP-backed elevation may then open access at once, without an approval; " +
+        "your approvers are notified at once and review it afterwards (a rejection revokes it).")),
+    labelled("Break-glass at most", bgMax, "The longest break-glass grant, e.g. 30m or 1h (at most the gateway's max_grant)."),
+    h("button", { type: "submit", class: "primary", id: "policy-save" }, "Save policy"), err);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    clear(err);
+    const body = { break_glass: bg.checked, break_glass_max: bgMax.value.trim() };
+    const raw = n.value.trim();
+    // the gateway validates (1..10, an integer): send what was typed as a number when it is one
+    body.approvals_required = /^-?[0-9]+$/.test(raw) ? parseInt(raw, 10) : raw;
+    try {
+      const t = await api("PUT", "/v1/tenants/" + encodeURIComponent(tenantId) + "/policy", body);
+      const np = t.policy || {};
+      clear(current).appendChild(policyText(np));
+      n.value = String(np.approvals_required);
+      bg.checked = !!np.break_glass;
+      bgMax.value = np.break_glass_max || "";
+      status("Policy saved: " + np.approvals_required + " approval(s), break-glass " + (np.break_glass ? "allowed" : "not allowed") + ".");
+    } catch (e) {
+      err.appendChild(errorBox(e));
+    }
+  });
+  box.appendChild(current);
+  box.appendChild(form);
+  return box;
+}
+
 export async function directory(box) {
   box.appendChild(h("h1", {}, "Directory"));
   const m = me();
   if (has("global_admin") && m.tenant) box.appendChild(await lockboxSwitch(m.tenant));
+  if (has("global_admin") && m.tenant) box.appendChild(await policyEditor(m.tenant.id));
   if (has("provider_admin")) {
     const { items } = await listAll("/v1/tenants", {}, 2);
     box.appendChild(h("h2", {}, "Tenants"));

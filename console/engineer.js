@@ -1,7 +1,7 @@
 // lockbox console: what engineers see: their requests with what to do next, a new request
 // from a ticket, and their elevations.
 import { api, listAll } from "./api.js";
-import { h, clear, time, errorBox, status, stateBadge, paged, labelled, requestLink } from "./ui.js";
+import { h, clear, time, errorBox, status, stateBadge, paged, labelled, requestLink, requestCell, warningsBox } from "./ui.js";
 
 // What happens next with REQ, worded for its engineer (MINE) or for anyone else.
 export function nextStep(req, mine) {
@@ -13,6 +13,14 @@ export function nextStep(req, mine) {
       return mine ? "Waiting for the customer's approvers. Make sure your elevation runs before they approve: one activated after the approval does not count."
         : "Waiting for a decision of the customer's approvers.";
     case "approved":
+      if (req.break_glass === true) {
+        return (mine ? "Break-glass access, approved at once: log in (" + req.access + ") to " + (req.hosts || []).join(", ") +
+          " until " + new Date(req.grant_expires_at).toLocaleString() + ", while your elevation runs. "
+          : "Break-glass access, approved at once: the engineer may log in until " +
+            new Date(req.grant_expires_at).toLocaleString() + ". ") +
+          (req.review === "pending" ? "The customer's approvers review it; a rejection revokes it."
+            : "Review: " + (req.review || "") + ".");
+      }
       return mine ? "Approved: log in (" + req.access + ") to " + (req.hosts || []).join(", ") + " until " +
         new Date(req.grant_expires_at).toLocaleString() + ", while your elevation runs."
         : "Approved: the engineer may log in until " + new Date(req.grant_expires_at).toLocaleString() + ".";
@@ -45,7 +53,7 @@ export async function myRequests(box) {
           box.appendChild(errorBox(e));
         }
       } }, "Cancel") : "";
-    return [requestLink(r.id), r.ticket, (r.hosts || []).join(", "), r.access, stateBadge(r.state),
+    return [requestCell(r), r.ticket, (r.hosts || []).join(", "), r.access, stateBadge(r.state),
       h("span", { class: "next" }, nextStep(r, true)), time(r.created_at), cancel];
   });
   box.appendChild(paged("My requests, newest first",
@@ -70,7 +78,22 @@ export async function newRequest(box, params, q) {
   const access = h("select", { name: "access" }, h("option", { value: "ssh" }, "ssh"), h("option", { value: "rdp" }, "rdp"));
   const duration = h("input", { type: "text", name: "duration", value: "1h" });
   const why = h("textarea", { name: "justification", rows: "3", required: true, maxlength: "1000" });
-  const err = h("div", {});
+  const bg = h("input", { type: "checkbox", name: "break_glass", id: "break-glass" });
+  const bgWarning = h("div", { class: "notice break-glass-notice", id: "break-glass-warning", role: "alert" },
+    h("strong", {}, "BREAK-GLASS: "),
+    "access opens at once, without the customer's approval. Use it only for an emergency that cannot wait: " +
+    "every designated approver of the customer and every provider admin is notified at once, the customer " +
+    "reviews it afterwards and a rejection revokes it (and ends its sessions). The tenant's policy must allow " +
+    "break-glass, you need a running elevation activated with a TOTP code, and the duration is at most the " +
+    "policy's break_glass_max (1h unless the tenant set another).");
+  bgWarning.hidden = true;
+  const submit = h("button", { type: "submit", class: "primary", id: "send-request" }, "Send request");
+  const err = h("div", { id: "new-request-error" });
+  bg.addEventListener("change", () => {
+    bgWarning.hidden = !bg.checked;
+    submit.className = bg.checked ? "danger" : "primary";
+    submit.textContent = bg.checked ? "Open break-glass access" : "Send request";
+  });
   const syncSub = () => {
     const t = tickets.find((x) => x.id === ticket.value);
     if (t && t.subscription) sub.value = t.subscription;
@@ -85,7 +108,10 @@ export async function newRequest(box, params, q) {
     labelled("Access", access),
     labelled("Duration", duration, "e.g. 30m, 2h (at most the gateway's max_grant)."),
     labelled("Justification", why),
-    h("button", { type: "submit", class: "primary" }, "Send request"), err);
+    h("div", { class: "field checkbox" }, h("label", { for: "break-glass" }, bg, " Break-glass (emergency access, approved at once)"),
+      h("span", { class: "hint" }, "Only when the tenant's policy allows it; read the warning before you send.")),
+    bgWarning,
+    submit, err);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     clear(err);
@@ -95,9 +121,21 @@ export async function newRequest(box, params, q) {
       hosts: hosts.value.split(",").map((s) => s.trim()).filter(Boolean),
     };
     if (scope.value === "subscription") body.subscription = sub.value.trim();
+    if (bg.checked) body.break_glass = true;
     try {
       const req = await api("POST", "/v1/requests", body);
-      status("Request " + req.id + " sent: " + req.state + ".");
+      status("Request " + req.id + " sent: " + req.state + (req.break_glass ? " (break-glass)" : "") + ".");
+      if (Array.isArray(req.warnings) && req.warnings.length) {
+        // the gateway warns (no_elevation: an approval could not be used): say so before anything else
+        clear(box);
+        box.appendChild(h("h1", { tabindex: "-1" }, "Request ", req.id, " sent"));
+        box.appendChild(h("p", {}, stateBadge(req.state), " ", nextStep(req, true)));
+        box.appendChild(warningsBox(req.warnings, "request-warnings"));
+        box.appendChild(h("p", {}, h("a", { href: "#/elevations", class: "button primary" }, "Elevate now"), " ",
+          h("a", { href: "#/requests/" + encodeURIComponent(req.id), class: "button", id: "open-request" }, "Open request " + req.id)));
+        box.querySelector("h1").focus();
+        return;
+      }
       location.hash = "#/requests/" + encodeURIComponent(req.id);
     } catch (e) {
       err.appendChild(errorBox(e));

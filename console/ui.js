@@ -126,3 +126,28 @@ export function paged(caption, columns, rows, empty, size = 25) {
 export function stateBadge(state) {
   return h("span", { class: "badge state-" + String(state).replace(/[^a-z_]/g, "") }, state);
 }
+
+// DESIGN.md "Approval policies": a break-glass request was approved at once, before anyone
+// of the customer looked at it; it stands out wherever it is listed or shown, with its review.
+export function breakGlassBadge(req) {
+  if (!req || req.break_glass !== true) return null;
+  const review = req.review || "pending";
+  return h("span", { class: "badge break-glass", "data-break-glass": req.id,
+    title: "Break-glass: approved at once without the customer's approval; review " + review },
+  "BREAK-GLASS", " ", h("span", { class: "review review-" + String(review).replace(/[^a-z]/g, "") },
+    "review " + review));
+}
+
+// A request id as a link, with its BREAK-GLASS badge when it is one.
+export function requestCell(req) {
+  const bg = breakGlassBadge(req);
+  return bg ? h("span", {}, requestLink(req.id), " ", bg) : requestLink(req.id);
+}
+
+// The engineer-facing warnings of an answer (POST /v1/requests: "warnings"), prominently.
+export function warningsBox(list, id) {
+  if (!Array.isArray(list) || !list.length) return null;
+  return h("div", { class: "notice warning", role: "alert", id: id || null },
+    h("strong", {}, "Warning" + (list.length > 1 ? "s" : "") + " from the gateway:"),
+    h("ul", {}, list.map((w) => h("li", {}, String(w)))));
+}

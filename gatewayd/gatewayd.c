@@ -82,6 +82,7 @@ static const struct route {
 	{"POST", "/v1/requests/*/revoke", gw_requests_revoke, WHO_USER},
 	{"POST", "/v1/requests/*/cancel", gw_requests_cancel, WHO_USER},
 	{"POST", "/v1/requests/*/review", gw_requests_review, WHO_USER},
+	{"POST", "/v1/requests/*/extend", gw_requests_extend, WHO_USER},
 	{"POST", "/v1/check", gw_check, WHO_HOST},
 	{"POST", "/v1/audit/events", gw_audit_ingest, WHO_HOST},
 	{"GET", "/v1/audit/events", gw_audit_list, WHO_USER},

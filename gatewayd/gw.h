@@ -335,6 +335,7 @@ enum MHD_Result gw_tenants_get(struct gw_req *r);
 enum MHD_Result gw_tenants_set_lockbox(struct gw_req *r);
 enum MHD_Result gw_tenants_set_policy(struct gw_req *r);
 enum MHD_Result gw_requests_review(struct gw_req *r);
+enum MHD_Result gw_requests_extend(struct gw_req *r);
 /* A tenant's approval policy (DESIGN.md "Approval policies"), its defaults filled in. */
 struct gw_policy {
 	int approvals_required;

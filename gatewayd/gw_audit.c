@@ -290,7 +290,7 @@ static int known_event_type(const char *t)
 		"lockbox.request.create", "lockbox.request.internal_approve",
 		"lockbox.request.approve", "lockbox.request.deny", "lockbox.request.expire",
 		"lockbox.request.revoke", "lockbox.request.cancel", "lockbox.request.complete",
-		"lockbox.request.break_glass", "lockbox.request.review",
+		"lockbox.request.break_glass", "lockbox.request.review", "lockbox.request.extend",
 		"pim.elevation.activate", "pim.elevation.expire", "access.check.allow",
 		"access.check.deny", "session.start", "session.end", "session.warn",
 		"session.terminate", "session.lost", "tenant.lockbox.enable",

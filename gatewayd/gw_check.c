@@ -93,6 +93,63 @@ out:
 	return rc;
 }
 
+/* Where REQ's grant window starts: grant_starts_at (an extension starts where the grant it
+ * extends ends), or approved_at for requests from before extensions existed. */
+static const char *grant_start(const json_t *req)
+{
+	const char *s = lb_json_str(req, "grant_starts_at");
+	return s ? s : lb_json_str(req, "approved_at");
+}
+
+#define GW_CHECK_EXTENSIONS 8 /* approved extensions followed from one grant */
+
+/* D allows REQ until D->grant_expires_at; an approved extension whose window starts right
+ * where that grant ends (and whose own elevation rule holds) carries it on, so the answer
+ * names the end of the whole chain and a live session goes on across the boundary. */
+static enum gw_db extend_through(struct gw *gw, const json_t *req, const char *now,
+				 struct decision *d)
+{
+	struct gw_store *s = gw->store;
+	char cur[64];
+	snprintf(cur, sizeof(cur), "%s", lb_json_str(req, "id"));
+	for (int n = 0; n < GW_CHECK_EXTENSIONS; n++) {
+		struct gw_filter f[2] = {{"extends", GW_EQ, cur}, {"state", GW_EQ, "approved"}};
+		const json_t *next = NULL, *e;
+		json_t *items = NULL;
+		int64_t more;
+		size_t i;
+		enum gw_db rc = s->list(s->cls, &gw_k_requests, f, 2, 0, 10, 0, NULL, NULL, &items,
+					&more);
+		if (rc != GW_DB_OK)
+			return rc;
+		json_array_foreach(items, i, e) {
+			const char *st = grant_start(e);
+			/* contiguous: it starts no later than the grant allowed so far ends */
+			if (st && strcmp(st, d->grant_expires_at) <= 0 &&
+			    strcmp(lb_json_str(e, "grant_expires_at"), d->grant_expires_at) > 0)
+				next = e;
+		}
+		if (next) {
+			struct decision x = {.req = next};
+			if ((rc = elevation_for(gw, next, now, &x)) != GW_DB_OK) {
+				json_decref(items);
+				return rc;
+			}
+			if (is(x.reason, "allow") && strcmp(x.grant_expires_at, d->grant_expires_at) > 0) {
+				snprintf(d->grant_expires_at, sizeof(d->grant_expires_at), "%s",
+					 x.grant_expires_at);
+				snprintf(cur, sizeof(cur), "%s", lb_json_str(next, "id"));
+			} else {
+				next = NULL;
+			}
+		}
+		json_decref(items);
+		if (!next)
+			break;
+	}
+	return GW_DB_OK;
+}
+
 /* Whether approved request REQ, in its window at NOW and covering the host, allows its
  * engineer: the rest of the access rule. D->reason becomes allow (with grant_expires_at),
  * user_disabled, not_engineer, no_elevation or elevation_after_approval. */
@@ -105,7 +162,9 @@ static enum gw_db grant_decide(struct gw *gw, const json_t *req, const char *now
 		return rc;
 	if (!is(d->reason, "no_request"))
 		return GW_DB_OK;
-	return elevation_for(gw, req, now, d);
+	if ((rc = elevation_for(gw, req, now, d)) != GW_DB_OK || !is(d->reason, "allow"))
+		return rc;
+	return extend_through(gw, req, now, d);
 }
 
 static void decision_message(struct decision *d, const char *user, const char *host,
@@ -231,7 +290,7 @@ static enum gw_db check_decide_tx(void *arg)
 	/* An approved grant in its window decides; otherwise the newest request explains. */
 	json_array_foreach(c->cands, i, req) {
 		if (!gw_request_covers_host(req, host) ||
-		    strcmp(now, lb_json_str(req, "approved_at")) < 0)
+		    strcmp(now, grant_start(req)) < 0)
 			continue;
 		if (!is(lb_json_str(req, "access"), access)) {
 			if (!wrong_access)
@@ -397,7 +456,7 @@ static enum gw_db grants_tx(void *arg)
 		json_array_foreach(items, i, req) {
 			struct decision d = {.req = req};
 			if (!gw_request_covers_host(req, host) ||
-			    strcmp(now, lb_json_str(req, "approved_at")) < 0)
+			    strcmp(now, grant_start(req)) < 0)
 				continue;
 			if ((rc = grant_decide(gw, req, now, &d)) != GW_DB_OK) {
 				json_decref(items);

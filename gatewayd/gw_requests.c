@@ -83,18 +83,36 @@ static enum gw_db notify_state(struct gw *gw, const json_t *req)
 	return gw_notify_request(gw, req, event);
 }
 
-/* Opens the grant window now: approved_at, grant_expires_at. */
-static void grant_fields(json_t *fields, const json_t *req, int64_t now_ms, const char *by)
+/* Approves REQ now and opens its grant window: approved_at, grant_starts_at,
+ * grant_expires_at. The window starts now, or, for an extension (extends), where the grant it
+ * extends ends (DESIGN.md "Approval policies"), so live sessions go on across the boundary. */
+static enum gw_db grant_fields(struct gw_store *s, json_t *fields, const json_t *req,
+			       int64_t now_ms, const char *by)
 {
-	int64_t secs = 0;
-	char now[LB_TIME_BUFLEN], until[LB_TIME_BUFLEN];
+	int64_t secs = 0, start = now_ms;
+	char now[LB_TIME_BUFLEN], from[LB_TIME_BUFLEN], until[LB_TIME_BUFLEN];
+	const char *ext = lb_json_str(req, "extends");
+
+	if (ext) {
+		json_t *old = NULL;
+		enum gw_db rc = s->get(s->cls, &gw_k_requests, "id", ext, &old);
+		int64_t end;
+		if (rc != GW_DB_OK && rc != GW_DB_NOT_FOUND)
+			return rc;
+		if (old && lb_time_parse(lb_json_str(old, "grant_expires_at"), &end) == 0)
+			start = end;
+		json_decref(old);
+	}
 	lb_duration_parse(lb_json_str(req, "duration"), &secs);
 	lb_time_format(now_ms, now, sizeof(now));
-	lb_time_format(now_ms + secs * 1000, until, sizeof(until));
+	lb_time_format(start, from, sizeof(from));
+	lb_time_format(start + secs * 1000, until, sizeof(until));
 	json_object_set_new(fields, "state", json_string("approved"));
 	lb_json_set_str_or_null(fields, "approved_by", by);
 	json_object_set_new(fields, "approved_at", json_string(now));
+	json_object_set_new(fields, "grant_starts_at", json_string(from));
 	json_object_set_new(fields, "grant_expires_at", json_string(until));
+	return GW_DB_OK;
 }
 
 static enum gw_db hosts_in_scope(struct gw_tx *tx, const char *tenant, const char *scope,
@@ -240,8 +258,11 @@ static enum gw_db request_create_tx(struct gw_tx *tx)
 			    now, "internal_approved_by", "approved_by", "approved_at",
 			    "grant_expires_at", "pending_expires_at", pend, "decision_reason");
 	json_object_set_new(tx->out, "state", json_string(state));
-	if (auto_approve)
-		grant_fields(tx->out, tx->out, r->now, NULL);
+	/* an extension (POST /v1/requests/{id}/extend) names the request it extends */
+	lb_json_set_str_or_null(tx->out, "extends", lb_json_str(body, "extends"));
+	json_object_set_new(tx->out, "grant_starts_at", json_null());
+	if (auto_approve && (rc = grant_fields(s, tx->out, tx->out, r->now, NULL)) != GW_DB_OK)
+		goto out;
 	/* its sessions are looked at once its grant ends (sweep_lost_sessions) */
 	json_object_set_new(tx->out, "sessions_checked", json_false());
 	json_object_set_new(tx->out, "approvals", json_array());
@@ -334,6 +355,80 @@ enum MHD_Result gw_requests_create(struct gw_req *r)
 		lb_duration_format(secs, dur, sizeof(dur));
 		json_object_set_new(tx.body, "duration", json_string(dur));
 		ret = gw_tx_run(&tx, 1, request_create_tx, 201);
+		gw_notify_kick();
+	}
+	json_decref(tx.body);
+	return ret;
+}
+
+/* POST /v1/requests/{id}/extend: its engineer, while it is approved, asks for more time. A
+ * new request with the old one's ticket, scope, hosts and access (extends = the old id),
+ * decided like any other; approved, its window starts where the old one ends. */
+static enum gw_db request_extend_tx(struct gw_tx *tx)
+{
+	struct gw_req *r = tx->r;
+	struct gw_store *s = r->gw->store;
+	json_t *old = NULL;
+	enum gw_db rc = s->get(s->cls, &gw_k_requests, "id", r->args[0], &old);
+
+	if (rc == GW_DB_NOT_FOUND || (rc == GW_DB_OK && !gw_may_read_request(&r->who, old))) {
+		json_decref(old);
+		return gw_tx_fail(tx, "not_found", "no request %s", r->args[0]);
+	}
+	if (rc != GW_DB_OK)
+		return rc;
+	if (!is(lb_json_str(old, "requester"), r->who.id)) {
+		rc = gw_tx_fail(tx, "forbidden", "only its engineer extends a request");
+		goto out;
+	}
+	if (!is(gw_request_effective_state(old, r->now), "approved")) {
+		rc = gw_tx_fail(tx, "wrong_state", "request %s is %s: only an approved grant is "
+				"extended (open a new request instead)", r->args[0],
+				gw_request_effective_state(old, r->now));
+		goto out;
+	}
+	json_object_set(tx->body, "ticket", json_object_get(old, "ticket"));
+	json_object_set(tx->body, "scope", json_object_get(old, "scope"));
+	if (lb_json_str(old, "subscription"))
+		json_object_set(tx->body, "subscription", json_object_get(old, "subscription"));
+	json_object_set(tx->body, "hosts", json_object_get(old, "hosts"));
+	json_object_set(tx->body, "access", json_object_get(old, "access"));
+	json_object_set_new(tx->body, "extends", json_string(r->args[0]));
+	if ((rc = request_create_tx(tx)) != GW_DB_OK || tx->err_code)
+		goto out;
+	rc = request_event(r->gw, tx->out, "extend", r->who.id,
+			   json_pack("{s:s,s:O,s:O}", "extends", r->args[0], "duration",
+				     json_object_get(tx->out, "duration"), "old_grant_expires_at",
+				     json_object_get(old, "grant_expires_at")));
+out:
+	json_decref(old);
+	return rc;
+}
+
+enum MHD_Result gw_requests_extend(struct gw_req *r)
+{
+	static const struct gw_field spec[] = {
+		{"duration", GW_F_STR, 0, 32}, {"justification", GW_F_STR, 1, 1000}, {NULL, 0, 0, 0}};
+	struct gw_tx tx = {.r = r, .what = "request"};
+	const struct gw_config *cfg = &r->gw->cfg;
+	int64_t secs = cfg->default_grant;
+	enum MHD_Result ret;
+
+	if (!gw_is(&r->who, GW_ROLE_ENGINEER))
+		return gw_reply_error(r, "forbidden", "only engineers extend their requests");
+	if (!(tx.body = gw_parse_body(r, spec)))
+		return MHD_YES;
+	if (json_object_get(tx.body, "duration") &&
+	    gw_want_duration(r, "duration", lb_json_str(tx.body, "duration"), &secs) != 0)
+		ret = MHD_YES;
+	else if (secs > cfg->max_grant)
+		ret = gw_reply_error(r, "duration_too_long", "duration: at most %llds (max_grant)",
+				     (long long)cfg->max_grant);
+	else {
+		char dur[32];
+		lb_duration_format(secs, dur, sizeof(dur));
+		json_object_set_new(tx.body, "duration", json_string(dur));
+		ret = gw_tx_run(&tx, 1, request_extend_tx, 201);
 		gw_notify_kick();
 	}
 	json_decref(tx.body);
@@ -565,8 +660,10 @@ static enum gw_db approval_add(struct gw_tx *tx, json_t *req, json_t *fields, co
 	*partial = json_array_size(list) < (size_t)p.approvals_required;
 	if (*partial)
 		json_object_set_new(fields, "state", json_string(lb_json_str(req, "state")));
-	else
-		grant_fields(fields, req, tx->r->now, tx->r->who.id);
+	else if ((rc = grant_fields(s, fields, req, tx->r->now, tx->r->who.id)) != GW_DB_OK) {
+		json_decref(list);
+		return rc;
+	}
 	json_object_set(fields, "approvals", list);
 	json_object_set_new(req, "approvals_required", json_integer(p.approvals_required));
 	json_decref(list);
@@ -643,7 +740,10 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 			goto out;
 		}
 		if (!json_is_true(json_object_get(tenant, "lockbox_enabled"))) {
-			grant_fields(fields, req, r->now, NULL);
+			if ((rc = grant_fields(s, fields, req, r->now, NULL)) != GW_DB_OK) {
+				json_decref(fields);
+				goto out;
+			}
 			auto_approve = 1;
 		}
 	} else if (is(t->action, "approve")) {
@@ -870,6 +970,42 @@ static enum gw_db sweep_requests(struct sweep *sw, const char *state, const char
 /* Grants that ended (revoked or completed) at least session_lost_after ago: their sessions
  * that the host never said ended are recorded as session.lost, once. The wait gives the
  * host's agent the time to end them and deliver their session.end first. */
+/* Whether request ID has an approved extension (its sessions go on under it). */
+static enum gw_db has_live_extension(struct gw_store *s, const char *id, int *yes)
+{
+	struct gw_filter f[2] = {{"extends", GW_EQ, id}, {"state", GW_EQ, "approved"}};
+	json_t *items = NULL;
+	int64_t next;
+	enum gw_db rc = s->list(s->cls, &gw_k_requests, f, 2, 0, 1, 0, NULL, NULL, &items, &next);
+	*yes = rc == GW_DB_OK && json_array_size(items) > 0;
+	json_decref(items);
+	return rc;
+}
+
+/* session.lost for REQ's sessions the host never closed, and for those of the requests it
+ * extends (their sessions went on under it). */
+static enum gw_db reconcile_chain(struct gw *gw, const json_t *req, const char *why)
+{
+	struct gw_store *s = gw->store;
+	enum gw_db rc = gw_sessions_reconcile(gw, req, why);
+	char up[64] = "";
+	if (lb_json_str(req, "extends"))
+		snprintf(up, sizeof(up), "%s", lb_json_str(req, "extends"));
+	for (int n = 0; rc == GW_DB_OK && up[0] && n < 8; n++) {
+		json_t *parent = NULL;
+		rc = s->get(s->cls, &gw_k_requests, "id", up, &parent);
+		up[0] = '\0';
+		if (rc == GW_DB_NOT_FOUND)
+			return GW_DB_OK;
+		if (rc == GW_DB_OK)
+			rc = gw_sessions_reconcile(gw, parent, why);
+		if (rc == GW_DB_OK && lb_json_str(parent, "extends"))
+			snprintf(up, sizeof(up), "%s", lb_json_str(parent, "extends"));
+		json_decref(parent);
+	}
+	return rc;
+}
+
 static enum gw_db sweep_lost_sessions(struct sweep *sw, const char *state, const char *why)
 {
 	struct gw_store *s = sw->gw->store;
@@ -889,10 +1025,15 @@ static enum gw_db sweep_lost_sessions(struct sweep *sw, const char *state, const
 		sw->more = 1;
 	json_array_foreach(items, i, req) {
 		json_t *fields = json_pack("{s:b}", "sessions_checked", 1);
+		int extended = 0;
 		rc = s->update(s->cls, &gw_k_requests, lb_json_str(req, "id"), fields);
 		json_decref(fields);
-		if (rc == GW_DB_OK)
-			rc = gw_sessions_reconcile(sw->gw, req, why);
+		/* sessions opened under it go on under an approved extension: they are looked
+		 * at when the last of the chain ends (below), not now */
+		if (rc == GW_DB_OK && is(state, "completed"))
+			rc = has_live_extension(s, lb_json_str(req, "id"), &extended);
+		if (rc == GW_DB_OK && !extended)
+			rc = reconcile_chain(sw->gw, req, why);
 		if (rc != GW_DB_OK)
 			break;
 	}

@@ -39,7 +39,8 @@ static const struct gw_col requests[] = {
 	T("created_at"), T("updated_at"), T("internal_approved_by"), T("approved_by"),
 	T("approved_at"), T("grant_expires_at"), T("pending_expires_at"), T("decision_reason"),
 	{"sessions_checked", GW_C_BOOL, 1}, J("approvals"), B("break_glass"), T("review"),
-	T("reviewed_by"), T("reviewed_at"), T("review_reason"), END};
+	T("reviewed_by"), T("reviewed_at"), T("review_reason"), T("extends"),
+	T("grant_starts_at"), END};
 static const struct gw_col audit[] = {I("seq"), T("id"), T("time"), T("type"), T("tenant"),
 				      T("subscription"), T("level"), T("actor"), T("host"),
 				      T("request"), J("details"), T("prev_hash"), T("hash"),

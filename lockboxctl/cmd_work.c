@@ -107,6 +107,7 @@ static const struct ctl_col request_cols[] = {
 	{"HOSTS", "hosts", COL_LIST},
 	{"ACCESS", "access", COL_STR},
 	{"DURATION", "duration", COL_STR},
+	{"EXTENDS", "extends", COL_STR},
 	{"BREAK-GLASS", "break_glass", COL_BOOL},
 	{"REVIEW", "review", COL_STR},
 	{"CREATED", "created_at", COL_TIME},
@@ -205,6 +206,27 @@ static int request_create(struct ctl *c, struct ctl_args *a)
 		if (json_is_string(w) && !c->quiet)
 			fprintf(stderr, "lockboxctl: warning: %s\n", json_string_value(w));
 	return cmd_print_object(c, ans, NULL);
+}
+
+/* POST /v1/requests/{id}/extend: a new request that continues this grant when approved. */
+static int request_extend(struct ctl *c, struct ctl_args *a)
+{
+	const char *reason = cmd_need(a, "reason"), *dur = ctl_arg(a, "duration");
+	int64_t secs;
+	json_t *b;
+	char *p;
+	int rc;
+	if (!reason)
+		return CTL_USAGE;
+	if (dur && lb_duration_parse(dur, &secs) != 0)
+		return ctl_usage(a, "--duration: '%s' is not a duration (write e.g. 30m, 4h)", dur);
+	b = json_pack("{s:s}", "justification", reason);
+	if (dur)
+		json_object_set_new(b, "duration", json_string(dur));
+	p = cmd_path_id("/v1/requests", a->pos[0], "/extend");
+	rc = cmd_call_show(c, "POST", p, b);
+	free(p);
+	return rc;
 }
 
 /* POST /v1/requests/{id}/review: a designated approver's verdict on a break-glass request. */
@@ -371,6 +393,11 @@ static const struct ctl_opt request_create_opts[] = {
 			      "tenant's policy must allow it)", 0},
 	{NULL, NULL, NULL, 0},
 };
+static const struct ctl_opt extend_opts[] = {
+	{"duration", "DURATION", "length of the extension, e.g. 2h (default: default_grant)", 0},
+	{"reason", "TEXT", "justification shown to the approvers", 0},
+	{NULL, NULL, NULL, 0},
+};
 static const struct ctl_opt review_opts[] = {
 	{"verdict", "accepted|rejected", "rejected revokes the grant if it is still live", 0},
 	{"reason", "TEXT", "why; recorded in the request's history and the audit log", 0},
@@ -422,6 +449,12 @@ const struct ctl_cmd ctl_cmds_work[] = {
 	 "--break-glass: only where the tenant's policy allows it, on an elevation activated\n"
 	 "with a TOTP code, at most the policy's break_glass_max; approved at once, and every\n"
 	 "designated approver and provider admin is told and reviews it."},
+	{"request extend", "REQUEST [--duration DURATION] --reason TEXT",
+	 "ask for more time on an approved grant (its engineer)", 1, 1, extend_opts,
+	 request_extend, 0,
+	 "Opens a new request (extends = REQUEST) with the same ticket, scope, hosts and\n"
+	 "access, decided like any other. Approved, its window starts where REQUEST's grant\n"
+	 "ends, and live sessions go on across the boundary."},
 	{"request review", "REQUEST --verdict accepted|rejected [--reason TEXT]",
 	 "review a break-glass request (designated approver)", 1, 1, review_opts, request_review,
 	 0, "A rejected review revokes the grant if it is still live (its sessions end)."},

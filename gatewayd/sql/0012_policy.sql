@@ -11,3 +11,9 @@ ALTER TABLE requests ADD COLUMN review TEXT;
 ALTER TABLE requests ADD COLUMN reviewed_by TEXT;
 ALTER TABLE requests ADD COLUMN reviewed_at TEXT;
 ALTER TABLE requests ADD COLUMN review_reason TEXT;
+-- Extensions: a request that extends another (extends = its id) opens its window where the
+-- other's ends (grant_starts_at); for every other request grant_starts_at = approved_at.
+ALTER TABLE requests ADD COLUMN extends TEXT;
+ALTER TABLE requests ADD COLUMN grant_starts_at TEXT;
+UPDATE requests SET grant_starts_at = approved_at WHERE approved_at IS NOT NULL;
+CREATE INDEX requests_extends ON requests(extends);

@@ -59,3 +59,5 @@ TESTS += api/test_consolefiles.py
 EXTRA_DIST += api/test_consolefiles.py
 TESTS += api/test_breakglass.py
 EXTRA_DIST += api/test_breakglass.py
+TESTS += api/test_extend.py
+EXTRA_DIST += api/test_extend.py

@@ -13,6 +13,13 @@ wrong one, after sign-out. Headers (CSP, frame, referrer, cache), no inline scri
 the served files, a justification with markup shown as text, no error in the browser's log,
 and a plain-HTTP gateway on 127.0.0.1 (Secure cookies are kept there: a secure context).
 
+Approval policies: the tenant's global admin edits the policy (the gateway's validation errors
+shown, the saved policy shown and in the API); N-of-M: "1 of 2 approvals" after the first of
+two approvers, approved after the second; an engineer without elevation sees the no_elevation
+warning and the gateway's refusal of break-glass, an approver the 422 no_elevation message; a
+break-glass request carries the BREAK-GLASS badge in the lists and on its page, and an
+approver's rejecting review revokes it (its reason, markup, shown as text).
+
 Screenshots of the main views go to tests/console/screenshots/ in the build tree.
 Skips (77) in sanitizer builds (Chromium is not built for ASan's runtime in this process tree;
 the gateway's own code is covered by tests/api) and without chromium, chromedriver or
@@ -515,6 +522,156 @@ try:
         T.check(wait_for(lambda: el("#justification") and r2["id"] in text("h1"),
                          "then the request"), "mail link leads to the request")
 
+    # ---------------------------------------------------------- approval policies
+    with T.section("global admin: the approval policy, the gateway's validation shown"):
+        if sign_in("gadmA"):
+            open_console("#/directory")
+            wait_for(lambda: el("#policy") and el("#policy-current"), "the policy editor")
+            T.check(text("#policy-approvals") == "1" and "not allowed" in text("#policy-break-glass"),
+                    "the default policy: 1 approval, no break-glass", text("#policy-current"))
+            n = el("#policy input[name=approvals_required]")
+            n.clear()
+            n.send_keys("11")
+            el("#policy-save").click()
+            T.check(wait_for(lambda: "bad_value" in text("#policy-error") and
+                             "approvals_required" in text("#policy-error"),
+                             "11 approvals: the gateway's bad_value shown"), "out of range refused")
+            n.clear()
+            n.send_keys("2")
+            el("#policy-bg").click()
+            el("#policy input[name=break_glass_max]").clear()
+            el("#policy input[name=break_glass_max]").send_keys("soon")
+            el("#policy-save").click()
+            T.check(wait_for(lambda: "bad_duration" in text("#policy-error"),
+                             "a bad break_glass_max: the gateway's error"), "bad duration refused")
+            pol = w.must("GET", "/v1/tenants/" + w.tenant["A"], who="gadmA")["policy"]
+            T.eq(pol["approvals_required"], 1, "nothing changed by the refused saves")
+            el("#policy input[name=break_glass_max]").clear()
+            el("#policy input[name=break_glass_max]").send_keys("30m")
+            el("#policy-save").click()
+            T.check(wait_for(lambda: text("#policy-approvals") == "2" and
+                             "allowed" == text("#policy-break-glass") and not text("#policy-error"),
+                             "the saved policy shows"), "policy saved in the page")
+            T.eq(text("#policy-break-glass-max"), "30m", "break_glass_max shown")
+            pol = w.must("GET", "/v1/tenants/" + w.tenant["A"], who="gadmA")["policy"]
+            T.eq((pol["approvals_required"], pol["break_glass"], pol["break_glass_max"]), (2, True, "30m"),
+                 "the API shows the policy")
+            driver.refresh()
+            T.check(wait_for(lambda: text("#policy-approvals") == "2", "after a reload: the stored policy"),
+                    "policy survives a reload")
+            shot("11-policy")
+
+    r6 = None
+    with T.section("engineer without elevation: warnings shown, break-glass refused with the message"):
+        if sign_in("eng2"):
+            open_console("#/new-request")
+            wait_for(lambda: el("#new-request"), "the new-request form")
+            Select(el("#new-request select[name=ticket]")).select_by_value(w.ticket["A"])
+            el("#new-request input[name=subscription]").clear()
+            el("#new-request input[name=subscription]").send_keys(w.sub["A1"])
+            el("#new-request input[name=hosts]").send_keys("hA1")
+            el("#new-request textarea[name=justification]").send_keys("outage")
+            T.check(not el("#break-glass-warning").is_displayed(), "no break-glass warning before the box")
+            el("#break-glass").click()
+            T.check(el("#break-glass-warning").is_displayed() and
+                    "without the customer's approval" in text("#break-glass-warning"),
+                    "checking break-glass shows its warning")
+            shot("12-break-glass-form")
+            el("#send-request").click()
+            T.check(wait_for(lambda: "mfa_required" in text("#new-request-error") and
+                             "TOTP" in text("#new-request-error"),
+                             "no TOTP-backed elevation: the gateway's message"), "break-glass refused")
+            el("#break-glass").click()
+            el("#send-request").click()
+            T.check(wait_for(lambda: "no_elevation" in text("#request-warnings"),
+                             "the no_elevation warning shown"), "warnings shown prominently")
+            T.eq(el("#request-warnings").get_attribute("role"), "alert", "announced as an alert")
+            r6 = el("#open-request").get_attribute("href").rsplit("/", 1)[1]
+            T.eq(api_state(r6), "customer_notified", "the request exists, waiting")
+
+    r5 = w.new_request(sub="A1")
+    with T.section("N-of-M: 1 of 2 after the first approval, approved after the second"):
+        if sign_in("ownA1"):
+            open_console("#/requests/" + r5["id"])
+            wait_for(lambda: el("#act-approve"), "approve offered")
+            el("#decide textarea[name=reason]").send_keys("first of two")
+            el("#act-approve").click()
+            wait_for(lambda: el("#decide input[name=totp]") and
+                     el("#decide input[name=totp]").is_displayed(), "the TOTP field appears")
+            el("#decide input[name=totp]").send_keys(w.totp("ownA1"))
+            el("#act-approve").click()
+            T.check(wait_for(lambda: text("#approval-count") == "1 of 2 approvals",
+                             "the page shows 1 of 2"), "1 of 2 approvals")
+            T.check("owna1" in text("#approvals-list") and "first of two" in text("#approvals-list"),
+                    "the approval: who and why", text("#approvals-list"))
+            T.check(el("#approved-by-me") and not el("#act-approve") and el("#act-deny"),
+                    "approved by me: no second approve, deny still offered")
+            req = w.must("GET", "/v1/requests/" + r5["id"], who="eng")
+            T.eq((req["state"], len(req["approvals"] or [])), ("customer_notified", 1),
+                 "the API: still waiting, one approval")
+        if sign_in("gadmA"):
+            open_console("#/requests/" + r5["id"])
+            T.check(wait_for(lambda: text("#approval-count") == "1 of 2 approvals",
+                             "a global admin reads N from the tenant"), "1 of 2 for gadmA")
+            open_console("#/requests/" + str(r6))
+            wait_for(lambda: el("#act-approve"), "approve offered on eng2's request")
+            el("#act-approve").click()
+            T.check(wait_for(lambda: "no_elevation" in text("#decision-error") and
+                             "no running elevation" in text("#decision-error"),
+                             "422 no_elevation: the gateway's message"), "no_elevation shown")
+            T.eq(api_state(r6), "customer_notified", "nothing approved")
+        if sign_in("lbappA"):
+            open_console("#/requests/" + r5["id"])
+            wait_for(lambda: el("#act-approve"), "approve offered to the second approver")
+            el("#decide textarea[name=reason]").send_keys("second")
+            el("#act-approve").click()
+            wait_for(lambda: el("#decide input[name=totp]") and
+                     el("#decide input[name=totp]").is_displayed(), "the TOTP field appears")
+            el("#decide input[name=totp]").send_keys(w.totp("lbappA"))
+            el("#act-approve").click()
+            T.check(wait_for(lambda: "approved" in text("main .badge") and
+                             len(driver.find_elements(By.CSS_SELECTOR, "#approvals-list li")) == 2,
+                             "approved, with both approvals"), "approved after the second")
+            req = w.must("GET", "/v1/requests/" + r5["id"], who="eng")
+            T.eq((req["state"], req["approved_by"]), ("approved", w.user["lbappA"]),
+                 "the API: approved by the second approver")
+            shot("13-two-approvals")
+
+    rb = w.must("POST", "/v1/requests", dict(w.request_body(sub="A1"), duration="30m",
+                                             justification="prod down", break_glass=True), who="eng")
+    with T.section("break-glass: the badge, and a rejecting review revokes it (reason as text)"):
+        T.eq((rb["state"], rb["review"]), ("approved", "pending"), "break-glass: approved at once")
+        if el("#signout"):  # lbappA, signed in above
+            open_console("#/approvals")
+            T.check(wait_for(lambda: el('#break-glass-review [data-break-glass="%s"]' % rb["id"]),
+                             "the review list names it"), "listed for review")
+            T.check("BREAK-GLASS" in text('[data-break-glass="%s"]' % rb["id"]),
+                    "with the BREAK-GLASS badge")
+            shot("14-break-glass-list")
+            el('#break-glass-review a[href="#/requests/%s"]' % rb["id"]).click()
+            wait_for(lambda: el("#review"), "the review form")
+            T.check("BREAK-GLASS" in text("main p .break-glass") and el("#break-glass-notice"),
+                    "the request page: badge and notice")
+            T.eq(text("#review-state"), "pending", "review pending")
+            el("#review-reject").click()
+            T.check(wait_for(lambda: "Give a reason" in text("#review-error"), "reject asks for a reason"),
+                    "a reason is required to reject")
+            el("#review textarea[name=reason]").send_keys(XSS)
+            el("#review-reject").click()
+            T.check(wait_for(lambda: text("#review-state") == "rejected" and "revoked" in text("main .badge"),
+                             "rejected and revoked in the page"), "rejected in the page")
+            T.eq(el("#review-reason").text, XSS, "the review reason is shown exactly, as text")
+            T.eq(len(driver.find_elements(By.CSS_SELECTOR, "#review-reason *")), 0, "no element made from it")
+            T.eq(driver.execute_script("return window.__xss === undefined"), True, "no script ran")
+            T.check(not el("#review"), "reviewed: no second review")
+            shot("15-break-glass-rejected")
+        req = w.must("GET", "/v1/requests/" + rb["id"], who="eng")
+        T.eq((req["state"], req["review"], req["review_reason"]), ("revoked", "rejected", XSS),
+             "the API shows it revoked, review rejected")
+        if sign_in("eng"):
+            T.check(wait_for(lambda: el('[data-break-glass="%s"]' % rb["id"]),
+                             "the engineer's list marks it"), "BREAK-GLASS in my requests")
+
     with T.section("a plain-HTTP gateway on 127.0.0.1: the Secure cookie is kept"):
         with lbtest.Gateway(conf_extra="console_dir = %s" % CONSOLE_DIR) as plain:
             plain.start()
@@ -534,9 +691,9 @@ try:
             msg = e.get("message", "")
             if e.get("level") not in ("SEVERE", "ERROR"):
                 continue
-            # a refused API call (the bad token, expected 401/403/404/422) is logged by the
+            # a refused API call (the bad token, expected 400/401/403/404/409/422) is logged by the
             # browser itself as a network error; anything else is the console's fault
-            if e.get("source") == "network" and re.search(r"/v1/[a-z/_0-9-]+.* (401|403|404|422) ", msg):
+            if e.get("source") == "network" and re.search(r"/v1/[a-z/_0-9-]+.* (400|401|403|404|409|422) ", msg):
                 continue
             bad.append(msg)
         T.check(not bad, "no JavaScript, CSP or other errors in the browser log (%d entries read)"

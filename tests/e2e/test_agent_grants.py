@@ -16,6 +16,8 @@ OpenSSH's client. Checked:
   login with that reason (issue 12);
 - the gateway killed: the held grants are dropped at once (the long-poll fails), a login is
   denied within timeout (gateway_unreachable) although the grant is still live;
+- an extension approved while a session runs: the session goes on across the old grant's
+  end and ends within 1 s after the extension's end (issue 18);
 - the gateway frozen (SIGSTOP: the connection stays open, nothing answers): the held grants
   are used for at most 30 s after the last answer (25 s wait + 5 s), then logins are denied.
 
@@ -36,7 +38,7 @@ sshenv.require(T)
 
 TIMEOUT = 3
 LIVE_BOUND = 30 + 3   # the grants outlive a silent gateway by at most 30 s (+ test slack)
-U = {k: "lbg_" + k for k in ("a", "b", "rdp", "dis", "role")}
+U = {k: "lbg_" + k for k in ("a", "b", "rdp", "dis", "role", "ext")}
 HEARTBEAT = "echo LB-READY; i=0; while [ $i -lt 900 ]; do echo hb$i; i=$((i+1)); sleep 1; done"
 REVOKE_BOUND = 2.0    # DESIGN.md: a revoke (any change that ends the grant) within 2 s
 
@@ -72,9 +74,9 @@ def ask(user, service="sshd", timeout=5.0):
     return json.loads(data.decode())
 
 
-def grant(user, access="ssh"):
+def grant(user, access="ssh", duration="1h"):
     w.elevate(user)
-    req = w.new_request(who=user, access=access)
+    req = w.new_request(who=user, access=access, duration=duration)
     w.must("POST", "/v1/requests/%s/approve" % req["id"], {"reason": "ok"}, who="ownA1")
     return req["id"]
 
@@ -186,6 +188,29 @@ try:
             a = ask(U[key])
             T.eq((a["decision"], a["reason"]), ("deny", reason),
                  "the next login: the gateway's %s" % reason, a)
+
+    with T.section("an approved extension: the live session goes on across the boundary"):
+        rx = grant(U["ext"], duration="12s")
+        live = h.live(U["ext"], HEARTBEAT)
+        T.check(live.wait_for("LB-READY", timeout=20), "ext has a live session",
+                live.text()[-500:])
+        ext = w.must("POST", "/v1/requests/%s/extend" % rx,
+                     {"justification": "not done yet", "duration": "12s"}, who=U["ext"],
+                     expect=201)
+        ext = w.must("POST", "/v1/requests/%s/approve" % ext["id"], {}, who="ownA1")
+        old_end = lbtest.parse_time(w.must("GET", "/v1/requests/%s" % rx, who="ownA1")["grant_expires_at"])
+        new_end = lbtest.parse_time(ext["grant_expires_at"])
+        T.check(abs(lbtest.parse_time(ext["grant_starts_at"]) - old_end) < 0.01,
+                "the extension starts where the grant ends")
+        time.sleep(max(0.0, old_end + 2.0 - time.time()))
+        T.check(live.alive(), "2 s after the old grant's end the session still runs",
+                live.text()[-300:])
+        live.wait_exit(max(0.0, new_end - time.time()) + 5)
+        gone = live.exit_wall
+        T.check(gone is not None and new_end - 0.3 <= gone <= new_end + 1.0,
+                "it ends within 1 s after the extension's end (%s)"
+                % ("%.2f s after" % (gone - new_end) if gone else "still running"),
+                live.text()[-300:])
 
     rb = grant(U["b"])
     wait_grants(lambda g: g.get("current") and g.get("count", 0) >= 1, "b's grant is held")
