@@ -104,4 +104,19 @@ with Gateway() as gw:
                 "audited: review, then revoke", evs)
         T.eq(w.must("GET", "/v1/audit/verify").get("ok"), True, "the chain verifies")
 
+    with T.section("a gateway killed right after a break-glass request sends each mail once"):
+        st, req3, _ = create(break_glass=True)
+        T.eq(st, 201, "created")
+        gw.kill9()
+        gw.start()
+
+        def mails3():
+            return [m.get("X-Envelope-To") for m in gw.mail.messages()
+                    if "BREAK-GLASS" in subject(m) and req3["id"] in subject(m)]
+        want = sorted(w.login[k] + "@example.test" for k in ("ownA1", "gadmA", "lbappA", "padm"))
+        lbtest.wait_until(lambda: len(mails3()) >= len(want), timeout=20)
+        got = mails3()
+        for addr in want:
+            T.eq(got.count(addr), 1, "%s got the break-glass mail exactly once" % addr, got)
+
 T.done()
