@@ -72,11 +72,13 @@ async function approvalsRequired(req) {
 function approvalsView(req, n) {
   const list = Array.isArray(req.approvals) ? req.approvals : [];
   const parts = [];
-  if (n && n > 1) {
+  // "k of N" counts the customer's approvals; a break-glass request (approved at once) and one of
+  // a tenant with lockbox off (no customer step) have none to count
+  if (n && n > 1 && req.break_glass !== true && (list.length || !req.approved_at)) {
     const missing = Math.max(0, n - list.length);
-    parts.push(h("strong", { id: "approval-count", class: missing && req.state === "customer_notified" ? "warn" : "" },
+    parts.push(h("div", {}, h("strong", { id: "approval-count", class: missing && req.state === "customer_notified" ? "warn" : null },
       list.length + " of " + n + " approvals"),
-    req.state === "customer_notified" && missing ? " — " + missing + " more needed from other designated approvers" : "");
+    req.state === "customer_notified" && missing ? " — " + missing + " more needed from other designated approvers" : ""));
   }
   if (list.length) {
     parts.push(h("ul", { id: "approvals-list" }, list.map((a) => h("li", { class: "approval" },
