@@ -78,7 +78,7 @@ char *ctl_human(const json_t *v, enum ctl_col_kind kind)
 				len += strlen(json_string_value(e)) + 1;
 		}
 		if (all_str) {
-			s = malloc(len + 1);
+			s = malloc(len + 2); /* + 2: room for "-" when the list is empty */
 			if (!s)
 				return NULL;
 			s[0] = '\0';
