@@ -139,7 +139,6 @@ int agent_grants_fetch(struct agent *ag, struct lb_http_client *c);
 
 /* agent_grants.c: the grants the agent answers logins from. */
 void agent_grants_init(struct agent *ag);
-void agent_grants_free(struct agent *ag);
 /* Replaces the held grants with the gateway's answer ANS to a question sent at SENT_MONO_MS;
  * 0, or -1 with WHY (nothing held then). */
 int agent_grants_set(struct agent *ag, const json_t *ans, int64_t sent_mono_ms, char *why,

@@ -50,11 +50,6 @@ void agent_grants_drop(struct agent *ag)
 	pthread_mutex_unlock(&ag->grants.lock);
 }
 
-void agent_grants_free(struct agent *ag)
-{
-	agent_grants_drop(ag);
-}
-
 int agent_grants_valid(struct agent *ag)
 {
 	int v;

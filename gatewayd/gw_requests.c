@@ -314,6 +314,29 @@ out:
 	return rc;
 }
 
+/* BODY's duration (default_grant when absent), checked against max_grant and written back in
+ * its canonical form; 0, or -1 after replying (*RET). */
+static int request_duration(struct gw_req *r, json_t *body, enum MHD_Result *ret)
+{
+	const struct gw_config *cfg = &r->gw->cfg;
+	int64_t secs = cfg->default_grant;
+	char dur[32];
+
+	if (json_object_get(body, "duration") &&
+	    gw_want_duration(r, "duration", lb_json_str(body, "duration"), &secs) != 0) {
+		*ret = MHD_YES;
+		return -1;
+	}
+	if (secs > cfg->max_grant) {
+		*ret = gw_reply_error(r, "duration_too_long", "duration: at most %llds (max_grant)",
+				      (long long)cfg->max_grant);
+		return -1;
+	}
+	lb_duration_format(secs, dur, sizeof(dur));
+	json_object_set_new(body, "duration", json_string(dur));
+	return 0;
+}
+
 enum MHD_Result gw_requests_create(struct gw_req *r)
 {
 	static const struct gw_field spec[] = {
@@ -323,10 +346,8 @@ enum MHD_Result gw_requests_create(struct gw_req *r)
 		{"justification", GW_F_STR, 1, 1000}, {"break_glass", GW_F_BOOL, 0, 0},
 		{NULL, 0, 0, 0}};
 	struct gw_tx tx = {.r = r, .what = "request"};
-	const struct gw_config *cfg = &r->gw->cfg;
 	enum MHD_Result ret;
 	const char *scope, *access;
-	int64_t secs = cfg->default_grant;
 	size_t nhosts;
 
 	if (!gw_is(&r->who, GW_ROLE_ENGINEER))
@@ -344,16 +365,7 @@ enum MHD_Result gw_requests_create(struct gw_req *r)
 		ret = gw_reply_error(r, "bad_value", "access: ssh or rdp");
 	else if (nhosts < 1 || nhosts > GW_REQUEST_HOSTS_MAX)
 		ret = gw_reply_error(r, "bad_value", "hosts: name 1..%d hosts, or [\"*\"]", GW_REQUEST_HOSTS_MAX);
-	else if (json_object_get(tx.body, "duration") &&
-		 gw_want_duration(r, "duration", lb_json_str(tx.body, "duration"), &secs) != 0)
-		ret = MHD_YES;
-	else if (secs > cfg->max_grant)
-		ret = gw_reply_error(r, "duration_too_long", "duration: at most %llds (max_grant)",
-				     (long long)cfg->max_grant);
-	else {
-		char dur[32];
-		lb_duration_format(secs, dur, sizeof(dur));
-		json_object_set_new(tx.body, "duration", json_string(dur));
+	else if (request_duration(r, tx.body, &ret) == 0) {
 		ret = gw_tx_run(&tx, 1, request_create_tx, 201);
 		gw_notify_kick();
 	}
@@ -410,24 +422,13 @@ enum MHD_Result gw_requests_extend(struct gw_req *r)
 	static const struct gw_field spec[] = {
 		{"duration", GW_F_STR, 0, 32}, {"justification", GW_F_STR, 1, 1000}, {NULL, 0, 0, 0}};
 	struct gw_tx tx = {.r = r, .what = "request"};
-	const struct gw_config *cfg = &r->gw->cfg;
-	int64_t secs = cfg->default_grant;
-	enum MHD_Result ret;
+	enum MHD_Result ret = MHD_YES;
 
 	if (!gw_is(&r->who, GW_ROLE_ENGINEER))
 		return gw_reply_error(r, "forbidden", "only engineers extend their requests");
 	if (!(tx.body = gw_parse_body(r, spec)))
 		return MHD_YES;
-	if (json_object_get(tx.body, "duration") &&
-	    gw_want_duration(r, "duration", lb_json_str(tx.body, "duration"), &secs) != 0)
-		ret = MHD_YES;
-	else if (secs > cfg->max_grant)
-		ret = gw_reply_error(r, "duration_too_long", "duration: at most %llds (max_grant)",
-				     (long long)cfg->max_grant);
-	else {
-		char dur[32];
-		lb_duration_format(secs, dur, sizeof(dur));
-		json_object_set_new(tx.body, "duration", json_string(dur));
+	if (request_duration(r, tx.body, &ret) == 0) {
 		ret = gw_tx_run(&tx, 1, request_extend_tx, 201);
 		gw_notify_kick();
 	}
