@@ -94,7 +94,9 @@ def denied(user, reason, what):
             s[-800:])
     T.check("pam_open_session" not in s and "created session" not in s,
             "%s: no session was started" % what, s[-600:])
-    T.check("login failed for user %s" % user in h.xrdp_since(c),
+    # xrdp writes its line after sesman answers it: wait for it (bounded), not race it
+    T.check(lbtest.wait_until(lambda: "login failed for user %s" % user in h.xrdp_since(c),
+                              timeout=10, step=0.05),
             "%s: xrdp's log says login failed" % what, h.xrdp_since(c)[-400:])
     T.check(lbtest.wait_until(lambda: len(log.events("access.check.deny", user=user,
                                                      reason=reason)) > n, timeout=5),
