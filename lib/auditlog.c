@@ -1,5 +1,6 @@
-/* lockbox: the host's local append-only audit log and its delivery to the gateway
- * (see include/lockbox/auditlog.h for the file format and the locking protocol). */
+/* lockbox: the host's local audit log: events as jansson objects, reading, and delivery to
+ * the gateway (see include/lockbox/auditlog.h for the file format and the locking protocol;
+ * appending lines is lib/auditappend.c, which the PAM module links without jansson). */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,61 +14,15 @@
 #include <unistd.h>
 
 #include "lockbox/auditlog.h"
+#include "auditlog_int.h"
 #include "lockbox/escape.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 
-#define CURSOR_SUFFIX ".cursor"
-#define CURSOR_LEN 21 /* "%020lld\n" */
-#define APPEND_LOCK_MS 3000
 /* How long a deliverer waits for another one to finish. The one holding the lock re-reads the
  * log after every batch, so it usually takes our events along; what it misses goes out with
  * the next flush. Waiting longer would only make concurrent logins queue up. */
 #define DELIVERY_LOCK_MS 1000
-
-const char *lb_auditlog_strerror(enum lb_auditlog_result r)
-{
-	switch (r) {
-	case LB_AUDITLOG_OK:
-		return "ok";
-	case LB_AUDITLOG_ERR_ARG:
-		return "bad argument";
-	case LB_AUDITLOG_ERR_IO:
-		return "audit log I/O error";
-	case LB_AUDITLOG_ERR_BUSY:
-		return "audit log busy";
-	case LB_AUDITLOG_ERR_GATEWAY:
-		return "gateway did not accept the events";
-	case LB_AUDITLOG_ERR_DEADLINE:
-		return "deadline passed";
-	case LB_AUDITLOG_ERR_INTERNAL:
-		return "internal error";
-	}
-	return "unknown error";
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-/* flock with a bound: polls LOCK_NB until DEADLINE (monotonic ms). */
-static int lock_until(int fd, int op, int64_t deadline)
-{
-	for (;;) {
-		if (flock(fd, op | LOCK_NB) == 0)
-			return 0;
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			return -1;
-		if (lb_mono_ms() >= deadline) {
-			errno = EWOULDBLOCK;
-			return -1;
-		}
-		sleep_ms(5);
-	}
-}
 
 json_t *lb_audit_event_new(const char *type, const char *id, int64_t time_ms, const char *actor,
 			   const char *request, json_t *details)
@@ -110,181 +65,29 @@ static int event_valid(const json_t *ev)
 	       lb_json_str(ev, "type");
 }
 
-/* Checks an opened log/cursor file: a regular file of ours or root's; fixes its mode. */
-static int check_file(int fd, const char *path, char *err, size_t errlen, struct stat *out)
-{
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		snprintf(err, errlen, "%s: fstat: %s", path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		return -1;
-	}
-	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		snprintf(err, errlen, "%s: owned by uid %u, not by root or uid %u", path,
-			 (unsigned)st.st_uid, (unsigned)geteuid());
-		return -1;
-	}
-	if ((st.st_mode & 07777) != 0600 && st.st_uid == geteuid() && fchmod(fd, 0600) != 0) {
-		snprintf(err, errlen, "%s: fchmod 0600: %s", path, strerror(errno));
-		return -1;
-	}
-	if (out)
-		*out = st;
-	return 0;
-}
-
-static int make_parent_dir(const char *path, char *err, size_t errlen)
-{
-	char *dir = strdup(path), *slash;
-	int rc = 0;
-	if (!dir) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-			snprintf(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
-			rc = -1;
-		}
-	}
-	free(dir);
-	return rc;
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-/* ---- cursor ---- */
-
-static char *cursor_path(const char *path)
-{
-	size_t n = strlen(path) + sizeof(CURSOR_SUFFIX);
-	char *p = malloc(n);
-	if (p)
-		snprintf(p, n, "%s%s", path, CURSOR_SUFFIX);
-	return p;
-}
-
-static long long read_cursor_fd(int fd)
-{
-	char buf[CURSOR_LEN + 1];
-	ssize_t n = pread(fd, buf, CURSOR_LEN, 0);
-	char *end;
-	long long v;
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	errno = 0;
-	v = strtoll(buf, &end, 10);
-	if (errno || end == buf || v < 0)
-		return 0;
-	return v;
-}
-
-static int write_cursor_fd_sync(int fd, long long off, int sync)
-{
-	char buf[CURSOR_LEN + 1];
-	snprintf(buf, sizeof(buf), "%020lld\n", off);
-	if (pwrite(fd, buf, CURSOR_LEN, 0) != CURSOR_LEN)
-		return -1;
-	if (ftruncate(fd, CURSOR_LEN) != 0)
-		return -1;
-	return sync ? fsync(fd) : 0;
-}
-
-static int write_cursor_fd(int fd, long long off)
-{
-	return write_cursor_fd_sync(fd, off, 1);
-}
-
 /* Reads the cursor without taking the delivery lock (for listing). */
 static long long peek_cursor(const char *path)
 {
-	char *cp = cursor_path(path);
+	char *cp = lb_auditlog_cursor_path(path);
 	long long v = 0;
 	int fd;
 	if (!cp)
 		return 0;
 	fd = open(cp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd >= 0) {
-		v = read_cursor_fd(fd);
+		v = lb_auditlog_cursor_read(fd);
 		close(fd);
 	}
 	free(cp);
 	return v;
 }
 
-/* Lines of events the gateway already holds are appended without fsync, and their cursor
- * step is not synced either, so a crash may keep a cursor that points past the end of what
- * reached the disk. Lines appended after that would then count as delivered and never be
- * sent. Every append holds the log's lock, so the first one after such a crash sees the
- * cursor past the end and sets it back to 0, the rule a flush applies to a replaced log:
- * everything is sent again, and the gateway drops what it already holds by id. CFD is the
- * cursor file when the caller holds it, or -1. */
-static void cursor_clamp(const char *path, int cfd, off_t size)
+/* The event as one line: compact JSON (no raw newline: strings escape them), keys sorted. */
+static enum lb_auditlog_result append_event(const char *path, const json_t *event,
+					    enum lb_auditlog_mode mode, char *err, size_t errlen)
 {
-	char *cp = NULL;
-	int fd = cfd;
-
-	if (fd < 0) {
-		if (!(cp = cursor_path(path)))
-			return;
-		fd = open(cp, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-		free(cp);
-		if (fd < 0)
-			return; /* no cursor: nothing counts as delivered */
-	}
-	if (read_cursor_fd(fd) > (long long)size)
-		(void)write_cursor_fd(fd, 0);
-	if (fd != cfd)
-		close(fd);
-}
-
-/* fsync of PATH's directory, so that a file made there survives a crash. */
-static void sync_parent_dir(const char *path)
-{
-	char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
-	if (slash) {
-		int dfd;
-		*(slash == dir ? slash + 1 : slash) = '\0';
-		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			(void)fsync(dfd);
-			close(dfd);
-		}
-	}
-	free(dir);
-}
-
-/* Appends one event line; *START and *END (may be NULL) get the offsets of that line. SYNC:
- * fsync it (the only copy of an event) or not (the gateway holds it already). CFD: the
- * cursor file if the caller holds it open, or -1. */
-static enum lb_auditlog_result append_line(const char *path, const json_t *event, char *err,
-					   size_t errlen, off_t *start, off_t *end, int sync,
-					   int cfd)
-{
-	enum lb_auditlog_result res = LB_AUDITLOG_ERR_IO;
-	struct stat st;
-	char *line = NULL;
-	size_t len;
-	int fd = -1;
+	enum lb_auditlog_result r;
+	char *line;
 
 	if (err && errlen)
 		err[0] = '\0';
@@ -292,149 +95,32 @@ static enum lb_auditlog_result append_line(const char *path, const json_t *event
 		snprintf(err, errlen, "event needs a UUID id, a time and a type");
 		return LB_AUDITLOG_ERR_ARG;
 	}
-	/* compact JSON has no raw newline (strings escape them), so one event is one line */
 	line = json_dumps(event, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!line) {
 		snprintf(err, errlen, "out of memory");
 		return LB_AUDITLOG_ERR_INTERNAL;
 	}
-	len = strlen(line);
-	if (len > LB_AUDITLOG_MAX_LINE) {
-		snprintf(err, errlen, "event too large (%zu bytes)", len);
-		res = LB_AUDITLOG_ERR_ARG;
-		goto out;
-	}
-	line[len] = '\n'; /* json_dumps' NUL becomes the newline; we write len + 1 bytes */
-
-	/* O_RDWR, not O_WRONLY: the last byte is read back to repair a torn line */
-	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-	if (fd < 0 && errno == ENOENT) {
-		if (make_parent_dir(path, err, errlen) != 0)
-			goto out;
-		fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
-			  0600);
-	}
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: open: %s", path, strerror(errno));
-		goto out;
-	}
-	if (check_file(fd, path, err, errlen, NULL) != 0)
-		goto out;
-	if (lock_until(fd, LOCK_EX, lb_mono_ms() + APPEND_LOCK_MS) != 0) {
-		snprintf(err, errlen, "%s: lock: %s", path, strerror(errno));
-		res = LB_AUDITLOG_ERR_BUSY;
-		goto out;
-	}
-	if (fstat(fd, &st) != 0) {
-		snprintf(err, errlen, "%s: fstat: %s", path, strerror(errno));
-		goto out;
-	}
-	cursor_clamp(path, cfd, st.st_size);
-	if (st.st_size > 0) {
-		/* a torn write (crash mid-line) must not glue onto our event */
-		char last;
-		if (pread(fd, &last, 1, st.st_size - 1) != 1) {
-			snprintf(err, errlen, "%s: read: %s", path, strerror(errno));
-			goto out;
-		}
-		if (last != '\n' && write_all(fd, "\n", 1) != 0) {
-			snprintf(err, errlen, "%s: write: %s", path, strerror(errno));
-			goto out;
-		}
-	}
-	if (start) {
-		/* O_APPEND writes at the end, which is ours while we hold the lock */
-		*start = lseek(fd, 0, SEEK_END);
-		*end = *start + (off_t)len + 1;
-	}
-	if (write_all(fd, line, len + 1) != 0 || (sync && fsync(fd) != 0)) {
-		snprintf(err, errlen, "%s: write: %s", path, strerror(errno));
-		goto out;
-	}
-	if (sync && st.st_size == 0)
-		sync_parent_dir(path); /* a new file: its directory entry too */
-	res = LB_AUDITLOG_OK;
-out:
-	if (fd >= 0)
-		close(fd); /* releases the lock */
+	r = lb_auditlog_append_line(path, line, strlen(line), mode, err, errlen);
 	free(line);
-	return res;
+	return r;
 }
 
 enum lb_auditlog_result lb_auditlog_append(const char *path, const json_t *event, char *err,
 					   size_t errlen)
 {
-	return append_line(path, event, err, errlen, NULL, NULL, 1, -1);
+	return append_event(path, event, LB_AUDITLOG_DURABLE, err, errlen);
 }
 
 enum lb_auditlog_result lb_auditlog_append_unsynced(const char *path, const json_t *event,
 						    char *err, size_t errlen)
 {
-	return append_line(path, event, err, errlen, NULL, NULL, 0, -1);
-}
-
-enum lb_auditlog_result lb_auditlog_sync(const char *path, char *err, size_t errlen)
-{
-	int fd;
-
-	if (err && errlen)
-		err[0] = '\0';
-	/* fsync flushes the file whatever the fd's mode */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: open: %s", path, strerror(errno));
-		return LB_AUDITLOG_ERR_IO;
-	}
-	if (check_file(fd, path, err, errlen, NULL) != 0) {
-		close(fd);
-		return LB_AUDITLOG_ERR_IO;
-	}
-	if (fsync(fd) != 0) {
-		snprintf(err, errlen, "%s: fsync: %s", path, strerror(errno));
-		close(fd);
-		return LB_AUDITLOG_ERR_IO;
-	}
-	close(fd);
-	/* and its directory entry, for a log the unsynced append created (cheap when clean) */
-	sync_parent_dir(path);
-	return LB_AUDITLOG_OK;
+	return append_event(path, event, LB_AUDITLOG_UNSYNCED, err, errlen);
 }
 
 enum lb_auditlog_result lb_auditlog_append_delivered(const char *path, const json_t *event,
 						     char *err, size_t errlen)
 {
-	enum lb_auditlog_result res;
-	char *cp = cursor_path(path);
-	off_t start = -1, end = -1;
-	int cfd = -1;
-
-	/* no fsync anywhere here: the gateway holds this event durably already (it decided and
-	 * recorded it), so a login does not wait for the host's disk; a line lost in a crash
-	 * is the host's copy only, and cursor_clamp keeps a cursor that outlived it from
-	 * hiding later events */
-	if (!cp)
-		return append_line(path, event, err, errlen, NULL, NULL, 0, -1);
-	cfd = open(cp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-	if (cfd < 0 && errno == ENOENT && make_parent_dir(path, err, errlen) == 0)
-		cfd = open(cp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-	/* holding the delivery lock keeps a flush from moving the cursor under us; if someone
-	 * is delivering, append plainly: the event then goes out again as a harmless duplicate */
-	if (cfd < 0 || check_file(cfd, cp, err, errlen, NULL) != 0 ||
-	    lock_until(cfd, LOCK_EX, lb_mono_ms() + 50) != 0) {
-		if (cfd >= 0)
-			close(cfd);
-		free(cp);
-		return append_line(path, event, err, errlen, NULL, NULL, 0, -1);
-	}
-	res = append_line(path, event, err, errlen, &start, &end, 0, cfd);
-	/* only when nothing was pending before it may the cursor step over our own line */
-	if (res == LB_AUDITLOG_OK && start >= 0 && read_cursor_fd(cfd) == (long long)start)
-		/* no fsync: a cursor lost in a crash only re-sends an event the gateway
-		 * keeps once by id; one that outlives our line is clamped (cursor_clamp) */
-		(void)write_cursor_fd_sync(cfd, (long long)end, 0);
-	close(cfd);
-	free(cp);
-	return res;
+	return append_event(path, event, LB_AUDITLOG_DELIVERED, err, errlen);
 }
 
 /* ---- reading ---- */
@@ -450,7 +136,7 @@ static int open_log_read(const char *path, FILE **fp, off_t *size, char *err, si
 		snprintf(err, errlen, "%s: open: %s", path, strerror(errno));
 		return -1;
 	}
-	if (check_file(fd, path, err, errlen, &st) != 0) {
+	if (lb_auditlog_check_file(fd, path, err, errlen, &st) != 0) {
 		close(fd);
 		return -1;
 	}
@@ -538,8 +224,7 @@ enum lb_auditlog_result lb_auditlog_pending(const char *path, size_t *pending, c
 	return lb_auditlog_foreach(path, count_pending, pending, err, errlen);
 }
 
-/* ---- delivery (not in the PAM module: lockbox-agent delivers) ---- */
-#ifndef LB_AUDITLOG_NO_FLUSH
+/* ---- delivery ---- */
 
 struct batch {
 	json_t *events;   /* array */
@@ -624,7 +309,7 @@ enum lb_auditlog_result lb_auditlog_flush(const char *path, const char *gateway_
 		snprintf(err, errlen, "gateway URL too long");
 		return LB_AUDITLOG_ERR_ARG;
 	}
-	cpath = cursor_path(path);
+	cpath = lb_auditlog_cursor_path(path);
 	b.events = json_array();
 	if (!cpath || !b.events) {
 		snprintf(err, errlen, "out of memory");
@@ -642,19 +327,19 @@ enum lb_auditlog_result lb_auditlog_flush(const char *path, const char *gateway_
 		res = LB_AUDITLOG_ERR_IO;
 		goto out;
 	}
-	if (check_file(cfd, cpath, err, errlen, NULL) != 0) {
+	if (lb_auditlog_check_file(cfd, cpath, err, errlen, NULL) != 0) {
 		res = LB_AUDITLOG_ERR_IO;
 		goto out;
 	}
 	/* one deliverer at a time; the others wait a little, within their own deadline */
-	if (lock_until(cfd, LOCK_EX,
+	if (lb_auditlog_lock_until(cfd, LOCK_EX,
 		       deadline < lb_mono_ms() + DELIVERY_LOCK_MS ? deadline
 								: lb_mono_ms() + DELIVERY_LOCK_MS) != 0) {
 		snprintf(err, errlen, "%s: another process is delivering events", cpath);
 		res = LB_AUDITLOG_ERR_BUSY;
 		goto out;
 	}
-	cursor = read_cursor_fd(cfd);
+	cursor = lb_auditlog_cursor_read(cfd);
 	{
 		/* the size now, not when the log was opened: while we waited for the lock,
 		 * another deliverer may have sent lines appended since (and moved the cursor
@@ -689,7 +374,7 @@ enum lb_auditlog_result lb_auditlog_flush(const char *path, const char *gateway_
 				/* only malformed lines: step over them */
 				st->skipped += b.skipped;
 				cursor = (long long)b.end;
-				if (write_cursor_fd(cfd, cursor) != 0) {
+				if (lb_auditlog_cursor_write(cfd, cursor, 1) != 0) {
 					snprintf(err, errlen, "%s: write: %s", cpath,
 						 strerror(errno));
 					res = LB_AUDITLOG_ERR_IO;
@@ -753,7 +438,7 @@ enum lb_auditlog_result lb_auditlog_flush(const char *path, const char *gateway_
 		lb_http_response_free(&r);
 		st->skipped += b.skipped; /* counted once the cursor passes them */
 		cursor = (long long)b.end;
-		if (write_cursor_fd(cfd, cursor) != 0) {
+		if (lb_auditlog_cursor_write(cfd, cursor, 1) != 0) {
 			snprintf(err, errlen, "%s: write: %s", cpath, strerror(errno));
 			res = LB_AUDITLOG_ERR_IO;
 			break;
@@ -780,4 +465,3 @@ out:
 	free(cpath);
 	return res;
 }
-#endif /* LB_AUDITLOG_NO_FLUSH */

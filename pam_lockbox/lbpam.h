@@ -5,7 +5,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
 #include <security/pam_modules.h>
 
 #include "lockbox/config.h"
@@ -101,10 +100,37 @@ struct lbpam_ctx {
 void lbpam_log_error(const struct lbpam_ctx *x, const char *what, const char *why);
 void lbpam_log_debug(const struct lbpam_ctx *x, const char *what, const char *detail);
 
-/* Records EVENT (stolen): a syslog key=value line, then the local audit log (which
- * lockbox-agent delivers to the gateway). Returns 0 if the event is durable in the local log,
- * -1 otherwise. */
-int lbpam_emit(const struct lbpam_ctx *x, json_t *event);
+/* An audit event as the module records it (DESIGN.md "Audit events"): its details are an
+ * ordered list, from which both the syslog line and the local log's JSON line are made. */
+#define LBPAM_EV_FIELDS 20
+struct lbpam_event {
+	char type[32];
+	char id[40];          /* a UUID: the gateway's decision id, or a fresh one */
+	const char *actor;    /* NULL: null */
+	const char *request;  /* NULL: null */
+	size_t n;
+	struct lbpam_field {
+		const char *key;
+		const char *str; /* NULL: null (when !is_num) */
+		long long num;
+		int is_num;
+	} d[LBPAM_EV_FIELDS];
+	char text[4096]; /* escaped copies of values that were not clean text */
+	size_t used;
+	int bad;         /* out of room: the event is not recorded */
+};
+
+/* Starts event TYPE with ID (NULL: a fresh UUID; -1 when there is no randomness). */
+int lbpam_event_init(struct lbpam_event *e, const char *type, const char *id);
+/* Sets detail KEY (replacing an earlier value): text kept verbatim when clean, escaped to
+ * printable ASCII when it has control characters or invalid UTF-8 (the gateway never refuses
+ * the event for it); NULL is null. KEY and clean S must outlive the event. */
+void lbpam_event_text(struct lbpam_event *e, const char *key, const char *s);
+void lbpam_event_int(struct lbpam_event *e, const char *key, long long v);
+
+/* Records E: a syslog key=value line, then the local audit log (which lockbox-agent delivers
+ * to the gateway). Returns 0 if the event is durable in the local log, -1 otherwise. */
+int lbpam_emit(const struct lbpam_ctx *x, const struct lbpam_event *e);
 
 /* ---- the steps of the hooks (lbpam_decide.c) ---- */
 

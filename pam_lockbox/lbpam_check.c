@@ -10,9 +10,9 @@
 #include <security/pam_modules.h>
 
 #include "lbpam.h"
-#include "lockbox/agentproto.h"
+#include "lockbox/agentcall.h"
 #include "lockbox/escape.h"
-#include "lockbox/json.h"
+#include "lockbox/jsonflat.h"
 #include "lockbox/util.h"
 
 /* The gateway's limits for the optional check fields (docs/API.md: rhost 255, tty 64 bytes) */
@@ -56,7 +56,7 @@ static void fail(struct lbpam_decision *d, enum lbpam_result r, const char *fmt,
 /* Text for an optional field: escaped to printable ASCII when it has control characters or
  * invalid UTF-8, and cut to MAX bytes (at a character boundary) so that a hostile or merely
  * long rhost/tty can never turn the gateway's answer into a 400 (and the login into a deny). */
-static json_t *clean_string(const char *s, size_t max)
+static void clean_string(struct lb_jw *w, const char *key, const char *s, size_t max)
 {
 	char buf[1024];
 	size_t n;
@@ -72,25 +72,53 @@ static json_t *clean_string(const char *s, size_t max)
 			n--; /* not inside a UTF-8 sequence */
 		buf[n] = '\0';
 	}
-	return json_string(buf);
+	lb_jw_str(w, key, buf);
 }
 
-/* The question's common fields; NULL when the user or service is not clean text. */
-static json_t *question(const char *op, const char *user, const char *service, const char *rhost,
-			const char *tty)
+/* Starts a question with its common fields; -1 when the user or service is not clean text. */
+static int question(struct lb_jw *w, char *buf, size_t cap, const char *op, const char *user,
+		    const char *service, const char *rhost, const char *tty)
 {
-	json_t *q;
 	if (!lb_str_clean(user) || !lb_str_clean(service))
-		return NULL;
-	q = json_pack("{s:s,s:s,s:s}", "op", op, "user", user, "service", service);
-	if (!q)
-		return NULL;
+		return -1;
+	lb_jw_init(w, buf, cap);
+	lb_jw_str(w, "op", op);
+	lb_jw_str(w, "user", user);
+	lb_jw_str(w, "service", service);
 	/* rhost and tty come from the client side: sent escaped, never raw */
 	if (rhost && *rhost)
-		json_object_set_new(q, "rhost", clean_string(rhost, LBPAM_MAX_RHOST));
+		clean_string(w, "rhost", rhost, LBPAM_MAX_RHOST);
 	if (tty && *tty)
-		json_object_set_new(q, "tty", clean_string(tty, LBPAM_MAX_TTY));
-	return q;
+		clean_string(w, "tty", tty, LBPAM_MAX_TTY);
+	return 0;
+}
+
+/* Sends the question in W and reads the answer into ANS/O. */
+static enum lb_agent_result ask(const struct lbpam_conf *c, struct lb_jw *w, int64_t timeout_ms,
+				char *ans, size_t cap, struct lb_jflat *o, char *err,
+				size_t errlen)
+{
+	enum lb_agent_result ar;
+	char why[256];
+	size_t alen = 0;
+	long n = lb_jw_finish(w);
+
+	/* the line's newline goes where the writer's NUL is */
+	if (n < 0 || (size_t)n + 1 >= w->cap) {
+		snprintf(err, errlen, "%s: question too large", lb_agent_strerror(LB_AGENT_ERR_INTERNAL));
+		return LB_AGENT_ERR_INTERNAL;
+	}
+	w->buf[n] = '\n';
+	ar = lb_agent_ask(c->h.agent_socket, w->buf, (size_t)n + 1, timeout_ms, ans, cap, &alen,
+			  err, errlen);
+	if (ar != LB_AGENT_OK)
+		return ar;
+	/* strict: a second "decision" key, a nested value or trailing text is garbage */
+	if (lb_jflat_parse(ans, alen, o, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s: %s", lb_agent_strerror(LB_AGENT_ERR_PROTOCOL), why);
+		return LB_AGENT_ERR_PROTOCOL;
+	}
+	return LB_AGENT_OK;
 }
 
 void lbpam_check(const struct lbpam_conf *c, const char *user, const char *service,
@@ -99,8 +127,9 @@ void lbpam_check(const struct lbpam_conf *c, const char *user, const char *servi
 {
 	struct lb_check_answer a;
 	enum lb_agent_result ar;
-	char err[384];
-	json_t *q, *ans = NULL;
+	struct lb_jw w;
+	struct lb_jflat o;
+	char err[384], q[LB_AGENT_MAX_MSG], ans[LB_AGENT_MAX_MSG + 1];
 
 	memset(d, 0, sizeof(*d));
 	d->result = LBPAM_ERR_INTERNAL;
@@ -108,28 +137,26 @@ void lbpam_check(const struct lbpam_conf *c, const char *user, const char *servi
 		fail(d, LBPAM_ERR_AGENT, "no time left to ask lockbox-agent");
 		return;
 	}
-	q = question("check", user, service, rhost, tty);
-	if (!q) {
+	if (question(&w, q, sizeof(q), "check", user, service, rhost, tty) != 0) {
 		fail(d, LBPAM_ERR_INTERNAL,
 		     "user or service name has control characters or invalid UTF-8");
 		return;
 	}
-	ar = lb_agent_call(c->h.agent_socket, q, timeout_ms, &ans, err, sizeof(err));
-	json_decref(q);
+	ar = ask(c, &w, timeout_ms, ans, sizeof(ans), &o, err, sizeof(err));
 	if (ar != LB_AGENT_OK) {
 		fail(d, ar == LB_AGENT_ERR_INTERNAL ? LBPAM_ERR_INTERNAL : LBPAM_ERR_AGENT, "%s",
 		     err);
 		return;
 	}
-	if (lb_check_answer_parse(ans, &a, err, sizeof(err)) != 0) {
+	if (lb_check_answer_parse_flat(&o, &a, err, sizeof(err)) != 0) {
 		fail(d, LBPAM_ERR_AGENT, "lockbox-agent's %s", err);
-		goto out;
+		return;
 	}
 	/* an answer about someone or somewhere else is no answer to this login */
 	if (strcmp(a.user, user) != 0 || (host && a.host[0] && strcmp(a.host, host) != 0) ||
 	    (host && !a.host[0] && a.allow)) {
 		fail(d, LBPAM_ERR_AGENT, "lockbox-agent answered for another user or host");
-		goto out;
+		return;
 	}
 	d->result = a.allow ? LBPAM_ALLOW : LBPAM_DENY;
 	snprintf(d->reason, sizeof(d->reason), "%s", a.reason);
@@ -141,8 +168,6 @@ void lbpam_check(const struct lbpam_conf *c, const char *user, const char *servi
 	snprintf(d->access, sizeof(d->access), "%s", a.access);
 	d->at_gateway = a.at_gateway;
 	d->recorded = a.recorded && a.allow;
-out:
-	json_decref(ans);
 }
 
 int lbpam_agent_session(const struct lbpam_conf *c, int open, const char *session,
@@ -151,37 +176,33 @@ int lbpam_agent_session(const struct lbpam_conf *c, int open, const char *sessio
 			const char *request, const char *grant_expires_at, int64_t timeout_ms,
 			char *err, size_t errlen)
 {
-	enum lb_agent_result ar;
-	json_t *q, *ans = NULL;
-	int rc = -1;
+	const struct lb_jflat_field *ok;
+	struct lb_jw w;
+	struct lb_jflat o;
+	char q[LB_AGENT_MAX_MSG], ans[LB_AGENT_MAX_MSG + 1], why[256];
 
-	q = question(open ? "session_open" : "session_close", user, service, rhost, tty);
-	if (!q || json_object_set_new(q, "session", json_string(session)) != 0) {
-		json_decref(q);
-		snprintf(err, errlen, "out of memory or unclean user name");
+	if (question(&w, q, sizeof(q), open ? "session_open" : "session_close", user, service,
+		     rhost, tty) != 0) {
+		snprintf(err, errlen, "user or service name has control characters or invalid UTF-8");
 		return -1;
 	}
+	lb_jw_str(&w, "session", session);
 	if (open) {
 		if (session_tty && *session_tty)
-			json_object_set_new(q, "session_tty", clean_string(session_tty, LBPAM_MAX_TTY));
+			clean_string(&w, "session_tty", session_tty, LBPAM_MAX_TTY);
 		if (access && *access)
-			json_object_set_new(q, "access", json_string(access));
-		lb_json_set_str_or_null(q, "decision_id", decision_id && *decision_id ? decision_id : NULL);
-		lb_json_set_str_or_null(q, "request", request && *request ? request : NULL);
-		lb_json_set_str_or_null(q, "grant_expires_at",
-					grant_expires_at && *grant_expires_at ? grant_expires_at : NULL);
+			lb_jw_str(&w, "access", access);
+		lb_jw_str(&w, "decision_id", decision_id && *decision_id ? decision_id : NULL);
+		lb_jw_str(&w, "request", request && *request ? request : NULL);
+		lb_jw_str(&w, "grant_expires_at",
+			  grant_expires_at && *grant_expires_at ? grant_expires_at : NULL);
 	}
-	ar = lb_agent_call(c->h.agent_socket, q, timeout_ms, &ans, err, errlen);
-	json_decref(q);
-	if (ar != LB_AGENT_OK)
+	if (ask(c, &w, timeout_ms, ans, sizeof(ans), &o, err, errlen) != LB_AGENT_OK)
 		return -1;
-	if (json_is_true(json_object_get(ans, "ok"))) {
-		rc = 0;
-	} else {
-		char why[256];
-		lb_sanitize_text(lb_json_str(ans, "error"), why, sizeof(why));
-		snprintf(err, errlen, "lockbox-agent refused: %s", why[0] ? why : "no reason given");
-	}
-	json_decref(ans);
-	return rc;
+	ok = lb_jflat_get(&o, "ok");
+	if (ok && ok->type == LB_JF_BOOL && ok->num)
+		return 0;
+	lb_sanitize_text(lb_jflat_str(&o, "error"), why, sizeof(why));
+	snprintf(err, errlen, "lockbox-agent refused: %s", why[0] ? why : "no reason given");
+	return -1;
 }

@@ -11,7 +11,6 @@
 #include <security/pam_modules.h>
 
 #include "lbpam.h"
-#include "lockbox/auditlog.h"
 #include "lockbox/escape.h"
 #include "lockbox/util.h"
 
@@ -73,34 +72,21 @@ void lbpam_ctx_set_conf(struct lbpam_ctx *x, const struct lbpam_conf *c)
 		snprintf(x->host, sizeof(x->host), "unknown");
 }
 
-/* A text field for an event: kept verbatim when clean, escaped (printable ASCII) when it has
- * control characters or invalid UTF-8, so the gateway never refuses the event for it. */
-static void set_text(json_t *o, const char *key, const char *s)
+/* Starts event TYPE with the context every event carries. */
+static int event_start(struct lbpam_event *e, const struct lbpam_ctx *x, const char *type,
+		       const char *id, const char *request)
 {
-	char esc[1024];
-	if (!s) {
-		json_object_set_new(o, key, json_null());
-		return;
-	}
-	if (!lb_str_clean(s)) {
-		lb_escape_text(s, esc, sizeof(esc));
-		s = esc;
-	}
-	json_object_set_new(o, key, json_string(s));
-}
-
-static json_t *base_details(const struct lbpam_ctx *x)
-{
-	json_t *d = json_object();
-	if (!d)
-		return NULL;
-	set_text(d, "user", x->user);
-	set_text(d, "service", x->service);
-	set_text(d, "rhost", x->rhost);
-	set_text(d, "tty", x->tty);
-	json_object_set_new(d, "pid", json_integer((json_int_t)getpid()));
-	set_text(d, "host", x->host[0] ? x->host : NULL);
-	return d;
+	if (lbpam_event_init(e, type, id) != 0)
+		return -1;
+	e->actor = x->user && lb_str_clean(x->user) ? x->user : NULL;
+	e->request = request && *request ? request : NULL;
+	lbpam_event_text(e, "user", x->user);
+	lbpam_event_text(e, "service", x->service);
+	lbpam_event_text(e, "rhost", x->rhost);
+	lbpam_event_text(e, "tty", x->tty);
+	lbpam_event_int(e, "pid", (long long)getpid());
+	lbpam_event_text(e, "host", x->host[0] ? x->host : NULL);
+	return 0;
 }
 
 int lbpam_is_gated(const struct lbpam_ctx *x, char *err, size_t errlen)
@@ -176,37 +162,34 @@ void lbpam_ask(const struct lbpam_ctx *x, struct lbpam_decision *d)
 int lbpam_conclude(struct lbpam_ctx *x, struct lbpam_decision *d, int flags)
 {
 	struct lbpam_grant *g;
+	struct lbpam_event ev;
 	char msg[PAM_MAX_MSG_SIZE];
-	json_t *details;
-	int rc, logged;
+	int rc, logged = -1;
 
 	/* the gateway's decision id is the event id, so delivering our copy is a no-op
 	 * duplicate; without an answer the event gets a local id */
 	if (!d->decision_id[0] && lb_uuid4(d->decision_id, sizeof(d->decision_id)) != 0)
 		d->decision_id[0] = '\0';
-	details = base_details(x);
-	if (details) {
-		json_object_set_new(details, "decision",
-				    json_string(d->result == LBPAM_ALLOW ? "allow" : "deny"));
-		json_object_set_new(details, "reason", json_string(d->reason));
-		if (d->access[0])
-			set_text(details, "access", d->access);
-		set_text(details, "decision_id", d->decision_id);
-		if (d->grant_expires_at[0])
-			json_object_set_new(details, "grant_expires_at",
-					    json_string(d->grant_expires_at));
-		if (d->error[0])
-			set_text(details, "error", d->error);
-	}
 	/* a decision the gateway made is already in its audit store, under decision_id */
 	x->at_gateway = (d->result == LBPAM_ALLOW || d->result == LBPAM_DENY) && d->at_gateway &&
 			d->decision_id[0];
 	x->recorded = d->result == LBPAM_ALLOW && d->recorded;
-	logged = lbpam_emit(x, lb_audit_event_new(d->result == LBPAM_ALLOW ? "access.check.allow"
-									    : "access.check.deny",
-						  d->decision_id[0] ? d->decision_id : NULL, 0,
-						  x->user && lb_str_clean(x->user) ? x->user : NULL,
-						  d->request[0] ? d->request : NULL, details));
+	if (event_start(&ev, x, d->result == LBPAM_ALLOW ? "access.check.allow"
+							 : "access.check.deny",
+			d->decision_id[0] ? d->decision_id : NULL, d->request) == 0) {
+		lbpam_event_text(&ev, "decision", d->result == LBPAM_ALLOW ? "allow" : "deny");
+		lbpam_event_text(&ev, "reason", d->reason);
+		if (d->access[0])
+			lbpam_event_text(&ev, "access", d->access);
+		lbpam_event_text(&ev, "decision_id", ev.id);
+		if (d->grant_expires_at[0])
+			lbpam_event_text(&ev, "grant_expires_at", d->grant_expires_at);
+		if (d->error[0])
+			lbpam_event_text(&ev, "error", d->error);
+		logged = lbpam_emit(x, &ev);
+	} else {
+		lbpam_log_error(x, "account", "no randomness for an event id");
+	}
 	x->at_gateway = 0;
 	x->recorded = 0;
 	if (logged != 0 && d->result == LBPAM_ALLOW) {
@@ -259,67 +242,59 @@ const struct lbpam_grant *lbpam_grant_get(pam_handle_t *pamh)
 int lbpam_session_event(const struct lbpam_ctx *x, const struct lbpam_grant *g, int open)
 {
 	const void *data = NULL;
-	json_t *details = base_details(x);
 	/* "tty" means what it means in access.check.*: PAM_TTY when the decision was asked
 	 * (account); "session_tty" is PAM_TTY now (xrdp-sesman: the X display) */
 	const char *tty = g && g->has_tty ? g->tty : x->tty;
 	const char *access = g && g->access[0] ? g->access : NULL;
 	struct lbpam_ctx ex = *x; /* the events' context: "tty" as decided (the syslog sink) */
-	char id[37], err[512];
+	struct lbpam_event ev;
+	char err[512];
 	char *sid;
 
 	ex.decided_tty = tty;
-	if (details) {
-		set_text(details, "tty", tty);
-		set_text(details, "session_tty", x->tty);
-		if (access)
-			set_text(details, "access", access);
-		set_text(details, "decision_id", g ? g->decision_id : NULL);
-		if (g && g->grant_expires_at[0])
-			json_object_set_new(details, "grant_expires_at",
-					    json_string(g->grant_expires_at));
+	if (event_start(&ev, x, open ? "session.start" : "session.end", NULL,
+			g ? g->request : NULL) != 0) {
+		lbpam_log_error(x, open ? "session_open" : "session_close",
+				"no randomness for an event id");
+		return open ? PAM_SESSION_ERR : PAM_SUCCESS;
 	}
+	lbpam_event_text(&ev, "tty", tty);
+	lbpam_event_text(&ev, "session_tty", x->tty);
+	if (access)
+		lbpam_event_text(&ev, "access", access);
+	lbpam_event_text(&ev, "decision_id", g ? g->decision_id : NULL);
+	if (g && g->grant_expires_at[0])
+		lbpam_event_text(&ev, "grant_expires_at", g->grant_expires_at);
 	if (!open) {
-		if (pam_get_data(x->pamh, DATA_SESSION, &data) == PAM_SUCCESS && details)
-			set_text(details, "session", data);
+		if (pam_get_data(x->pamh, DATA_SESSION, &data) == PAM_SUCCESS)
+			lbpam_event_text(&ev, "session", data);
 		/* a session that already ran cannot be refused */
-		lbpam_emit(&ex, lb_audit_event_new("session.end", NULL, 0,
-						 lb_str_clean(x->user) ? x->user : NULL,
-						 g && g->request[0] ? g->request : NULL, details));
+		lbpam_emit(&ex, &ev);
 		if (data && lbpam_agent_session(x->conf, 0, data, x->user, x->service, x->rhost,
 						tty, NULL, NULL, NULL, NULL, NULL, time_left(x),
 						err, sizeof(err)) != 0)
 			lbpam_log_error(x, "session_close", err);
 		return PAM_SUCCESS;
 	}
-	if (lb_uuid4(id, sizeof(id)) != 0) {
-		json_decref(details);
-		lbpam_log_error(x, "session_open", "no randomness for an event id");
-		return PAM_SESSION_ERR;
-	}
-	sid = strdup(id);
+	/* the session's id is its session.start event's id */
+	sid = strdup(ev.id);
 	if (!sid || pam_set_data(x->pamh, DATA_SESSION, sid, free_data) != PAM_SUCCESS) {
 		free(sid);
-		json_decref(details);
 		lbpam_log_error(x, "session_open", "out of memory");
 		return PAM_SESSION_ERR;
 	}
 	/* the agent must know the session before it runs: it ends it when the grant ends */
-	if (lbpam_agent_session(x->conf, 1, id, x->user, x->service, x->rhost, tty, x->tty,
+	if (lbpam_agent_session(x->conf, 1, ev.id, x->user, x->service, x->rhost, tty, x->tty,
 				access, g ? g->decision_id : NULL, g ? g->request : NULL,
 				g ? g->grant_expires_at : NULL, time_left(x), err,
 				sizeof(err)) != 0) {
-		json_decref(details);
 		lbpam_log_error(x, "session_register", err);
 		return PAM_SESSION_ERR;
 	}
-	if (details)
-		json_object_set_new(details, "session", json_string(id));
+	lbpam_event_text(&ev, "session", ev.id);
 	/* the session is only allowed once its start is durable on this host */
-	if (lbpam_emit(&ex, lb_audit_event_new("session.start", id, 0,
-					     lb_str_clean(x->user) ? x->user : NULL,
-					     g && g->request[0] ? g->request : NULL, details)) != 0) {
-		(void)lbpam_agent_session(x->conf, 0, id, x->user, x->service, x->rhost, tty,
+	if (lbpam_emit(&ex, &ev) != 0) {
+		(void)lbpam_agent_session(x->conf, 0, ev.id, x->user, x->service, x->rhost, tty,
 					  NULL, NULL, NULL, NULL, NULL, time_left(x), err,
 					  sizeof(err));
 		return PAM_SESSION_ERR;

@@ -13,7 +13,8 @@
 #include <unistd.h>
 
 #include "lbpam.h"
-#include "lockbox/auditlog.h"
+#include "lockbox/auditappend.h"
+#include "lockbox/jsonflat.h"
 #include "lockbox/escape.h"
 #include "lockbox/syslog.h"
 #include "lockbox/util.h"
@@ -63,23 +64,78 @@ void lbpam_log_debug(const struct lbpam_ctx *x, const char *what, const char *de
 	fprintf(stderr, "pam_lockbox: %s\n", line);
 }
 
+/* ---- events ---- */
+
+int lbpam_event_init(struct lbpam_event *e, const char *type, const char *id)
+{
+	memset(e, 0, sizeof(*e));
+	snprintf(e->type, sizeof(e->type), "%s", type);
+	if (id && lb_uuid_valid(id)) {
+		snprintf(e->id, sizeof(e->id), "%s", id);
+		return 0;
+	}
+	return lb_uuid4(e->id, sizeof(e->id));
+}
+
+static struct lbpam_field *field(struct lbpam_event *e, const char *key)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (strcmp(e->d[i].key, key) == 0)
+			return &e->d[i];
+	if (e->n >= LBPAM_EV_FIELDS) {
+		e->bad = 1;
+		return NULL;
+	}
+	e->d[e->n].key = key;
+	return &e->d[e->n++];
+}
+
+void lbpam_event_text(struct lbpam_event *e, const char *key, const char *s)
+{
+	struct lbpam_field *f = field(e, key);
+	if (!f)
+		return;
+	f->is_num = 0;
+	f->str = s;
+	if (s && !lb_str_clean(s)) {
+		char *out = e->text + e->used;
+		size_t room = sizeof(e->text) - e->used;
+		if (room < 2) {
+			e->bad = 1;
+			f->str = NULL;
+			return;
+		}
+		lb_escape_text(s, out, room);
+		e->used += strlen(out) + 1;
+		f->str = out;
+	}
+}
+
+void lbpam_event_int(struct lbpam_event *e, const char *key, long long v)
+{
+	struct lbpam_field *f = field(e, key);
+	if (f) {
+		f->is_num = 1;
+		f->num = v;
+		f->str = NULL;
+	}
+}
+
 /* ---- the sinks ---- */
 
-static int sink_syslog(const struct lbpam_ctx *x, const json_t *ev)
+static int sink_syslog(const struct lbpam_ctx *x, const struct lbpam_event *e)
 {
 	char line[LBPAM_LINE_MAX];
 	struct lb_kvbuf kv;
-	const char *type = json_string_value(json_object_get(ev, "type"));
-	const char *key;
-	json_t *details = json_object_get(ev, "details"), *v;
-	int prio = LOG_INFO;
 
 	lb_kv_init(&kv, line, sizeof(line));
-	lb_kv_add(&kv, "event", type);
-	lb_kv_add(&kv, "id", json_string_value(json_object_get(ev, "id")));
-	if (json_is_string(json_object_get(ev, "request")))
-		lb_kv_add(&kv, "request", json_string_value(json_object_get(ev, "request")));
-	json_object_foreach(details, key, v) {
+	lb_kv_add(&kv, "event", e->type);
+	lb_kv_add(&kv, "id", e->id);
+	if (e->request)
+		lb_kv_add(&kv, "request", e->request);
+	for (size_t i = 0; i < e->n; i++) {
+		const struct lbpam_field *f = &e->d[i];
+		const char *key = f->key;
 		/* the PAM items as they are (escaped once, here), not their JSON-safe form */
 		const char *raw = !strcmp(key, "user")	  ? x->user
 				  : !strcmp(key, "service") ? x->service
@@ -89,27 +145,55 @@ static int sink_syslog(const struct lbpam_ctx *x, const json_t *ev)
 							    : NULL;
 		if (raw)
 			lb_kv_add(&kv, key, raw);
-		else if (json_is_string(v))
-			lb_kv_add(&kv, key, json_string_value(v));
-		else if (json_is_integer(v))
-			lb_kv_add_long(&kv, key, (long long)json_integer_value(v));
-		else if (json_is_null(v))
-			lb_kv_add(&kv, key, "-");
+		else if (f->is_num)
+			lb_kv_add_long(&kv, key, f->num);
+		else
+			lb_kv_add(&kv, key, f->str ? f->str : "-");
 	}
-	if (type && strcmp(type, "access.check.deny") == 0)
-		prio = LOG_NOTICE;
-	line_out(x, prio, line);
+	line_out(x, strcmp(e->type, "access.check.deny") == 0 ? LOG_NOTICE : LOG_INFO, line);
 	return 0;
 }
 
-static int sink_local_log(const struct lbpam_ctx *x, const json_t *ev)
+/* The event as the local log keeps it: {"actor","details","id","request","time","type"}. */
+static long event_json(const struct lbpam_event *e, char *buf, size_t cap)
 {
-	char err[512];
+	char now[LB_TIME_BUFLEN];
+	struct lb_jw w;
+
+	lb_time_format(lb_time_now_ms(), now, sizeof(now));
+	lb_jw_init(&w, buf, cap);
+	lb_jw_str(&w, "actor", e->actor);
+	lb_jw_object(&w, "details");
+	for (size_t i = 0; i < e->n; i++) {
+		if (e->d[i].is_num)
+			lb_jw_int(&w, e->d[i].key, e->d[i].num);
+		else
+			lb_jw_str(&w, e->d[i].key, e->d[i].str);
+	}
+	lb_jw_end(&w);
+	lb_jw_str(&w, "id", e->id);
+	lb_jw_str(&w, "request", e->request);
+	lb_jw_str(&w, "time", now);
+	lb_jw_str(&w, "type", e->type);
+	return lb_jw_finish(&w);
+}
+
+static int sink_local_log(const struct lbpam_ctx *x, const struct lbpam_event *e)
+{
+	char err[512], line[LB_AUDITLOG_MAX_LINE + 1];
 	enum lb_auditlog_result r;
+	long n;
+
 	if (!x->conf || !x->conf->h.audit_log || x->recorded)
 		return 0; /* the agent wrote this decision itself (the syslog line is ours) */
-	r = x->at_gateway ? lb_auditlog_append_delivered(x->conf->h.audit_log, ev, err, sizeof(err))
-			    : lb_auditlog_append(x->conf->h.audit_log, ev, err, sizeof(err));
+	n = event_json(e, line, sizeof(line));
+	if (n < 0) {
+		lbpam_log_error(x, "audit_log_append", "the event does not fit in one log line");
+		return -1;
+	}
+	r = lb_auditlog_append_line(x->conf->h.audit_log, line, (size_t)n,
+				    x->at_gateway ? LB_AUDITLOG_DELIVERED : LB_AUDITLOG_DURABLE,
+				    err, sizeof(err));
 	if (r != LB_AUDITLOG_OK) {
 		lbpam_log_error(x, "audit_log_append", err);
 		return -1;
@@ -119,26 +203,21 @@ static int sink_local_log(const struct lbpam_ctx *x, const json_t *ev)
 
 static const struct {
 	const char *name;
-	int (*emit)(const struct lbpam_ctx *x, const json_t *ev);
+	int (*emit)(const struct lbpam_ctx *x, const struct lbpam_event *e);
 	int must_succeed; /* a failure makes lbpam_emit fail */
 } sinks[] = {
 	{"syslog", sink_syslog, 0},
 	{"local_log", sink_local_log, 1},
 };
 
-int lbpam_emit(const struct lbpam_ctx *x, json_t *event)
+int lbpam_emit(const struct lbpam_ctx *x, const struct lbpam_event *e)
 {
-	int rc = 0;
-	if (!event) {
-		lbpam_log_error(x, "event", "out of memory building an event");
+	if (e->bad) {
+		lbpam_log_error(x, "event", "an event with more fields or text than it has room for");
 		return -1;
 	}
-	for (size_t i = 0; i < sizeof(sinks) / sizeof(sinks[0]); i++) {
-		if (sinks[i].emit(x, event) != 0 && sinks[i].must_succeed) {
-			rc = -1;
-			break; /* not durable locally: do not deliver half the story */
-		}
-	}
-	json_decref(event);
-	return rc;
+	for (size_t i = 0; i < sizeof(sinks) / sizeof(sinks[0]); i++)
+		if (sinks[i].emit(x, e) != 0 && sinks[i].must_succeed)
+			return -1; /* not durable locally: do not deliver half the story */
+	return 0;
 }

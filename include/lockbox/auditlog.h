@@ -25,26 +25,12 @@
 
 #include <jansson.h>
 
+#include "lockbox/auditappend.h"
 #include "lockbox/http.h"
 
-/* Largest event line accepted by append (bytes of JSON). */
-#define LB_AUDITLOG_MAX_LINE (16 * 1024)
 /* Events per POST (the gateway accepts 1..500) and the largest body sent (it accepts 64 KiB). */
 #define LB_AUDITLOG_BATCH 100
 #define LB_AUDITLOG_MAX_BODY (48 * 1024)
-
-enum lb_auditlog_result {
-	LB_AUDITLOG_OK = 0,
-	LB_AUDITLOG_ERR_ARG,     /* bad argument or malformed event */
-	LB_AUDITLOG_ERR_IO,      /* open/lock/write/fsync failed, or unsafe file (not regular,
-				  * wrong owner, symlink) */
-	LB_AUDITLOG_ERR_BUSY,    /* another process held the delivery lock until the deadline */
-	LB_AUDITLOG_ERR_GATEWAY, /* transport error or a non-2xx answer; events stay pending */
-	LB_AUDITLOG_ERR_DEADLINE,/* delivered some, the deadline passed before the rest */
-	LB_AUDITLOG_ERR_INTERNAL,/* out of memory */
-};
-
-const char *lb_auditlog_strerror(enum lb_auditlog_result r);
 
 /* The audit chain's hash of EV after PREV_HASH (SHA-256 over the canonical JSON, compact with
  * sorted keys, of the chained fields and prev_hash), as the gateway stores it and anyone who
@@ -78,8 +64,6 @@ enum lb_auditlog_result lb_auditlog_append_delivered(const char *path, const jso
  * any other. */
 enum lb_auditlog_result lb_auditlog_append_unsynced(const char *path, const json_t *event,
 						    char *err, size_t errlen);
-/* fsync of the log at PATH: every line appended before the call is durable on return. */
-enum lb_auditlog_result lb_auditlog_sync(const char *path, char *err, size_t errlen);
 
 struct lb_auditlog_flush_stats {
 	size_t sent;       /* events POSTed (including re-sends) */

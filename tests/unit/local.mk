@@ -1,7 +1,9 @@
 # Unit tests (cmocka), one program per topic.
 if HAVE_CMOCKA
-check_PROGRAMS += unit/test_config unit/test_util unit/test_auditlog unit/test_agentproto
-TESTS += unit/test_config unit/test_util unit/test_auditlog unit/test_agentproto
+check_PROGRAMS += unit/test_config unit/test_util unit/test_auditlog unit/test_agentproto \
+	unit/test_jsonflat
+TESTS += unit/test_config unit/test_util unit/test_auditlog unit/test_agentproto \
+	unit/test_jsonflat
 unit_test_config_SOURCES = unit/test_config.c
 unit_test_config_LDADD = $(LB_LIB) $(CMOCKA_LIBS)
 unit_test_config_CPPFLAGS = $(AM_CPPFLAGS) -DLB_CONFS_DIR='"$(abs_srcdir)/confs"'
@@ -11,5 +13,7 @@ unit_test_auditlog_SOURCES = unit/test_auditlog.c
 unit_test_auditlog_LDADD = $(LB_LIB) $(CMOCKA_LIBS)
 unit_test_agentproto_SOURCES = unit/test_agentproto.c
 unit_test_agentproto_LDADD = $(LB_LIB) $(CMOCKA_LIBS) $(JANSSON_LIBS) -lpthread
+unit_test_jsonflat_SOURCES = unit/test_jsonflat.c
+unit_test_jsonflat_LDADD = $(LB_LIB) $(CMOCKA_LIBS) $(JANSSON_LIBS)
 endif
 EXTRA_DIST += confs

@@ -1,0 +1,391 @@
+/* lockbox: appending to the host's local audit log, without jansson (the PAM module links
+ * this; include/lockbox/auditappend.h). The file format and the locking protocol are in
+ * include/lockbox/auditlog.h; delivery and reading are in lib/auditlog.c. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auditlog_int.h"
+#include "lockbox/util.h"
+
+#define CURSOR_SUFFIX ".cursor"
+#define CURSOR_LEN 21 /* "%020lld\n" */
+#define APPEND_LOCK_MS 3000
+
+const char *lb_auditlog_strerror(enum lb_auditlog_result r)
+{
+	switch (r) {
+	case LB_AUDITLOG_OK:
+		return "ok";
+	case LB_AUDITLOG_ERR_ARG:
+		return "bad argument";
+	case LB_AUDITLOG_ERR_IO:
+		return "audit log I/O error";
+	case LB_AUDITLOG_ERR_BUSY:
+		return "audit log busy";
+	case LB_AUDITLOG_ERR_GATEWAY:
+		return "gateway did not accept the events";
+	case LB_AUDITLOG_ERR_DEADLINE:
+		return "deadline passed";
+	case LB_AUDITLOG_ERR_INTERNAL:
+		return "internal error";
+	}
+	return "unknown error";
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* flock with a bound: polls LOCK_NB until DEADLINE (monotonic ms). */
+int lb_auditlog_lock_until(int fd, int op, int64_t deadline)
+{
+	for (;;) {
+		if (flock(fd, op | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		if (lb_mono_ms() >= deadline) {
+			errno = EWOULDBLOCK;
+			return -1;
+		}
+		sleep_ms(5);
+	}
+}
+
+/* Checks an opened log/cursor file: a regular file of ours or root's; fixes its mode. */
+int lb_auditlog_check_file(int fd, const char *path, char *err, size_t errlen, struct stat *out)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "%s: fstat: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		return -1;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		snprintf(err, errlen, "%s: owned by uid %u, not by root or uid %u", path,
+			 (unsigned)st.st_uid, (unsigned)geteuid());
+		return -1;
+	}
+	if ((st.st_mode & 07777) != 0600 && st.st_uid == geteuid() && fchmod(fd, 0600) != 0) {
+		snprintf(err, errlen, "%s: fchmod 0600: %s", path, strerror(errno));
+		return -1;
+	}
+	if (out)
+		*out = st;
+	return 0;
+}
+
+static int make_parent_dir(const char *path, char *err, size_t errlen)
+{
+	char *dir = strdup(path), *slash;
+	int rc = 0;
+	if (!dir) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			snprintf(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
+			rc = -1;
+		}
+	}
+	free(dir);
+	return rc;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, buf, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Writes the iovecs (LEN bytes in all) with as few calls as the kernel allows. */
+static int writev_all(int fd, struct iovec *iov, size_t len)
+{
+	int n = 2;
+	while (len) {
+		ssize_t w = writev(fd, iov, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		len -= (size_t)w;
+		while (n && (size_t)w >= iov[0].iov_len) {
+			w -= (ssize_t)iov[0].iov_len;
+			iov++;
+			n--;
+		}
+		if (n) {
+			iov[0].iov_base = (char *)iov[0].iov_base + w;
+			iov[0].iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/* ---- cursor ---- */
+
+char *lb_auditlog_cursor_path(const char *path)
+{
+	size_t n = strlen(path) + sizeof(CURSOR_SUFFIX);
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s%s", path, CURSOR_SUFFIX);
+	return p;
+}
+
+long long lb_auditlog_cursor_read(int fd)
+{
+	char buf[CURSOR_LEN + 1];
+	ssize_t n = pread(fd, buf, CURSOR_LEN, 0);
+	char *end;
+	long long v;
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	errno = 0;
+	v = strtoll(buf, &end, 10);
+	if (errno || end == buf || v < 0)
+		return 0;
+	return v;
+}
+
+int lb_auditlog_cursor_write(int fd, long long off, int sync)
+{
+	char buf[CURSOR_LEN + 1];
+	snprintf(buf, sizeof(buf), "%020lld\n", off);
+	if (pwrite(fd, buf, CURSOR_LEN, 0) != CURSOR_LEN)
+		return -1;
+	if (ftruncate(fd, CURSOR_LEN) != 0)
+		return -1;
+	return sync ? fsync(fd) : 0;
+}
+
+/* Lines of events the gateway already holds are appended without fsync, and their cursor
+ * step is not synced either, so a crash may keep a cursor that points past the end of what
+ * reached the disk. Lines appended after that would then count as delivered and never be
+ * sent. Every append holds the log's lock, so the first one after such a crash sees the
+ * cursor past the end and sets it back to 0, the rule a flush applies to a replaced log:
+ * everything is sent again, and the gateway drops what it already holds by id. CFD is the
+ * cursor file when the caller holds it, or -1. */
+static void cursor_clamp(const char *path, int cfd, off_t size)
+{
+	char *cp = NULL;
+	int fd = cfd;
+
+	if (fd < 0) {
+		if (!(cp = lb_auditlog_cursor_path(path)))
+			return;
+		fd = open(cp, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+		free(cp);
+		if (fd < 0)
+			return; /* no cursor: nothing counts as delivered */
+	}
+	if (lb_auditlog_cursor_read(fd) > (long long)size)
+		(void)lb_auditlog_cursor_write(fd, 0, 1);
+	if (fd != cfd)
+		close(fd);
+}
+
+/* fsync of PATH's directory, so that a file made there survives a crash. */
+static void sync_parent_dir(const char *path)
+{
+	char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
+	if (slash) {
+		int dfd;
+		*(slash == dir ? slash + 1 : slash) = '\0';
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			(void)fsync(dfd);
+			close(dfd);
+		}
+	}
+	free(dir);
+}
+
+/* Appends LINE (LEN bytes, without its newline); *START and *END (may be NULL) get the
+ * offsets of that line. SYNC: fsync it (the only copy of an event) or not (the gateway holds
+ * it already, or the caller syncs later). CFD: the cursor file if the caller holds it open,
+ * or -1. */
+static enum lb_auditlog_result append_line(const char *path, const char *line, size_t len,
+					   char *err, size_t errlen, off_t *start, off_t *end,
+					   int sync, int cfd)
+{
+	enum lb_auditlog_result res = LB_AUDITLOG_ERR_IO;
+	struct iovec iov[2] = {{(void *)line, len}, {(void *)"\n", 1}};
+	struct stat st;
+	int fd;
+
+	/* O_RDWR, not O_WRONLY: the last byte is read back to repair a torn line */
+	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	if (fd < 0 && errno == ENOENT) {
+		if (make_parent_dir(path, err, errlen) != 0)
+			return LB_AUDITLOG_ERR_IO;
+		fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+			  0600);
+	}
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: open: %s", path, strerror(errno));
+		return LB_AUDITLOG_ERR_IO;
+	}
+	if (lb_auditlog_check_file(fd, path, err, errlen, NULL) != 0)
+		goto out;
+	if (lb_auditlog_lock_until(fd, LOCK_EX, lb_mono_ms() + APPEND_LOCK_MS) != 0) {
+		snprintf(err, errlen, "%s: lock: %s", path, strerror(errno));
+		res = LB_AUDITLOG_ERR_BUSY;
+		goto out;
+	}
+	if (fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "%s: fstat: %s", path, strerror(errno));
+		goto out;
+	}
+	cursor_clamp(path, cfd, st.st_size);
+	if (st.st_size > 0) {
+		/* a torn write (crash mid-line) must not glue onto our event */
+		char last;
+		if (pread(fd, &last, 1, st.st_size - 1) != 1) {
+			snprintf(err, errlen, "%s: read: %s", path, strerror(errno));
+			goto out;
+		}
+		if (last != '\n' && write_all(fd, "\n", 1) != 0) {
+			snprintf(err, errlen, "%s: write: %s", path, strerror(errno));
+			goto out;
+		}
+		st.st_size += last != '\n';
+	}
+	if (start) {
+		/* O_APPEND writes at the end, which is ours while we hold the lock */
+		*start = st.st_size;
+		*end = *start + (off_t)len + 1;
+	}
+	if (writev_all(fd, iov, len + 1) != 0 || (sync && fsync(fd) != 0)) {
+		snprintf(err, errlen, "%s: write: %s", path, strerror(errno));
+		goto out;
+	}
+	if (sync && st.st_size == 0)
+		sync_parent_dir(path); /* a new file: its directory entry too */
+	res = LB_AUDITLOG_OK;
+out:
+	close(fd); /* releases the lock */
+	return res;
+}
+
+/* An event the gateway already holds: when nothing else is pending, the cursor steps over
+ * it (auditappend.h). */
+static enum lb_auditlog_result append_delivered(const char *path, const char *line, size_t len,
+						char *err, size_t errlen)
+{
+	enum lb_auditlog_result res;
+	char *cp = lb_auditlog_cursor_path(path);
+	off_t start = -1, end = -1;
+	int cfd = -1;
+
+	/* no fsync anywhere here: the gateway holds this event durably already (it decided and
+	 * recorded it), so a login does not wait for the host's disk; a line lost in a crash
+	 * is the host's copy only, and cursor_clamp keeps a cursor that outlived it from
+	 * hiding later events */
+	if (!cp)
+		return append_line(path, line, len, err, errlen, NULL, NULL, 0, -1);
+	cfd = open(cp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	if (cfd < 0 && errno == ENOENT && make_parent_dir(path, err, errlen) == 0)
+		cfd = open(cp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	/* holding the delivery lock keeps a flush from moving the cursor under us; if someone
+	 * is delivering, append plainly: the event then goes out again as a harmless duplicate */
+	if (cfd < 0 || lb_auditlog_check_file(cfd, cp, err, errlen, NULL) != 0 ||
+	    lb_auditlog_lock_until(cfd, LOCK_EX, lb_mono_ms() + 50) != 0) {
+		if (cfd >= 0)
+			close(cfd);
+		free(cp);
+		return append_line(path, line, len, err, errlen, NULL, NULL, 0, -1);
+	}
+	res = append_line(path, line, len, err, errlen, &start, &end, 0, cfd);
+	/* only when nothing was pending before it may the cursor step over our own line */
+	if (res == LB_AUDITLOG_OK && start >= 0 && lb_auditlog_cursor_read(cfd) == (long long)start)
+		/* no fsync: a cursor lost in a crash only re-sends an event the gateway
+		 * keeps once by id; one that outlives our line is clamped (cursor_clamp) */
+		(void)lb_auditlog_cursor_write(cfd, (long long)end, 0);
+	close(cfd);
+	free(cp);
+	return res;
+}
+
+enum lb_auditlog_result lb_auditlog_append_line(const char *path, const char *line, size_t len,
+						enum lb_auditlog_mode mode, char *err,
+						size_t errlen)
+{
+	if (err && errlen)
+		err[0] = '\0';
+	if (!path || !*path || !line || len < 2 || line[0] != '{' || memchr(line, '\n', len) ||
+	    memchr(line, '\0', len)) {
+		snprintf(err, errlen, "an event is one JSON object on one line");
+		return LB_AUDITLOG_ERR_ARG;
+	}
+	if (len > LB_AUDITLOG_MAX_LINE) {
+		snprintf(err, errlen, "event too large (%zu bytes)", len);
+		return LB_AUDITLOG_ERR_ARG;
+	}
+	switch (mode) {
+	case LB_AUDITLOG_DELIVERED:
+		return append_delivered(path, line, len, err, errlen);
+	case LB_AUDITLOG_UNSYNCED:
+		return append_line(path, line, len, err, errlen, NULL, NULL, 0, -1);
+	case LB_AUDITLOG_DURABLE:
+		break;
+	}
+	return append_line(path, line, len, err, errlen, NULL, NULL, 1, -1);
+}
+
+enum lb_auditlog_result lb_auditlog_sync(const char *path, char *err, size_t errlen)
+{
+	int fd;
+
+	if (err && errlen)
+		err[0] = '\0';
+	/* fsync flushes the file whatever the fd's mode */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: open: %s", path, strerror(errno));
+		return LB_AUDITLOG_ERR_IO;
+	}
+	if (lb_auditlog_check_file(fd, path, err, errlen, NULL) != 0) {
+		close(fd);
+		return LB_AUDITLOG_ERR_IO;
+	}
+	if (fsync(fd) != 0) {
+		snprintf(err, errlen, "%s: fsync: %s", path, strerror(errno));
+		close(fd);
+		return LB_AUDITLOG_ERR_IO;
+	}
+	close(fd);
+	/* and its directory entry, for a log the unsynced append created (cheap when clean) */
+	sync_parent_dir(path);
+	return LB_AUDITLOG_OK;
+}
+
