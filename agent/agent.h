@@ -92,6 +92,7 @@ struct agent {
 	struct {
 		pthread_mutex_t lock;
 		pthread_cond_t cond;             /* CLOCK_MONOTONIC: synced moved */
+		pthread_cond_t work;             /* CLOCK_MONOTONIC: something to sync */
 		unsigned long long appended;     /* decisions appended */
 		unsigned long long synced;       /* of those, durable */
 	} rec;
@@ -191,7 +192,11 @@ void agent_event(struct agent *ag, const char *type, const char *id, const char 
 int agent_record_decision(struct agent *ag, const struct lb_check_answer *a, const char *service,
 			  const char *rhost, const char *tty, int pid);
 /* Makes every decision appended so far durable (fsync). */
-void agent_record_sync(struct agent *ag);
+int agent_record_sync(struct agent *ag);
+/* Tells the syncer thread that decisions wait to be made durable (after their answer). */
+void agent_record_kick(struct agent *ag);
+/* The syncer thread: fsyncs the agent's decisions soon after their answers went out. */
+void *agent_record_syncer(void *arg /* struct agent * */);
 /* Waits until every decision appended so far is durable; 0, or -1 after TIMEOUT_MS or when
  * the log cannot be synced. */
 int agent_record_wait(struct agent *ag, int64_t timeout_ms);

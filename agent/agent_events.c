@@ -93,7 +93,7 @@ int agent_record_decision(struct agent *ag, const struct lb_check_answer *a, con
 		lb_log(LOG_ERR, "cannot build a decision event (out of memory)");
 		return -1;
 	}
-	/* not durable yet: agent_record_sync runs right after the answer has gone out, and a
+	/* not durable yet: the syncer makes it so right after the answer has gone out, and a
 	 * session this decision opens waits for it (agent_record_wait) */
 	pthread_mutex_lock(&ag->rec.lock);
 	r = lb_auditlog_append_unsynced(ag->conf.audit_log, ev, err, sizeof(err));
@@ -108,17 +108,20 @@ int agent_record_decision(struct agent *ag, const struct lb_check_answer *a, con
 	return 0;
 }
 
-void agent_record_sync(struct agent *ag)
+int agent_record_sync(struct agent *ag)
 {
 	char err[512];
 	unsigned long long upto;
 	enum lb_auditlog_result r;
 
+	int done;
+
 	pthread_mutex_lock(&ag->rec.lock);
 	upto = ag->rec.appended; /* every append counted here has completed */
+	done = ag->rec.synced >= upto;
 	pthread_mutex_unlock(&ag->rec.lock);
-	if (ag->rec.synced >= upto)
-		return;
+	if (done)
+		return 0;
 	r = lb_auditlog_sync(ag->conf.audit_log, err, sizeof(err));
 	pthread_mutex_lock(&ag->rec.lock);
 	if (r == LB_AUDITLOG_OK && upto > ag->rec.synced)
@@ -129,6 +132,47 @@ void agent_record_sync(struct agent *ag)
 		lb_log(LOG_ERR, "%s: %s (sessions of the decisions in it are refused)",
 		       ag->conf.audit_log, err);
 	agent_deliver_kick(ag);
+	return r == LB_AUDITLOG_OK ? 0 : -1;
+}
+
+void agent_record_kick(struct agent *ag)
+{
+	pthread_mutex_lock(&ag->rec.lock);
+	pthread_cond_signal(&ag->rec.work);
+	pthread_mutex_unlock(&ag->rec.lock);
+}
+
+/* The answering threads append a decision, answer, and kick this thread: the login goes on
+ * while the disk works (a session it opens waits for the sync: agent_record_wait), and no
+ * answering thread waits for a disk another login's fsync keeps busy. */
+void *agent_record_syncer(void *arg)
+{
+	struct agent *ag = arg;
+	int failed = 0;
+
+	pthread_mutex_lock(&ag->rec.lock);
+	while (!ag->stopping || ag->rec.synced < ag->rec.appended) {
+		struct timespec ts;
+		if (ag->rec.synced < ag->rec.appended && !failed) {
+			pthread_mutex_unlock(&ag->rec.lock);
+			failed = agent_record_sync(ag) != 0;
+			pthread_mutex_lock(&ag->rec.lock);
+			continue;
+		}
+		if (ag->stopping)
+			break; /* a sync that keeps failing does not hold up the stop */
+		/* idle, or after a failure: try again on the next kick or in 250 ms */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 250 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&ag->rec.work, &ag->rec.lock, &ts);
+		failed = 0;
+	}
+	pthread_mutex_unlock(&ag->rec.lock);
+	return NULL;
 }
 
 int agent_record_wait(struct agent *ag, int64_t timeout_ms)

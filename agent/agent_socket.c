@@ -1,5 +1,8 @@
-/* lockbox-agent: the module's socket. One question per connection, one worker thread per
- * question (at most AGENT_MAX_WORKERS at once), the peer checked with SO_PEERCRED. */
+/* lockbox-agent: the module's socket. One question per connection, the peer checked with
+ * SO_PEERCRED. A login the held grants allow is answered by the accepting thread itself when
+ * its question is there at once (the usual case: the module sends it with its connect), so
+ * the login costs one thread wake-up; everything else gets a worker thread (at most
+ * AGENT_MAX_WORKERS at once). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -21,6 +24,9 @@
 struct worker {
 	struct agent *ag;
 	int fd;
+	int pid;            /* the asking process (SO_PEERCRED) */
+	size_t len;         /* bytes of the question read so far */
+	char buf[LB_AGENT_MAX_MSG + 1];
 };
 
 int agent_socket_open(struct agent *ag, int *fdp)
@@ -96,35 +102,55 @@ static json_t *error_answer(const char *why)
 	return json_pack("{s:b,s:s}", "ok", 0, "error", why);
 }
 
-/* Reads one question line within AGENT_READ_MS. */
-static json_t *read_question(int fd, char *why, size_t whylen)
+/* Reads on into W->buf without waiting: 1 when a whole line is there, 0 when more is to
+ * come, -1 when the peer closed or failed or the line is too long. */
+static int read_more(struct worker *w, char *why, size_t whylen)
 {
-	char buf[LB_AGENT_MAX_MSG + 1];
-	size_t len = 0;
+	for (;;) {
+		ssize_t n;
+		if (memchr(w->buf, '\n', w->len))
+			return 1;
+		if (w->len >= sizeof(w->buf) - 1) {
+			snprintf(why, whylen, "question too large");
+			return -1;
+		}
+		n = recv(w->fd, w->buf + w->len, sizeof(w->buf) - 1 - w->len, MSG_DONTWAIT);
+		if (n > 0) {
+			w->len += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		snprintf(why, whylen, "closed before a whole question");
+		return -1;
+	}
+}
+
+/* The question line in W->buf, parsed. */
+static json_t *question_json(struct worker *w, char *why, size_t whylen)
+{
+	char *nl = memchr(w->buf, '\n', w->len);
+	return lb_json_parse_object(w->buf, (size_t)(nl - w->buf), why, whylen);
+}
+
+/* Reads one question line within AGENT_READ_MS. */
+static json_t *read_question(struct worker *w, char *why, size_t whylen)
+{
 	int64_t deadline = lb_mono_ms() + AGENT_READ_MS;
 
 	for (;;) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int64_t left = deadline - lb_mono_ms();
-		ssize_t n;
-		char *nl;
+		struct pollfd p = {.fd = w->fd, .events = POLLIN};
+		int64_t left;
+		int r = read_more(w, why, whylen);
+		if (r > 0)
+			return question_json(w, why, whylen);
+		if (r < 0)
+			return NULL;
+		left = deadline - lb_mono_ms();
 		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
 			snprintf(why, whylen, "no question within %d ms", AGENT_READ_MS);
-			return NULL;
-		}
-		n = recv(fd, buf + len, sizeof(buf) - 1 - len, MSG_DONTWAIT);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n <= 0) {
-			snprintf(why, whylen, "closed before a whole question");
-			return NULL;
-		}
-		nl = memchr(buf + len, '\n', (size_t)n);
-		len += (size_t)n;
-		if (nl)
-			return lb_json_parse_object(buf, (size_t)(nl - buf), why, whylen);
-		if (len >= sizeof(buf) - 1) {
-			snprintf(why, whylen, "question too large");
 			return NULL;
 		}
 	}
@@ -144,10 +170,28 @@ static const char *field(const json_t *q, const char *key, size_t max, int optio
 	return s;
 }
 
-/* A login's question. From the held grants when they allow it (the agent records that
- * decision itself: *SYNC asks the caller to make it durable once the answer is out), else
- * from the gateway. */
-static json_t *op_check(struct agent *ag, const json_t *q, int pid, int *sync)
+/* A login the held grants allow, decided and recorded by the agent (the record is made
+ * durable by the syncer once the answer is out); NULL when the grants do not decide it. */
+static json_t *check_from_grants(struct agent *ag, const json_t *q, int pid)
+{
+	struct lb_check_answer a;
+	int bad = 0;
+	const char *user = field(q, "user", 256, 0, &bad);
+	const char *service = field(q, "service", 64, 0, &bad);
+	const char *rhost = field(q, "rhost", 256, 1, &bad);
+	const char *tty = field(q, "tty", 72, 1, &bad);
+	char why[256];
+
+	if (bad || !*user || !*service || agent_sessions_can_open(ag, why, sizeof(why)) != 0 ||
+	    !agent_grants_decide(ag, user, service, &a) ||
+	    agent_record_decision(ag, &a, service, rhost, tty, pid) != 0)
+		return NULL;
+	a.recorded = 1;
+	return lb_check_answer_json(&a);
+}
+
+/* A login's question. From the held grants when they allow it, else from the gateway. */
+static json_t *op_check(struct agent *ag, const json_t *q, int pid)
 {
 	struct lb_check_answer a;
 	int bad = 0;
@@ -157,9 +201,12 @@ static json_t *op_check(struct agent *ag, const json_t *q, int pid, int *sync)
 	const char *tty = field(q, "tty", 72, 1, &bad);
 	char why[256];
 	int64_t budget;
+	json_t *held;
 
 	if (bad || !*user || !*service)
 		return error_answer("check needs user and service as clean text");
+	if ((held = check_from_grants(ag, q, pid)))
+		return held;
 	/* answer before the module's own deadline runs out, so it can say why */
 	budget = ag->conf.timeout * 1000 - 300;
 	if (budget < 500)
@@ -177,10 +224,6 @@ static json_t *op_check(struct agent *ag, const json_t *q, int pid, int *sync)
 		if (lb_uuid4(a.decision_id, sizeof(a.decision_id)) != 0)
 			return error_answer("no randomness for a decision id");
 		lb_log(LOG_ERR, "login of %s denied: %s", user, why);
-	} else if (agent_grants_decide(ag, user, service, &a) &&
-	    agent_record_decision(ag, &a, service, rhost, tty, pid) == 0) {
-		a.recorded = 1;
-		*sync = 1;
 	} else {
 		agent_check(ag, user, service, rhost, tty, NULL, budget, &a);
 	}
@@ -218,17 +261,10 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct agent *ag = w->ag;
 	char why[256];
-	unsigned uid;
-	int pid;
-	json_t *q = NULL, *ans;
+	json_t *q, *ans;
 	const char *op;
-	int sync = 0;
 
-	if (lb_agent_peer(w->fd, &uid, &pid) != 0 || (uid != 0 && uid != (unsigned)geteuid())) {
-		lb_log(LOG_WARNING, "refused a question from uid %u (only root may ask)", uid);
-		goto out;
-	}
-	q = read_question(w->fd, why, sizeof(why));
+	q = read_question(w, why, sizeof(why));
 	if (!q) {
 		reply(w->fd, error_answer(why));
 		goto out;
@@ -237,9 +273,9 @@ static void *worker_main(void *arg)
 	if (!op)
 		ans = error_answer("no op");
 	else if (strcmp(op, "check") == 0)
-		ans = op_check(ag, q, pid, &sync);
+		ans = op_check(ag, q, w->pid);
 	else if (strcmp(op, "session_open") == 0)
-		ans = op_session_open(ag, q, pid);
+		ans = op_session_open(ag, q, w->pid);
 	else if (strcmp(op, "session_close") == 0)
 		ans = op_session_close(ag, q);
 	else if (strcmp(op, "status") == 0)
@@ -247,19 +283,34 @@ static void *worker_main(void *arg)
 	else
 		ans = error_answer("unknown op");
 	reply(w->fd, ans);
-	if (sync) {
-		/* the login goes on while the disk works; its session waits for this */
-		close(w->fd);
-		w->fd = -1;
-		agent_record_sync(ag);
-	}
+	agent_record_kick(ag); /* a decision of ours, if any, becomes durable now */
 out:
 	json_decref(q);
-	if (w->fd >= 0)
-		close(w->fd);
+	close(w->fd);
 	free(w);
 	ag->workers--;
 	return NULL;
+}
+
+/* The accepting thread's own answer, for a check the held grants allow whose question is
+ * there already: 1 answered, 0 for a worker to do (nothing has been sent). */
+static int answer_inline(struct worker *w)
+{
+	char why[256];
+	json_t *q, *ans = NULL;
+	const char *op;
+
+	if (read_more(w, why, sizeof(why)) != 1 || !(q = question_json(w, why, sizeof(why))))
+		return 0;
+	op = lb_json_str(q, "op");
+	if (op && strcmp(op, "check") == 0)
+		ans = check_from_grants(w->ag, q, w->pid);
+	json_decref(q);
+	if (!ans)
+		return 0;
+	reply(w->fd, ans);
+	agent_record_kick(w->ag);
+	return 1;
 }
 
 void *agent_accept_thread(void *arg)
@@ -275,6 +326,7 @@ void *agent_accept_thread(void *arg)
 		struct pollfd p = {.fd = lfd, .events = POLLIN};
 		struct worker *w;
 		pthread_t t;
+		unsigned uid = (unsigned)-1;
 		int fd;
 
 		if (poll(&p, 1, 250) <= 0)
@@ -282,14 +334,31 @@ void *agent_accept_thread(void *arg)
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		/* too many at once: closing answers "no answer", which the module denies */
-		if (ag->workers >= AGENT_MAX_WORKERS || !(w = malloc(sizeof(*w)))) {
-			lb_log(LOG_WARNING, "too many questions at once; one refused");
+		if (!(w = malloc(sizeof(*w)))) {
 			close(fd);
 			continue;
 		}
 		w->ag = ag;
 		w->fd = fd;
+		w->len = 0;
+		if (lb_agent_peer(fd, &uid, &w->pid) != 0 || (uid != 0 && uid != (unsigned)geteuid())) {
+			lb_log(LOG_WARNING, "refused a question from uid %u (only root may ask)", uid);
+			close(fd);
+			free(w);
+			continue;
+		}
+		if (answer_inline(w)) {
+			close(fd);
+			free(w);
+			continue;
+		}
+		/* too many at once: closing answers "no answer", which the module denies */
+		if (ag->workers >= AGENT_MAX_WORKERS) {
+			lb_log(LOG_WARNING, "too many questions at once; one refused");
+			close(fd);
+			free(w);
+			continue;
+		}
 		ag->workers++;
 		if (pthread_create(&t, &attr, worker_main, w) != 0) {
 			ag->workers--;

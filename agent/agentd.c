@@ -41,6 +41,7 @@ static void init_sync(struct agent *ag)
 	pthread_cond_init(&ag->deliver_wake, &ca);
 	pthread_mutex_init(&ag->rec.lock, NULL);
 	pthread_cond_init(&ag->rec.cond, &ca);
+	pthread_cond_init(&ag->rec.work, &ca);
 	pthread_condattr_destroy(&ca);
 }
 
@@ -67,7 +68,7 @@ int main(int argc, char **argv)
 	const char *config = NULL;
 	char err[1024];
 	sigset_t sigs;
-	pthread_t t_sessions, t_changes, t_deliver, t_accept;
+	pthread_t t_sessions, t_changes, t_deliver, t_accept, t_sync;
 	int opt, check_only = 0, ready_fd = -1, lfd = -1, sig;
 	static struct agent_listener listener;
 
@@ -142,6 +143,7 @@ int main(int argc, char **argv)
 	if (start(&t_sessions, agent_sessions_thread, &ag, "session") != 0 ||
 	    start(&t_changes, agent_changes_thread, &ag, "change signal") != 0 ||
 	    start(&t_deliver, agent_deliver_thread, &ag, "delivery") != 0 ||
+	    start(&t_sync, agent_record_syncer, &ag, "decision sync") != 0 ||
 	    start(&t_accept, agent_accept_thread, &listener, "socket") != 0)
 		return 1;
 	lb_log(LOG_INFO, "serving %s for %s (gateway %s, state %s)", ag.conf.agent_socket,
@@ -167,7 +169,9 @@ int main(int argc, char **argv)
 	ag.stopping = 1;
 	agent_sessions_recheck_all(&ag); /* wakes the session thread */
 	agent_deliver_kick(&ag);
+	agent_record_kick(&ag);
 	pthread_join(t_accept, NULL);
+	pthread_join(t_sync, NULL);
 	pthread_join(t_sessions, NULL);
 	pthread_join(t_deliver, NULL);
 	/* the change long-poll may sit in the gateway for a minute: not waited for */
