@@ -101,7 +101,9 @@ void *agent_deliver_thread(void *arg)
 			pending = r == LB_AUDITLOG_ERR_BUSY || st.pending > 0;
 			backoff = 0;
 			retry_at = 0;
-			if (st.rejected)
+			if (st.rotated_lost)
+				lb_log(LOG_ERR, "delivery: %s", err);
+			else if (st.rejected)
 				lb_log(LOG_WARNING, "delivery: %zu event(s) refused by the gateway: %s",
 				       st.rejected, err);
 			continue;

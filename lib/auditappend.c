@@ -17,7 +17,9 @@
 #include "lockbox/util.h"
 
 #define CURSOR_SUFFIX ".cursor"
-#define CURSOR_LEN 21 /* "%020lld\n" */
+/* "%020lld %020llu\n": the offset and the inode of the log it is an offset in (a cursor of
+ * 21 bytes, "%020lld\n", predates the inode and belongs to whatever log is there) */
+#define CURSOR_LEN 42
 #define APPEND_LOCK_MS 3000
 
 const char *lb_auditlog_strerror(enum lb_auditlog_result r)
@@ -161,26 +163,34 @@ char *lb_auditlog_cursor_path(const char *path)
 	return p;
 }
 
-long long lb_auditlog_cursor_read(int fd)
+void lb_auditlog_cursor_get(int fd, struct lb_auditlog_cursor *c)
 {
-	char buf[CURSOR_LEN + 1];
+	char buf[CURSOR_LEN + 1], *end;
 	ssize_t n = pread(fd, buf, CURSOR_LEN, 0);
-	char *end;
-	long long v;
+
+	c->off = 0;
+	c->ino = 0;
 	if (n <= 0)
-		return 0;
+		return;
 	buf[n] = '\0';
 	errno = 0;
-	v = strtoll(buf, &end, 10);
-	if (errno || end == buf || v < 0)
-		return 0;
-	return v;
+	c->off = strtoll(buf, &end, 10);
+	if (errno || end == buf || c->off < 0) {
+		c->off = 0;
+		return;
+	}
+	if (*end == ' ') {
+		char *e2;
+		unsigned long long ino = strtoull(end + 1, &e2, 10);
+		if (!errno && e2 != end + 1 && *e2 == '\n')
+			c->ino = ino;
+	}
 }
 
-int lb_auditlog_cursor_write(int fd, long long off, int sync)
+int lb_auditlog_cursor_put(int fd, long long off, unsigned long long ino, int sync)
 {
 	char buf[CURSOR_LEN + 1];
-	snprintf(buf, sizeof(buf), "%020lld\n", off);
+	snprintf(buf, sizeof(buf), "%020lld %020llu\n", off, ino);
 	if (pwrite(fd, buf, CURSOR_LEN, 0) != CURSOR_LEN)
 		return -1;
 	if (ftruncate(fd, CURSOR_LEN) != 0)
@@ -193,10 +203,12 @@ int lb_auditlog_cursor_write(int fd, long long off, int sync)
  * reached the disk. Lines appended after that would then count as delivered and never be
  * sent. Every append holds the log's lock, so the first one after such a crash sees the
  * cursor past the end and sets it back to 0, the rule a flush applies to a replaced log:
- * everything is sent again, and the gateway drops what it already holds by id. CFD is the
- * cursor file when the caller holds it, or -1. */
-static void cursor_clamp(const char *path, int cfd, off_t size)
+ * everything is sent again, and the gateway drops what it already holds by id. A cursor in
+ * another log (rotated away: lb_auditlog_flush delivers the rest of it first) is left alone.
+ * CFD is the cursor file when the caller holds it, or -1. */
+static void cursor_clamp(const char *path, int cfd, off_t size, unsigned long long ino)
 {
+	struct lb_auditlog_cursor c;
 	char *cp = NULL;
 	int fd = cfd;
 
@@ -208,8 +220,9 @@ static void cursor_clamp(const char *path, int cfd, off_t size)
 		if (fd < 0)
 			return; /* no cursor: nothing counts as delivered */
 	}
-	if (lb_auditlog_cursor_read(fd) > (long long)size)
-		(void)lb_auditlog_cursor_write(fd, 0, 1);
+	lb_auditlog_cursor_get(fd, &c);
+	if (lb_auditlog_cursor_in(&c, ino) && c.off > (long long)size)
+		(void)lb_auditlog_cursor_put(fd, 0, ino, 1);
 	if (fd != cfd)
 		close(fd);
 }
@@ -236,7 +249,7 @@ static void sync_parent_dir(const char *path)
  * or -1. */
 static enum lb_auditlog_result append_line(const char *path, const char *line, size_t len,
 					   char *err, size_t errlen, off_t *start, off_t *end,
-					   int sync, int cfd)
+					   unsigned long long *ino, int sync, int cfd)
 {
 	enum lb_auditlog_result res = LB_AUDITLOG_ERR_IO;
 	struct iovec iov[2] = {{(void *)line, len}, {(void *)"\n", 1}};
@@ -266,7 +279,9 @@ static enum lb_auditlog_result append_line(const char *path, const char *line, s
 		snprintf(err, errlen, "%s: fstat: %s", path, strerror(errno));
 		goto out;
 	}
-	cursor_clamp(path, cfd, st.st_size);
+	cursor_clamp(path, cfd, st.st_size, (unsigned long long)st.st_ino);
+	if (ino)
+		*ino = (unsigned long long)st.st_ino;
 	if (st.st_size > 0) {
 		/* a torn write (crash mid-line) must not glue onto our event */
 		char last;
@@ -304,7 +319,9 @@ static enum lb_auditlog_result append_delivered(const char *path, const char *li
 {
 	enum lb_auditlog_result res;
 	char *cp = lb_auditlog_cursor_path(path);
+	struct lb_auditlog_cursor c;
 	off_t start = -1, end = -1;
+	unsigned long long ino = 0;
 	int cfd = -1;
 
 	/* no fsync anywhere here: the gateway holds this event durably already (it decided and
@@ -312,7 +329,7 @@ static enum lb_auditlog_result append_delivered(const char *path, const char *li
 	 * is the host's copy only, and cursor_clamp keeps a cursor that outlived it from
 	 * hiding later events */
 	if (!cp)
-		return append_line(path, line, len, err, errlen, NULL, NULL, 0, -1);
+		return append_line(path, line, len, err, errlen, NULL, NULL, NULL, 0, -1);
 	cfd = open(cp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 	if (cfd < 0 && errno == ENOENT && make_parent_dir(path, err, errlen) == 0)
 		cfd = open(cp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
@@ -323,14 +340,17 @@ static enum lb_auditlog_result append_delivered(const char *path, const char *li
 		if (cfd >= 0)
 			close(cfd);
 		free(cp);
-		return append_line(path, line, len, err, errlen, NULL, NULL, 0, -1);
+		return append_line(path, line, len, err, errlen, NULL, NULL, NULL, 0, -1);
 	}
-	res = append_line(path, line, len, err, errlen, &start, &end, 0, cfd);
+	res = append_line(path, line, len, err, errlen, &start, &end, &ino, 0, cfd);
 	/* only when nothing was pending before it may the cursor step over our own line */
-	if (res == LB_AUDITLOG_OK && start >= 0 && lb_auditlog_cursor_read(cfd) == (long long)start)
-		/* no fsync: a cursor lost in a crash only re-sends an event the gateway
-		 * keeps once by id; one that outlives our line is clamped (cursor_clamp) */
-		(void)lb_auditlog_cursor_write(cfd, (long long)end, 0);
+	if (res == LB_AUDITLOG_OK && start >= 0) {
+		lb_auditlog_cursor_get(cfd, &c);
+		if (lb_auditlog_cursor_in(&c, ino) && c.off == (long long)start)
+			/* no fsync: a cursor lost in a crash only re-sends an event the gateway
+			 * keeps once by id; one that outlives our line is clamped */
+			(void)lb_auditlog_cursor_put(cfd, (long long)end, ino, 0);
+	}
 	close(cfd);
 	free(cp);
 	return res;
@@ -355,11 +375,11 @@ enum lb_auditlog_result lb_auditlog_append_line(const char *path, const char *li
 	case LB_AUDITLOG_DELIVERED:
 		return append_delivered(path, line, len, err, errlen);
 	case LB_AUDITLOG_UNSYNCED:
-		return append_line(path, line, len, err, errlen, NULL, NULL, 0, -1);
+		return append_line(path, line, len, err, errlen, NULL, NULL, NULL, 0, -1);
 	case LB_AUDITLOG_DURABLE:
 		break;
 	}
-	return append_line(path, line, len, err, errlen, NULL, NULL, 1, -1);
+	return append_line(path, line, len, err, errlen, NULL, NULL, NULL, 1, -1);
 }
 
 enum lb_auditlog_result lb_auditlog_sync(const char *path, char *err, size_t errlen)

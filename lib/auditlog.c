@@ -66,20 +66,20 @@ static int event_valid(const json_t *ev)
 }
 
 /* Reads the cursor without taking the delivery lock (for listing). */
-static long long peek_cursor(const char *path)
+static void peek_cursor(const char *path, struct lb_auditlog_cursor *c)
 {
 	char *cp = lb_auditlog_cursor_path(path);
-	long long v = 0;
 	int fd;
+	c->off = 0;
+	c->ino = 0;
 	if (!cp)
-		return 0;
+		return;
 	fd = open(cp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd >= 0) {
-		v = lb_auditlog_cursor_read(fd);
+		lb_auditlog_cursor_get(fd, c);
 		close(fd);
 	}
 	free(cp);
-	return v;
 }
 
 /* The event as one line: compact JSON (no raw newline: strings escape them), keys sorted. */
@@ -126,7 +126,8 @@ enum lb_auditlog_result lb_auditlog_append_delivered(const char *path, const jso
 /* ---- reading ---- */
 
 /* Opens the log for reading; 1 = opened, 0 = no log, -1 = error. */
-static int open_log_read(const char *path, FILE **fp, off_t *size, char *err, size_t errlen)
+static int open_log_read(const char *path, FILE **fp, off_t *size, unsigned long long *ino,
+			 char *err, size_t errlen)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
@@ -147,6 +148,7 @@ static int open_log_read(const char *path, FILE **fp, off_t *size, char *err, si
 		return -1;
 	}
 	*size = st.st_size;
+	*ino = (unsigned long long)st.st_ino;
 	return 1;
 }
 
@@ -170,6 +172,8 @@ enum lb_auditlog_result lb_auditlog_foreach(const char *path, lb_auditlog_cb cb,
 	char *line = NULL;
 	size_t cap = 0;
 	off_t size, off = 0;
+	struct lb_auditlog_cursor c;
+	unsigned long long ino;
 	long long cursor;
 	ssize_t n;
 	int rc;
@@ -181,12 +185,13 @@ enum lb_auditlog_result lb_auditlog_foreach(const char *path, lb_auditlog_cb cb,
 		snprintf(err, errlen, "missing argument");
 		return LB_AUDITLOG_ERR_ARG;
 	}
-	cursor = peek_cursor(path);
-	rc = open_log_read(path, &fp, &size, err, errlen);
+	peek_cursor(path, &c);
+	rc = open_log_read(path, &fp, &size, &ino, err, errlen);
 	if (rc <= 0)
 		return rc == 0 ? LB_AUDITLOG_OK : LB_AUDITLOG_ERR_IO;
-	if (cursor > (long long)size)
-		cursor = 0; /* the log was replaced: nothing of it counts as delivered */
+	/* a cursor in a log rotated away, or past the end of a replaced one: nothing of this
+	 * log counts as delivered */
+	cursor = lb_auditlog_cursor_in(&c, ino) && c.off <= (long long)size ? c.off : 0;
 	while ((n = next_line(fp, &line, &cap)) > 0) {
 		char why[128];
 		json_t *ev;
@@ -280,66 +285,225 @@ static void gateway_error(const struct lb_http_response *r, char *err, size_t er
 		 code, msg[0] ? ": " : "", msg);
 }
 
+/* What one flush carries from one log file to the next. */
+struct flush {
+	const struct lb_http_opts *o;
+	char url[2048];
+	char *cpath;
+	int cfd;          /* the cursor, locked */
+	int64_t deadline;
+	size_t max;       /* events per batch */
+	struct batch b;
+	char *line;       /* getline's buffer */
+	size_t cap;
+	struct lb_auditlog_flush_stats *st;
+};
+
+/* Delivers FP (the log FPATH, inode INO) from *CURSOR to its end, moving the cursor after
+ * each batch the gateway accepted. */
+static enum lb_auditlog_result deliver_from(struct flush *f, FILE *fp, const char *fpath,
+					    unsigned long long ino, long long *cursor, char *err,
+					    size_t errlen)
+{
+	for (;;) {
+		struct lb_http_opts ho = *f->o;
+		struct lb_http_response r = {0};
+		enum lb_http_result hr;
+		char herr[256];
+		char *body;
+		json_t *wrap;
+		int64_t left;
+
+		json_array_clear(f->b.events);
+		if (read_batch(fp, (off_t)*cursor, f->max, &f->b, &f->line, &f->cap) != 0) {
+			snprintf(err, errlen, "%s: read: %s", fpath, strerror(errno));
+			return LB_AUDITLOG_ERR_IO;
+		}
+		if (json_array_size(f->b.events) == 0) {
+			if (f->b.end > (off_t)*cursor) {
+				/* only malformed lines: step over them */
+				f->st->skipped += f->b.skipped;
+				*cursor = (long long)f->b.end;
+				if (lb_auditlog_cursor_put(f->cfd, *cursor, ino, 1) != 0) {
+					snprintf(err, errlen, "%s: write: %s", f->cpath,
+						 strerror(errno));
+					return LB_AUDITLOG_ERR_IO;
+				}
+				continue;
+			}
+			return LB_AUDITLOG_OK; /* all delivered */
+		}
+		left = f->deadline - lb_mono_ms();
+		if (left <= 0) {
+			snprintf(err, errlen, "deadline passed with events still to deliver");
+			return LB_AUDITLOG_ERR_DEADLINE;
+		}
+		ho.timeout_ms = left;
+		if (ho.max_body == 0)
+			ho.max_body = 16 * 1024;
+		wrap = json_pack("{sO}", "events", f->b.events);
+		body = wrap ? json_dumps(wrap, JSON_COMPACT) : NULL;
+		json_decref(wrap);
+		if (!body) {
+			snprintf(err, errlen, "out of memory");
+			return LB_AUDITLOG_ERR_INTERNAL;
+		}
+		hr = lb_http_request(&ho, "POST", f->url, body, &r, herr, sizeof(herr));
+		free(body);
+		if (hr != LB_HTTP_OK) {
+			snprintf(err, errlen, "%s", herr);
+			return LB_AUDITLOG_ERR_GATEWAY;
+		}
+		f->st->sent += json_array_size(f->b.events);
+		if (r.status >= 200 && r.status < 300) {
+			char why[64];
+			json_t *j = lb_json_parse_object(r.body, r.len, why, sizeof(why));
+			int64_t v;
+			if (j && lb_json_int(j, "accepted", &v) == 0 && v >= 0)
+				f->st->accepted += (size_t)v;
+			if (j && lb_json_int(j, "duplicates", &v) == 0 && v >= 0)
+				f->st->duplicates += (size_t)v;
+			json_decref(j);
+		} else if ((r.status == 400 || r.status == 422 || r.status == 413) &&
+			   json_array_size(f->b.events) > 1) {
+			/* find the bad one: go on one event at a time */
+			f->max = 1;
+			lb_http_response_free(&r);
+			continue;
+		} else if (r.status == 400 || r.status == 422 || r.status == 413) {
+			/* the gateway will never take this one: skip it (it stays in the local
+			 * log) rather than block every later event */
+			f->st->rejected++;
+			gateway_error(&r, err, errlen);
+		} else {
+			gateway_error(&r, err, errlen);
+			lb_http_response_free(&r);
+			return LB_AUDITLOG_ERR_GATEWAY;
+		}
+		lb_http_response_free(&r);
+		f->st->skipped += f->b.skipped; /* counted once the cursor passes them */
+		*cursor = (long long)f->b.end;
+		if (lb_auditlog_cursor_put(f->cfd, *cursor, ino, 1) != 0) {
+			snprintf(err, errlen, "%s: write: %s", f->cpath, strerror(errno));
+			return LB_AUDITLOG_ERR_IO;
+		}
+	}
+}
+
+/* The log at PATH was rotated since the cursor was written (its inode is another): deliver
+ * what is left of the rotated log first (logrotate renames it PATH.1, keeping its inode;
+ * docs: lockbox-agent(8) "Log rotation"). Returns OK when the cursor may move to the new
+ * log. */
+static enum lb_auditlog_result deliver_rotated(struct flush *f, const char *path,
+					       const struct lb_auditlog_cursor *c, char *err,
+					       size_t errlen)
+{
+	enum lb_auditlog_result res = LB_AUDITLOG_OK;
+	unsigned long long ino = 0;
+	long long cursor = c->off;
+	size_t n = strlen(path) + 3;
+	char *old = malloc(n);
+	FILE *fp = NULL;
+	off_t size;
+	int rc;
+
+	if (!old) {
+		snprintf(err, errlen, "out of memory");
+		return LB_AUDITLOG_ERR_INTERNAL;
+	}
+	snprintf(old, n, "%s.1", path);
+	rc = open_log_read(old, &fp, &size, &ino, err, errlen);
+	if (rc < 0) {
+		res = LB_AUDITLOG_ERR_IO;
+	} else if (rc == 0 || ino != c->ino) {
+		/* gone (compressed or removed while events were pending): what was past the
+		 * cursor in it cannot be sent any more; say so, and go on with the new log */
+		f->st->rotated_lost = 1;
+		snprintf(err, errlen, "%s was rotated and %s is not the log the delivery cursor "
+			 "was in: events past byte %lld of that log were not delivered", path, old,
+			 c->off);
+	} else if (cursor <= (long long)size) {
+		res = deliver_from(f, fp, old, ino, &cursor, err, errlen);
+	}
+	if (fp)
+		fclose(fp);
+	free(old);
+	return res;
+}
+
 enum lb_auditlog_result lb_auditlog_flush(const char *path, const char *gateway_url,
 					  const struct lb_http_opts *o, int64_t budget_ms,
 					  struct lb_auditlog_flush_stats *stats, char *err,
 					  size_t errlen)
 {
 	struct lb_auditlog_flush_stats st_local = {0};
-	struct lb_auditlog_flush_stats *st = stats ? stats : &st_local;
+	struct flush f = {.o = o, .cfd = -1, .max = LB_AUDITLOG_BATCH};
 	enum lb_auditlog_result res = LB_AUDITLOG_OK;
-	int64_t deadline = lb_mono_ms() + (budget_ms > 0 ? budget_ms : 5000);
-	char url[2048];
-	char *cpath = NULL, *line = NULL;
-	size_t cap = 0, max = LB_AUDITLOG_BATCH;
-	struct batch b = {0};
+	struct lb_auditlog_cursor c;
+	unsigned long long ino = 0;
 	FILE *fp = NULL;
 	off_t size;
 	long long cursor = 0;
-	int cfd = -1, rc;
+	int rc;
 
-	memset(st, 0, sizeof(*st));
+	f.st = stats ? stats : &st_local;
+	f.deadline = lb_mono_ms() + (budget_ms > 0 ? budget_ms : 5000);
+	memset(f.st, 0, sizeof(*f.st));
 	if (err && errlen)
 		err[0] = '\0';
 	if (!path || !gateway_url || !o) {
 		snprintf(err, errlen, "missing argument");
 		return LB_AUDITLOG_ERR_ARG;
 	}
-	if (lb_url_join(url, sizeof(url), gateway_url, "/v1/audit/events") != 0) {
+	if (lb_url_join(f.url, sizeof(f.url), gateway_url, "/v1/audit/events") != 0) {
 		snprintf(err, errlen, "gateway URL too long");
 		return LB_AUDITLOG_ERR_ARG;
 	}
-	cpath = lb_auditlog_cursor_path(path);
-	b.events = json_array();
-	if (!cpath || !b.events) {
+	f.cpath = lb_auditlog_cursor_path(path);
+	f.b.events = json_array();
+	if (!f.cpath || !f.b.events) {
 		snprintf(err, errlen, "out of memory");
 		res = LB_AUDITLOG_ERR_INTERNAL;
 		goto out;
 	}
-	rc = open_log_read(path, &fp, &size, err, errlen);
+	rc = open_log_read(path, &fp, &size, &ino, err, errlen);
 	if (rc <= 0) {
 		res = rc == 0 ? LB_AUDITLOG_OK : LB_AUDITLOG_ERR_IO;
 		goto out;
 	}
-	cfd = open(cpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-	if (cfd < 0) {
-		snprintf(err, errlen, "%s: open: %s", cpath, strerror(errno));
+	f.cfd = open(f.cpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	if (f.cfd < 0) {
+		snprintf(err, errlen, "%s: open: %s", f.cpath, strerror(errno));
 		res = LB_AUDITLOG_ERR_IO;
 		goto out;
 	}
-	if (lb_auditlog_check_file(cfd, cpath, err, errlen, NULL) != 0) {
+	if (lb_auditlog_check_file(f.cfd, f.cpath, err, errlen, NULL) != 0) {
 		res = LB_AUDITLOG_ERR_IO;
 		goto out;
 	}
 	/* one deliverer at a time; the others wait a little, within their own deadline */
-	if (lb_auditlog_lock_until(cfd, LOCK_EX,
-		       deadline < lb_mono_ms() + DELIVERY_LOCK_MS ? deadline
-								: lb_mono_ms() + DELIVERY_LOCK_MS) != 0) {
-		snprintf(err, errlen, "%s: another process is delivering events", cpath);
+	if (lb_auditlog_lock_until(f.cfd, LOCK_EX,
+				   f.deadline < lb_mono_ms() + DELIVERY_LOCK_MS
+					   ? f.deadline
+					   : lb_mono_ms() + DELIVERY_LOCK_MS) != 0) {
+		snprintf(err, errlen, "%s: another process is delivering events", f.cpath);
 		res = LB_AUDITLOG_ERR_BUSY;
 		goto out;
 	}
-	cursor = lb_auditlog_cursor_read(cfd);
+	lb_auditlog_cursor_get(f.cfd, &c);
+	if (!lb_auditlog_cursor_in(&c, ino)) {
+		res = deliver_rotated(&f, path, &c, err, errlen);
+		if (res != LB_AUDITLOG_OK)
+			goto out;
+		/* the rotated log is done: the new one from its start */
+		if (lb_auditlog_cursor_put(f.cfd, 0, ino, 1) != 0) {
+			snprintf(err, errlen, "%s: write: %s", f.cpath, strerror(errno));
+			res = LB_AUDITLOG_ERR_IO;
+			goto out;
+		}
+		c.off = 0;
+	}
+	cursor = c.off;
 	{
 		/* the size now, not when the log was opened: while we waited for the lock,
 		 * another deliverer may have sent lines appended since (and moved the cursor
@@ -353,115 +517,23 @@ enum lb_auditlog_result lb_auditlog_flush(const char *path, const char *gateway_
 		 * whatever it already has by id */
 		cursor = 0;
 	}
-
-	for (;;) {
-		struct lb_http_opts ho = *o;
-		struct lb_http_response r = {0};
-		enum lb_http_result hr;
-		char herr[256];
-		char *body;
-		json_t *wrap;
-		int64_t left;
-
-		json_array_clear(b.events);
-		if (read_batch(fp, (off_t)cursor, max, &b, &line, &cap) != 0) {
-			snprintf(err, errlen, "%s: read: %s", path, strerror(errno));
-			res = LB_AUDITLOG_ERR_IO;
-			break;
-		}
-		if (json_array_size(b.events) == 0) {
-			if (b.end > (off_t)cursor) {
-				/* only malformed lines: step over them */
-				st->skipped += b.skipped;
-				cursor = (long long)b.end;
-				if (lb_auditlog_cursor_write(cfd, cursor, 1) != 0) {
-					snprintf(err, errlen, "%s: write: %s", cpath,
-						 strerror(errno));
-					res = LB_AUDITLOG_ERR_IO;
-					break;
-				}
-				continue;
-			}
-			break; /* all delivered */
-		}
-		left = deadline - lb_mono_ms();
-		if (left <= 0) {
-			snprintf(err, errlen, "deadline passed with events still to deliver");
-			res = LB_AUDITLOG_ERR_DEADLINE;
-			break;
-		}
-		ho.timeout_ms = left;
-		if (ho.max_body == 0)
-			ho.max_body = 16 * 1024;
-		wrap = json_pack("{sO}", "events", b.events);
-		body = wrap ? json_dumps(wrap, JSON_COMPACT) : NULL;
-		json_decref(wrap);
-		if (!body) {
-			snprintf(err, errlen, "out of memory");
-			res = LB_AUDITLOG_ERR_INTERNAL;
-			break;
-		}
-		hr = lb_http_request(&ho, "POST", url, body, &r, herr, sizeof(herr));
-		free(body);
-		if (hr != LB_HTTP_OK) {
-			snprintf(err, errlen, "%s", herr);
-			res = LB_AUDITLOG_ERR_GATEWAY;
-			break;
-		}
-		st->sent += json_array_size(b.events);
-		if (r.status >= 200 && r.status < 300) {
-			char why[64];
-			json_t *j = lb_json_parse_object(r.body, r.len, why, sizeof(why));
-			int64_t v;
-			if (j && lb_json_int(j, "accepted", &v) == 0 && v >= 0)
-				st->accepted += (size_t)v;
-			if (j && lb_json_int(j, "duplicates", &v) == 0 && v >= 0)
-				st->duplicates += (size_t)v;
-			json_decref(j);
-		} else if ((r.status == 400 || r.status == 422 || r.status == 413) &&
-			   json_array_size(b.events) > 1) {
-			/* find the bad one: go on one event at a time */
-			max = 1;
-			lb_http_response_free(&r);
-			continue;
-		} else if (r.status == 400 || r.status == 422 || r.status == 413) {
-			/* the gateway will never take this one: skip it (it stays in the local
-			 * log) rather than block every later event */
-			st->rejected++;
-			gateway_error(&r, err, errlen);
-		} else {
-			gateway_error(&r, err, errlen);
-			lb_http_response_free(&r);
-			res = LB_AUDITLOG_ERR_GATEWAY;
-			break;
-		}
-		lb_http_response_free(&r);
-		st->skipped += b.skipped; /* counted once the cursor passes them */
-		cursor = (long long)b.end;
-		if (lb_auditlog_cursor_write(cfd, cursor, 1) != 0) {
-			snprintf(err, errlen, "%s: write: %s", cpath, strerror(errno));
-			res = LB_AUDITLOG_ERR_IO;
-			break;
-		}
-	}
-	if (fp) {
+	res = deliver_from(&f, fp, path, ino, &cursor, err + strnlen(err, errlen),
+			   errlen - strnlen(err, errlen));
+	{
 		/* count what is left (cheap: usually nothing) */
 		size_t left = 0;
-		off_t pos = (off_t)cursor;
-		if (fseeko(fp, pos, SEEK_SET) == 0) {
-			ssize_t n;
-			while ((n = next_line(fp, &line, &cap)) > 0)
+		if (fseeko(fp, (off_t)cursor, SEEK_SET) == 0)
+			while (next_line(fp, &f.line, &f.cap) > 0)
 				left++;
-		}
-		st->pending = left;
+		f.st->pending = left;
 	}
 out:
-	if (cfd >= 0)
-		close(cfd); /* releases the delivery lock */
+	if (f.cfd >= 0)
+		close(f.cfd); /* releases the delivery lock */
 	if (fp)
 		fclose(fp);
-	json_decref(b.events);
-	free(line);
-	free(cpath);
+	json_decref(f.b.events);
+	free(f.line);
+	free(f.cpath);
 	return res;
 }

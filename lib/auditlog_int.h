@@ -11,9 +11,25 @@
 int lb_auditlog_lock_until(int fd, int op, int64_t deadline);
 /* Checks an opened log/cursor file: a regular file of ours or root's; fixes its mode. */
 int lb_auditlog_check_file(int fd, const char *path, char *err, size_t errlen, struct stat *out);
-/* PATH.cursor (malloc'ed), its value (0 when unreadable), and writing it (fsync'ed if SYNC). */
+/* The delivery cursor, PATH.cursor: every event before byte OFF of the log whose inode is INO
+ * has been accepted by the gateway. INO 0: a cursor from before inodes were kept, which
+ * belongs to whatever log is at PATH. A rotated log keeps its inode under its new name
+ * (logrotate's rename), so the rest of it is found and delivered before the new log. */
+struct lb_auditlog_cursor {
+	long long off;
+	unsigned long long ino;
+};
+
+/* PATH.cursor (malloc'ed). */
 char *lb_auditlog_cursor_path(const char *path);
-long long lb_auditlog_cursor_read(int fd);
-int lb_auditlog_cursor_write(int fd, long long off, int sync);
+/* Reads the cursor (0/0 when missing or unreadable). */
+void lb_auditlog_cursor_get(int fd, struct lb_auditlog_cursor *c);
+/* Writes it (fsync'ed if SYNC). */
+int lb_auditlog_cursor_put(int fd, long long off, unsigned long long ino, int sync);
+/* 1 when the cursor C is an offset in the log whose inode is INO. */
+static inline int lb_auditlog_cursor_in(const struct lb_auditlog_cursor *c, unsigned long long ino)
+{
+	return c->ino == 0 || c->ino == ino;
+}
 
 #endif

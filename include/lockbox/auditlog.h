@@ -8,7 +8,8 @@
  * so the PAM module in many sshd processes and `lockboxctl host` may use it at once.
  *
  * Delivery state lives next to it in PATH.cursor: the byte offset up to which every event has
- * been accepted by the gateway. lb_auditlog_flush sends what lies past the cursor in batches
+ * been accepted by the gateway, and the inode of the log that offset is in (log rotation,
+ * below). lb_auditlog_flush sends what lies past the cursor in batches
  * and advances the cursor after each accepted batch (fsync'ed). The gateway is idempotent by
  * event id, so a crash between its answer and the cursor update only causes duplicates the
  * gateway ignores: nothing is lost, nothing is counted twice. Only one process delivers at a
@@ -72,9 +73,17 @@ struct lb_auditlog_flush_stats {
 	size_t rejected;   /* single events the gateway refused with 400/422: skipped, logged */
 	size_t skipped;    /* local lines that are not valid events (e.g. a torn write): skipped */
 	size_t pending;    /* events still past the cursor when flush returned */
+	int rotated_lost;  /* the log was rotated and the rotated file (PATH.1, same inode) was
+			    * gone before what was pending in it was delivered (ERR says so) */
 };
 
-/* Delivers every event past the cursor to GATEWAY_URL + "/v1/audit/events" with HTTP options
+/* Log rotation: the cursor names the inode of the log it is an offset in. When the log at
+ * PATH is another file than that (logrotate renamed it to PATH.1 and made a new one), flush
+ * first delivers the rest of PATH.1 (found by that inode), then the new log from its start:
+ * nothing pending is lost, nothing is sent twice. logrotate must keep PATH.1 uncompressed
+ * (delaycompress) and use rename, not copytruncate (contrib/logrotate/lockbox).
+ *
+ * Delivers every event past the cursor to GATEWAY_URL + "/v1/audit/events" with HTTP options
  * O (token, CA, body cap); BUDGET_MS bounds the whole call, lock waits and HTTP included
  * (each request gets the time that remains). STATS may be NULL. A missing log is OK with
  * nothing to do. */

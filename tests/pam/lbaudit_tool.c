@@ -64,9 +64,9 @@ int main(int argc, char **argv)
 		o.ca_file = argc > 6 ? argv[6] : NULL;
 		r = lb_auditlog_flush(argv[2], argv[3], &o, atoll(argv[5]), &st, err, sizeof(err));
 		printf("result=%s sent=%zu accepted=%zu duplicates=%zu rejected=%zu skipped=%zu "
-		       "pending=%zu err=%s\n",
+		       "pending=%zu rotated_lost=%d err=%s\n",
 		       lb_auditlog_strerror(r), st.sent, st.accepted, st.duplicates, st.rejected,
-		       st.skipped, st.pending, err);
+		       st.skipped, st.pending, st.rotated_lost, err);
 		free(tok);
 		return (int)r;
 	}

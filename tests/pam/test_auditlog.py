@@ -1,7 +1,8 @@
 """liblockbox's host audit log (lib/auditlog.c) through tests/pam/lbaudit_tool: concurrent
 appends (flock), torn lines, batching, concurrent deliverers (each event sent once), a gateway
 that refuses one event, an unreachable or hanging gateway within the budget, a replaced log,
-file modes and symlinks; and lockbox-agent delivering continuously while other processes
+log rotation by logrotate with events pending (the rest of the rotated log goes first:
+nothing lost, nothing sent twice), file modes and symlinks; and lockbox-agent delivering continuously while other processes
 append and `lockboxctl host flush` delivers at the same time (each event sent once)."""
 
 import json
@@ -121,6 +122,70 @@ with T.section("gateway down or hanging: bounded, nothing lost"):
         tool("append", log, 1, "new")
         rc, out, err, el = tool("flush", log, g.url, tok, 2000)
         T.eq(stats(out).get("sent"), "1", "after the log was replaced: its event is sent")
+
+def rotate(log, state):
+    """Rotates LOG the way contrib/logrotate/lockbox does (rename + create, delaycompress),
+    with the real logrotate when it is installed."""
+    conf = log + ".logrotate"
+    with open(conf, "w") as f:
+        f.write("%s {\n  rotate 5\n  create 0600 root root\n  compress\n  delaycompress\n"
+                "  missingok\n  notifempty\n}\n" % log)
+    os.chmod(conf, 0o644)
+    lr = "/usr/sbin/logrotate"
+    if os.path.exists(lr) and os.geteuid() == 0:
+        p = subprocess.run([lr, "-f", "-s", state, conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+        T.eq(p.returncode, 0, "logrotate -f rotated the log", p.stderr[-400:])
+    else:
+        for i in range(4, 0, -1):
+            if os.path.exists("%s.%d" % (log, i)):
+                os.rename("%s.%d" % (log, i), "%s.%d" % (log, i + 1))
+        os.rename(log, log + ".1")
+        open(log, "w").close()
+        os.chmod(log, 0o600)
+        T.note("logrotate not available: rotated by rename")
+
+
+with T.section("log rotation with events pending (logrotate -f)"):
+    d = os.path.join(tmp, "rot")
+    os.makedirs(d)
+    log, state = os.path.join(d, "audit.log"), os.path.join(d, "logrotate.state")
+    with fakegw.FakeGateway("allow") as g:
+        tool("append", log, 3, "r1")
+        rc, out, err, el = tool("flush", log, g.url, tok, 3000)
+        T.eq(stats(out).get("sent"), "3", "three events delivered before the rotation", out)
+        tool("append", log, 4, "r2")  # pending when the log is rotated
+        ino_before = os.stat(log).st_ino
+        rotate(log, state)
+        T.check(os.path.exists(log + ".1") and os.stat(log + ".1").st_ino == ino_before,
+                "the old log is audit.log.1 (renamed, uncompressed)")
+        T.eq(os.path.getsize(log), 0, "a new, empty audit.log")
+        tool("append", log, 2, "r3")
+        rc, out, err, el = tool("flush", log, g.url, tok, 3000)
+        st = stats(out)
+        T.eq((rc, st.get("sent"), st.get("pending"), st.get("rotated_lost")), (0, "6", "0", "0"),
+             "the rest of the rotated log, then the new log: 4 + 2 sent", out)
+        T.eq((len(g.audit_ids), len(set(g.audit_ids))), (9, 9),
+             "the gateway got all 9 events, each once", g.audit_ids)
+        rc, out, err, el = tool("pending", log)
+        T.check(rc == 0 and out.strip().endswith("0"), "nothing pending", out)
+        # a second rotation with nothing pending: the new log is delivered from its start
+        rotate(log, state)
+        tool("append", log, 1, "r4")
+        rc, out, err, el = tool("flush", log, g.url, tok, 3000)
+        T.eq(stats(out).get("sent"), "1", "after a second rotation: only the new event", out)
+        T.eq((len(g.audit_ids), len(set(g.audit_ids))), (10, 10), "10 events, each once")
+        T.check(os.path.exists(log + ".2.gz"), "the older log compressed a rotation later")
+        # the rotated log gone before its pending events went out: said, not silent
+        tool("append", log, 2, "r5")
+        rotate(log, state)
+        os.unlink(log + ".1")
+        tool("append", log, 1, "r6")
+        rc, out, err, el = tool("flush", log, g.url, tok, 3000)
+        st = stats(out)
+        T.eq((st.get("sent"), st.get("rotated_lost")), ("1", "1"),
+             "rotated log removed: the new event sent, the loss reported", out)
+        T.check("was rotated" in out, "and the error names it", out)
 
 with T.section("unsafe files"):
     target = os.path.join(tmp, "target")
