@@ -43,6 +43,17 @@ __all__ = ["free_port", "make_ca", "Gateway", "api", "world", "World", "Runner",
 # ---------------------------------------------------------------- small utils
 
 
+def audit_cursor(log_path):
+    """The delivery cursor of a host audit log (lib/auditlog_int.h): the byte offset up to
+    which the gateway holds every event ("OFFSET INODE", or a bare OFFSET); 0 when none."""
+    try:
+        with open(log_path + ".cursor") as f:
+            text = f.read().split()
+    except FileNotFoundError:
+        return 0
+    return int(text[0]) if text else 0
+
+
 def tmpdir(prefix="lbtest-"):
     """A temporary directory removed when the test exits."""
     d = tempfile.mkdtemp(prefix=prefix)

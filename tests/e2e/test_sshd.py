@@ -170,13 +170,12 @@ try:
             local = [e["id"] for e in (json.loads(ln) for ln in f if ln.strip())
                      if not (e["type"].startswith("access.check.") and
                              str(e["details"].get("reason")).startswith(("gateway_", "agent_")))]
-        with open(audit_log + ".cursor") as f:
-            cur = int(f.read().strip() or 0)
+        cur = lbtest.audit_cursor(audit_log)
         T.check(cur < os.path.getsize(audit_log), "undelivered events wait in the local log")
         gw.start()
         r = ssh(a)
         T.check(r.rc == 0 and "lockbox-ok" in r.out, "gateway back: login works", r)
-        T.check(lbtest.wait_until(lambda: int(open(audit_log + ".cursor").read() or 0) ==
+        T.check(lbtest.wait_until(lambda: lbtest.audit_cursor(audit_log) ==
                                   os.path.getsize(audit_log), timeout=10),
                 "local log fully delivered")
         stored_ids = [e["id"] for e in audit(host="hA1")]

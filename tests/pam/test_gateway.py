@@ -393,7 +393,7 @@ if os.path.exists(CTL):
         T.eq(r.rc, 0, "the module accepts the joined config and allows", r)
         T.check(r.events("session.start"), "session recorded with the joined config", r)
         ok = lbtest.wait_until(lambda: os.path.exists(jlog + ".cursor") and
-                               int(open(jlog + ".cursor").read().strip() or 0) ==
+                               lbtest.audit_cursor(jlog) ==
                                os.path.getsize(jlog), timeout=DELIVERY)
         T.check(ok, "the joined host's agent delivered its log")
         jagent.close()
