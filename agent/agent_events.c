@@ -17,12 +17,13 @@
 
 static void syslog_line(struct agent *ag, const json_t *ev)
 {
-	char line[LB_SYSLOG_LINE_MAX];
+	char line[LB_SYSLOG_LINE_MAX], fields[4096];
 	struct lb_kvbuf kv;
 	const char *type = lb_json_str(ev, "type"), *key;
 	json_t *details = json_object_get(ev, "details"), *v;
 
 	lb_kv_init(&kv, line, sizeof(line));
+	lb_kv_journal(&kv, fields, sizeof(fields));
 	lb_kv_add(&kv, "event", type);
 	lb_kv_add(&kv, "id", lb_json_str(ev, "id"));
 	if (json_is_string(json_object_get(ev, "request")))
@@ -35,10 +36,10 @@ static void syslog_line(struct agent *ag, const json_t *ev)
 		else if (json_is_null(v))
 			lb_kv_add(&kv, key, "-");
 	}
-	lb_syslog_send("pam_lockbox",
-		       LOG_AUTHPRIV | (strcmp(type, "session.terminate") == 0 ? LOG_NOTICE
-									      : LOG_INFO),
-		       line);
+	lb_syslog_send_fields("pam_lockbox",
+			      LOG_AUTHPRIV | (strcmp(type, "session.terminate") == 0 ? LOG_NOTICE
+										     : LOG_INFO),
+			      line, kv.jbuf, kv.jlen);
 	if (ag->foreground)
 		fprintf(stderr, "lockbox-agent: %s\n", line);
 }

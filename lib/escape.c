@@ -123,6 +123,8 @@ void lb_kv_init(struct lb_kvbuf *kv, char *buf, size_t cap)
 	kv->cap = cap;
 	kv->len = 0;
 	kv->truncated = 0;
+	kv->jbuf = NULL;
+	kv->jcap = kv->jlen = 0;
 	if (cap)
 		buf[0] = '\0';
 }
@@ -147,6 +149,40 @@ static void mark_truncated(struct lb_kvbuf *kv)
 	kv->truncated = 1;
 }
 
+void lb_kv_journal(struct lb_kvbuf *kv, char *jbuf, size_t jcap)
+{
+	kv->jbuf = jbuf;
+	kv->jcap = jcap;
+	kv->jlen = 0;
+	if (jcap)
+		jbuf[0] = '\0';
+}
+
+/* KEY=VALUE as a journal field line, when it fits. */
+static void journal_field(struct lb_kvbuf *kv, const char *key, const char *value)
+{
+	char name[64], esc[1024];
+	size_t n = 0, vlen;
+
+	for (const char *p = "LOCKBOX_"; *p; p++)
+		name[n++] = *p;
+	for (const char *p = key; *p && n + 1 < sizeof(name); p++)
+		name[n++] = *p == '.' ? '_' : (*p >= 'a' && *p <= 'z') ? (char)(*p - 32) : *p;
+	name[n] = '\0';
+	vlen = lb_escape_text(value ? value : "-", esc, sizeof(esc));
+	if (vlen >= sizeof(esc))
+		vlen = strlen(esc);
+	if (kv->jlen + n + 1 + vlen + 2 > kv->jcap)
+		return;
+	memcpy(kv->jbuf + kv->jlen, name, n);
+	kv->jlen += n;
+	kv->jbuf[kv->jlen++] = '=';
+	memcpy(kv->jbuf + kv->jlen, esc, vlen);
+	kv->jlen += vlen;
+	kv->jbuf[kv->jlen++] = '\n';
+	kv->jbuf[kv->jlen] = '\0';
+}
+
 int lb_kv_add(struct lb_kvbuf *kv, const char *key, const char *value)
 {
 	char esc[1024];
@@ -157,6 +193,8 @@ int lb_kv_add(struct lb_kvbuf *kv, const char *key, const char *value)
 		return -1;
 	if (!key_ok(key))
 		key = "bad_key";
+	if (kv->jbuf)
+		journal_field(kv, key, value);
 	klen = strlen(key);
 	/* a long value is cut (still escaped and quoted) rather than dropped */
 	vlen = lb_escape_value(value, esc, sizeof(esc));

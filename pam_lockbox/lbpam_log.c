@@ -21,9 +21,12 @@
 
 #define LBPAM_LINE_MAX LB_SYSLOG_LINE_MAX
 
-static void line_out(const struct lbpam_ctx *x, int prio, const char *line)
+/* The line to syslog, with its pairs as journal fields when KV collected them. */
+static void line_out(const struct lbpam_ctx *x, int prio, const char *line,
+		     const struct lb_kvbuf *kv)
 {
-	lb_syslog_send("pam_lockbox", LOG_AUTHPRIV | prio, line);
+	lb_syslog_send_fields("pam_lockbox", LOG_AUTHPRIV | prio, line,
+			      kv && kv->jbuf ? kv->jbuf : NULL, kv ? kv->jlen : 0);
 	if (x->debug)
 		fprintf(stderr, "pam_lockbox: %s\n", line);
 }
@@ -39,14 +42,15 @@ static void ctx_pairs(const struct lbpam_ctx *x, struct lb_kvbuf *kv)
 
 void lbpam_log_error(const struct lbpam_ctx *x, const char *what, const char *why)
 {
-	char line[LBPAM_LINE_MAX];
+	char line[LBPAM_LINE_MAX], fields[2048];
 	struct lb_kvbuf kv;
 	lb_kv_init(&kv, line, sizeof(line));
+	lb_kv_journal(&kv, fields, sizeof(fields));
 	lb_kv_add(&kv, "event", "error");
 	lb_kv_add(&kv, "what", what);
 	lb_kv_add(&kv, "error", why);
 	ctx_pairs(x, &kv);
-	line_out(x, LOG_ERR, line);
+	line_out(x, LOG_ERR, line, &kv);
 }
 
 void lbpam_log_debug(const struct lbpam_ctx *x, const char *what, const char *detail)
@@ -125,10 +129,11 @@ void lbpam_event_int(struct lbpam_event *e, const char *key, long long v)
 
 static int sink_syslog(const struct lbpam_ctx *x, const struct lbpam_event *e)
 {
-	char line[LBPAM_LINE_MAX];
+	char line[LBPAM_LINE_MAX], fields[4096];
 	struct lb_kvbuf kv;
 
 	lb_kv_init(&kv, line, sizeof(line));
+	lb_kv_journal(&kv, fields, sizeof(fields));
 	lb_kv_add(&kv, "event", e->type);
 	lb_kv_add(&kv, "id", e->id);
 	if (e->request)
@@ -150,7 +155,7 @@ static int sink_syslog(const struct lbpam_ctx *x, const struct lbpam_event *e)
 		else
 			lb_kv_add(&kv, key, f->str ? f->str : "-");
 	}
-	line_out(x, strcmp(e->type, "access.check.deny") == 0 ? LOG_NOTICE : LOG_INFO, line);
+	line_out(x, strcmp(e->type, "access.check.deny") == 0 ? LOG_NOTICE : LOG_INFO, line, &kv);
 	return 0;
 }
 

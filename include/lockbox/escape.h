@@ -21,15 +21,22 @@ size_t lb_escape_value(const char *value, char *out, size_t outlen);
  * (rhost, tty) in JSON events and requests as printable ASCII. Same return convention. */
 size_t lb_escape_text(const char *in, char *out, size_t outlen);
 
-/* A key=value line under construction, in a caller-provided buffer. */
+/* A key=value line under construction, in a caller-provided buffer; optionally the same
+ * pairs as journal fields (LOCKBOX_KEY=value lines, lb_kv_journal). */
 struct lb_kvbuf {
 	char *buf;
 	size_t cap;
 	size_t len;
 	int truncated; /* set once a pair did not fit; later pairs are dropped */
+	char *jbuf;    /* NULL: no journal fields */
+	size_t jcap, jlen;
 };
 
 void lb_kv_init(struct lb_kvbuf *kv, char *buf, size_t cap);
+/* Also collects every pair added from now on as a journal field in JBUF (JCAP bytes):
+ * "LOCKBOX_KEY=value\n", the key upper-cased ('.' becomes '_'), the value as printable ASCII
+ * (lb_escape_text). A field that does not fit is left out; the line keeps it. */
+void lb_kv_journal(struct lb_kvbuf *kv, char *jbuf, size_t jcap);
 /* Appends " key=value" (no leading space for the first pair). KEY must be a plain token
  * ([a-z0-9_.]); VALUE is escaped. Returns 0, or -1 when the pair did not fit (the buffer then
  * ends with " truncated=1" if there was room). */

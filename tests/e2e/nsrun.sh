@@ -4,10 +4,12 @@
 # syslog socket, plus any extra bind mounts (e.g. a test /etc/pam.d/sshd) on a private
 # overlay of /etc. Nothing outside the namespace changes.
 #
-#   nsrun.sh LOGSOCK [-b SRC DST]... [-T DIR]... -- COMMAND [ARGS...]
+#   nsrun.sh LOGSOCK [-b SRC DST]... [-T DIR]... [-J SOCK] -- COMMAND [ARGS...]
 #
 # -b binds SRC over DST; -T mounts an empty private tmpfs on DIR (e.g. /run, so sshd can have
-# its /run/sshd without touching the host's /run).
+# its /run/sshd without touching the host's /run). journald's native socket is hidden (a
+# private tmpfs on /run/systemd/journal), so the module's lines reach LOGSOCK; -J SOCK puts
+# the test's SOCK there instead (tests/pam/test_syslog.py: the structured fields).
 # Needs root and unshare(1). Used by tests/e2e and tests/pam/test_syslog.py.
 set -eu
 if [ -z "${LB_NSRUN_INSIDE:-}" ]; then
@@ -19,10 +21,14 @@ log=$1
 shift
 binds=()
 tmpfs=()
-while [ "${1:-}" = -b ] || [ "${1:-}" = -T ]; do
+journal=
+while [ "${1:-}" = -b ] || [ "${1:-}" = -T ] || [ "${1:-}" = -J ]; do
 	if [ "$1" = -b ]; then
 		binds+=("$2" "$3")
 		shift 3
+	elif [ "$1" = -J ]; then
+		journal=$2
+		shift 2
 	else
 		tmpfs+=("$2")
 		shift 2
@@ -74,4 +80,17 @@ done
 for t in "${tmpfs[@]}"; do
 	mount -t tmpfs -o mode=0755,size=8m lbtmp "$t"
 done
+# journald: hidden, or the test's socket. The tmpfs goes on the deepest directory that
+# exists, so nothing is created on the host's /run.
+jdir=/run/systemd/journal
+if [ -n "$journal" ] || [ -d "$jdir" ]; then
+	top=$jdir
+	while [ ! -d "$top" ]; do top=$(dirname "$top"); done
+	mount -t tmpfs -o mode=0755,size=1m lbjournal "$top"
+	if [ -n "$journal" ]; then
+		mkdir -p "$jdir"
+		touch "$jdir/socket"
+		mount --bind "$journal" "$jdir/socket"
+	fi
+fi
 exec "$@"

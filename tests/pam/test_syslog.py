@@ -1,6 +1,8 @@
 """pam_lockbox writes one key=value line per event to the real /dev/log (facility authpriv,
 ident pam_lockbox), hostile user/rhost/tty text never reaches it raw, and a deny because the
-agent could not be asked (agent_unavailable) is logged there too.
+agent could not be asked (agent_unavailable) is logged there too. Where journald listens,
+the same line goes to its native socket with the pairs as structured fields (LOCKBOX_EVENT,
+LOCKBOX_REQUEST, LOCKBOX_DECISION_ID, ...), priority and facility as fields.
 
 The module runs in a private mount namespace (tests/e2e/nsrun.sh) whose /dev/log is a
 datagram socket this test listens on; needs root and unshare(1) (skips otherwise).
@@ -73,6 +75,54 @@ with fakegw.FakeGateway("allow") as g:
     T.eq(kv.get("user"), "eng", "user field")
     for k in ("service", "tty", "pid", "decision_id", "host", "session"):
         T.check(k in kv, "session.start has %s" % k, kv)
+
+    # journald listening: the same lines, with structured fields, to its native socket
+    jpath = os.path.join(env.tmp, "journal.sock")
+    j = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    j.bind(jpath)
+    j.settimeout(0.2)
+    r = env.run("eng", ["account=PAM_SUCCESS", "open=PAM_SUCCESS", "close=PAM_SUCCESS"],
+                rhost=evil_user_rhost, tty=evil_tty, wrap=[nsrun, sockpath, "-J", jpath, "--"],
+                preload_inside=True)
+    T.eq(r.rc, 0, "login with journald listening works", r)
+    jmsgs = []
+    end = time.monotonic() + 2.0
+    while time.monotonic() < end and len(jmsgs) < 3:
+        try:
+            jmsgs.append(j.recv(65536))
+        except socket.timeout:
+            pass
+    j.close()
+    T.eq(drain(), [], "nothing went to /dev/log while journald took the lines")
+    fields = []
+    for m in jmsgs:
+        f = {}
+        for ln in m.decode("ascii", "replace").split("\n"):
+            if "=" in ln:
+                k, v = ln.split("=", 1)
+                f[k] = v
+        fields.append(f)
+    T.eq(sorted(f.get("LOCKBOX_EVENT") for f in fields),
+         ["access.check.allow", "session.end", "session.start"],
+         "journald got the three events, LOCKBOX_EVENT names each", fields)
+    T.check(all(all(0x20 <= b < 0x7f or b == 0x0a for b in m) for m in jmsgs),
+            "printable ASCII only, one field per line (hostile text escaped)", jmsgs)
+    allow = [f for f in fields if f.get("LOCKBOX_EVENT") == "access.check.allow"]
+    T.check(allow and allow[0].get("SYSLOG_IDENTIFIER") == "pam_lockbox" and
+            allow[0].get("SYSLOG_FACILITY") == "10" and allow[0].get("PRIORITY") == "6" and
+            allow[0].get("SYSLOG_PID", "").isdigit(),
+            "identifier pam_lockbox, facility authpriv, priority info, the pid", allow)
+    T.check(allow and lbtest.is_id(allow[0].get("LOCKBOX_REQUEST", ""), "req") and
+            lbtest.is_uuid(allow[0].get("LOCKBOX_DECISION_ID", "")) and
+            allow[0].get("LOCKBOX_USER") == "eng" and allow[0].get("LOCKBOX_DECISION") == "allow",
+            "LOCKBOX_REQUEST, LOCKBOX_DECISION_ID, LOCKBOX_USER, LOCKBOX_DECISION", allow)
+    T.check(allow and "event=access.check.allow" in allow[0].get("MESSAGE", "") and
+            "request=" in allow[0].get("MESSAGE", ""),
+            "MESSAGE is the key=value line rsyslog gets too", allow)
+    st = [f for f in fields if f.get("LOCKBOX_EVENT") == "session.start"]
+    T.check(st and lbtest.is_uuid(st[0].get("LOCKBOX_SESSION", "")) and
+            "\\n" in st[0].get("LOCKBOX_RHOST", ""),
+            "session.start: LOCKBOX_SESSION, and the rhost's newline escaped", st)
 
     # a user name with control characters: denied, and still no raw bytes in syslog
     env2_group = open(env.group).read()
