@@ -11,6 +11,9 @@ pkgs=(
   libqrencode-dev oathtool
   # contrib/pkgtest.sh: the Debian packages (dpkg-buildpackage, lintian)
   debhelper fakeroot lintian dpkg-dev
+  # tests/install/test_logrotate.py: /etc/logrotate.d/lockbox against a live gateway;
+  # tests/api/test_metrics.py: promtool (in Debian's prometheus) checks /metrics
+  logrotate prometheus
   # tests/e2e/test_rdp.py: real xrdp (Xorg sessions through xorgxrdp) and a real RDP client
   # (xfreerdp under Xvfb); the test runs its own xrdp and xrdp-sesman on free loopback ports
   # in a private mount namespace, never the host's service
@@ -31,5 +34,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   # (listening on 3389 on every interface); stop it and keep it from starting at boot
   if [[ " ${missing[*]} " == *" xrdp "* ]] && [ -d /run/systemd/system ]; then
     systemctl disable --now xrdp.service xrdp-sesman.service >/dev/null 2>&1 || true
+  fi
+  # likewise prometheus, wanted for promtool only: its postinst starts a server on :9090
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
   fi
 fi

@@ -661,6 +661,12 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
+	/* log_file: opened here, as the serving user, so a bad path stops the start visibly */
+	if (gw.cfg.log_file && !bootstrap && lb_log_open(gw.cfg.log_file) != 0) {
+		fprintf(stderr, "lockbox-gatewayd: %s: log_file %s: %s\n", config, gw.cfg.log_file,
+			strerror(errno));
+		goto out;
+	}
 	if (!foreground && !bootstrap && lb_daemon_detach(&ready_fd) != 0) {
 		fprintf(stderr, "lockbox-gatewayd: cannot detach: %s\n", strerror(errno));
 		goto out;
@@ -745,7 +751,12 @@ int main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) != 0)
 			break;
 		if (sig == SIGHUP) {
-			gw_log(LOG_INFO, "SIGHUP: restart the gateway to apply configuration changes");
+			/* logrotate's postrotate: the renamed file got every line until now */
+			if (lb_log_reopen() != 0)
+				gw_log(LOG_ERR, "SIGHUP: cannot reopen log_file %s: %s (still "
+						"writing to the old file)", gw.cfg.log_file, strerror(errno));
+			gw_log(LOG_INFO, "SIGHUP: %s; restart the gateway to apply configuration "
+					 "changes", gw.cfg.log_file ? "log_file reopened" : "no log_file");
 			continue;
 		}
 		stopping = 1;

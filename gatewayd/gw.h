@@ -59,10 +59,10 @@ struct gw_config {
 	struct lb_strlist webhook_url;
 	char *webhook_secret;
 	unsigned long notify_max_attempts;
-	int64_t notify_interval_ms;
-	int64_t notify_interval;
+	int64_t notify_interval; /* seconds between outbox rounds */
 	int64_t notify_backoff;
 	char *checkpoint_key_file;
+	char *log_file; /* NULL: stderr/the journal (or syslog when detached); SIGHUP reopens it */
 };
 
 void gw_config_default(struct gw_config *c);
@@ -72,6 +72,7 @@ void gw_config_free(struct gw_config *c);
 /* "ssh"/"rdp" for a PAM service name, or NULL. */
 const char *gw_config_access_for_service(const struct gw_config *c, const char *service);
 
+/* In the order of lb_roles (lockbox/vocab.h), which names them. */
 enum gw_role {
 	GW_ROLE_NONE = 0,
 	GW_ROLE_PROVIDER_ADMIN,
@@ -86,7 +87,7 @@ enum gw_role gw_role_from_name(const char *name);
 const char *gw_role_name(enum gw_role r);
 int gw_role_is_provider(enum gw_role r);
 
-struct gw_grant {
+struct gw_assignment {
 	enum gw_role role;
 	char tenant[GW_ID_LEN];
 	char subscription[GW_ID_LEN];
@@ -100,11 +101,11 @@ struct gw_principal {
 	json_t *obj; /* the user or host row */
 	int mfa;     /* the token was issued MFA-verified */
 	char session[GW_ID_LEN]; /* the console session when signed in by cookie, else "" */
-	struct gw_grant grants[GW_MAX_ROLES];
-	size_t ngrants;
+	struct gw_assignment roles[GW_MAX_ROLES]; /* its role assignments (not access grants) */
+	size_t nroles;
 };
 
-/* Authorization questions, answered from the principal's grants (gw_authz.c). */
+/* Authorization questions, answered from the principal's role assignments (gw_authz.c). */
 int gw_is(const struct gw_principal *p, enum gw_role role);
 int gw_is_in_tenant(const struct gw_principal *p, enum gw_role role, const char *tenant);
 int gw_is_for_subscription(const struct gw_principal *p, enum gw_role role, const char *sub);
@@ -406,7 +407,12 @@ int gw_session_csrf_ok(struct MHD_Connection *c, const char *cookie);
 
 /* Counters for /metrics (gw_metrics.c). */
 void gw_metrics_http(unsigned status);
-void gw_metrics_check(int allow);
+/* Now on the monotonic clock, in microseconds: T0 for gw_metrics_check. */
+int64_t gw_metrics_clock(void);
+/* A decided check: its outcome, its reason code and the gw_metrics_clock() of its start. */
+void gw_metrics_check(int allow, const char *reason, int64_t t0);
+/* A delivery attempt on CHANNEL ("email", "webhook"): RESULT 0 sent, else an error. */
+void gw_metrics_notify(const char *channel, int result);
 void gw_metrics_audit(unsigned appended, unsigned duplicates);
 void gw_metrics_sweep(unsigned changed);
 

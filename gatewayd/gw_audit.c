@@ -9,6 +9,7 @@
 #include "lockbox/hostevent.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
+#include "lockbox/vocab.h"
 
 #define GW_AUDIT_BATCH_MAX 500
 #define GW_AUDIT_SCAN_PAGE 1000
@@ -82,11 +83,6 @@ enum gw_db gw_directory_event(struct gw_tx *tx, const char *type, const char *te
  * (a stale grant list after a revoke, a host clock far off, or a forged allow). */
 #define GW_HOST_DECISION_SKEW_MS 2000 /* clock skew allowed at a grant's edges */
 
-static int is_str(const char *a, const char *b)
-{
-	return a && b && strcmp(a, b) == 0;
-}
-
 static const char *host_allow_unverified(struct gw *gw, const json_t *e, const json_t *host,
 					 json_t *req)
 {
@@ -99,16 +95,16 @@ static const char *host_allow_unverified(struct gw *gw, const json_t *e, const j
 		return "no such request";
 	if (!gw_request_covers_host(req, host))
 		return "the request does not cover this host";
-	if (!lb_json_str(d, "user") || !is_str(lb_json_str(req, "requester_login"),
+	if (!lb_json_str(d, "user") || !lb_str_eq(lb_json_str(req, "requester_login"),
 						lb_json_str(d, "user")))
 		return "the request is another user's";
-	if (!access || !is_str(access, lb_json_str(req, "access")))
+	if (!access || !lb_str_eq(access, lb_json_str(req, "access")))
 		return "the request grants another access type";
 	state = lb_json_str(req, "state");
 	from = lb_json_str(req, "approved_at");
-	until = is_str(state, "revoked") ? lb_json_str(req, "updated_at")
+	until = lb_str_eq(state, "revoked") ? lb_json_str(req, "updated_at")
 					 : lb_json_str(req, "grant_expires_at");
-	if (!is_str(state, "approved") && !is_str(state, "completed") && !is_str(state, "revoked"))
+	if (!lb_str_eq(state, "approved") && !lb_str_eq(state, "completed") && !lb_str_eq(state, "revoked"))
 		return "the request was never approved";
 	if (!t || lb_time_parse(t, &at) != 0 || !from || lb_time_parse(from, &a0) != 0 || !until ||
 	    lb_time_parse(until, &a1) != 0)
@@ -116,7 +112,7 @@ static const char *host_allow_unverified(struct gw *gw, const json_t *e, const j
 	if (at < a0 - GW_HOST_DECISION_SKEW_MS)
 		return "before the approval";
 	if (at > a1 + GW_HOST_DECISION_SKEW_MS)
-		return is_str(state, "revoked") ? "after the revoke" : "after the grant ended";
+		return lb_str_eq(state, "revoked") ? "after the revoke" : "after the grant ended";
 	return NULL;
 }
 
@@ -133,7 +129,7 @@ static enum gw_db host_decision(struct ingest *in, const json_t *e, json_t *ev, 
 	json_decref(have);
 	if (rc != GW_DB_NOT_FOUND)
 		return rc; /* OK: a copy of the gateway's own */
-	if (!is_str(lb_json_str(e, "type"), "access.check.allow"))
+	if (!lb_str_eq(lb_json_str(e, "type"), "access.check.allow"))
 		return GW_DB_OK;
 	why = host_allow_unverified(in->r->gw, e, in->r->who.obj, req);
 	json_object_set_new(details, "verified", json_boolean(!why));
@@ -283,29 +279,6 @@ static int audit_visible(const json_t *ev, void *arg)
 	return gw_may_read_audit(arg, ev);
 }
 
-/* Every event type DESIGN.md names. */
-static int known_event_type(const char *t)
-{
-	static const char *const types[] = {
-		"lockbox.request.create", "lockbox.request.internal_approve",
-		"lockbox.request.approve", "lockbox.request.deny", "lockbox.request.expire",
-		"lockbox.request.revoke", "lockbox.request.cancel", "lockbox.request.complete",
-		"lockbox.request.break_glass", "lockbox.request.review", "lockbox.request.extend",
-		"pim.elevation.activate", "pim.elevation.expire", "access.check.allow",
-		"access.check.deny", "session.start", "session.end", "session.warn",
-		"session.terminate", "session.lost", "tenant.lockbox.enable",
-		"tenant.lockbox.disable", "tenant.policy.update", "host.enroll", "host.disable", "directory.user.disable",
-		"directory.user.enable", "directory.token.create", "directory.token.revoke",
-		"directory.tenant.create", "directory.subscription.create", "directory.user.create",
-		"directory.role.assign", "directory.role.unassign", "directory.invitation.create",
-		"directory.invitation.redeem", "host.enable", "directory.totp.enroll",
-		"directory.session.create", "directory.session.revoke", NULL};
-	for (size_t i = 0; types[i]; i++)
-		if (strcmp(types[i], t) == 0)
-			return 1;
-	return 0;
-}
-
 /* Adds actor_login to each event whose actor is a user, so a reader sees who acted without
  * a directory of their own (a tenant's admin cannot list the provider's engineers). It is
  * read from the users table at answer time, outside the hashed fields (lb_audit_chain_hash
@@ -379,9 +352,9 @@ enum MHD_Result gw_audit_list(struct gw_req *r)
 		if (i == 0 && strcmp(v, "subscription") != 0 && strcmp(v, "tenant") != 0 &&
 		    strcmp(v, "provider") != 0)
 			return gw_reply_error(r, "bad_query", "level: subscription, tenant or provider");
-		if (strcmp(eq_keys[i], "type") == 0 && !known_event_type(v)) {
+		if (strcmp(eq_keys[i], "type") == 0 && !lb_event_type_known(v)) {
 			json_decref(host_row);
-			return gw_reply_error(r, "bad_query", "type: not an event type (see DESIGN.md, e.g. access.check.deny)");
+			return gw_reply_error(r, "bad_query", "type: not an event type (see lockbox-gatewayd(8), AUDIT EVENTS; e.g. access.check.deny)");
 		}
 		if (strcmp(eq_keys[i], "host") == 0 && strncmp(v, "hst_", 4) == 0 && !host_row) {
 			/* events name hosts by name; accept the id too */

@@ -5,44 +5,27 @@
 #include "gw.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
+#include "lockbox/vocab.h"
 
-static const struct {
-	enum gw_role role;
-	const char *name;
-	int provider;
-} role_table[] = {
-	{GW_ROLE_PROVIDER_ADMIN, "provider_admin", 1},
-	{GW_ROLE_ENGINEER, "engineer", 1},
-	{GW_ROLE_INTERNAL_APPROVER, "internal_approver", 1},
-	{GW_ROLE_GLOBAL_ADMIN, "global_admin", 0},
-	{GW_ROLE_LOCKBOX_APPROVER, "lockbox_approver", 0},
-	{GW_ROLE_OWNER, "owner", 0},
-	{GW_ROLE_CUSTOMER_USER, "customer_user", 0},
-};
-#define NROLES (sizeof(role_table) / sizeof(role_table[0]))
+/* enum gw_role follows lb_roles (lockbox/vocab.h): GW_ROLE_NONE, then the table's order. */
+#define NROLES ((size_t)GW_ROLE_CUSTOMER_USER)
 
 enum gw_role gw_role_from_name(const char *name)
 {
-	for (size_t i = 0; name && i < NROLES; i++)
-		if (strcmp(role_table[i].name, name) == 0)
-			return role_table[i].role;
+	for (size_t i = 0; i < NROLES; i++)
+		if (lb_str_eq(lb_roles[i].name, name))
+			return (enum gw_role)(i + 1);
 	return GW_ROLE_NONE;
 }
 
 const char *gw_role_name(enum gw_role r)
 {
-	for (size_t i = 0; i < NROLES; i++)
-		if (role_table[i].role == r)
-			return role_table[i].name;
-	return "none";
+	return r > GW_ROLE_NONE && (size_t)r <= NROLES ? lb_roles[r - 1].name : "none";
 }
 
 int gw_role_is_provider(enum gw_role r)
 {
-	for (size_t i = 0; i < NROLES; i++)
-		if (role_table[i].role == r)
-			return role_table[i].provider;
-	return 0;
+	return r > GW_ROLE_NONE && (size_t)r <= NROLES && lb_roles[r - 1].provider;
 }
 
 void gw_principal_clear(struct gw_principal *p)
@@ -173,7 +156,7 @@ int gw_authenticate_user(struct gw *gw, const char *user_id, struct gw_principal
 		return -2;
 	}
 	json_array_foreach(items, i, row) {
-		struct gw_grant *g = &p->grants[p->ngrants++];
+		struct gw_assignment *g = &p->roles[p->nroles++];
 		g->role = gw_role_from_name(lb_json_str(row, "role"));
 		copy_id(g->tenant, lb_json_str(row, "tenant"));
 		copy_id(g->subscription, lb_json_str(row, "subscription"));
@@ -184,24 +167,24 @@ int gw_authenticate_user(struct gw *gw, const char *user_id, struct gw_principal
 
 int gw_is(const struct gw_principal *p, enum gw_role role)
 {
-	for (size_t i = 0; i < p->ngrants; i++)
-		if (p->grants[i].role == role)
+	for (size_t i = 0; i < p->nroles; i++)
+		if (p->roles[i].role == role)
 			return 1;
 	return 0;
 }
 
 int gw_is_in_tenant(const struct gw_principal *p, enum gw_role role, const char *tenant)
 {
-	for (size_t i = 0; tenant && i < p->ngrants; i++)
-		if (p->grants[i].role == role && strcmp(p->grants[i].tenant, tenant) == 0)
+	for (size_t i = 0; tenant && i < p->nroles; i++)
+		if (p->roles[i].role == role && strcmp(p->roles[i].tenant, tenant) == 0)
 			return 1;
 	return 0;
 }
 
 int gw_is_for_subscription(const struct gw_principal *p, enum gw_role role, const char *sub)
 {
-	for (size_t i = 0; sub && i < p->ngrants; i++)
-		if (p->grants[i].role == role && strcmp(p->grants[i].subscription, sub) == 0)
+	for (size_t i = 0; sub && i < p->nroles; i++)
+		if (p->roles[i].role == role && strcmp(p->roles[i].subscription, sub) == 0)
 			return 1;
 	return 0;
 }

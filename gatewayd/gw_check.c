@@ -6,14 +6,10 @@
 #include "gw_requests.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
+#include "lockbox/vocab.h"
 
 #define GW_CHECK_CANDIDATES 50 /* newest requests of the user in the tenant considered */
 #define GW_CHECK_ELEVATIONS 50
-
-static int is(const char *a, const char *b)
-{
-	return a && b && strcmp(a, b) == 0;
-}
 
 struct decision {
 	const char *reason;
@@ -52,11 +48,11 @@ static enum gw_db elevation_for(struct gw *gw, const json_t *req, const char *no
 		}
 	}
 	if (best) {
-		d->reason = "allow";
+		d->reason = LB_R_ALLOW;
 		snprintf(d->grant_expires_at, sizeof(d->grant_expires_at), "%s",
 			 grant_end && strcmp(grant_end, best) < 0 ? grant_end : best);
 	} else {
-		d->reason = running_late ? "elevation_after_approval" : "no_elevation";
+		d->reason = running_late ? LB_R_ELEVATION_AFTER_APPROVAL : LB_R_NO_ELEVATION;
 	}
 	json_decref(items);
 	return GW_DB_OK;
@@ -75,18 +71,18 @@ static enum gw_db engineer_still_allowed(struct gw *gw, const json_t *req, struc
 
 	rc = s->get(s->cls, &gw_k_users, "id", uid, &user);
 	if (rc == GW_DB_NOT_FOUND) {
-		d->reason = "user_disabled"; /* a user that is gone is no more allowed */
+		d->reason = LB_R_USER_DISABLED; /* a user that is gone is no more allowed */
 		return GW_DB_OK;
 	}
 	if (rc != GW_DB_OK)
 		return rc;
 	if (json_is_true(json_object_get(user, "disabled"))) {
-		d->reason = "user_disabled";
+		d->reason = LB_R_USER_DISABLED;
 		goto out;
 	}
 	rc = s->list(s->cls, &gw_k_roles, f, 2, 0, 1, 0, NULL, NULL, &roles, &next);
 	if (rc == GW_DB_OK && json_array_size(roles) == 0)
-		d->reason = "not_engineer";
+		d->reason = LB_R_NOT_ENGINEER;
 out:
 	json_decref(user);
 	json_decref(roles);
@@ -113,7 +109,7 @@ static enum gw_db extend_through(struct gw *gw, const json_t *req, const char *n
 	char cur[64];
 	snprintf(cur, sizeof(cur), "%s", lb_json_str(req, "id"));
 	for (int n = 0; n < GW_CHECK_EXTENSIONS; n++) {
-		struct gw_filter f[2] = {{"extends", GW_EQ, cur}, {"state", GW_EQ, "approved"}};
+		struct gw_filter f[2] = {{"extends", GW_EQ, cur}, {"state", GW_EQ, LB_RS_APPROVED}};
 		const json_t *next = NULL, *e;
 		json_t *items = NULL;
 		int64_t more;
@@ -135,7 +131,7 @@ static enum gw_db extend_through(struct gw *gw, const json_t *req, const char *n
 				json_decref(items);
 				return rc;
 			}
-			if (is(x.reason, "allow") && strcmp(x.grant_expires_at, d->grant_expires_at) > 0) {
+			if (lb_str_eq(x.reason, LB_R_ALLOW) && strcmp(x.grant_expires_at, d->grant_expires_at) > 0) {
 				snprintf(d->grant_expires_at, sizeof(d->grant_expires_at), "%s",
 					 x.grant_expires_at);
 				snprintf(cur, sizeof(cur), "%s", lb_json_str(next, "id"));
@@ -157,80 +153,64 @@ static enum gw_db grant_decide(struct gw *gw, const json_t *req, const char *now
 			       struct decision *d)
 {
 	enum gw_db rc;
-	d->reason = "no_request";
+	d->reason = LB_R_NO_REQUEST;
 	if ((rc = engineer_still_allowed(gw, req, d)) != GW_DB_OK)
 		return rc;
-	if (!is(d->reason, "no_request"))
+	if (!lb_str_eq(d->reason, LB_R_NO_REQUEST))
 		return GW_DB_OK;
-	if ((rc = elevation_for(gw, req, now, d)) != GW_DB_OK || !is(d->reason, "allow"))
+	if ((rc = elevation_for(gw, req, now, d)) != GW_DB_OK || !lb_str_eq(d->reason, LB_R_ALLOW))
 		return rc;
 	return extend_through(gw, req, now, d);
 }
 
+/* What the person logging in reads: what happened (the reason's text from lockbox/vocab.h,
+ * with this request's particulars). What to do about it is the reason's advice, which the
+ * host adds (lb_reason_todo), so it is said once. */
 static void decision_message(struct decision *d, const char *user, const char *host,
 			     const char *access)
 {
-	const char *id = d->req ? lb_json_str(d->req, "id") : "";
+	const char *id = d->req ? lb_json_str(d->req, "id") : NULL;
 	const char *r = d->reason;
-	const char *state = d->req ? lb_json_str(d->req, "state") : "";
-	char *m = d->message;
-	size_t n = sizeof(d->message);
+	const char *why = d->req ? lb_json_str(d->req, "decision_reason") : NULL;
+	char detail[300] = "";
 
-	if (is(r, "allow"))
-		snprintf(m, n, "lockbox: access granted by request %s until %s", id,
-			 d->grant_expires_at);
-	else if (is(r, "no_request"))
-		snprintf(m, n, "lockbox: %s has no access request for %s; open one with "
-			 "'lockboxctl request create' and wait for the customer's approval", user, host);
-	else if (is(r, "pending"))
-		snprintf(m, n, "lockbox: request %s waits for %s", id,
-			 is(state, "internal_review") ? "internal review by a support lead"
-						      : "customer approval");
-	else if (is(r, "denied"))
-		snprintf(m, n, "lockbox: request %s was denied%s%.200s", id,
-			 lb_json_str(d->req, "decision_reason") ? ": " : "",
-			 lb_json_str(d->req, "decision_reason") ? lb_json_str(d->req, "decision_reason") : "");
-	else if (is(r, "expired"))
-		snprintf(m, n, "lockbox: request %s expired without a decision; open a new request", id);
-	else if (is(r, "revoked"))
-		snprintf(m, n, "lockbox: request %s was revoked; open a new request if you still need access", id);
-	else if (is(r, "canceled"))
-		snprintf(m, n, "lockbox: request %s was canceled; open a new request", id);
-	else if (is(r, "grant_ended"))
-		snprintf(m, n, "lockbox: the grant of request %s has ended; open a new request", id);
-	else if (is(r, "no_elevation"))
-		snprintf(m, n, "lockbox: request %s is approved but you have no running elevation "
-			 "activated before its approval; elevate, then open a new request", id);
-	else if (is(r, "elevation_after_approval"))
-		snprintf(m, n, "lockbox: your elevation was activated after request %s was approved; "
-			 "elevate first, then open a new request", id);
-	else if (is(r, "wrong_access_type"))
-		snprintf(m, n, "lockbox: request %s grants %s access, not %s", id,
-			 lb_json_str(d->req, "access"), access ? access : "this");
-	else if (is(r, "unknown_service"))
-		snprintf(m, n, "lockbox: this login service is not mapped to ssh or rdp on the gateway");
-	else if (is(r, "host_disabled"))
-		snprintf(m, n, "lockbox: host %s is disabled on the gateway", host);
-	else if (is(r, "user_disabled"))
-		snprintf(m, n, "lockbox: the lockbox user of %s is disabled; ask a lockbox "
-			 "administrator", user);
-	else if (is(r, "not_engineer"))
-		snprintf(m, n, "lockbox: %s no longer holds the engineer role; ask a provider "
-			 "admin", user);
+	if (lb_str_eq(r, LB_R_ALLOW)) {
+		snprintf(d->message, sizeof(d->message),
+			 "lockbox: access granted by request %s until %s", id, d->grant_expires_at);
+		return;
+	}
+	if (lb_str_eq(r, LB_R_PENDING))
+		snprintf(detail, sizeof(detail), " (%s)",
+			 lb_str_eq(lb_json_str(d->req, "state"), LB_RS_INTERNAL_REVIEW)
+				 ? "internal review by a support lead"
+				 : "customer approval");
+	else if ((lb_str_eq(r, LB_R_DENIED) || lb_str_eq(r, LB_R_REVOKED)) && why)
+		snprintf(detail, sizeof(detail), ": %.200s", why);
+	else if (lb_str_eq(r, LB_R_WRONG_ACCESS_TYPE))
+		snprintf(detail, sizeof(detail), ": it grants %s, this login is %s",
+			 lb_json_str(d->req, "access"), access ? access : "another");
+	else if (!id)
+		snprintf(detail, sizeof(detail), " (%.64s on %.200s)", user, host);
+	if (id)
+		snprintf(d->message, sizeof(d->message), "lockbox: request %s: %s%s", id,
+			 lb_reason_what(r), detail);
 	else
-		snprintf(m, n, "lockbox: access denied (%s)", r);
+		snprintf(d->message, sizeof(d->message), "lockbox: %s%s", lb_reason_what(r),
+			 detail);
 }
 
 static const char *reason_for_state(const char *state)
 {
 	if (gw_request_is_pending(state))
-		return "pending";
-	if (is(state, "completed"))
-		return "grant_ended";
-	if (is(state, "denied") || is(state, "expired") || is(state, "revoked") ||
-	    is(state, "canceled"))
+		return LB_R_PENDING;
+	if (lb_str_eq(state, LB_RS_COMPLETED))
+		return LB_R_GRANT_ENDED;
+	/* the final states of a request that never was or no longer is a grant share their
+	 * reason's name */
+	if (lb_str_eq(state, LB_RS_DENIED) || lb_str_eq(state, LB_RS_EXPIRED) ||
+	    lb_str_eq(state, LB_RS_REVOKED) || lb_str_eq(state, LB_RS_CANCELED))
 		return state;
-	return "no_request";
+	return LB_R_NO_REQUEST;
 }
 
 struct check {
@@ -261,9 +241,9 @@ static enum gw_db check_decide_tx(void *arg)
 	/* only approved grants that have not ended can allow: ask for just those */
 	struct gw_filter f[4] = {{"tenant", GW_EQ, lb_json_str(host, "tenant")},
 				 {"requester_login", GW_EQ, user},
-				 {"state", GW_EQ, "approved"},
+				 {"state", GW_EQ, LB_RS_APPROVED},
 				 {"grant_expires_at", GW_GT, now}};
-	struct decision d = {.reason = "no_request"};
+	struct decision d = {.reason = LB_R_NO_REQUEST};
 	const json_t *newest = NULL, *wrong_access = NULL;
 	json_t *req;
 	int64_t next;
@@ -276,11 +256,11 @@ static enum gw_db check_decide_tx(void *arg)
 	json_decref(c->details);
 	c->cands = c->explain = c->details = NULL;
 	if (json_is_true(json_object_get(host, "disabled"))) {
-		d.reason = "host_disabled";
+		d.reason = LB_R_HOST_DISABLED;
 		goto decided;
 	}
 	if (!access) {
-		d.reason = "unknown_service";
+		d.reason = LB_R_UNKNOWN_SERVICE;
 		goto decided;
 	}
 	rc = s->list(s->cls, &gw_k_requests, f, 4, 0, GW_CHECK_CANDIDATES, 1, NULL, NULL, &c->cands,
@@ -292,7 +272,7 @@ static enum gw_db check_decide_tx(void *arg)
 		if (!gw_request_covers_host(req, host) ||
 		    strcmp(now, grant_start(req)) < 0)
 			continue;
-		if (!is(lb_json_str(req, "access"), access)) {
+		if (!lb_str_eq(lb_json_str(req, "access"), access)) {
 			if (!wrong_access)
 				wrong_access = req;
 			continue;
@@ -300,13 +280,13 @@ static enum gw_db check_decide_tx(void *arg)
 		d.req = req;
 		if ((rc = grant_decide(gw, req, now, &d)) != GW_DB_OK)
 			return rc;
-		if (is(d.reason, "allow") || is(d.reason, "user_disabled") ||
-		    is(d.reason, "not_engineer"))
+		if (lb_str_eq(d.reason, LB_R_ALLOW) || lb_str_eq(d.reason, LB_R_USER_DISABLED) ||
+		    lb_str_eq(d.reason, LB_R_NOT_ENGINEER))
 			break; /* the same engineer on every candidate: no other one can allow */
 	}
 	if (!d.req && wrong_access) {
 		d.req = wrong_access;
-		d.reason = "wrong_access_type";
+		d.reason = LB_R_WRONG_ACCESS_TYPE;
 	} else if (!d.req) {
 		rc = s->list(s->cls, &gw_k_requests, f, 2, 0, GW_CHECK_CANDIDATES, 1, NULL, NULL,
 			     &c->explain, &next);
@@ -334,7 +314,7 @@ decided:
 	/* the agent's re-check of a live session names it (DESIGN.md "Live sessions") */
 	if (json_object_get(tx->body, "session"))
 		json_object_set(c->details, "session", json_object_get(tx->body, "session"));
-	if (is(d.reason, "allow"))
+	if (lb_str_eq(d.reason, LB_R_ALLOW))
 		json_object_set_new(c->details, "grant_expires_at", json_string(d.grant_expires_at));
 	c->d = d;
 	c->access = access;
@@ -350,7 +330,7 @@ static enum gw_db check_record_tx(struct gw_tx *tx)
 	struct gw_event ev = {0};
 	enum gw_db rc;
 
-	ev.type = is(d->reason, "allow") ? "access.check.allow" : "access.check.deny";
+	ev.type = lb_str_eq(d->reason, LB_R_ALLOW) ? "access.check.allow" : "access.check.deny";
 	ev.tenant = lb_json_str(host, "tenant");
 	ev.subscription = lb_json_str(host, "subscription");
 	ev.actor = d->req ? lb_json_str(d->req, "requester") : NULL;
@@ -359,16 +339,16 @@ static enum gw_db check_record_tx(struct gw_tx *tx)
 	ev.details = json_incref(c->details); /* emit takes a reference; ours stays */
 	if ((rc = gw_audit_emit(tx->r->gw, &ev, c->decision_id)) != GW_DB_OK)
 		return rc;
-	c->allow = is(d->reason, "allow");
+	c->allow = lb_str_eq(d->reason, LB_R_ALLOW);
 	/* the answer names what it decided about, so a host refuses an answer to another
 	 * question (DESIGN.md "The access decision") */
 	tx->out = json_pack("{s:s,s:s,s:s,s:s?,s:s,s:s,s:s}", "decision",
-			    is(d->reason, "allow") ? "allow" : "deny", "reason", d->reason, "message",
+			    lb_str_eq(d->reason, LB_R_ALLOW) ? "allow" : "deny", "reason", d->reason, "message",
 			    d->message, "request", d->req ? lb_json_str(d->req, "id") : NULL,
 			    "decision_id", c->decision_id, "user", lb_json_str(tx->body, "user"),
 			    "host", lb_json_str(host, "name"));
 	lb_json_set_str_or_null(tx->out, "grant_expires_at",
-				is(d->reason, "allow") ? d->grant_expires_at : NULL);
+				lb_str_eq(d->reason, LB_R_ALLOW) ? d->grant_expires_at : NULL);
 	/* the access type the service maps to: the host's session events carry it */
 	lb_json_set_str_or_null(tx->out, "access", c->access);
 	return GW_DB_OK;
@@ -384,6 +364,7 @@ enum MHD_Result gw_check(struct gw_req *r)
 	struct gw_tx tx = {.r = r, .what = "host", .arg = &c};
 	enum MHD_Result ret;
 	enum gw_db rc;
+	const int64_t t0 = gw_metrics_clock(); /* the check's latency histogram */
 
 	if (!(tx.body = gw_parse_body(r, spec)))
 		return MHD_YES;
@@ -403,7 +384,7 @@ enum MHD_Result gw_check(struct gw_req *r)
 	else
 		ret = gw_tx_run(&tx, 1, check_record_tx, 200);
 	if (c.decision_id[0])
-		gw_metrics_check(c.allow);
+		gw_metrics_check(c.allow, c.d.reason, t0);
 	json_decref(c.cands);
 	json_decref(c.explain);
 	json_decref(c.details);
@@ -433,7 +414,7 @@ static enum gw_db grants_tx(void *arg)
 	const json_t *host = r->who.obj;
 	char now[LB_TIME_BUFLEN];
 	struct gw_filter f[3] = {{"tenant", GW_EQ, lb_json_str(host, "tenant")},
-				 {"state", GW_EQ, "approved"},
+				 {"state", GW_EQ, LB_RS_APPROVED},
 				 {"grant_expires_at", GW_GT, now}};
 	int64_t cursor = 0, next = 0;
 	int pages = 0;
@@ -462,7 +443,7 @@ static enum gw_db grants_tx(void *arg)
 				json_decref(items);
 				return rc;
 			}
-			if (is(d.reason, "allow"))
+			if (lb_str_eq(d.reason, LB_R_ALLOW))
 				json_array_append_new(
 					g->list, json_pack("{s:s,s:s,s:s,s:s}", "request",
 							   lb_json_str(req, "id"), "user",

@@ -131,6 +131,7 @@ static const struct lb_cfg_key gw_keys[] = {
 	{"notify_max_attempts", LB_CFG_UINT, offsetof(struct gw_config, notify_max_attempts), NULL},
 	{"notify_interval", LB_CFG_DURATION, offsetof(struct gw_config, notify_interval), NULL},
 	{"notify_backoff", LB_CFG_DURATION, offsetof(struct gw_config, notify_backoff), NULL},
+	{"log_file", LB_CFG_STRING, offsetof(struct gw_config, log_file), check_abs_path},
 	{NULL, 0, 0, NULL},
 };
 
@@ -234,7 +235,6 @@ int gw_config_load(struct gw_config *c, const char *path, char *err, size_t errl
 			 path ? path : "defaults");
 		return -1;
 	}
-	c->notify_interval_ms = c->notify_interval * 1000;
 	if (c->threads < 1 || c->threads > 64) {
 		snprintf(err, errlen, "%s: threads: must be 1..64", path ? path : "defaults");
 		return -1;

@@ -22,11 +22,6 @@
 #define NOTIFY_TIMEOUT_MS 30000L
 #define NOTIFY_BACKOFF_MAX_S 600
 
-static int is(const char *a, const char *b)
-{
-	return a && b && strcmp(a, b) == 0;
-}
-
 /* ---- recipients ---- */
 
 static void add_user_email(struct gw_store *s, const char *uid, json_t *emails)
@@ -40,7 +35,7 @@ static void add_user_email(struct gw_store *s, const char *uid, json_t *emails)
 		size_t i;
 		json_t *e;
 		int dup = 0;
-		json_array_foreach(emails, i, e) dup |= is(json_string_value(e), email);
+		json_array_foreach(emails, i, e) dup |= lb_str_eq(json_string_value(e), email);
 		if (!dup)
 			json_array_append_new(emails, json_string(email));
 	}
@@ -76,7 +71,7 @@ static enum gw_db designated_approvers(struct gw_store *s, const json_t *req, js
 	if ((rc = add_role_holders(s, "global_admin", "tenant", tenant, emails)) != GW_DB_OK ||
 	    (rc = add_role_holders(s, "lockbox_approver", "tenant", tenant, emails)) != GW_DB_OK)
 		return rc;
-	if (is(lb_json_str(req, "scope"), "subscription"))
+	if (lb_str_eq(lb_json_str(req, "scope"), "subscription"))
 		rc = add_role_holders(s, "owner", "subscription", lb_json_str(req, "subscription"),
 				      emails);
 	return rc;
@@ -108,7 +103,7 @@ static char *request_text(struct gw *gw, const json_t *req, const json_t *ticket
 	json_array_foreach(json_object_get(req, "hosts"), i, h) {
 		const char *n = json_string_value(h);
 		off += (size_t)snprintf(hosts + off, off < sizeof(hosts) ? sizeof(hosts) - off : 0,
-					"%s%s", i ? ", " : "", is(n, "*") ? "every host in scope" : n);
+					"%s%s", i ? ", " : "", lb_str_eq(n, "*") ? "every host in scope" : n);
 		if (off >= sizeof(hosts))
 			break;
 	}
@@ -207,14 +202,14 @@ enum gw_db gw_notify_request(struct gw *gw, const json_t *req, const char *event
 	enum gw_db rc = GW_DB_OK;
 
 	for (k = 0; k < sizeof(events) / sizeof(events[0]); k++)
-		if (is(events[k].event, event))
+		if (lb_str_eq(events[k].event, event))
 			break;
 	if (k == sizeof(events) / sizeof(events[0]) || (!c->smtp_url && c->webhook_url.n == 0))
 		return GW_DB_OK;
 	lb_time_format(lb_time_now_ms(), now, sizeof(now));
 	s->get(s->cls, &gw_k_tickets, "id", lb_json_str(req, "ticket"), &ticket);
 	snprintf(subject, sizeof(subject), "[lockbox] %s%s", events[k].subject, lb_json_str(req, "id"));
-	if (is(event, "request.approval"))
+	if (lb_str_eq(event, "request.approval"))
 		/* N-of-M: "1 of 2 approvals" */
 		snprintf(subject + strlen(subject), sizeof(subject) - strlen(subject),
 			 " (%zu of %lld approvals)", json_array_size(json_object_get(req, "approvals")),
@@ -267,7 +262,7 @@ enum gw_db gw_notify_request(struct gw *gw, const json_t *req, const char *event
 
 static int is_invitation(const json_t *n)
 {
-	return is(lb_json_str(n, "event"), GW_INVITATION_EVENT);
+	return lb_str_eq(lb_json_str(n, "event"), GW_INVITATION_EVENT);
 }
 
 enum gw_db gw_notify_invitation(struct gw *gw, const json_t *inv, const char *tenant_name,
@@ -530,7 +525,7 @@ static enum gw_db record_outcome_tx(void *arg)
 				   "last_error", o->err);
 	}
 	/* an invitation code stays in the outbox no longer than its delivery needs it */
-	if (is_invitation(o->n) && !is(lb_json_str(fields, "state"), "pending"))
+	if (is_invitation(o->n) && !lb_str_eq(lb_json_str(fields, "state"), "pending"))
 		json_object_set_new(fields, "body", json_string(GW_INVITATION_GONE));
 	rc = s->update(s->cls, &gw_k_notifications, lb_json_str(o->n, "id"), fields);
 	json_decref(fields);
@@ -554,7 +549,7 @@ unsigned gw_notify_deliver_due(struct gw *gw)
 	json_array_foreach(items, i, n) {
 		char err[512] = "";
 		struct outcome o = {gw, n, 0, err};
-		if (is(lb_json_str(n, "channel"), "email"))
+		if (lb_str_eq(lb_json_str(n, "channel"), "email"))
 			o.result = gw->cfg.smtp_url ? send_mail(gw, n, err, sizeof(err)) : -2;
 		else
 			o.result = gw->cfg.webhook_secret ? send_webhook(gw, n, err, sizeof(err)) : -2;
@@ -565,6 +560,7 @@ unsigned gw_notify_deliver_due(struct gw *gw)
 			       "notification %s (%s to %s) failed: %s%s", lb_json_str(n, "id"),
 			       lb_json_str(n, "channel"), lb_json_str(n, "recipient"), err,
 			       o.result == -2 ? " (giving up)" : " (will retry)");
+		gw_metrics_notify(lb_json_str(n, "channel"), o.result);
 		if (s->run(s->cls, 1, record_outcome_tx, &o) != GW_DB_OK)
 			gw_log(LOG_ERR, "notification %s: cannot record the outcome; it may be sent again",
 			       lb_json_str(n, "id"));
@@ -593,9 +589,7 @@ static void *worker(void *arg)
 		if (worker_stop || done >= NOTIFY_BATCH)
 			continue;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)(gw->cfg.notify_interval_ms % 1000) * 1000000L;
-		ts.tv_sec += gw->cfg.notify_interval_ms / 1000 + ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
+		ts.tv_sec += gw->cfg.notify_interval; /* one config value, in seconds */
 		pthread_cond_timedwait(&worker_cond, &worker_lock, &ts);
 	}
 	pthread_mutex_unlock(&worker_lock);
@@ -652,7 +646,7 @@ enum MHD_Result gw_notifications_list(struct gw_req *r)
 		return gw_reply_db(r, rc, "notification");
 	/* a provider admin reading an undelivered invitation would hold the customer's code */
 	json_array_foreach(items, i, n) {
-		if (is_invitation(n) && !is(lb_json_str(n, "body"), GW_INVITATION_GONE))
+		if (is_invitation(n) && !lb_str_eq(lb_json_str(n, "body"), GW_INVITATION_GONE))
 			json_object_set_new(n, "body", json_string("(withheld: it holds a one-time "
 								   "invitation code)"));
 	}

@@ -8,13 +8,9 @@
 #include "gw_requests.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
+#include "lockbox/vocab.h"
 
 #define GW_REQUEST_HOSTS_MAX 100
-
-static int is(const char *a, const char *b)
-{
-	return a && b && strcmp(a, b) == 0;
-}
 
 const char *gw_request_effective_state(const json_t *req, int64_t now_ms)
 {
@@ -23,14 +19,14 @@ const char *gw_request_effective_state(const json_t *req, int64_t now_ms)
 	const char *until;
 
 	lb_time_format(now_ms, now, sizeof(now));
-	if (is(state, "internal_review") || is(state, "customer_notified")) {
+	if (lb_request_state_pending(state)) {
 		until = lb_json_str(req, "pending_expires_at");
 		if (until && strcmp(now, until) >= 0)
-			return "expired";
-	} else if (is(state, "approved")) {
+			return LB_RS_EXPIRED;
+	} else if (lb_str_eq(state, LB_RS_APPROVED)) {
 		until = lb_json_str(req, "grant_expires_at");
 		if (until && strcmp(now, until) >= 0)
-			return "completed";
+			return LB_RS_COMPLETED;
 	}
 	return state ? state : "unknown";
 }
@@ -39,14 +35,14 @@ int gw_request_covers_host(const json_t *req, const json_t *host)
 {
 	json_t *hosts = json_object_get(req, "hosts"), *h;
 	size_t i;
-	if (!is(lb_json_str(req, "tenant"), lb_json_str(host, "tenant")))
+	if (!lb_str_eq(lb_json_str(req, "tenant"), lb_json_str(host, "tenant")))
 		return 0;
-	if (is(lb_json_str(req, "scope"), "subscription") &&
-	    !is(lb_json_str(req, "subscription"), lb_json_str(host, "subscription")))
+	if (lb_str_eq(lb_json_str(req, "scope"), "subscription") &&
+	    !lb_str_eq(lb_json_str(req, "subscription"), lb_json_str(host, "subscription")))
 		return 0;
 	json_array_foreach(hosts, i, h) {
 		const char *n = json_string_value(h);
-		if (is(n, "*") || is(n, lb_json_str(host, "name")))
+		if (lb_str_eq(n, "*") || lb_str_eq(n, lb_json_str(host, "name")))
 			return 1;
 	}
 	return 0;
@@ -54,7 +50,7 @@ int gw_request_covers_host(const json_t *req, const json_t *host)
 
 int gw_request_is_pending(const char *state)
 {
-	return is(state, "internal_review") || is(state, "customer_notified");
+	return lb_request_state_pending(state);
 }
 
 /* Emits a lockbox.request.* event for REQ. */
@@ -63,7 +59,7 @@ static enum gw_db request_event(struct gw *gw, const json_t *req, const char *ac
 {
 	char type[64];
 	struct gw_event ev = {0};
-	int sub = is(lb_json_str(req, "scope"), "subscription");
+	int sub = lb_str_eq(lb_json_str(req, "scope"), "subscription");
 
 	snprintf(type, sizeof(type), "lockbox.request.%s", action);
 	ev.type = type;
@@ -107,7 +103,7 @@ static enum gw_db grant_fields(struct gw_store *s, json_t *fields, const json_t 
 	lb_time_format(now_ms, now, sizeof(now));
 	lb_time_format(start, from, sizeof(from));
 	lb_time_format(start + secs * 1000, until, sizeof(until));
-	json_object_set_new(fields, "state", json_string("approved"));
+	json_object_set_new(fields, "state", json_string(LB_RS_APPROVED));
 	lb_json_set_str_or_null(fields, "approved_by", by);
 	json_object_set_new(fields, "approved_at", json_string(now));
 	json_object_set_new(fields, "grant_starts_at", json_string(from));
@@ -127,7 +123,7 @@ static enum gw_db hosts_in_scope(struct gw_tx *tx, const char *tenant, const cha
 		json_t *row;
 		enum gw_db rc;
 		int ok;
-		if (is(name, "*")) {
+		if (lb_str_eq(name, "*")) {
 			if (json_array_size(hosts) != 1)
 				return gw_tx_fail(tx, "bad_value", "hosts: \"*\" stands alone");
 			return GW_DB_OK;
@@ -137,14 +133,14 @@ static enum gw_db hosts_in_scope(struct gw_tx *tx, const char *tenant, const cha
 			return gw_tx_fail(tx, "host_not_in_scope", "host %.253s is not enrolled", name);
 		if (rc != GW_DB_OK)
 			return rc;
-		ok = is(scope, "tenant") ? is(lb_json_str(row, "tenant"), tenant)
-					 : is(lb_json_str(row, "subscription"), sub);
+		ok = lb_str_eq(scope, "tenant") ? lb_str_eq(lb_json_str(row, "tenant"), tenant)
+					 : lb_str_eq(lb_json_str(row, "subscription"), sub);
 		json_decref(row);
 		if (!ok)
 			return gw_tx_fail(tx, "host_not_in_scope",
 					  "host %.253s is not in the request's %s", name, scope);
 		for (size_t j = 0; j < i; j++)
-			if (is(json_string_value(json_array_get(hosts, j)), name))
+			if (lb_str_eq(json_string_value(json_array_get(hosts, j)), name))
 				return gw_tx_fail(tx, "bad_value", "hosts: %.253s is named twice", name);
 	}
 	return GW_DB_OK;
@@ -180,14 +176,14 @@ static enum gw_db request_create_tx(struct gw_tx *tx)
 		return gw_tx_fail(tx, "not_found", "no ticket %s", tid);
 	if (rc != GW_DB_OK)
 		return rc;
-	if (!is(lb_json_str(ticket, "state"), "open")) {
+	if (!lb_str_eq(lb_json_str(ticket, "state"), "open")) {
 		rc = gw_tx_fail(tx, "ticket_closed", "ticket %s is closed", tid);
 		goto out;
 	}
 	if ((rc = s->get(s->cls, &gw_k_tenants, "id", lb_json_str(ticket, "tenant"), &tenant)) !=
 	    GW_DB_OK)
 		goto out;
-	if (is(scope, "subscription")) {
+	if (lb_str_eq(scope, "subscription")) {
 		rc = s->get(s->cls, &gw_k_subscriptions, "id", sub, &subo);
 		if (rc == GW_DB_NOT_FOUND) {
 			rc = gw_tx_fail(tx, "not_found", "no subscription %s", sub);
@@ -195,9 +191,9 @@ static enum gw_db request_create_tx(struct gw_tx *tx)
 		}
 		if (rc != GW_DB_OK)
 			goto out;
-		if (!is(lb_json_str(subo, "tenant"), lb_json_str(ticket, "tenant")) ||
+		if (!lb_str_eq(lb_json_str(subo, "tenant"), lb_json_str(ticket, "tenant")) ||
 		    (lb_json_str(ticket, "subscription") &&
-		     !is(lb_json_str(ticket, "subscription"), sub))) {
+		     !lb_str_eq(lb_json_str(ticket, "subscription"), sub))) {
 			rc = gw_tx_fail(tx, "ticket_tenant_mismatch",
 					"ticket %s is not for subscription %s", tid, sub);
 			goto out;
@@ -231,16 +227,16 @@ static enum gw_db request_create_tx(struct gw_tx *tx)
 			goto out;
 		}
 	}
-	review = !break_glass && ((is(scope, "tenant") && cfg->review_tenant_scope) ||
+	review = !break_glass && ((lb_str_eq(scope, "tenant") && cfg->review_tenant_scope) ||
 				  (cfg->review_duration_over > 0 && secs > cfg->review_duration_over));
 	if (break_glass)
-		state = "approved", auto_approve = 1;
+		state = LB_RS_APPROVED, auto_approve = 1;
 	else if (review)
-		state = "internal_review";
+		state = LB_RS_INTERNAL_REVIEW;
 	else if (!json_is_true(json_object_get(tenant, "lockbox_enabled")))
-		state = "approved", auto_approve = 1;
+		state = LB_RS_APPROVED, auto_approve = 1;
 	else
-		state = "customer_notified";
+		state = LB_RS_CUSTOMER_NOTIFIED;
 
 	gw_new_id("req_", id);
 	gw_now_str(r, now);
@@ -249,10 +245,10 @@ static enum gw_db request_create_tx(struct gw_tx *tx)
 	tx->out = json_pack("{s:s,s:s,s:O,s:s,s:s?,s:O,s:O,s:s,s:O,s:s,s:s,s:O,s:s,s:s,"
 			    "s:n,s:n,s:n,s:n,s:s,s:n}",
 			    "id", id, "ticket", tid, "tenant", json_object_get(ticket, "tenant"),
-			    "scope", scope, "subscription", is(scope, "subscription") ? sub : NULL,
+			    "scope", scope, "subscription", lb_str_eq(scope, "subscription") ? sub : NULL,
 			    "hosts", json_object_get(body, "hosts"), "access",
 			    json_object_get(body, "access"), "duration", dur, "justification",
-			    json_object_get(body, "justification"), "state", "customer_notified",
+			    json_object_get(body, "justification"), "state", LB_RS_CUSTOMER_NOTIFIED,
 			    "requester", r->who.id, "requester_login",
 			    json_object_get(r->who.obj, "login"), "created_at", now, "updated_at",
 			    now, "internal_approved_by", "approved_by", "approved_at",
@@ -357,11 +353,11 @@ enum MHD_Result gw_requests_create(struct gw_req *r)
 	scope = lb_json_str(tx.body, "scope");
 	access = lb_json_str(tx.body, "access");
 	nhosts = json_array_size(json_object_get(tx.body, "hosts"));
-	if (!is(scope, "subscription") && !is(scope, "tenant"))
+	if (!lb_str_eq(scope, "subscription") && !lb_str_eq(scope, "tenant"))
 		ret = gw_reply_error(r, "bad_value", "scope: subscription or tenant");
-	else if (is(scope, "subscription") != (json_object_get(tx.body, "subscription") != NULL))
+	else if (lb_str_eq(scope, "subscription") != (json_object_get(tx.body, "subscription") != NULL))
 		ret = gw_reply_error(r, "bad_value", "subscription: required exactly when scope is subscription");
-	else if (!is(access, "ssh") && !is(access, "rdp"))
+	else if (!lb_str_eq(access, "ssh") && !lb_str_eq(access, "rdp"))
 		ret = gw_reply_error(r, "bad_value", "access: ssh or rdp");
 	else if (nhosts < 1 || nhosts > GW_REQUEST_HOSTS_MAX)
 		ret = gw_reply_error(r, "bad_value", "hosts: name 1..%d hosts, or [\"*\"]", GW_REQUEST_HOSTS_MAX);
@@ -389,11 +385,11 @@ static enum gw_db request_extend_tx(struct gw_tx *tx)
 	}
 	if (rc != GW_DB_OK)
 		return rc;
-	if (!is(lb_json_str(old, "requester"), r->who.id)) {
+	if (!lb_str_eq(lb_json_str(old, "requester"), r->who.id)) {
 		rc = gw_tx_fail(tx, "forbidden", "only its engineer extends a request");
 		goto out;
 	}
-	if (!is(gw_request_effective_state(old, r->now), "approved")) {
+	if (!lb_str_eq(gw_request_effective_state(old, r->now), LB_RS_APPROVED)) {
 		rc = gw_tx_fail(tx, "wrong_state", "request %s is %s: only an approved grant is "
 				"extended (open a new request instead)", r->args[0],
 				gw_request_effective_state(old, r->now));
@@ -458,9 +454,6 @@ enum MHD_Result gw_requests_list(struct gw_req *r)
 	struct list_scope ls = {&r->who, 0};
 	json_t *items;
 	enum gw_db rc;
-	static const char *const states[] = {"internal_review", "customer_notified", "approved",
-					     "denied", "expired", "revoked", "canceled",
-					     "completed", "pending", NULL};
 
 	if (!gw_is(&r->who, GW_ROLE_ENGINEER) && !gw_is(&r->who, GW_ROLE_INTERNAL_APPROVER) &&
 	    !gw_is(&r->who, GW_ROLE_GLOBAL_ADMIN) && !gw_is(&r->who, GW_ROLE_LOCKBOX_APPROVER) &&
@@ -469,12 +462,14 @@ enum MHD_Result gw_requests_list(struct gw_req *r)
 	if (gw_parse_page(r, &limit, &cursor) != 0)
 		return MHD_YES;
 	if (state) {
-		int ok = 0;
-		for (size_t i = 0; states[i]; i++)
-			ok |= is(states[i], state);
-		if (!ok)
-			return gw_reply_error(r, "bad_query", "state: one of internal_review, customer_notified, approved, denied, expired, revoked, canceled, completed, pending");
-		if (is(state, "pending"))
+		if (!lb_request_state_known(state) && !lb_str_eq(state, LB_RS_PENDING_FILTER)) {
+			char all[256] = "";
+			for (const struct lb_request_state *st = lb_request_states; st->name; st++)
+				snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s, ", st->name);
+			return gw_reply_error(r, "bad_query", "state: one of %s" LB_RS_PENDING_FILTER,
+					      all);
+		}
+		if (lb_str_eq(state, LB_RS_PENDING_FILTER))
 			ls.pending_only = 1;
 		else
 			f[nf++] = (struct gw_filter){"state", GW_EQ, state};
@@ -485,9 +480,9 @@ enum MHD_Result gw_requests_list(struct gw_req *r)
 		f[nf++] = (struct gw_filter){"subscription", GW_EQ, gw_query(r, "subscription")};
 	if (gw_query(r, "host"))
 		f[nf++] = (struct gw_filter){"hosts", GW_HAS, gw_query(r, "host")};
-	if (mine && !is(mine, "true") && !is(mine, "false"))
+	if (mine && !lb_str_eq(mine, "true") && !lb_str_eq(mine, "false"))
 		return gw_reply_error(r, "bad_query", "mine: true or false");
-	if (mine && is(mine, "true"))
+	if (mine && lb_str_eq(mine, "true"))
 		f[nf++] = (struct gw_filter){"requester", GW_EQ, r->who.id};
 	rc = r->gw->store->list(r->gw->store->cls, &gw_k_requests, f, nf, cursor, limit, 0,
 				request_visible, &ls, &items, &next);
@@ -579,24 +574,24 @@ struct transition {
 };
 
 static const struct transition transitions[] = {
-	{"internal_approve", BY_INTERNAL, {"internal_review", NULL}, "customer_notified", 0, 0},
-	{"approve", BY_APPROVER, {"customer_notified", NULL}, "approved", 0, 1},
-	{"deny", BY_APPROVER_OR_INTERNAL, {"customer_notified", "internal_review"}, "denied", 1, 1},
-	{"revoke", BY_APPROVER_OR_ENGINEER, {"approved", NULL}, "revoked", 1, 1},
-	{"cancel", BY_ENGINEER, {"internal_review", "customer_notified"}, "canceled", 0, 0},
+	{"internal_approve", BY_INTERNAL, {LB_RS_INTERNAL_REVIEW, NULL}, LB_RS_CUSTOMER_NOTIFIED, 0, 0},
+	{"approve", BY_APPROVER, {LB_RS_CUSTOMER_NOTIFIED, NULL}, LB_RS_APPROVED, 0, 1},
+	{"deny", BY_APPROVER_OR_INTERNAL, {LB_RS_CUSTOMER_NOTIFIED, LB_RS_INTERNAL_REVIEW}, LB_RS_DENIED, 1, 1},
+	{"revoke", BY_APPROVER_OR_ENGINEER, {LB_RS_APPROVED, NULL}, LB_RS_REVOKED, 1, 1},
+	{"cancel", BY_ENGINEER, {LB_RS_INTERNAL_REVIEW, LB_RS_CUSTOMER_NOTIFIED}, LB_RS_CANCELED, 0, 0},
 };
 
 static int may_act(const struct gw_principal *p, const struct transition *t, const json_t *req,
 		   const char *state)
 {
-	int engineer = is(lb_json_str(req, "requester"), p->id);
+	int engineer = lb_str_eq(lb_json_str(req, "requester"), p->id);
 	int internal = gw_is(p, GW_ROLE_INTERNAL_APPROVER);
 	int approver = gw_is_designated_approver(p, req);
 	switch (t->who) {
 	case BY_INTERNAL: return internal;
 	case BY_APPROVER: return approver;
 	case BY_APPROVER_OR_INTERNAL:
-		return approver || (internal && is(state, "internal_review"));
+		return approver || (internal && lb_str_eq(state, LB_RS_INTERNAL_REVIEW));
 	case BY_APPROVER_OR_ENGINEER: return approver || engineer;
 	case BY_ENGINEER: return engineer;
 	}
@@ -649,7 +644,7 @@ static enum gw_db approval_add(struct gw_tx *tx, json_t *req, json_t *fields, co
 		       ? json_deep_copy(json_object_get(req, "approvals"))
 		       : json_array();
 	json_array_foreach(list, i, a) {
-		if (is(lb_json_str(a, "approver"), tx->r->who.id)) {
+		if (lb_str_eq(lb_json_str(a, "approver"), tx->r->who.id)) {
 			json_decref(list);
 			return gw_tx_fail(tx, "already_approved", "you approved request %s already; "
 					  "it needs another designated approver", lb_json_str(req, "id"));
@@ -698,12 +693,12 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 		goto out;
 	}
 	if ((t->who == BY_APPROVER || t->who == BY_INTERNAL || t->who == BY_APPROVER_OR_INTERNAL) &&
-	    is(lb_json_str(req, "requester"), r->who.id)) {
+	    lb_str_eq(lb_json_str(req, "requester"), r->who.id)) {
 		rc = gw_tx_fail(tx, "self_approval", "nobody decides on their own request");
 		goto out;
 	}
 	for (size_t i = 0; i < 2; i++)
-		from_ok |= is(t->from[i], state);
+		from_ok |= lb_str_eq(t->from[i], state);
 	if (!from_ok) {
 		rc = gw_tx_fail(tx, "wrong_state", "request %s is %s; cannot %s it", r->args[0], state,
 				t->action);
@@ -713,7 +708,7 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 		rc = gw_tx_fail(tx, "missing_field", "'reason' is required to %s", t->action);
 		goto out;
 	}
-	if (is(t->action, "approve")) {
+	if (lb_str_eq(t->action, "approve")) {
 		int elevated = 0;
 		if ((rc = engineer_elevated(tx, req, &elevated)) != GW_DB_OK)
 			goto out;
@@ -733,7 +728,7 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 		goto out;
 	gw_now_str(r, now);
 	fields = json_pack("{s:s,s:s}", "state", to, "updated_at", now);
-	if (is(t->action, "internal_approve")) {
+	if (lb_str_eq(t->action, "internal_approve")) {
 		json_object_set_new(fields, "internal_approved_by", json_string(r->who.id));
 		if ((rc = s->get(s->cls, &gw_k_tenants, "id", lb_json_str(req, "tenant"), &tenant)) !=
 		    GW_DB_OK) {
@@ -747,7 +742,7 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 			}
 			auto_approve = 1;
 		}
-	} else if (is(t->action, "approve")) {
+	} else if (lb_str_eq(t->action, "approve")) {
 		rc = approval_add(tx, req, fields, now, reason, &partial);
 		if (rc != GW_DB_OK || tx->err_code) {
 			json_decref(fields);
@@ -766,7 +761,7 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 		json_object_set_new(details, "reason", json_string(reason));
 	if (mfa)
 		json_object_set_new(details, "mfa", json_true());
-	if (is(t->action, "approve"))
+	if (lb_str_eq(t->action, "approve"))
 		/* N-of-M: each approval is its own event, numbered */
 		json_object_set_new(details, "approval",
 				    json_pack("{s:I,s:O}", "count",
@@ -798,9 +793,9 @@ static enum MHD_Result request_decide(struct gw_req *r, const char *action)
 	enum MHD_Result ret;
 
 	for (size_t i = 0; i < sizeof(transitions) / sizeof(transitions[0]); i++)
-		if (is(transitions[i].action, action))
+		if (lb_str_eq(transitions[i].action, action))
 			t = &transitions[i];
-	if (r->who.kind != GW_P_USER || r->who.ngrants == 0)
+	if (r->who.kind != GW_P_USER || r->who.nroles == 0)
 		return gw_reply_error(r, "forbidden", "your roles do not let you %s requests", action);
 	if (r->body_len == 0 && !r->too_big)
 		tx.body = json_object();
@@ -854,24 +849,24 @@ static enum gw_db request_review_tx(struct gw_tx *tx)
 	if (rc != GW_DB_OK)
 		return rc;
 	if (!gw_is_designated_approver(&r->who, req) ||
-	    is(lb_json_str(req, "requester"), r->who.id)) {
+	    lb_str_eq(lb_json_str(req, "requester"), r->who.id)) {
 		rc = gw_tx_fail(tx, "forbidden", "only a designated approver other than the "
 				"engineer reviews a break-glass request");
 		goto out;
 	}
 	if (!json_is_true(json_object_get(req, "break_glass")) ||
-	    !is(lb_json_str(req, "review"), "pending")) {
+	    !lb_str_eq(lb_json_str(req, "review"), "pending")) {
 		rc = gw_tx_fail(tx, "wrong_state", "request %s has no pending break-glass review",
 				r->args[0]);
 		goto out;
 	}
 	gw_now_str(r, now);
-	revoke = is(verdict, "rejected") &&
-		 is(gw_request_effective_state(req, r->now), "approved");
+	revoke = lb_str_eq(verdict, "rejected") &&
+		 lb_str_eq(gw_request_effective_state(req, r->now), LB_RS_APPROVED);
 	fields = json_pack("{s:s,s:s,s:s,s:s?,s:s}", "review", verdict, "reviewed_by", r->who.id,
 			   "reviewed_at", now, "review_reason", reason, "updated_at", now);
 	if (revoke) {
-		json_object_set_new(fields, "state", json_string("revoked"));
+		json_object_set_new(fields, "state", json_string(LB_RS_REVOKED));
 		json_object_set_new(fields, "decision_reason",
 				    json_string(reason ? reason : "break-glass review rejected"));
 	}
@@ -884,7 +879,7 @@ static enum gw_db request_review_tx(struct gw_tx *tx)
 					     "revoked", revoke));
 	if (rc == GW_DB_OK && revoke) {
 		rc = request_event(r->gw, req, "revoke", r->who.id,
-				   json_pack("{s:s,s:s,s:s}", "from", "approved", "to", "revoked",
+				   json_pack("{s:s,s:s,s:s}", "from", LB_RS_APPROVED, "to", LB_RS_REVOKED,
 					     "reason", "break-glass review rejected"));
 		if (rc == GW_DB_OK)
 			rc = notify_state(r->gw, req);
@@ -908,8 +903,8 @@ enum MHD_Result gw_requests_review(struct gw_req *r)
 		return gw_reply_error(r, "forbidden", "only users review requests");
 	if (!(tx.body = gw_parse_body(r, spec)))
 		return MHD_YES;
-	if (!is(lb_json_str(tx.body, "verdict"), "accepted") &&
-	    !is(lb_json_str(tx.body, "verdict"), "rejected")) {
+	if (!lb_str_eq(lb_json_str(tx.body, "verdict"), "accepted") &&
+	    !lb_str_eq(lb_json_str(tx.body, "verdict"), "rejected")) {
 		json_decref(tx.body);
 		return gw_reply_error(r, "bad_value", "verdict: accepted or rejected");
 	}
@@ -974,7 +969,7 @@ static enum gw_db sweep_requests(struct sweep *sw, const char *state, const char
 /* Whether request ID has an approved extension (its sessions go on under it). */
 static enum gw_db has_live_extension(struct gw_store *s, const char *id, int *yes)
 {
-	struct gw_filter f[2] = {{"extends", GW_EQ, id}, {"state", GW_EQ, "approved"}};
+	struct gw_filter f[2] = {{"extends", GW_EQ, id}, {"state", GW_EQ, LB_RS_APPROVED}};
 	json_t *items = NULL;
 	int64_t next;
 	enum gw_db rc = s->list(s->cls, &gw_k_requests, f, 2, 0, 1, 0, NULL, NULL, &items, &next);
@@ -1031,7 +1026,7 @@ static enum gw_db sweep_lost_sessions(struct sweep *sw, const char *state, const
 		json_decref(fields);
 		/* sessions opened under it go on under an approved extension: they are looked
 		 * at when the last of the chain ends (below), not now */
-		if (rc == GW_DB_OK && is(state, "completed"))
+		if (rc == GW_DB_OK && lb_str_eq(state, LB_RS_COMPLETED))
 			rc = has_live_extension(s, lb_json_str(req, "id"), &extended);
 		if (rc == GW_DB_OK && !extended)
 			rc = reconcile_chain(sw->gw, req, why);
@@ -1084,15 +1079,15 @@ static enum gw_db sweep_tx(void *arg)
 	enum gw_db rc;
 	sw->more = 0;
 	json_object_clear(sw->tenants); /* a retried round starts clean */
-	if ((rc = sweep_requests(sw, "internal_review", "pending_expires_at", "expired",
+	if ((rc = sweep_requests(sw, LB_RS_INTERNAL_REVIEW, "pending_expires_at", LB_RS_EXPIRED,
 				 "expire")) != GW_DB_OK ||
-	    (rc = sweep_requests(sw, "customer_notified", "pending_expires_at", "expired",
+	    (rc = sweep_requests(sw, LB_RS_CUSTOMER_NOTIFIED, "pending_expires_at", LB_RS_EXPIRED,
 				 "expire")) != GW_DB_OK ||
-	    (rc = sweep_requests(sw, "approved", "grant_expires_at", "completed", "complete")) !=
+	    (rc = sweep_requests(sw, LB_RS_APPROVED, "grant_expires_at", LB_RS_COMPLETED, "complete")) !=
 		    GW_DB_OK)
 		return rc;
-	if ((rc = sweep_lost_sessions(sw, "revoked", "revoked")) != GW_DB_OK ||
-	    (rc = sweep_lost_sessions(sw, "completed", "grant_ended")) != GW_DB_OK)
+	if ((rc = sweep_lost_sessions(sw, LB_RS_REVOKED, LB_R_REVOKED)) != GW_DB_OK ||
+	    (rc = sweep_lost_sessions(sw, LB_RS_COMPLETED, LB_R_GRANT_ENDED)) != GW_DB_OK)
 		return rc;
 	return sweep_elevations(sw);
 }

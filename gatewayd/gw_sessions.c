@@ -159,8 +159,8 @@ static json_t *session_view(const struct gw *gw, const json_t *row)
 static json_t *roles_view(const struct gw_principal *p)
 {
 	json_t *a = json_array();
-	for (size_t i = 0; i < p->ngrants; i++) {
-		const struct gw_grant *g = &p->grants[i];
+	for (size_t i = 0; i < p->nroles; i++) {
+		const struct gw_assignment *g = &p->roles[i];
 		json_array_append_new(a, json_pack("{s:s,s:s?,s:s?}", "role", gw_role_name(g->role),
 						   "tenant", g->tenant[0] ? g->tenant : NULL,
 						   "subscription",

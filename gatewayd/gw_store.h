@@ -83,6 +83,8 @@ struct gw_store {
 /* Opens the store named by URI ("sqlite:///path"), creating or migrating the schema; at most
  * MAX_CONNS database connections serve reads at once (the writer has its own). */
 struct gw_store *gw_store_open(const char *uri, unsigned max_conns, char *err, size_t errlen);
+/* Times every call of S's interface for /metrics (gw_metrics.c); returns S. */
+struct gw_store *gw_metrics_store(struct gw_store *s);
 void gw_store_close(struct gw_store *s);
 struct gw_store *gw_store_sqlite_open(const char *path, unsigned max_conns, char *err,
 				      size_t errlen);

@@ -101,7 +101,7 @@ struct gw_store *gw_store_open(const char *uri, unsigned max_conns, char *err, s
 			snprintf(err, errlen, "database: sqlite:// needs an absolute path (sqlite:///var/lib/lockbox/gateway.db)");
 			return NULL;
 		}
-		return gw_store_sqlite_open(uri + 9, max_conns, err, errlen);
+		return gw_metrics_store(gw_store_sqlite_open(uri + 9, max_conns, err, errlen));
 	}
 	if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0) {
 		snprintf(err, errlen, "database: the PostgreSQL store is not available in this build yet; use sqlite://");

@@ -170,6 +170,30 @@ static char *trim(char *s)
 	return s;
 }
 
+/* The value part of a line (trimmed): a value in double quotes keeps its blanks and any '#';
+ * otherwise a '#' after a blank starts a comment ("timeout = 5s  # the default"), and a '#'
+ * inside a word stays (a URL's fragment, a password). A comment after a quoted value goes
+ * too. */
+static char *value_of(char *v)
+{
+	/* the closing quote is the first one that only blanks or a comment follow */
+	for (char *close = v[0] == '"' ? strchr(v + 1, '"') : NULL; close;
+	     close = strchr(close + 1, '"')) {
+		char *rest = close + 1 + strspn(close + 1, " \t");
+		if (*rest == '\0' || *rest == '#') {
+			*close = '\0';
+			return v + 1;
+		}
+	}
+	for (char *p = v; *p; p++) {
+		if (*p == '#' && (p == v || p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			return trim(v);
+		}
+	}
+	return v;
+}
+
 enum lb_cfg_result lb_config_parse_file(const char *path, const struct lb_cfg_key *keys, void *cfg,
 					unsigned flags, char *err, size_t errlen)
 {
@@ -225,12 +249,7 @@ enum lb_cfg_result lb_config_parse_file(const char *path, const struct lb_cfg_ke
 		}
 		*eq = '\0';
 		key = trim(p);
-		value = trim(eq + 1);
-		/* a value may be quoted to keep leading/trailing spaces or a '#' */
-		if (value[0] == '"' && strlen(value) >= 2 && value[strlen(value) - 1] == '"') {
-			value[strlen(value) - 1] = '\0';
-			value++;
-		}
+		value = value_of(trim(eq + 1));
 		k = find_key(keys, key);
 		if (!k) {
 			snprintf(err, errlen, "%s:%u: %s: unknown key", path, lineno, key);

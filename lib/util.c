@@ -268,9 +268,14 @@ int lb_uuid_valid(const char *s)
 
 void lb_wipe(void *p, size_t len)
 {
-	volatile unsigned char *v = p;
-	while (len--)
-		*v++ = 0;
+	/* glibc's explicit_bzero: a store the compiler may not drop (no libcrypto in the
+	 * module's half of the library for OPENSSL_cleanse) */
+	explicit_bzero(p, len);
+}
+
+int lb_str_eq(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
 }
 
 int lb_streq_ct(const char *a, const char *b)

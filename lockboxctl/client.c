@@ -116,13 +116,10 @@ int ctl_settings_load(struct ctl *c)
 		replace(&c->token, NULL);
 		c->token = t;
 	}
-	if (c->flag_timeout) {
-		int64_t s;
-		if (lb_duration_parse(c->flag_timeout, &s) != 0 || s <= 0) {
-			ctl_err("--timeout: '%s' is not a duration (write e.g. 10s, 2m)", c->flag_timeout);
-			return CTL_USAGE;
-		}
-		c->timeout = s;
+	if (c->flag_timeout &&
+	    ctl_duration_why(c->flag_timeout, &c->timeout, err, sizeof(err))) {
+		ctl_err("--timeout: %s", err);
+		return CTL_USAGE;
 	}
 	if (!c->url) {
 		ctl_err("no gateway URL: give --url, set LOCKBOX_URL, or put url = ... in "
@@ -435,4 +432,19 @@ void ctl_more_hint(const char *next)
 {
 	if (next)
 		fprintf(stderr, "lockboxctl: more items: repeat with --cursor %s, or use --all\n", next);
+}
+
+const char *ctl_duration_why(const char *v, int64_t *secs, char *buf, size_t len)
+{
+	int64_t s;
+	if (lb_duration_parse(v, &s) == 0 && s > 0) {
+		*secs = s;
+		return NULL;
+	}
+	if (v[0] && strspn(v, "0123456789") == strlen(v) && strlen(v) < 12)
+		snprintf(buf, len, "'%s' has no unit: write %ss (seconds), %sm, %sh or %sd", v, v, v,
+			 v, v);
+	else
+		snprintf(buf, len, "'%.64s' is not a duration (write e.g. 90s, 30m, 8h, 4d)", v);
+	return buf;
 }

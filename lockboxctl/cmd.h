@@ -1,4 +1,4 @@
-/* lockboxctl: helpers the command files share (defined in cmd_admin.c). */
+/* lockboxctl: helpers the command files share (cmd_common.c). */
 #ifndef LOCKBOXCTL_CMD_H
 #define LOCKBOXCTL_CMD_H
 

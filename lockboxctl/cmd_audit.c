@@ -9,19 +9,6 @@
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 
-char *cmd_time_arg(const char *v)
-{
-	int64_t secs, ms;
-	char buf[LB_TIME_BUFLEN];
-	if (lb_duration_parse(v, &secs) == 0) {
-		lb_time_format(lb_time_now_ms() - secs * 1000, buf, sizeof(buf));
-		return strdup(buf);
-	}
-	if (lb_time_parse(v, &ms) == 0)
-		return strdup(v);
-	return NULL;
-}
-
 static const struct ctl_col audit_cols[] = {
 	{"SEQ", "seq", COL_ANY},
 	{"TIME", "time", COL_TIME},
@@ -49,7 +36,8 @@ static int audit_query(const struct ctl_args *a, struct ctl_query *q)
 			continue;
 		if (!(t = cmd_time_arg(v))) {
 			free(ctl_query_take(q));
-			return ctl_usage(a, "--%s: '%s' is neither an RFC 3339 time nor a duration",
+			return ctl_usage(a, "--%s: '%s' is neither a time (2026-12-01 22:40:00 UTC, "
+					 "2026-12-01, RFC 3339) nor a duration (2h: two hours ago)",
 					 times[i], v);
 		}
 		ctl_query_add(q, times[i], t);

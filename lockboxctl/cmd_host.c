@@ -25,7 +25,6 @@
 #define HOST_TOKEN_DEFAULT LB_HOSTCONF_TOKEN_FILE
 #define HOST_AUDIT_DEFAULT LB_HOSTCONF_AUDIT_LOG
 #define HOST_FLUSH_BUDGET 60     /* seconds for a whole flush */
-#define HOST_JOIN_PROBE_USER "lockbox-join-check"
 
 /* ---- through the API ---- */
 
@@ -221,27 +220,25 @@ static char *abs_path(const char *path)
 	return r;
 }
 
-/* Asks the gateway for a decision about a user that does not exist: any decision proves the
- * gateway answers and accepts the host token (the probe is audited as access.check.deny). */
+/* Asks the gateway who this host token is (GET /v1/hosts/self): an answer proves that the
+ * gateway answers and accepts the token, and names the host as the gateway does (host_id).
+ * A probe check would land a deny in the customer's activity log; this reads only. */
 static int join_probe(const char *url, const char *token, const char *ca, int64_t timeout,
 		      char *host, size_t hostlen)
 {
-	json_t *b = json_pack("{s:s, s:s, s:s}", "user", HOST_JOIN_PROBE_USER, "service", "sshd",
-			      "tty", "lockboxctl-host-join");
 	json_t *ans = NULL;
 	long status;
-	int rc = ctl_http(url, token, ca, timeout, "POST", "/v1/check", b, &status, &ans);
-	json_decref(b);
+	int rc = ctl_http(url, token, ca, timeout, "GET", "/v1/hosts/self", NULL, &status, &ans);
 	if (rc != CTL_OK)
 		return rc;
-	if (status == 200 && lb_json_str(ans, "decision")) {
-		const char *reason = lb_json_str(ans, "reason");
-		const char *name = lb_json_str(ans, "host");
-		int disabled = reason && strcmp(reason, "host_disabled") == 0;
+	if (status == 200 && lb_json_str(ans, "name")) {
+		const char *name = lb_json_str(ans, "name");
+		int disabled = json_is_true(json_object_get(ans, "disabled"));
 		/* the enrolled name: host_id, which every answer must then echo */
-		if (name && lb_str_clean(name) && strlen(name) < hostlen && !strchr(name, ' '))
+		if (lb_str_clean(name) && strlen(name) < hostlen && !strchr(name, ' '))
 			snprintf(host, hostlen, "%s", name);
-		fprintf(stderr, "lockboxctl: the gateway answered and accepts the host token%s\n",
+		fprintf(stderr, "lockboxctl: the gateway answered and accepts the host token of "
+			"%s%s\n", host[0] ? host : "this host",
 			disabled ? " (but the host is DISABLED: every login will be denied)" : "");
 		json_decref(ans);
 		return CTL_OK;
@@ -255,7 +252,7 @@ static int join_probe(const char *url, const char *token, const char *ca, int64_
 
 static int host_join(struct ctl *c, struct ctl_args *a)
 {
-	const char *gw = cmd_need(a, "gateway"), *tok_arg;
+	const char *gw = cmd_need(a, "url"), *tok_arg;
 	const char *conf = ctl_arg(a, "config") ? ctl_arg(a, "config") : HOST_CONF_DEFAULT;
 	const char *tfile = ctl_arg(a, "token-file") ? ctl_arg(a, "token-file") : HOST_TOKEN_DEFAULT;
 	char why[512], stamp[LB_TIME_BUFLEN], *token = NULL, *ca = NULL, *tabs = NULL, *text = NULL;
@@ -263,28 +260,25 @@ static int host_join(struct ctl *c, struct ctl_args *a)
 	int64_t timeout;
 	int rc = CTL_FAILED;
 
-	if (!gw || !(tok_arg = cmd_need(a, "token")))
+	if (!gw || !(tok_arg = cmd_need(a, "host-token")))
 		return CTL_USAGE;
 	if (lb_url_check(gw, why, sizeof(why)) != 0)
-		return ctl_usage(a, "--gateway %s: %s", gw, why);
-	if (c->flag_timeout) {
-		if (lb_duration_parse(c->flag_timeout, &timeout) != 0 || timeout <= 0)
-			return ctl_usage(a, "--timeout: '%s' is not a duration", c->flag_timeout);
-	} else {
-		timeout = 10;
-	}
+		return ctl_usage(a, "--url %s: %s", gw, why);
+	timeout = 10;
+	if (c->flag_timeout && ctl_duration_why(c->flag_timeout, &timeout, why, sizeof(why)))
+		return ctl_usage(a, "--timeout: %s", why);
 	token = ctl_secret_arg(tok_arg);
 	if (!token || strncmp(token, "lbh_", 4) != 0 || !lb_str_clean(token) ||
 	    strchr(token, ' ')) {
-		rc = ctl_usage(a, "--token: expected a host token (lbh_...)");
+		rc = ctl_usage(a, "--host-token: expected a host token (lbh_...)");
 		goto out;
 	}
-	if (ctl_arg(a, "ca")) {
-		if (access(ctl_arg(a, "ca"), R_OK) != 0) {
-			rc = ctl_usage(a, "--ca %s: %s", ctl_arg(a, "ca"), strerror(errno));
+	if (ctl_arg(a, "ca-file")) {
+		if (access(ctl_arg(a, "ca-file"), R_OK) != 0) {
+			rc = ctl_usage(a, "--ca-file %s: %s", ctl_arg(a, "ca-file"), strerror(errno));
 			goto out;
 		}
-		ca = realpath(ctl_arg(a, "ca"), NULL);
+		ca = realpath(ctl_arg(a, "ca-file"), NULL);
 	}
 	if (!(tabs = abs_path(tfile)))
 		goto out;
@@ -358,9 +352,10 @@ static int host_flush(struct ctl *c, struct ctl_args *a)
 	int64_t budget = HOST_FLUSH_BUDGET;
 	int rc;
 
-	if (ctl_arg(a, "deadline") &&
-	    (lb_duration_parse(ctl_arg(a, "deadline"), &budget) != 0 || budget <= 0))
-		return ctl_usage(a, "--deadline: '%s' is not a duration", ctl_arg(a, "deadline"));
+	/* --timeout is how long the whole flush may take (each request also stops at the
+	 * config's timeout); --deadline is its old spelling */
+	if (ctl_arg(a, "timeout") && ctl_duration_why(ctl_arg(a, "timeout"), &budget, err, sizeof(err)))
+		return ctl_usage(a, "--timeout: %s", err);
 	rc = host_conf_load(conf, &hc);
 	if (rc != CTL_OK)
 		return rc;
@@ -375,14 +370,6 @@ static int host_flush(struct ctl *c, struct ctl_args *a)
 	o.ca_file = hc.ca_file;
 	o.bearer = token;
 	o.timeout_ms = hc.timeout * 1000;
-	if (c->flag_timeout) { /* the common --timeout: each request's deadline */
-		int64_t t;
-		if (lb_duration_parse(c->flag_timeout, &t) != 0 || t <= 0) {
-			rc = ctl_usage(a, "--timeout: '%s' is not a duration", c->flag_timeout);
-			goto out;
-		}
-		o.timeout_ms = t * 1000;
-	}
 	o.max_body = 64 * 1024;
 	err[0] = '\0';
 	res = lb_auditlog_flush(log, hc.gateway_url, &o, budget * 1000, &st, err, sizeof(err));
@@ -639,10 +626,14 @@ static const struct ctl_opt host_list_opts[] = {
 	CMD_LIST_OPTS,
 	{NULL, NULL, NULL, 0},
 };
+/* The old spellings (--gateway, --token, --ca) stay as hidden aliases for one release. */
 static const struct ctl_opt join_opts[] = {
-	{"gateway", "URL", "the gateway's URL, e.g. https://gw.example:8443", 0},
-	{"token", "TOKEN", "the host token from 'host enroll' (lbh_...), or - to read it from stdin", 0},
-	{"ca", "FILE", "CA bundle that signs the gateway's certificate (default: system store)", 0},
+	{"url", "URL", "the gateway's URL, e.g. https://gw.example:8443", 0},
+	{"gateway", "URL", NULL, CTL_OPT_ALIAS},
+	{"host-token", "TOKEN", "the host token from 'host enroll' (lbh_...), or - to read it from stdin", 0},
+	{"token", "TOKEN", NULL, CTL_OPT_ALIAS},
+	{"ca-file", "FILE", "CA bundle that signs the gateway's certificate (default: system store)", 0},
+	{"ca", "FILE", NULL, CTL_OPT_ALIAS},
 	{"config", "PATH", "where to write the PAM module's config (default " HOST_CONF_DEFAULT ")", 0},
 	{"token-file", "PATH", "where to write the host token (default " HOST_TOKEN_DEFAULT ")", 0},
 	{"audit-log", "PATH", "audit_log to set in the config (default: the module's, "
@@ -652,7 +643,8 @@ static const struct ctl_opt join_opts[] = {
 };
 static const struct ctl_opt flush_opts[] = {
 	{"config", "PATH", "the PAM module's config (default " HOST_CONF_DEFAULT ")", 0},
-	{"deadline", "DURATION", "give up after this long in all (default 60s)", 0},
+	{"timeout", "DURATION", "give up after this long in all (default 60s)", 0},
+	{"deadline", "DURATION", NULL, CTL_OPT_ALIAS},
 	{NULL, NULL, NULL, 0},
 };
 static const struct ctl_opt sessions_opts[] = {
@@ -681,12 +673,14 @@ const struct ctl_cmd ctl_cmds_host[] = {
 	 host_enable, 0,
 	 "HOST is a host id (hst_...) or an enrolled name. Its checks are decided again as\n"
 	 "for any host; no grant comes back by itself (each still needs its approval)."},
-	{"host join", "--gateway URL --token TOKEN [--ca FILE] [--config PATH] [--token-file PATH]",
+	{"host join",
+	 "--url URL --host-token TOKEN [--ca-file FILE] [--config PATH] [--token-file PATH]",
 	 "set this host up for pam_lockbox (as root)", 0, 0, join_opts, host_join, CTL_CMD_LOCAL,
-	 "Asks the gateway for a decision about a probe user (proving that it answers and\n"
-	 "accepts the token), then writes the PAM module's config (mode 0644) and the host\n"
-	 "token file (mode 0600), both owned by root, each replaced atomically."},
-	{"host flush", "[--config PATH]", "deliver the local audit events not yet delivered (as root)",
+	 "Asks the gateway which host the token belongs to (GET /v1/hosts/self: proving that it\n"
+	 "answers and accepts the token; nothing is audited), then writes the PAM module's\n"
+	 "config with that host_id (mode 0644) and the host token file (mode 0600), both owned\n"
+	 "by root, each replaced atomically."},
+	{"host flush", "[--config PATH] [--timeout DURATION]", "deliver the local audit events not yet delivered (as root)",
 	 0, 0, flush_opts, host_flush, CTL_CMD_LOCAL,
 	 "Reads gateway_url, ca_file, host_token_file, timeout and audit_log from the PAM\n"
 	 "module's config. Safe to run at any time (e.g. from a systemd timer): the gateway\n"

@@ -24,6 +24,9 @@ struct ctl_opt {
 	unsigned flags;
 };
 #define CTL_OPT_REPEAT 0x1u /* may be given several times */
+/* A hidden old spelling kept for one release: it stands right after the option it now
+ * means, is parsed as that option and is left out of --help. */
+#define CTL_OPT_ALIAS 0x2u
 
 struct ctl;
 struct ctl_args;
@@ -141,6 +144,10 @@ void ctl_more_hint(const char *next);
 void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Usage error: message plus a pointer to --help; returns CTL_USAGE. */
 int ctl_usage(const struct ctl_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A positive duration option value into *SECS: NULL, or why not into BUF (a bare number is
+ * told which units to write, e.g. "2" -> "2s"). */
+const char *ctl_duration_why(const char *v, int64_t *secs, char *buf, size_t len);
 
 /* Reads a secret from stdin (first line, trimmed) when VALUE is "-"; else strdup. */
 char *ctl_secret_arg(const char *value);

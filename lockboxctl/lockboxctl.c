@@ -108,6 +108,8 @@ static size_t match_words(const struct ctl_cmd *cmd, int argc, char **argv, size
 static void print_opt(const struct ctl_opt *o)
 {
 	char left[64];
+	if (o->flags & CTL_OPT_ALIAS)
+		return;
 	snprintf(left, sizeof(left), "--%s%s%s", o->name, o->metavar ? " " : "",
 		 o->metavar ? o->metavar : "");
 	printf("  %-26s %s%s\n", left, o->help, (o->flags & CTL_OPT_REPEAT) ? " (repeatable)" : "");
@@ -189,9 +191,14 @@ static const struct ctl_opt *find_opt(const struct ctl_opt *opts, const char *na
 {
 	if (!opts)
 		return NULL;
-	for (const struct ctl_opt *o = opts; o->name; o++)
-		if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
-			return o;
+	for (const struct ctl_opt *o = opts; o->name; o++) {
+		if (strlen(o->name) != len || strncmp(o->name, name, len) != 0)
+			continue;
+		/* an old spelling is the option it follows (bounded by the table's start) */
+		while ((o->flags & CTL_OPT_ALIAS) && o > opts)
+			o--;
+		return o;
+	}
 	return NULL;
 }
 

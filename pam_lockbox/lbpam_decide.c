@@ -13,6 +13,7 @@
 #include "lbpam.h"
 #include "lockbox/escape.h"
 #include "lockbox/util.h"
+#include "lockbox/vocab.h"
 
 #define DATA_DECISION "pam_lockbox.decision"
 #define DATA_SESSION "pam_lockbox.session"
@@ -102,41 +103,24 @@ int lbpam_is_gated(const struct lbpam_ctx *x, char *err, size_t errlen)
 	return in;
 }
 
-/* What the user reads after a deny: why, which request, what to do next. */
+/* What the user reads after a deny: what happened (the gateway's words, with the request's
+ * details, or the reason table's when nobody answered), the request, and what to do next,
+ * said once (include/lockbox/vocab.h). */
 static void deny_message(const struct lbpam_decision *d, char *out, size_t outlen)
 {
-	const char *hint;
 	const char *r = d->reason;
 	const char *m = d->message;
 
 	/* the gateway's messages may already say who is speaking */
 	if (strncmp(m, "lockbox: ", 9) == 0)
 		m += 9;
-	if (d->result == LBPAM_ERR_CONFIG)
-		hint = "pam_lockbox is not configured correctly on this host, so access is denied "
-		       "(fail closed). Tell the host's administrators.";
-	else if (d->result != LBPAM_DENY)
-		hint = "lockbox-agent on this host could not be asked, so access is denied (fail "
-		       "closed). Try again later or tell the host's administrators.";
-	else if (!strncmp(r, "gateway_", 8))
-		hint = "The lockbox gateway could not be asked, so access is denied (fail closed). "
-		       "Try again later or tell the host's administrators.";
-	else if (!strcmp(r, "no_request"))
-		hint = "Open a lockbox access request for this host and wait for the customer's approval.";
-	else if (!strcmp(r, "pending"))
-		hint = "Wait until the request is approved, then log in again.";
-	else if (!strcmp(r, "no_elevation") || !strcmp(r, "elevation_after_approval"))
-		hint = "Activate an elevation first, then open a new request: the elevation must be "
-		       "active before the approval.";
-	else if (!strcmp(r, "denied") || !strcmp(r, "expired") || !strcmp(r, "revoked") ||
-		 !strcmp(r, "canceled") || !strcmp(r, "grant_ended"))
-		hint = "Open a new lockbox access request.";
-	else
-		hint = "Ask your lockbox administrator.";
-	/* a long gateway message may cut the hint: the reason still shows */
-	if (snprintf(out, outlen, "lockbox: access denied: %s%s%s%s (reason %s). %s",
-		 m[0] ? m : "no approved request covers this login",
-		 d->request[0] ? " [request " : "", d->request, d->request[0] ? "]" : "", r, hint) < 0)
+	/* a deny the module or the agent made has no gateway message: the table says it */
+	if (!m[0] || d->result != LBPAM_DENY)
+		m = lb_reason_what(r);
+	/* a long gateway message may cut the advice: the reason still shows */
+	if (snprintf(out, outlen, "lockbox: access denied: %s%s%s%s (reason %s). %s See "
+		     "pam_lockbox(8).", m, d->request[0] ? " [request " : "", d->request,
+		     d->request[0] ? "]" : "", r, lb_reason_todo(r)) < 0)
 		snprintf(out, outlen, "lockbox: access denied");
 }
 

@@ -51,6 +51,9 @@ void lb_ed25519_pubkey_free(void *pub);
 /* Overwrites memory the compiler may not optimise away. */
 void lb_wipe(void *p, size_t len);
 
+/* 1 if A and B are both set and equal (a NULL is equal to nothing). */
+int lb_str_eq(const char *a, const char *b);
+
 /* Constant-time string equality. */
 int lb_streq_ct(const char *a, const char *b);
 

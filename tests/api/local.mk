@@ -61,3 +61,6 @@ TESTS += api/test_breakglass.py
 EXTRA_DIST += api/test_breakglass.py
 TESTS += api/test_extend.py
 EXTRA_DIST += api/test_extend.py
+# issue 19: /metrics after real traffic (histograms, deny reasons, outbox), promtool check metrics
+TESTS += api/test_metrics.py
+EXTRA_DIST += api/test_metrics.py

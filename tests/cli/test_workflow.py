@@ -203,6 +203,20 @@ def main():
                 "--type and --since (a duration back from now)", r)
         r = c.run("audit", "list", "--until", "2000-01-01T00:00:00Z", token=admin, json_out=True)
         T.check(r.rc == 0 and r.json() == [], "--until in the past: nothing", r)
+        # times round-trip: what a table prints (UTC, "2026-12-01 22:40:00") goes back in
+        r = c.run("audit", "list", "--type", "pim.elevation.activate", token=admin, json_out=True)
+        first = r.json()[0]
+        shown = first["time"][:10] + " " + first["time"][11:19]
+        r = c.run("audit", "list", "--type", "pim.elevation.activate", "--since", shown,
+                  token=admin, json_out=True)
+        T.check(r.rc == 0 and len(r.json()) == 2,
+                "--since with a table's time (%s): both activations" % shown, r)
+        r = c.run("audit", "list", "--until", shown[:10], token=admin, json_out=True)
+        T.check(r.rc == 0 and not [e for e in r.json() if e["time"] >= shown[:10]],
+                "--until with a date: nothing from that day on", r)
+        r = c.run("audit", "list", "--type", "pim.elevation.activate", "--since",
+                  shown + "+00:00", token=admin, json_out=True)
+        T.check(r.rc == 0 and len(r.json()) == 2, "--since with an explicit zone", r)
         r = c.run("audit", "list", "--level", "tenant", "--tenant", A, token=admin,
                   json_out=True)
         T.check(r.rc == 0 and all(e["level"] == "tenant" for e in r.json()), "--level tenant", r)

@@ -9,3 +9,6 @@ AM_TESTS_ENVIRONMENT += \
 	LB_SYSTEMDSYSTEMUNITDIR='$(systemdsystemunitdir)'; export LB_SYSTEMDSYSTEMUNITDIR;
 TESTS += install/test_install.py install/test_daemon.py
 EXTRA_DIST += install/test_install.py install/test_daemon.py
+# issue 19: /etc/logrotate.d/lockbox against a live gateway (log_file, SIGHUP reopens it)
+TESTS += install/test_logrotate.py
+EXTRA_DIST += install/test_logrotate.py

@@ -1,6 +1,7 @@
 """`make install DESTDIR=...` from this build: the systemd units land in the unit dir
 configure chose, with this build's paths substituted (no @...@ left, no /usr/local unless the
-prefix is); the pam-auth-update profile, the sample configs and the PAM snippets are there;
+prefix is); the pam-auth-update profile, the sample configs, the PAM snippets and the logrotate file
+(examples/logrotate.d/lockbox) are there;
 `systemd-analyze security --offline=true` rates the gateway's unit <= 2.5 and the agent's
 <= 3.5 (the agent runs as root: it signals other users' sessions)."""
 
@@ -37,7 +38,8 @@ try:
                   d("docdir", "examples", "gatewayd.conf.sample"),
                   d("docdir", "examples", "pam_lockbox.conf.sample"),
                   d("docdir", "examples", "pam.d", "sshd.lockbox"),
-                  d("docdir", "examples", "pam.d", "xrdp-sesman.lockbox")):
+                  d("docdir", "examples", "pam.d", "xrdp-sesman.lockbox"),
+                  d("docdir", "examples", "logrotate.d", "lockbox")):
             T.check(os.path.isfile(f), "installed: %s" % f[len(dest):])
         T.check(not os.path.exists(d("pamdir", "pam_lockbox.la")), "no libtool archive in pamdir")
 

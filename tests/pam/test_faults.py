@@ -161,8 +161,8 @@ with T.section("the agent's deny reaches the user, sanitized, with a hint"):
                              ("no_elevation", "Activate an elevation"),
                              ("elevation_after_approval", "Activate an elevation"),
                              ("revoked", "Open a new lockbox access request"),
-                             ("gateway_timeout", "The lockbox gateway could not be asked"),
-                             ("host_unknown", "Ask your lockbox administrator")):
+                             ("gateway_timeout", "Access is denied while it cannot be asked"),
+                             ("host_unknown", "Tell the host's administrators")):
             a.answer = {"reason": reason, "message": "m"}
             r = env.run("eng", ["account=PAM_PERM_DENIED"])
             T.check(r.rc == 0 and any(hint in m and "reason " + reason in m

@@ -1,12 +1,15 @@
 # Unit tests (cmocka), one program per topic.
 if HAVE_CMOCKA
-check_PROGRAMS += unit/test_config unit/test_util unit/test_auditlog unit/test_agentproto \
+check_PROGRAMS += unit/test_config unit/test_vocab unit/test_util unit/test_auditlog unit/test_agentproto \
 	unit/test_jsonflat
-TESTS += unit/test_config unit/test_util unit/test_auditlog unit/test_agentproto \
+TESTS += unit/test_config unit/test_vocab unit/test_util unit/test_auditlog unit/test_agentproto \
 	unit/test_jsonflat
 unit_test_config_SOURCES = unit/test_config.c
 unit_test_config_LDADD = $(LB_LIB) $(CMOCKA_LIBS)
 unit_test_config_CPPFLAGS = $(AM_CPPFLAGS) -DLB_CONFS_DIR='"$(abs_srcdir)/confs"'
+unit_test_vocab_SOURCES = unit/test_vocab.c
+unit_test_vocab_LDADD = $(LB_LIB) $(CMOCKA_LIBS)
+unit_test_vocab_CPPFLAGS = $(AM_CPPFLAGS) -DLB_TOP_SRCDIR='"$(abs_top_srcdir)"'
 unit_test_util_SOURCES = unit/test_util.c
 unit_test_util_LDADD = $(LB_LIB) $(CMOCKA_LIBS)
 unit_test_auditlog_SOURCES = unit/test_auditlog.c

@@ -68,6 +68,26 @@ static void test_good(void **state)
 	assert_null(c.name);
 }
 
+/* A value may carry a trailing '# comment' (issue 14); a '#' inside a word or in quotes stays. */
+static void test_trailing_comments(void **state)
+{
+	struct tcfg c;
+	char err[512] = "";
+	(void)state;
+	assert_int_equal(parse("comments.conf", &c, err, sizeof(err)), LB_CFG_OK);
+	assert_string_equal(c.name, "a#b");
+	assert_int_equal(c.timeout, 90);
+	assert_int_equal(c.enabled, 1);
+	assert_string_equal(c.quoted, "x # kept");
+	assert_int_equal(c.peers.n, 2);
+	assert_string_equal(c.peers.v[1], "b");
+	lb_config_free_fields(keys, &c);
+	/* "42#not..." is one word: a bad number, not 42 with a comment */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(lb_config_set(keys, &c, "count", "42#x", err, sizeof(err)),
+			 LB_CFG_ERR_VALUE);
+}
+
 static void expect_error(const char *file, enum lb_cfg_result want, const char *needle)
 {
 	struct tcfg c;
@@ -376,6 +396,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_trailing_comments),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_set_validates),
 		cmocka_unit_test(test_secure_mode),
