@@ -15,6 +15,9 @@
  * the gateway runs on the same machine */
 #define AGENT_STATE_DIR "/var/lib/lockbox-agent"
 #define AGENT_MAX_WORKERS 64   /* module questions answered at once */
+/* How long the syncer gathers decisions before one fsync makes them durable (a session of
+ * one of them that opens sooner syncs at once: agent_record_wait) */
+#define AGENT_SYNC_GATHER_MS 5
 #define AGENT_POOL 8           /* kept-alive gateway connections for checks */
 #define AGENT_MAX_SESSIONS 4096
 #define AGENT_MAX_PIDS 256     /* processes of one session tracked for SIGKILL */
@@ -95,6 +98,8 @@ struct agent {
 		pthread_cond_t work;             /* CLOCK_MONOTONIC: something to sync */
 		unsigned long long appended;     /* decisions appended */
 		unsigned long long synced;       /* of those, durable */
+		pthread_mutex_t sync_lock;       /* one lb_auditlog_sync at a time (dir_ino) */
+		unsigned long long dir_ino;      /* the log whose directory entry is synced */
 	} rec;
 
 	/* sessions (agent_sessions.c) */

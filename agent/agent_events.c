@@ -123,7 +123,9 @@ int agent_record_sync(struct agent *ag)
 	pthread_mutex_unlock(&ag->rec.lock);
 	if (done)
 		return 0;
-	r = lb_auditlog_sync(ag->conf.audit_log, err, sizeof(err));
+	pthread_mutex_lock(&ag->rec.sync_lock); /* the syncer, or a session open that waits */
+	r = lb_auditlog_sync(ag->conf.audit_log, &ag->rec.dir_ino, err, sizeof(err));
+	pthread_mutex_unlock(&ag->rec.sync_lock);
 	pthread_mutex_lock(&ag->rec.lock);
 	if (r == LB_AUDITLOG_OK && upto > ag->rec.synced)
 		ag->rec.synced = upto;
@@ -155,7 +157,9 @@ void *agent_record_syncer(void *arg)
 	while (!ag->stopping || ag->rec.synced < ag->rec.appended) {
 		struct timespec ts;
 		if (ag->rec.synced < ag->rec.appended && !failed) {
+			struct timespec gc = {0, AGENT_SYNC_GATHER_MS * 1000000L};
 			pthread_mutex_unlock(&ag->rec.lock);
+			nanosleep(&gc, NULL); /* group commit: the logins of a burst share an fsync */
 			failed = agent_record_sync(ag) != 0;
 			pthread_mutex_lock(&ag->rec.lock);
 			continue;

@@ -382,8 +382,10 @@ enum lb_auditlog_result lb_auditlog_append_line(const char *path, const char *li
 	return append_line(path, line, len, err, errlen, NULL, NULL, NULL, 1, -1);
 }
 
-enum lb_auditlog_result lb_auditlog_sync(const char *path, char *err, size_t errlen)
+enum lb_auditlog_result lb_auditlog_sync(const char *path, unsigned long long *dir_ino,
+					 char *err, size_t errlen)
 {
+	struct stat st;
 	int fd;
 
 	if (err && errlen)
@@ -394,7 +396,7 @@ enum lb_auditlog_result lb_auditlog_sync(const char *path, char *err, size_t err
 		snprintf(err, errlen, "%s: open: %s", path, strerror(errno));
 		return LB_AUDITLOG_ERR_IO;
 	}
-	if (lb_auditlog_check_file(fd, path, err, errlen, NULL) != 0) {
+	if (lb_auditlog_check_file(fd, path, err, errlen, &st) != 0) {
 		close(fd);
 		return LB_AUDITLOG_ERR_IO;
 	}
@@ -404,8 +406,12 @@ enum lb_auditlog_result lb_auditlog_sync(const char *path, char *err, size_t err
 		return LB_AUDITLOG_ERR_IO;
 	}
 	close(fd);
-	/* and its directory entry, for a log the unsynced append created (cheap when clean) */
-	sync_parent_dir(path);
+	/* and its directory entry, for a log an unsynced append created; once per file */
+	if (!dir_ino || *dir_ino != (unsigned long long)st.st_ino) {
+		sync_parent_dir(path);
+		if (dir_ino)
+			*dir_ino = (unsigned long long)st.st_ino;
+	}
 	return LB_AUDITLOG_OK;
 }
 

@@ -44,7 +44,11 @@ enum lb_auditlog_result lb_auditlog_append_line(const char *path, const char *li
 						enum lb_auditlog_mode mode, char *err,
 						size_t errlen);
 
-/* fsync of the log at PATH: every line appended before the call is durable on return. */
-enum lb_auditlog_result lb_auditlog_sync(const char *path, char *err, size_t errlen);
+/* fsync of the log at PATH: every line appended before the call is durable on return, and so
+ * is the file's name in its directory. DIR_INO (may be NULL: always) keeps the inode whose
+ * directory entry was last synced, so a caller syncing often fsyncs the directory once per
+ * file (after a rotation or the file's creation), not once per call. */
+enum lb_auditlog_result lb_auditlog_sync(const char *path, unsigned long long *dir_ino,
+					 char *err, size_t errlen);
 
 #endif
