@@ -4,7 +4,8 @@ swapped for this test's (a private state file, `logrotate -f`), rotates the gate
 log_file twice while requests keep logging; SIGHUP makes the gateway reopen the file, every
 line logged is in exactly one of the files (nothing lost, nothing twice), the newest old file
 stays plain (delaycompress) and the one before is gzipped. Also: a bad log_file stops the
-start with a clear error, and the stanza leaves the host audit log alone."""
+start with a clear error, and the gateway's stanza leaves the host audit log to its own
+stanza (renamed, never copytruncated; tests/pam/test_auditlog.py runs that one)."""
 
 import grp
 import gzip
@@ -27,15 +28,23 @@ logrotate = shutil.which("logrotate") or (
 MARK = "sign-in refused"   # gw_sessions.c logs this line for each refused console sign-in
 
 with open(shipped_path) as f:
-    shipped = f.read()
+    whole = f.read()
+# the gateway's stanza only: the host audit log's is tried on a private copy elsewhere, and
+# this test must never rotate the machine's own /var/log/lockbox/audit.log
+_start = whole.index("/var/log/lockbox/gateway/*.log {")
+shipped = whole[_start:whole.index("\n}\n", _start) + 3]
 body = "\n".join(l for l in shipped.splitlines() if not l.lstrip().startswith("#"))
+host = whole[whole.index("/var/log/lockbox/audit.log {"):]
 
 with T.section("the shipped stanza"):
     T.check("/var/log/lockbox/gateway/*.log {" in body, "it rotates the gateway's log_file dir")
     T.check("copytruncate" not in body, "no copytruncate (the gateway reopens on SIGHUP)")
     T.check(re.search(r"(?m)^\s*su lockbox lockbox$", body), "rotates as the user lockbox")
-    T.check("audit.log" not in body and not re.search(r"/var/log/lockbox/\*", body),
-            "leaves the host audit log (the agent's undelivered records) alone")
+    T.check("audit.log" not in body and not re.search(r"/var/log/lockbox/\*", whole),
+            "the gateway's stanza leaves the host audit log (the agent's records) alone")
+    T.check("copytruncate" not in host and re.search(r"(?m)^\s*create 0600 root root$", host)
+            and re.search(r"(?m)^\s*delaycompress$", host) and "firstaction" in host,
+            "the host audit log's own stanza: renamed (create 0600), delaycompress, guarded")
     T.check(re.search(r"(?m)^\s*delaycompress$", body) and
             re.search(r"(?m)^\s*nocreate$", body), "delaycompress, nocreate")
     T.check("--signal=HUP lockbox-gatewayd.service" in body, "postrotate: SIGHUP to the unit")

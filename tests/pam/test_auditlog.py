@@ -123,27 +123,39 @@ with T.section("gateway down or hanging: bounded, nothing lost"):
         rc, out, err, el = tool("flush", log, g.url, tok, 2000)
         T.eq(stats(out).get("sent"), "1", "after the log was replaced: its event is sent")
 
-def rotate(log, state):
-    """Rotates LOG the way contrib/logrotate/lockbox does (rename + create, delaycompress),
-    with the real logrotate when it is installed."""
+def shipped_stanza(log):
+    """contrib/logrotate/lockbox's stanza for the host audit log, pointed at LOG."""
+    top = os.environ.get("LB_TOP_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+    text = open(os.path.join(top, "contrib", "logrotate", "lockbox")).read()
+    start = text.index("/var/log/lockbox/audit.log {")
+    end = text.index("\n}\n", start) + 3
+    return text[start:end].replace("/var/log/lockbox/audit.log", log)
+
+
+def rotate(log, state, expect_rc=0):
+    """Rotates LOG with the shipped logrotate stanza (rename + create, delaycompress, the
+    firstaction guard), with the real logrotate when it is installed."""
     conf = log + ".logrotate"
     with open(conf, "w") as f:
-        f.write("%s {\n  rotate 5\n  create 0600 root root\n  compress\n  delaycompress\n"
-                "  missingok\n  notifempty\n}\n" % log)
+        f.write(shipped_stanza(log))
     os.chmod(conf, 0o644)
     lr = "/usr/sbin/logrotate"
     if os.path.exists(lr) and os.geteuid() == 0:
         p = subprocess.run([lr, "-f", "-s", state, conf], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
-        T.eq(p.returncode, 0, "logrotate -f rotated the log", p.stderr[-400:])
-    else:
-        for i in range(4, 0, -1):
-            if os.path.exists("%s.%d" % (log, i)):
-                os.rename("%s.%d" % (log, i), "%s.%d" % (log, i + 1))
-        os.rename(log, log + ".1")
-        open(log, "w").close()
-        os.chmod(log, 0o600)
-        T.note("logrotate not available: rotated by rename")
+        T.eq(p.returncode, expect_rc, "logrotate -f exits %d" % expect_rc, p.stderr[-400:])
+        return p.stderr
+    if expect_rc:
+        T.note("logrotate not available: the prerotate guard not tried")
+        return ""
+    for i in range(4, 0, -1):
+        if os.path.exists("%s.%d" % (log, i)):
+            os.rename("%s.%d" % (log, i), "%s.%d" % (log, i + 1))
+    os.rename(log, log + ".1")
+    open(log, "w").close()
+    os.chmod(log, 0o600)
+    T.note("logrotate not available: rotated by rename")
+    return ""
 
 
 with T.section("log rotation with events pending (logrotate -f)"):
@@ -176,8 +188,22 @@ with T.section("log rotation with events pending (logrotate -f)"):
         T.eq(stats(out).get("sent"), "1", "after a second rotation: only the new event", out)
         T.eq((len(g.audit_ids), len(set(g.audit_ids))), (10, 10), "10 events, each once")
         T.check(os.path.exists(log + ".2.gz"), "the older log compressed a rotation later")
-        # the rotated log gone before its pending events went out: said, not silent
+        # a second rotation while the first one's rest is still undelivered (the gateway
+        # down since): the shipped firstaction refuses it, nothing is compressed away
         tool("append", log, 2, "r5")
+        rotate(log, state)
+        tool("append", log, 1, "r5b")
+        ino_new = os.stat(log).st_ino
+        err = rotate(log, state, expect_rc=1)
+        T.check(os.stat(log).st_ino == ino_new and "not delivered yet" in err and
+                os.path.exists(log + ".1") and not os.path.exists(log + ".2.gz.tmp"),
+                "rotation refused while audit.log.1 has undelivered events (.1 still plain)",
+                err)
+        rc, out, err, el = tool("flush", log, g.url, tok, 3000)
+        T.eq(stats(out).get("sent"), "3", "the agent catches up: the 2 rotated + 1 new", out)
+        T.eq((len(g.audit_ids), len(set(g.audit_ids))), (13, 13), "13 events, each once")
+        # the rotated log gone before its pending events went out: said, not silent
+        tool("append", log, 2, "r5c")
         rotate(log, state)
         os.unlink(log + ".1")
         tool("append", log, 1, "r6")
@@ -185,6 +211,12 @@ with T.section("log rotation with events pending (logrotate -f)"):
         st = stats(out)
         T.eq((st.get("sent"), st.get("rotated_lost")), ("1", "1"),
              "rotated log removed: the new event sent, the loss reported", out)
+        # never delivered at all (no cursor): not rotated
+        fresh = os.path.join(d, "fresh.log")
+        tool("append", fresh, 1, "f")
+        err = rotate(fresh, os.path.join(d, "fresh.state"), expect_rc=1)
+        T.check(not os.path.exists(fresh + ".1") and "never delivered" in err,
+                "a log never delivered is not rotated", err)
         T.check("was rotated" in out, "and the error names it", out)
 
 with T.section("unsafe files"):
