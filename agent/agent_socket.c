@@ -20,6 +20,7 @@
 #include "lockbox/util.h"
 
 #define AGENT_READ_MS 2000 /* a module sends its question at once */
+#define AGENT_INLINE_WAIT_MS 2 /* how long the accepting thread waits for it itself */
 
 struct worker {
 	struct agent *ag;
@@ -300,7 +301,16 @@ static int answer_inline(struct worker *w)
 	json_t *q, *ans = NULL;
 	const char *op;
 
-	if (read_more(w, why, sizeof(why)) != 1 || !(q = question_json(w, why, sizeof(why))))
+	int r = read_more(w, why, sizeof(why));
+
+	if (r == 0) {
+		/* the module sends its question right after connecting: wait for it a little
+		 * (bounded: a slow asker goes to a worker, and holds up the others at most this) */
+		struct pollfd p = {.fd = w->fd, .events = POLLIN};
+		if (poll(&p, 1, AGENT_INLINE_WAIT_MS) == 1)
+			r = read_more(w, why, sizeof(why));
+	}
+	if (r != 1 || !(q = question_json(w, why, sizeof(why))))
 		return 0;
 	op = lb_json_str(q, "op");
 	if (op && strcmp(op, "check") == 0)
