@@ -140,6 +140,50 @@ try:
         T.eq((a["decision"], a.get("at_gateway"), a.get("recorded")), ("allow", False, True),
              "asked directly: allow, made and recorded by the agent", a)
 
+    with T.section("silent and slow askers hold up no one"):
+        # the accepting thread answers a held-grant login itself when its question is
+        # there within 2 ms; a connection that sends nothing (or sends slowly) goes to a
+        # worker thread and must not delay the next login
+        silent = []
+        for _ in range(20):
+            s_ = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s_.settimeout(5)
+            s_.connect(h.agent_socket)
+            silent.append(s_)
+        t0 = time.monotonic()
+        a = ask(U["a"], timeout=3.0)
+        el = time.monotonic() - t0
+        T.check(a["decision"] == "allow" and el < 1.0,
+                "with 20 silent connections open, a login is answered in %.3f s" % el, a)
+        slow = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        slow.settimeout(5)
+        slow.connect(h.agent_socket)
+        q = json.dumps({"op": "check", "user": U["a"], "service": "sshd"}).encode() + b"\n"
+        slow.sendall(q[:10])
+        time.sleep(0.05)
+        slow.sendall(q[10:])
+        data = b""
+        while not data.endswith(b"\n") and len(data) < 1 << 16:
+            b = slow.recv(65536)
+            if not b:
+                break
+            data += b
+        slow.close()
+        T.eq(json.loads(data.decode()).get("decision"), "allow",
+             "a question sent in two parts 50 ms apart is answered (by a worker)")
+        t0 = time.monotonic()
+        closed = 0
+        for s_ in silent:
+            try:
+                got = s_.recv(4096)
+                closed += 1 if (got == b"" or b"no question" in got) else 0
+            except OSError:
+                pass
+            s_.close()
+        T.eq(closed, 20, "the silent connections are answered 'no question' and closed")
+        T.check(time.monotonic() - t0 < 4.5, "within the agent's 2 s read limit",
+                time.monotonic() - t0)
+
     with T.section("what the held grants do not cover goes to the gateway"):
         a = ask(U["b"])
         T.eq((a["decision"], a["reason"], a.get("at_gateway")), ("deny", "no_request", True),
