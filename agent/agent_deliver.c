@@ -47,13 +47,7 @@ static void wait_ms(struct agent *ag, int64_t ms)
 	struct timespec ts;
 	pthread_mutex_lock(&ag->deliver_lock);
 	if (!ag->deliver_now) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += ms / 1000;
-		ts.tv_nsec += (ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		lb_mono_deadline(&ts, ms);
 		pthread_cond_timedwait(&ag->deliver_wake, &ag->deliver_lock, &ts);
 	}
 	pthread_mutex_unlock(&ag->deliver_lock);

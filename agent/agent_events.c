@@ -167,12 +167,7 @@ void *agent_record_syncer(void *arg)
 		if (ag->stopping)
 			break; /* a sync that keeps failing does not hold up the stop */
 		/* idle, or after a failure: try again on the next kick or in 250 ms */
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 250 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		lb_mono_deadline(&ts, 250);
 		pthread_cond_timedwait(&ag->rec.work, &ag->rec.lock, &ts);
 		failed = 0;
 	}
@@ -187,13 +182,7 @@ int agent_record_wait(struct agent *ag, int64_t timeout_ms)
 	int ok;
 
 	agent_record_sync(ag); /* in case the answering worker has not got to it yet */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (timeout_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	lb_mono_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&ag->rec.lock);
 	while (ag->rec.synced < ag->rec.appended && lb_mono_ms() < end)
 		if (pthread_cond_timedwait(&ag->rec.cond, &ag->rec.lock, &ts) != 0)

@@ -706,13 +706,7 @@ void *agent_sessions_thread(void *arg)
 		memcpy(logind, ag->logind, nlogind * sizeof(int));
 		ag->nlogind = 0;
 		if (nrc == 0 && nlogind == 0 && !(ag->recheck_all && !ag->recheck_running)) {
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += sleep_ms / 1000;
-			ts.tv_nsec += (sleep_ms % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+			lb_mono_deadline(&ts, sleep_ms);
 			pthread_cond_timedwait(&ag->wake, &ag->lock, &ts);
 		}
 		pthread_mutex_unlock(&ag->lock);

@@ -145,19 +145,11 @@ static void type_answer(struct agent *ag, const struct lb_http_response *r, cons
 	json_t *j;
 
 	if (r->status != 200) {
-		char code[64] = "", msg[160] = "";
-		j = lb_json_parse_object(r->body, r->len, why, sizeof(why));
-		if (j) {
-			json_t *e = json_object_get(j, "error");
-			lb_sanitize_text(lb_json_str(e, "code"), code, sizeof(code));
-			lb_sanitize_text(lb_json_str(e, "message"), msg, sizeof(msg));
-			json_decref(j);
-		}
+		char text[300];
+		lb_http_error_text(r, text, sizeof(text));
 		/* 401 on /v1/check: the gateway does not know this host's token (host_unknown:
 		 * never enrolled, or the token was replaced) */
-		local_deny(a, r->status == 401 ? "host_unknown" : "gateway_http_error",
-			   "gateway answered HTTP %ld%s%s%s%s", r->status, code[0] ? " " : "", code,
-			   msg[0] ? ": " : "", msg);
+		local_deny(a, r->status == 401 ? "host_unknown" : "gateway_http_error", "%s", text);
 		return;
 	}
 	/* JSON_REJECT_DUPLICATES: a second "decision" key must never win */

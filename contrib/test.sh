@@ -41,7 +41,7 @@ run_build normal
 # again under the sanitizers below; a third run would add many minutes and catch nothing a
 # tarball can break that these do not.
 distcheck_tests="unit/test_config unit/test_util unit/test_auditlog unit/test_agentproto unit/test_jsonflat
-  pam/test_escape pam/test_symbols.py pam/test_linkage.py pam/test_pamconfigs.py
+  unit/test_escape pam/test_symbols.py pam/test_linkage.py pam/test_pamconfigs.py
   docs/test_manpages.py install/test_install.py install/test_daemon.py cli/test_usage.py"
 echo "=== lockbox: make distcheck ==="
 (cd "$top/_build/normal" && make distcheck TESTS="$(echo $distcheck_tests)") \

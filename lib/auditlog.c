@@ -271,20 +271,6 @@ static int read_batch(FILE *fp, off_t start, size_t max, struct batch *b, char *
 	return 0;
 }
 
-static void gateway_error(const struct lb_http_response *r, char *err, size_t errlen)
-{
-	char why[64], code[64] = "", msg[160] = "";
-	json_t *j = lb_json_parse_object(r->body, r->len, why, sizeof(why));
-	if (j) {
-		json_t *e = json_object_get(j, "error");
-		lb_sanitize_text(lb_json_str(e, "code"), code, sizeof(code));
-		lb_sanitize_text(lb_json_str(e, "message"), msg, sizeof(msg));
-		json_decref(j);
-	}
-	snprintf(err, errlen, "gateway answered HTTP %ld%s%s%s%s", r->status, code[0] ? " " : "",
-		 code, msg[0] ? ": " : "", msg);
-}
-
 /* What one flush carries from one log file to the next. */
 struct flush {
 	const struct lb_http_opts *o;
@@ -374,9 +360,11 @@ static enum lb_auditlog_result deliver_from(struct flush *f, FILE *fp, const cha
 			/* the gateway will never take this one: skip it (it stays in the local
 			 * log) rather than block every later event */
 			f->st->rejected++;
-			gateway_error(&r, err, errlen);
+			lb_http_error_text(&r, err, errlen);
+			f->st->http_status = r.status;
 		} else {
-			gateway_error(&r, err, errlen);
+			lb_http_error_text(&r, err, errlen);
+			f->st->http_status = r.status;
 			lb_http_response_free(&r);
 			return LB_AUDITLOG_ERR_GATEWAY;
 		}

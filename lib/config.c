@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "lockbox/config.h"
+#include "lockbox/http.h"
 #include "lockbox/util.h"
 
 #define LB_CFG_MAX_LINE 4096
@@ -299,4 +300,10 @@ void lb_config_free_fields(const struct lb_cfg_key *keys, void *cfg)
 			lb_strlist_free((struct lb_strlist *)(void *)field);
 		}
 	}
+}
+
+int lb_cfg_check_url(void *cfg, const char *value, char *why, size_t whylen)
+{
+	(void)cfg;
+	return lb_url_check(value, why, whylen);
 }

@@ -13,12 +13,6 @@
 #include "lockbox/http.h"
 #include "lockbox/util.h"
 
-static int check_url(void *cfg, const char *value, char *why, size_t whylen)
-{
-	(void)cfg;
-	return lb_url_check(value, why, whylen);
-}
-
 static int check_abs_path(void *cfg, const char *value, char *why, size_t whylen)
 {
 	(void)cfg;
@@ -84,7 +78,7 @@ static int check_name(void *cfg, const char *value, char *why, size_t whylen)
 
 #define OFF(f) offsetof(struct lb_hostconf, f)
 const struct lb_cfg_key lb_hostconf_keys[] = {
-	{"gateway_url", LB_CFG_STRING, OFF(gateway_url), check_url},
+	{"gateway_url", LB_CFG_STRING, OFF(gateway_url), lb_cfg_check_url},
 	{"ca_file", LB_CFG_STRING, OFF(ca_file), check_abs_path},
 	{"host_token_file", LB_CFG_STRING, OFF(host_token_file), check_abs_path},
 	{"host_id", LB_CFG_STRING, OFF(host_id), check_name},

@@ -17,7 +17,9 @@
 
 #include <curl/curl.h>
 
+#include "lockbox/escape.h"
 #include "lockbox/http.h"
+#include "lockbox/json.h"
 #include "lockbox/util.h"
 
 #define LB_HTTP_DEFAULT_TIMEOUT_MS 5000
@@ -364,4 +366,18 @@ void lb_http_client_reset(struct lb_http_client *c)
 		curl_easy_cleanup(c->h);
 		c->h = NULL;
 	}
+}
+
+void lb_http_error_text(const struct lb_http_response *r, char *err, size_t errlen)
+{
+	char why[64], code[64] = "", msg[160] = "";
+	json_t *j = lb_json_parse_object(r->body ? r->body : "", r->len, why, sizeof(why));
+	if (j) {
+		json_t *e = json_object_get(j, "error");
+		lb_sanitize_text(lb_json_str(e, "code"), code, sizeof(code));
+		lb_sanitize_text(lb_json_str(e, "message"), msg, sizeof(msg));
+		json_decref(j);
+	}
+	snprintf(err, errlen, "gateway answered HTTP %ld%s%s%s%s", r->status, code[0] ? " " : "",
+		 code, msg[0] ? ": " : "", msg);
 }

@@ -315,3 +315,14 @@ int lb_str_clean(const char *s)
 	}
 	return 1;
 }
+
+void lb_mono_deadline(struct timespec *ts, int64_t after_ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += (time_t)(after_ms / 1000);
+	ts->tv_nsec += (long)(after_ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}

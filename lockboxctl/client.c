@@ -23,14 +23,8 @@ struct client_conf {
 	int64_t timeout;
 };
 
-static int check_url(void *cfg, const char *v, char *why, size_t len)
-{
-	(void)cfg;
-	return lb_url_check(v, why, len);
-}
-
 static const struct lb_cfg_key client_keys[] = {
-	{"url", LB_CFG_STRING, offsetof(struct client_conf, url), check_url},
+	{"url", LB_CFG_STRING, offsetof(struct client_conf, url), lb_cfg_check_url},
 	{"token", LB_CFG_SECRET, offsetof(struct client_conf, token), NULL},
 	{"ca_file", LB_CFG_STRING, offsetof(struct client_conf, ca_file), NULL},
 	{"timeout", LB_CFG_DURATION, offsetof(struct client_conf, timeout), NULL},

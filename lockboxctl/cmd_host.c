@@ -396,7 +396,7 @@ static int host_flush(struct ctl *c, struct ctl_args *a)
 	case LB_AUDITLOG_ERR_GATEWAY:
 		/* an answer the gateway gave (HTTP status) is a refusal; no answer is exit 3 */
 		ctl_err("%s", err[0] ? err : lb_auditlog_strerror(res));
-		rc = strncmp(err, "gateway answered HTTP", 21) == 0 ? CTL_FAILED : CTL_UNREACHABLE;
+		rc = st.http_status ? CTL_FAILED : CTL_UNREACHABLE;
 		break;
 	default:
 		ctl_err("%s", err[0] ? err : lb_auditlog_strerror(res));

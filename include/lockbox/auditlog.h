@@ -73,6 +73,8 @@ struct lb_auditlog_flush_stats {
 	size_t rejected;   /* single events the gateway refused with 400/422: skipped, logged */
 	size_t skipped;    /* local lines that are not valid events (e.g. a torn write): skipped */
 	size_t pending;    /* events still past the cursor when flush returned */
+	long http_status;  /* the gateway's last refusal (a non-2xx status), 0 when it answered
+			    * every request or could not be reached */
 	int rotated_lost;  /* the log was rotated and the rotated file (PATH.1, same inode) was
 			    * gone before what was pending in it was delivered (ERR says so) */
 };

@@ -52,6 +52,10 @@ enum lb_cfg_result lb_config_set(const struct lb_cfg_key *keys, void *cfg, const
 /* Frees the strings and lists the table points into; secrets are wiped first. */
 void lb_config_free_fields(const struct lb_cfg_key *keys, void *cfg);
 
+/* A key's check for a gateway URL (lb_url_check: https, or http to loopback only), for the
+ * key tables of the host config and lockboxctl's client config. */
+int lb_cfg_check_url(void *cfg, const char *value, char *why, size_t whylen);
+
 void lb_strlist_add(struct lb_strlist *l, const char *s);
 int lb_strlist_contains(const struct lb_strlist *l, const char *s);
 void lb_strlist_free(struct lb_strlist *l);

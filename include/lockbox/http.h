@@ -47,6 +47,10 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 				    const char *url, const char *body,
 				    struct lb_http_response *resp, char *err, size_t errlen);
 void lb_http_response_free(struct lb_http_response *r);
+/* "gateway answered HTTP 503 code: message" for a non-2xx answer R, with the API error's code
+ * and message (docs/API.md "Errors") when its body has them, sanitized: one wording for
+ * every program that reports a gateway's refusal. */
+void lb_http_error_text(const struct lb_http_response *r, char *err, size_t errlen);
 
 /* 0 if URL is https://..., or http:// to 127.0.0.0/8, [::1] or localhost; else -1 and WHY. */
 int lb_url_check(const char *url, char *why, size_t whylen);

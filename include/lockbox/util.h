@@ -18,6 +18,10 @@ void lb_duration_format(int64_t secs, char *buf, size_t len);
 int64_t lb_time_now_ms(void);
 /* Milliseconds on the monotonic clock, for deadlines. */
 int64_t lb_mono_ms(void);
+/* The CLOCK_MONOTONIC time AFTER_MS from now, for pthread_cond_timedwait on a condition
+ * variable whose clock is CLOCK_MONOTONIC. */
+struct timespec;
+void lb_mono_deadline(struct timespec *ts, int64_t after_ms);
 /* "2026-11-23T06:44:32.123Z"; BUF needs LB_TIME_BUFLEN bytes. */
 #define LB_TIME_BUFLEN 32
 void lb_time_format(int64_t ms, char *buf, size_t len);

@@ -9,12 +9,6 @@ pam_lbpam_drive_SOURCES = pam/lbpam_drive.c
 pam_lbpam_drive_CFLAGS = $(AM_CFLAGS) $(PAMTEST_CFLAGS) $(PAM_CFLAGS)
 pam_lbpam_drive_LDADD = $(PAMTEST_LIBS) $(PAM_LIBS)
 endif
-if HAVE_CMOCKA
-check_PROGRAMS += pam/test_escape
-TESTS += pam/test_escape
-pam_test_escape_SOURCES = pam/test_escape.c
-pam_test_escape_LDADD = $(LB_LIB) $(CMOCKA_LIBS)
-endif
 check_PROGRAMS += pam/lbaudit_tool
 pam_lbaudit_tool_SOURCES = pam/lbaudit_tool.c
 pam_lbaudit_tool_LDADD = $(LB_LIB) $(JANSSON_LIBS)

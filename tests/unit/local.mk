@@ -1,9 +1,11 @@
 # Unit tests (cmocka), one program per topic.
 if HAVE_CMOCKA
-check_PROGRAMS += unit/test_config unit/test_vocab unit/test_util unit/test_auditlog unit/test_agentproto \
+check_PROGRAMS += unit/test_escape unit/test_config unit/test_vocab unit/test_util unit/test_auditlog unit/test_agentproto \
 	unit/test_jsonflat
-TESTS += unit/test_config unit/test_vocab unit/test_util unit/test_auditlog unit/test_agentproto \
+TESTS += unit/test_escape unit/test_config unit/test_vocab unit/test_util unit/test_auditlog unit/test_agentproto \
 	unit/test_jsonflat
+unit_test_escape_SOURCES = unit/test_escape.c
+unit_test_escape_LDADD = $(LB_LIB) $(CMOCKA_LIBS)
 unit_test_config_SOURCES = unit/test_config.c
 unit_test_config_LDADD = $(LB_LIB) $(CMOCKA_LIBS)
 unit_test_config_CPPFLAGS = $(AM_CPPFLAGS) -DLB_CONFS_DIR='"$(abs_srcdir)/confs"'

@@ -1,4 +1,4 @@
-/* tests/pam: key=value escaping, text sanitising and the gateway URL rules (cmocka). */
+/* lib/escape.c and lib/url.c: key=value escaping, text sanitising, the gateway URL rules. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
