@@ -389,37 +389,63 @@ int ctl_list(struct ctl *c, const char *path, int all, const char *limit, const 
 	return rc;
 }
 
-int ctl_resolve_user(struct ctl *c, const char *user, char **id)
+/* What a name stands for: its id's prefix, where to list them, and the field to match. */
+static const struct ctl_kind {
+	const char *what, *prefix, *path, *field;
+	int fold; /* a second pass ignoring case (the gateway may fold logins to lower case) */
+} kinds[] = {
+	{"user", "usr_", "/v1/users", "login", 1},
+	{"host", "hst_", "/v1/hosts", "name", 0},
+	{"tenant", "tnt_", "/v1/tenants", "name", 0},
+};
+
+/* GIVEN as an id of KIND (kept as it is), or as a name/login found in the list the caller
+ * may read: users print ids, people type names (issue 14). */
+static int resolve(struct ctl *c, const struct ctl_kind *k, const char *given, char **id)
 {
-	json_t *items, *u;
+	json_t *items, *it;
 	size_t i;
 	int rc;
 
 	*id = NULL;
-	if (strncmp(user, "usr_", 4) == 0) {
-		*id = strdup(user);
-		return CTL_OK;
+	if (strncmp(given, k->prefix, strlen(k->prefix)) == 0) {
+		*id = strdup(given);
+		return *id ? CTL_OK : CTL_FAILED;
 	}
-	rc = ctl_list(c, "/v1/users", 1, "200", NULL, &items, NULL);
+	rc = ctl_list(c, k->path, 1, "200", NULL, &items, NULL);
 	if (rc != CTL_OK)
 		return rc;
-	/* an exact match first; else ignoring case (the gateway may fold logins to lower case) */
-	for (int pass = 0; pass < 2 && !*id; pass++) {
-		json_array_foreach(items, i, u) {
-			const char *login = lb_json_str(u, "login"), *uid = lb_json_str(u, "id");
-			if (login && uid &&
-			    (pass ? strcasecmp(login, user) : strcmp(login, user)) == 0) {
-				*id = strdup(uid);
+	for (int pass = 0; pass < 1 + k->fold && !*id; pass++) {
+		json_array_foreach(items, i, it) {
+			const char *name = lb_json_str(it, k->field), *iid = lb_json_str(it, "id");
+			if (name && iid && (pass ? strcasecmp(name, given) : strcmp(name, given)) == 0) {
+				*id = strdup(iid);
 				break;
 			}
 		}
 	}
 	json_decref(items);
 	if (!*id) {
-		ctl_err("no user with login '%s' (give the user id usr_... or an existing login)", user);
+		ctl_err("no %s with %s '%s' (give the %s id %s... or an existing %s)", k->what,
+			k->field, given, k->what, k->prefix, k->field);
 		return CTL_FAILED;
 	}
 	return CTL_OK;
+}
+
+int ctl_resolve_user(struct ctl *c, const char *user, char **id)
+{
+	return resolve(c, &kinds[0], user, id);
+}
+
+int ctl_resolve_host(struct ctl *c, const char *host, char **id)
+{
+	return resolve(c, &kinds[1], host, id);
+}
+
+int ctl_resolve_tenant(struct ctl *c, const char *tenant, char **id)
+{
+	return resolve(c, &kinds[2], tenant, id);
 }
 
 void ctl_more_hint(const char *next)

@@ -31,10 +31,35 @@ static int tenant_list(struct ctl *c, struct ctl_args *a)
 	return cmd_list(c, a, &q, tenant_cols);
 }
 
+/* Sets KEY in BODY to the tenant given by --tenant (id or name), if given: CTL_OK, or why
+ * not. */
+static int tenant_field(struct ctl *c, struct ctl_args *a, json_t *body, const char *key)
+{
+	char *id;
+	if (!ctl_arg(a, "tenant"))
+		return CTL_OK;
+	if (ctl_resolve_tenant(c, ctl_arg(a, "tenant"), &id) != CTL_OK)
+		return CTL_FAILED;
+	json_object_set_new(body, key, json_string(id));
+	free(id);
+	return CTL_OK;
+}
+
+/* /v1/tenants/{id}SUFFIX for the tenant given by id or name; NULL (said why) if none. */
+static char *tenant_path(struct ctl *c, const char *tenant, const char *suffix)
+{
+	char *id, *p;
+	if (ctl_resolve_tenant(c, tenant, &id) != CTL_OK)
+		return NULL;
+	p = cmd_path_id("/v1/tenants", id, suffix);
+	free(id);
+	return p;
+}
+
 static int tenant_show(struct ctl *c, struct ctl_args *a)
 {
-	char *p = cmd_path_id("/v1/tenants", a->pos[0], NULL);
-	int rc = cmd_call_show(c, "GET", p, NULL);
+	char *p = tenant_path(c, a->pos[0], NULL);
+	int rc = p ? cmd_call_show(c, "GET", p, NULL) : CTL_FAILED;
 	free(p);
 	return rc;
 }
@@ -42,8 +67,9 @@ static int tenant_show(struct ctl *c, struct ctl_args *a)
 static int tenant_lockbox(struct ctl *c, struct ctl_args *a)
 {
 	int enable = strcmp(a->cmd->path, "tenant lockbox enable") == 0;
-	char *p = cmd_path_id("/v1/tenants", a->pos[0], "/lockbox");
-	int rc = cmd_call_show(c, "PUT", p, json_pack("{s:b}", "enabled", enable));
+	char *p = tenant_path(c, a->pos[0], "/lockbox");
+	int rc = p ? cmd_call_show(c, "PUT", p, json_pack("{s:b}", "enabled", enable))
+		   : CTL_FAILED;
 	free(p);
 	return rc;
 }
@@ -77,11 +103,11 @@ static int tenant_policy(struct ctl *c, struct ctl_args *a)
 		json_object_set_new(body, "break_glass_max", json_string(max));
 	if (json_object_size(body) == 0) {
 		json_decref(body);
-		p = cmd_path_id("/v1/tenants", a->pos[0], NULL);
-		rc = cmd_call_show(c, "GET", p, NULL);
+		p = tenant_path(c, a->pos[0], NULL);
+		rc = p ? cmd_call_show(c, "GET", p, NULL) : CTL_FAILED;
 	} else {
-		p = cmd_path_id("/v1/tenants", a->pos[0], "/policy");
-		rc = cmd_call_show(c, "PUT", p, body);
+		p = tenant_path(c, a->pos[0], "/policy");
+		rc = p ? cmd_call_show(c, "PUT", p, body) : (json_decref(body), CTL_FAILED);
 	}
 	free(p);
 	return rc;
@@ -108,7 +134,9 @@ static int tenant_invite(struct ctl *c, struct ctl_args *a)
 	int rc;
 	if (!login || !(name = cmd_need(a, "name")) || !(email = cmd_need(a, "email")))
 		return CTL_USAGE;
-	p = cmd_path_id("/v1/tenants", a->pos[0], "/invitations");
+	p = tenant_path(c, a->pos[0], "/invitations");
+	if (!p)
+		return CTL_FAILED;
 	rc = cmd_call_show(c, "POST", p,
 			   json_pack("{s:s, s:s, s:s}", "login", login, "name", name, "email", email));
 	free(p);
@@ -121,7 +149,7 @@ static int tenant_invite(struct ctl *c, struct ctl_args *a)
 static int invitation_list(struct ctl *c, struct ctl_args *a)
 {
 	struct ctl_query q;
-	char *p = cmd_path_id("/v1/tenants", a->pos[0], "/invitations");
+	char *p = tenant_path(c, a->pos[0], "/invitations");
 	if (!p)
 		return CTL_FAILED;
 	ctl_query_init(&q, p);
@@ -175,11 +203,15 @@ static const struct ctl_col sub_cols[] = {
 
 static int sub_create(struct ctl *c, struct ctl_args *a)
 {
-	const char *t = cmd_need(a, "tenant");
-	if (!t)
+	json_t *b;
+	if (!cmd_need(a, "tenant"))
 		return CTL_USAGE;
-	return cmd_call_show(c, "POST", "/v1/subscriptions",
-			     json_pack("{s:s, s:s}", "tenant", t, "name", a->pos[0]));
+	b = json_pack("{s:s}", "name", a->pos[0]);
+	if (tenant_field(c, a, b, "tenant") != CTL_OK) {
+		json_decref(b);
+		return CTL_FAILED;
+	}
+	return cmd_call_show(c, "POST", "/v1/subscriptions", b);
 }
 
 static int sub_list(struct ctl *c, struct ctl_args *a)
@@ -216,8 +248,10 @@ static int user_create(struct ctl *c, struct ctl_args *a)
 		return ctl_usage(a, "a customer-side user needs --tenant");
 	b = json_pack("{s:s, s:s, s:s, s:s}", "login", login, "name", name, "email", email, "side",
 		      side);
-	if (ctl_arg(a, "tenant"))
-		json_object_set_new(b, "tenant", json_string(ctl_arg(a, "tenant")));
+	if (tenant_field(c, a, b, "tenant") != CTL_OK) {
+		json_decref(b);
+		return CTL_FAILED;
+	}
 	return cmd_call_show(c, "POST", "/v1/users", b);
 }
 
@@ -331,8 +365,11 @@ static int role_body(struct ctl *c, struct ctl_args *a, json_t **body)
 		return rc;
 	*body = json_pack("{s:s, s:s}", "user", uid, "role", a->pos[1]);
 	free(uid);
-	if (ctl_arg(a, "tenant"))
-		json_object_set_new(*body, "tenant", json_string(ctl_arg(a, "tenant")));
+	if (tenant_field(c, a, *body, "tenant") != CTL_OK) {
+		json_decref(*body);
+		*body = NULL;
+		return CTL_FAILED;
+	}
 	if (ctl_arg(a, "subscription"))
 		json_object_set_new(*body, "subscription", json_string(ctl_arg(a, "subscription")));
 	return CTL_OK;
@@ -383,7 +420,7 @@ static int role_list(struct ctl *c, struct ctl_args *a)
 
 static const struct ctl_opt list_opts[] = {CMD_LIST_OPTS, {NULL, NULL, NULL, 0}};
 static const struct ctl_opt sub_create_opts[] = {
-	{"tenant", "TENANT", "the tenant (tnt_...) the subscription belongs to", 0},
+	{"tenant", "TENANT", "the tenant (tnt_... or its name) the subscription belongs to", 0},
 	{NULL, NULL, NULL, 0},
 };
 static const struct ctl_opt sub_list_opts[] = {
@@ -396,7 +433,7 @@ static const struct ctl_opt user_create_opts[] = {
 	{"name", "NAME", "full name", 0},
 	{"email", "EMAIL", "e-mail address (notifications)", 0},
 	{"side", "SIDE", "provider or customer", 0},
-	{"tenant", "TENANT", "the tenant of a customer-side user", 0},
+	{"tenant", "TENANT", "the tenant (tnt_... or its name) of a customer-side user", 0},
 	{NULL, NULL, NULL, 0},
 };
 static const struct ctl_opt policy_opts[] = {

@@ -62,40 +62,11 @@ static int host_list(struct ctl *c, struct ctl_args *a)
 	return cmd_list(c, a, &q, host_cols);
 }
 
-/* A host given as id (hst_...) or enrolled name. */
-static int resolve_host(struct ctl *c, const char *host, char **id)
-{
-	json_t *items, *h;
-	size_t i;
-	int rc;
-	*id = NULL;
-	if (strncmp(host, "hst_", 4) == 0) {
-		*id = strdup(host);
-		return CTL_OK;
-	}
-	rc = ctl_list(c, "/v1/hosts", 1, "200", NULL, &items, NULL);
-	if (rc != CTL_OK)
-		return rc;
-	json_array_foreach(items, i, h) {
-		const char *name = lb_json_str(h, "name"), *hid = lb_json_str(h, "id");
-		if (name && hid && strcmp(name, host) == 0) {
-			*id = strdup(hid);
-			break;
-		}
-	}
-	json_decref(items);
-	if (!*id) {
-		ctl_err("no host named '%s' (give the host id hst_... or an enrolled name)", host);
-		return CTL_FAILED;
-	}
-	return CTL_OK;
-}
-
 /* POST /v1/hosts/{id}/disable or /enable. */
 static int host_set_disabled(struct ctl *c, struct ctl_args *a, const char *what)
 {
 	char *id, *p;
-	int rc = resolve_host(c, a->pos[0], &id);
+	int rc = ctl_resolve_host(c, a->pos[0], &id);
 	if (rc != CTL_OK)
 		return rc;
 	p = cmd_path_id("/v1/hosts", id, what);

@@ -118,6 +118,9 @@ char *ctl_query_take(struct ctl_query *q);
 
 /* Resolves a user given as id (usr_...) or login into an id; prints why on failure. */
 int ctl_resolve_user(struct ctl *c, const char *user, char **id);
+/* The same for a host (hst_... or its enrolled name) and a tenant (tnt_... or its name). */
+int ctl_resolve_host(struct ctl *c, const char *host, char **id);
+int ctl_resolve_tenant(struct ctl *c, const char *tenant, char **id);
 
 /* Output. */
 enum ctl_col_kind { COL_STR, COL_TIME, COL_BOOL, COL_LIST, COL_ANY };

@@ -62,6 +62,12 @@ def main():
         T.check(r.rc == 0 and r.out.split() == ids, "tenant list --quiet prints the ids", r)
         r = c.run("tenant", "show", "tnt_0000000000000000", token=admin)
         refused(r, "not_found", "tenant show of an unknown id")
+        # names where ids are asked: what the tables print is what one types back
+        r = c.run("tenant", "show", "acme", token=admin, json_out=True)
+        T.check(r.rc == 0 and r.json() == js, "tenant show by name equals the id's object", r)
+        r = c.run("tenant", "show", "no-such-tenant", token=admin)
+        T.check(r.rc == 1 and "no tenant with name 'no-such-tenant'" in r.err,
+                "tenant show of an unknown name: exit 1, says so", r)
         r = c.run("tenant", "create", "bad\u0001name", token=admin)
         refused(r, "bad_text", "tenant create with a control character")
 
@@ -88,7 +94,10 @@ def main():
         s = r.json()
         T.check(lbtest.is_id(s.get("id"), "sub") and s.get("tenant") == t["id"],
                 "subscription names its tenant", s)
-        c.run("subscription", "create", "--tenant", t["id"], "staging", token=admin)
+        r = c.run("subscription", "create", "--tenant", "acme", "staging", token=admin,
+                  json_out=True)
+        T.check(r.rc == 0 and r.json().get("tenant") == t["id"],
+                "subscription create --tenant by the tenant's name", r)
         r = c.run("subscription", "list", "--tenant", t["id"], token=admin, json_out=True)
         items, _ = paginate(gw, "/v1/subscriptions?tenant=" + t["id"], admin)
         T.check(r.rc == 0 and r.json() == items and len(items) == 2,
