@@ -347,6 +347,7 @@ static int token_revoke(struct ctl *c, struct ctl_args *a)
 static const struct ctl_col role_cols[] = {
 	{"ID", "id", COL_STR},
 	{"USER", "user", COL_STR},
+	{"LOGIN", "login", COL_STR},
 	{"ROLE", "role", COL_STR},
 	{"TENANT", "tenant", COL_STR},
 	{"SUBSCRIPTION", "subscription", COL_STR},
@@ -402,20 +403,49 @@ static int role_remove(struct ctl *c, struct ctl_args *a)
 	return CTL_OK;
 }
 
+/* user id -> login, for the LOGIN column of role list (the table only: --json is the API's
+ * object as it is). Read by role_logins_prep; the CLI runs one command per process. */
+static json_t *role_logins;
+
+static void role_logins_prep(json_t *items)
+{
+	size_t i;
+	json_t *it;
+	json_array_foreach(items, i, it) {
+		json_t *login = json_object_get(role_logins, lb_json_str(it, "user") ?
+							       lb_json_str(it, "user") : "");
+		if (login)
+			json_object_set(it, "login", login);
+	}
+}
+
 static int role_list(struct ctl *c, struct ctl_args *a)
 {
 	struct ctl_query q;
+	json_t *users = NULL, *u;
 	char *uid = NULL;
+	size_t i;
 	int rc;
 	if (ctl_arg(a, "user")) {
 		rc = ctl_resolve_user(c, ctl_arg(a, "user"), &uid);
 		if (rc != CTL_OK)
 			return rc;
 	}
+	/* logins beside ids: one list of the users the caller may read (none: ids only) */
+	role_logins = json_object();
+	if (!c->json && !c->quiet && ctl_list(c, "/v1/users", 1, "200", NULL, &users, NULL) == CTL_OK)
+		json_array_foreach(users, i, u)
+			if (lb_json_str(u, "id") && lb_json_str(u, "login"))
+				json_object_set(role_logins, lb_json_str(u, "id"),
+						json_object_get(u, "login"));
+	json_decref(users);
 	ctl_query_init(&q, "/v1/role-assignments");
 	ctl_query_add(&q, "user", uid);
 	free(uid);
-	return cmd_list(c, a, &q, role_cols);
+	rc = cmd_list_prep(c, a, &q, role_cols, role_logins_prep);
+	json_decref(role_logins);
+	role_logins = NULL;
+	return rc;
 }
 
 static const struct ctl_opt list_opts[] = {CMD_LIST_OPTS, {NULL, NULL, NULL, 0}};

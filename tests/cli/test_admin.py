@@ -222,6 +222,10 @@ def main():
         T.check(r.rc == 1, "removing a role not held: exit 1", r)
         r = c.run("role", "list", token=admin)
         T.check(r.rc == 0 and "global_admin" in r.out, "role list (table)", r)
+        rows = r.table()
+        T.check(rows and rows[0][:4] == ["ID", "USER", "LOGIN", "ROLE"] and
+                any(row[1] == bob["id"] and row[2] == "bob" for row in rows[1:]),
+                "role list: each user's login beside the id", rows)
         r = c.run("role", "list", token=btok, json_out=True)
         T.check(r.rc == 0 and r.json() and all(x.get("tenant") == t["id"] for x in r.json()),
                 "role list as the global admin: the tenant's assignments only", r)
