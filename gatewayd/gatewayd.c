@@ -27,75 +27,124 @@
 /* WHO_INVITEE: no bearer token; the invitation code in the body is the credential.
  * WHO_SIGNIN: no bearer token; the user token in the body is (POST /v1/sessions). */
 enum gw_who { WHO_ANYONE, WHO_USER, WHO_HOST, WHO_INVITEE, WHO_SIGNIN };
+static const char *const who_names[] = {"anyone", "user", "host", "invitee", "signin"};
+
+/* The roles column: a WHO_USER caller holding none of them is refused 403 before the
+ * handler runs. It is the coarse gate only (which roles can ever call the route): whether
+ * this caller may act on this object (its tenant, its subscription, its requester) stays in
+ * the handler, which answers 404 for objects out of the caller's reach so that their
+ * existence does not leak. That is also why the routes whose handler answers such 404s to
+ * users of any role name no roles here (ANY_USER): a 403 from the gate would tell a caller
+ * without the role something the 404 hides, and a requester keeps reading their own
+ * request after losing the engineer role. */
+#define ROLE(x) GW_ROLE_BIT(GW_ROLE_##x)
+#define ANY_USER 0u
+#define PADMIN ROLE(PROVIDER_ADMIN)
+#define GADMIN ROLE(GLOBAL_ADMIN)
+#define ENGINEER ROLE(ENGINEER)
+#define PADMIN_GADMIN (PADMIN | GADMIN)
+/* the tenant's approvers: global admins, lockbox approvers, owners (DESIGN.md "Actors") */
+#define APPROVERS (GADMIN | ROLE(LOCKBOX_APPROVER) | ROLE(OWNER))
+/* a decision needs some role; which one, the request's transition decides (gw_requests.c) */
+#define ANY_ROLE (PADMIN | ENGINEER | ROLE(INTERNAL_APPROVER) | APPROVERS | ROLE(CUSTOMER_USER))
 
 /* The route table: {method, path pattern ('*' = one segment, a final '**' = the rest of the
- * path, which the handler checks), handler, who may call}. */
+ * path, which the handler checks), handler, who may call, the roles of which a user needs
+ * one}. `lockbox-gatewayd --print-routes` prints it; tests/api/test_routeauthz.py calls every
+ * route as every role from that print. */
 static const struct route {
 	const char *method;
 	const char *pattern;
 	gw_handler handler;
 	enum gw_who who;
+	unsigned roles;
 } routes[] = {
-	{"GET", "/healthz", gw_healthz, WHO_ANYONE},
-	{"GET", "/metrics", gw_metrics, WHO_ANYONE},
-	{"POST", "/v1/tenants", gw_tenants_create, WHO_USER},
-	{"GET", "/v1/tenants", gw_tenants_list, WHO_USER},
-	{"GET", "/v1/tenants/*", gw_tenants_get, WHO_USER},
-	{"PUT", "/v1/tenants/*/lockbox", gw_tenants_set_lockbox, WHO_USER},
-	{"PUT", "/v1/tenants/*/policy", gw_tenants_set_policy, WHO_USER},
-	{"POST", "/v1/tenants/*/invitations", gw_invitations_create, WHO_USER},
-	{"GET", "/v1/tenants/*/invitations", gw_invitations_list, WHO_USER},
-	{"POST", "/v1/invitations/redeem", gw_invitations_redeem, WHO_INVITEE},
-	{"POST", "/v1/subscriptions", gw_subscriptions_create, WHO_USER},
-	{"GET", "/v1/subscriptions", gw_subscriptions_list, WHO_USER},
-	{"POST", "/v1/hosts", gw_hosts_create, WHO_USER},
-	{"GET", "/v1/hosts", gw_hosts_list, WHO_USER},
-	{"POST", "/v1/hosts/*/disable", gw_hosts_disable, WHO_USER},
-	{"POST", "/v1/hosts/*/enable", gw_hosts_enable, WHO_USER},
-	{"GET", "/v1/hosts/self", gw_hosts_self, WHO_HOST},
-	{"GET", "/v1/hosts/self/changes", gw_hosts_changes, WHO_HOST},
-	{"GET", "/v1/hosts/self/grants", gw_hosts_grants, WHO_HOST},
-	{"POST", "/v1/users", gw_users_create, WHO_USER},
-	{"GET", "/v1/users", gw_users_list, WHO_USER},
-	{"POST", "/v1/users/self/totp", gw_totp_enroll, WHO_USER},
-	{"POST", "/v1/users/self/totp/confirm", gw_totp_confirm, WHO_USER},
-	{"POST", "/v1/users/*/tokens", gw_users_token_create, WHO_USER},
-	{"GET", "/v1/users/*/tokens", gw_users_tokens_list, WHO_USER},
-	{"DELETE", "/v1/tokens/*", gw_tokens_revoke, WHO_USER},
-	{"POST", "/v1/users/*/disable", gw_users_disable, WHO_USER},
-	{"POST", "/v1/users/*/enable", gw_users_enable, WHO_USER},
-	{"POST", "/v1/role-assignments", gw_roles_assign, WHO_USER},
-	{"DELETE", "/v1/role-assignments", gw_roles_remove, WHO_USER},
-	{"GET", "/v1/role-assignments", gw_roles_list, WHO_USER},
-	{"POST", "/v1/tickets", gw_tickets_create, WHO_USER},
-	{"GET", "/v1/tickets", gw_tickets_list, WHO_USER},
-	{"GET", "/v1/tickets/*", gw_tickets_get, WHO_USER},
-	{"POST", "/v1/tickets/*/close", gw_tickets_close, WHO_USER},
-	{"POST", "/v1/elevations", gw_elevations_create, WHO_USER},
-	{"GET", "/v1/elevations", gw_elevations_list, WHO_USER},
-	{"POST", "/v1/requests", gw_requests_create, WHO_USER},
-	{"GET", "/v1/requests", gw_requests_list, WHO_USER},
-	{"GET", "/v1/requests/*", gw_requests_get, WHO_USER},
-	{"POST", "/v1/requests/*/internal-approve", gw_requests_internal_approve, WHO_USER},
-	{"POST", "/v1/requests/*/approve", gw_requests_approve, WHO_USER},
-	{"POST", "/v1/requests/*/deny", gw_requests_deny, WHO_USER},
-	{"POST", "/v1/requests/*/revoke", gw_requests_revoke, WHO_USER},
-	{"POST", "/v1/requests/*/cancel", gw_requests_cancel, WHO_USER},
-	{"POST", "/v1/requests/*/review", gw_requests_review, WHO_USER},
-	{"POST", "/v1/requests/*/extend", gw_requests_extend, WHO_USER},
-	{"POST", "/v1/check", gw_check, WHO_HOST},
-	{"POST", "/v1/audit/events", gw_audit_ingest, WHO_HOST},
-	{"GET", "/v1/audit/events", gw_audit_list, WHO_USER},
-	{"GET", "/v1/audit/verify", gw_audit_verify, WHO_USER},
-	{"GET", "/v1/audit/checkpoints", gw_audit_checkpoints, WHO_USER},
-	{"GET", "/v1/audit/public-key", gw_audit_public_key, WHO_ANYONE},
-	{"GET", "/v1/notifications", gw_notifications_list, WHO_USER},
-	{"POST", "/v1/sessions", gw_sessions_create, WHO_SIGNIN},
-	{"GET", "/v1/sessions/current", gw_sessions_current, WHO_USER},
-	{"DELETE", "/v1/sessions/current", gw_sessions_delete, WHO_USER},
-	{"GET", "/console", gw_console_redirect, WHO_ANYONE},
-	{"GET", "/console/**", gw_console_serve, WHO_ANYONE},
+	{"GET", "/healthz", gw_healthz, WHO_ANYONE, 0},
+	{"GET", "/metrics", gw_metrics, WHO_ANYONE, 0},
+	{"POST", "/v1/tenants", gw_tenants_create, WHO_USER, PADMIN},
+	{"GET", "/v1/tenants", gw_tenants_list, WHO_USER, PADMIN},
+	{"GET", "/v1/tenants/*", gw_tenants_get, WHO_USER, PADMIN_GADMIN},
+	{"PUT", "/v1/tenants/*/lockbox", gw_tenants_set_lockbox, WHO_USER, GADMIN},
+	{"PUT", "/v1/tenants/*/policy", gw_tenants_set_policy, WHO_USER, GADMIN},
+	{"POST", "/v1/tenants/*/invitations", gw_invitations_create, WHO_USER, PADMIN_GADMIN},
+	{"GET", "/v1/tenants/*/invitations", gw_invitations_list, WHO_USER, PADMIN_GADMIN},
+	{"POST", "/v1/invitations/redeem", gw_invitations_redeem, WHO_INVITEE, 0},
+	{"POST", "/v1/subscriptions", gw_subscriptions_create, WHO_USER, PADMIN},
+	{"GET", "/v1/subscriptions", gw_subscriptions_list, WHO_USER, PADMIN},
+	{"POST", "/v1/hosts", gw_hosts_create, WHO_USER, PADMIN},
+	{"GET", "/v1/hosts", gw_hosts_list, WHO_USER, PADMIN},
+	{"POST", "/v1/hosts/*/disable", gw_hosts_disable, WHO_USER, PADMIN},
+	{"POST", "/v1/hosts/*/enable", gw_hosts_enable, WHO_USER, PADMIN},
+	{"GET", "/v1/hosts/self", gw_hosts_self, WHO_HOST, 0},
+	{"GET", "/v1/hosts/self/changes", gw_hosts_changes, WHO_HOST, 0},
+	{"GET", "/v1/hosts/self/grants", gw_hosts_grants, WHO_HOST, 0},
+	{"POST", "/v1/users", gw_users_create, WHO_USER, PADMIN_GADMIN},
+	{"GET", "/v1/users", gw_users_list, WHO_USER, PADMIN_GADMIN},
+	{"POST", "/v1/users/self/totp", gw_totp_enroll, WHO_USER, ANY_USER},
+	{"POST", "/v1/users/self/totp/confirm", gw_totp_confirm, WHO_USER, ANY_USER},
+	{"POST", "/v1/users/*/tokens", gw_users_token_create, WHO_USER, PADMIN_GADMIN},
+	{"GET", "/v1/users/*/tokens", gw_users_tokens_list, WHO_USER, PADMIN_GADMIN},
+	/* anyone revokes their own tokens; the admins, the tokens of users they manage */
+	{"DELETE", "/v1/tokens/*", gw_tokens_revoke, WHO_USER, ANY_USER},
+	{"POST", "/v1/users/*/disable", gw_users_disable, WHO_USER, PADMIN_GADMIN},
+	{"POST", "/v1/users/*/enable", gw_users_enable, WHO_USER, PADMIN_GADMIN},
+	{"POST", "/v1/role-assignments", gw_roles_assign, WHO_USER, PADMIN_GADMIN},
+	{"DELETE", "/v1/role-assignments", gw_roles_remove, WHO_USER, PADMIN_GADMIN},
+	{"GET", "/v1/role-assignments", gw_roles_list, WHO_USER, PADMIN_GADMIN},
+	{"POST", "/v1/tickets", gw_tickets_create, WHO_USER, ROLE(CUSTOMER_USER)},
+	{"GET", "/v1/tickets", gw_tickets_list, WHO_USER,
+	 ROLE(CUSTOMER_USER) | APPROVERS | ENGINEER | ROLE(INTERNAL_APPROVER)},
+	{"GET", "/v1/tickets/*", gw_tickets_get, WHO_USER, ANY_USER},
+	{"POST", "/v1/tickets/*/close", gw_tickets_close, WHO_USER, ANY_USER},
+	{"POST", "/v1/elevations", gw_elevations_create, WHO_USER, ENGINEER},
+	{"GET", "/v1/elevations", gw_elevations_list, WHO_USER, ENGINEER},
+	{"POST", "/v1/requests", gw_requests_create, WHO_USER, ENGINEER},
+	{"GET", "/v1/requests", gw_requests_list, WHO_USER,
+	 ENGINEER | ROLE(INTERNAL_APPROVER) | APPROVERS},
+	{"GET", "/v1/requests/*", gw_requests_get, WHO_USER, ANY_USER},
+	{"POST", "/v1/requests/*/internal-approve", gw_requests_internal_approve, WHO_USER, ANY_ROLE},
+	{"POST", "/v1/requests/*/approve", gw_requests_approve, WHO_USER, ANY_ROLE},
+	{"POST", "/v1/requests/*/deny", gw_requests_deny, WHO_USER, ANY_ROLE},
+	{"POST", "/v1/requests/*/revoke", gw_requests_revoke, WHO_USER, ANY_ROLE},
+	{"POST", "/v1/requests/*/cancel", gw_requests_cancel, WHO_USER, ANY_ROLE},
+	{"POST", "/v1/requests/*/review", gw_requests_review, WHO_USER, ANY_USER},
+	{"POST", "/v1/requests/*/extend", gw_requests_extend, WHO_USER, ENGINEER},
+	{"POST", "/v1/check", gw_check, WHO_HOST, 0},
+	{"POST", "/v1/audit/events", gw_audit_ingest, WHO_HOST, 0},
+	{"GET", "/v1/audit/events", gw_audit_list, WHO_USER, PADMIN | APPROVERS},
+	/* the chain is one order over every tenant: a tenant's admin would read the others' */
+	{"GET", "/v1/audit/verify", gw_audit_verify, WHO_USER, PADMIN},
+	{"GET", "/v1/audit/checkpoints", gw_audit_checkpoints, WHO_USER, PADMIN},
+	{"GET", "/v1/audit/public-key", gw_audit_public_key, WHO_ANYONE, 0},
+	{"GET", "/v1/notifications", gw_notifications_list, WHO_USER, PADMIN},
+	{"POST", "/v1/sessions", gw_sessions_create, WHO_SIGNIN, 0},
+	{"GET", "/v1/sessions/current", gw_sessions_current, WHO_USER, ANY_USER},
+	{"DELETE", "/v1/sessions/current", gw_sessions_delete, WHO_USER, ANY_USER},
+	{"GET", "/console", gw_console_redirect, WHO_ANYONE, 0},
+	{"GET", "/console/**", gw_console_serve, WHO_ANYONE, 0},
 };
+
+/* The role names of ROLES, comma-separated, into BUF ("-" for none). */
+static const char *role_names(unsigned roles, char *buf, size_t len)
+{
+	size_t off = 0;
+	snprintf(buf, len, "-");
+	for (enum gw_role g = GW_ROLE_PROVIDER_ADMIN; g <= GW_ROLE_CUSTOMER_USER; g++)
+		if (roles & GW_ROLE_BIT(g) && off < len)
+			off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? "," : "",
+						gw_role_name(g));
+	return buf;
+}
+
+/* --print-routes: one line per route, "METHOD PATTERN WHO ROLES", for the tests that call
+ * every route as every role and for an operator who wants to know who may call what. */
+static void print_routes(void)
+{
+	char buf[256];
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		printf("%s %s %s %s\n", routes[i].method, routes[i].pattern,
+		       who_names[routes[i].who], role_names(routes[i].roles, buf, sizeof(buf)));
+}
 
 static volatile sig_atomic_t stopping;
 
@@ -232,6 +281,12 @@ static enum MHD_Result dispatch(struct gw_req *r)
 			return gw_reply_error(r, "forbidden", "this endpoint is for enrolled hosts");
 		if (rt->who == WHO_USER && r->who.kind != GW_P_USER)
 			return gw_reply_error(r, "forbidden", "host tokens may only call /v1/check, /v1/audit/events and /v1/hosts/self[/changes]");
+		if (rt->who == WHO_USER && rt->roles && !gw_holds_any(&r->who, rt->roles)) {
+			char buf[256];
+			return gw_reply_error(r, "forbidden", "%s %s needs one of the roles %s",
+					      rt->method, rt->pattern,
+					      role_names(rt->roles, buf, sizeof(buf)));
+		}
 	}
 	r->now = lb_time_now_ms();
 	return rt->handler(r);
@@ -407,6 +462,7 @@ static void usage(FILE *out)
 		"       lockbox-gatewayd [-c FILE] --bootstrap-admin LOGIN\n"
 		"       lockbox-gatewayd [-c FILE] --check-config\n"
 		"       lockbox-gatewayd [-c FILE] --print-public-key [--key-owner USER]\n"
+		"       lockbox-gatewayd --print-routes\n"
 		"\n"
 		"The lockbox access authority: REST/JSON API over HTTPS, SQLite store.\n"
 		"\n"
@@ -425,6 +481,9 @@ static void usage(FILE *out)
 		"      --key-owner USER       with --print-public-key, as root: also make the TOTP\n"
 		"                             key if missing, and give both keys to USER (the\n"
 		"                             systemd unit: the gateway runs as the user lockbox)\n"
+		"      --print-routes         print the API's routes, who may call each (anyone,\n"
+		"                             user, host...) and the roles of which a user needs\n"
+		"                             one ('-': any user; the object decides), and exit\n"
 		"  -h, --help                 show this help and exit\n"
 		"  -V, --version              show the version and exit\n"
 		"\n"
@@ -582,6 +641,7 @@ int main(int argc, char **argv)
 		{"check-config", no_argument, NULL, 'k'},
 		{"print-public-key", no_argument, NULL, 'p'},
 		{"key-owner", required_argument, NULL, 'o'},
+		{"print-routes", no_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -611,6 +671,7 @@ int main(int argc, char **argv)
 		case 'o': key_owner = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("lockbox-gatewayd %s\n", PACKAGE_VERSION); return 0;
+		case 'r': print_routes(); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

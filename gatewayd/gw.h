@@ -109,8 +109,23 @@ struct gw_principal {
 int gw_is(const struct gw_principal *p, enum gw_role role);
 int gw_is_in_tenant(const struct gw_principal *p, enum gw_role role, const char *tenant);
 int gw_is_for_subscription(const struct gw_principal *p, enum gw_role role, const char *sub);
-/* Designated approver of REQ (DESIGN.md: owners of its subscription for subscription scope,
- * plus the tenant's global admins and lockbox approvers). */
+/* A set of roles as bits (the route table's "who may call" column): GW_ROLE_BIT(GW_ROLE_OWNER). */
+#define GW_ROLE_BIT(r) (1u << (unsigned)(r))
+/* Whether P holds at least one of ROLES, in any scope. */
+int gw_holds_any(const struct gw_principal *p, unsigned roles);
+/* A role held in one scope: the role assignments whose COLUMN ("tenant" or "subscription")
+ * is ID. */
+struct gw_role_scope {
+	enum gw_role role;
+	const char *column;
+	const char *id; /* points into the request it was made from */
+};
+#define GW_APPROVER_SCOPES 3
+/* The designated-approver rule, once: the role assignments that make someone a designated
+ * approver of REQ (DESIGN.md: owners of its subscription for subscription scope, plus the
+ * tenant's global admins and lockbox approvers). Fills OUT, returns how many. */
+size_t gw_designated_approvers(const json_t *req, struct gw_role_scope out[GW_APPROVER_SCOPES]);
+/* Whether P holds one of them. */
 int gw_is_designated_approver(const struct gw_principal *p, const json_t *req);
 int gw_may_read_request(const struct gw_principal *p, const json_t *req);
 int gw_may_read_ticket(const struct gw_principal *p, const json_t *ticket);

@@ -195,16 +195,45 @@ static int tenant_approver(const struct gw_principal *p, const char *tenant)
 	       gw_is_in_tenant(p, GW_ROLE_LOCKBOX_APPROVER, tenant);
 }
 
-int gw_is_designated_approver(const struct gw_principal *p, const json_t *req)
+int gw_holds_any(const struct gw_principal *p, unsigned roles)
+{
+	for (size_t i = 0; i < p->nroles; i++)
+		if (roles & GW_ROLE_BIT(p->roles[i].role))
+			return 1;
+	return 0;
+}
+
+/* DESIGN.md "Request lifecycle": subscription scope -> that subscription's owners, plus the
+ * tenant's global admins and lockbox approvers; tenant scope -> global admins and lockbox
+ * approvers only. Written once: the authorization check below and the notification
+ * recipients (gw_notify.c) both read it, so who may approve and who is asked cannot differ. */
+size_t gw_designated_approvers(const json_t *req, struct gw_role_scope out[GW_APPROVER_SCOPES])
 {
 	const char *tenant = lb_json_str(req, "tenant");
-	const char *scope = lb_json_str(req, "scope");
+	const char *sub = lb_json_str(req, "subscription");
+	size_t n = 0;
+	if (tenant) {
+		out[n++] = (struct gw_role_scope){GW_ROLE_GLOBAL_ADMIN, "tenant", tenant};
+		out[n++] = (struct gw_role_scope){GW_ROLE_LOCKBOX_APPROVER, "tenant", tenant};
+	}
+	if (sub && lb_str_eq(lb_json_str(req, "scope"), "subscription"))
+		out[n++] = (struct gw_role_scope){GW_ROLE_OWNER, "subscription", sub};
+	return n;
+}
+
+int gw_is_designated_approver(const struct gw_principal *p, const json_t *req)
+{
+	struct gw_role_scope rs[GW_APPROVER_SCOPES];
+	size_t n = gw_designated_approvers(req, rs);
 	if (p->kind != GW_P_USER)
 		return 0;
-	if (tenant_approver(p, tenant))
-		return 1;
-	return scope && strcmp(scope, "subscription") == 0 &&
-	       gw_is_for_subscription(p, GW_ROLE_OWNER, lb_json_str(req, "subscription"));
+	for (size_t i = 0; i < n; i++) {
+		int tenant_wide = strcmp(rs[i].column, "tenant") == 0;
+		if (tenant_wide ? gw_is_in_tenant(p, rs[i].role, rs[i].id)
+				: gw_is_for_subscription(p, rs[i].role, rs[i].id))
+			return 1;
+	}
+	return 0;
 }
 
 int gw_may_read_request(const struct gw_principal *p, const json_t *req)

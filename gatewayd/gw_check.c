@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "gw.h"
-#include "gw_requests.h"
+#include "rules_requests.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 #include "lockbox/vocab.h"

@@ -1,57 +1,17 @@
-/* lockbox-gatewayd: /v1/requests: the support-access request and its lifecycle. */
+/* lockbox-gatewayd: /v1/requests: the handlers of the support-access request and the sweeper
+ * that ends it; the rules they apply (state, coverage, who decides) are in rules_requests.c. */
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
 
 #include "gw.h"
 #include "gw_notify.h"
-#include "gw_requests.h"
+#include "rules_requests.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 #include "lockbox/vocab.h"
 
 #define GW_REQUEST_HOSTS_MAX 100
-
-const char *gw_request_effective_state(const json_t *req, int64_t now_ms)
-{
-	const char *state = lb_json_str(req, "state");
-	char now[LB_TIME_BUFLEN];
-	const char *until;
-
-	lb_time_format(now_ms, now, sizeof(now));
-	if (lb_request_state_pending(state)) {
-		until = lb_json_str(req, "pending_expires_at");
-		if (until && strcmp(now, until) >= 0)
-			return LB_RS_EXPIRED;
-	} else if (lb_str_eq(state, LB_RS_APPROVED)) {
-		until = lb_json_str(req, "grant_expires_at");
-		if (until && strcmp(now, until) >= 0)
-			return LB_RS_COMPLETED;
-	}
-	return state ? state : "unknown";
-}
-
-int gw_request_covers_host(const json_t *req, const json_t *host)
-{
-	json_t *hosts = json_object_get(req, "hosts"), *h;
-	size_t i;
-	if (!lb_str_eq(lb_json_str(req, "tenant"), lb_json_str(host, "tenant")))
-		return 0;
-	if (lb_str_eq(lb_json_str(req, "scope"), "subscription") &&
-	    !lb_str_eq(lb_json_str(req, "subscription"), lb_json_str(host, "subscription")))
-		return 0;
-	json_array_foreach(hosts, i, h) {
-		const char *n = json_string_value(h);
-		if (lb_str_eq(n, "*") || lb_str_eq(n, lb_json_str(host, "name")))
-			return 1;
-	}
-	return 0;
-}
-
-int gw_request_is_pending(const char *state)
-{
-	return lb_request_state_pending(state);
-}
 
 /* Emits a lockbox.request.* event for REQ. */
 static enum gw_db request_event(struct gw *gw, const json_t *req, const char *action,
@@ -346,8 +306,6 @@ enum MHD_Result gw_requests_create(struct gw_req *r)
 	const char *scope, *access;
 	size_t nhosts;
 
-	if (!gw_is(&r->who, GW_ROLE_ENGINEER))
-		return gw_reply_error(r, "forbidden", "only engineers open access requests");
 	if (!(tx.body = gw_parse_body(r, spec)))
 		return MHD_YES;
 	scope = lb_json_str(tx.body, "scope");
@@ -420,8 +378,6 @@ enum MHD_Result gw_requests_extend(struct gw_req *r)
 	struct gw_tx tx = {.r = r, .what = "request"};
 	enum MHD_Result ret = MHD_YES;
 
-	if (!gw_is(&r->who, GW_ROLE_ENGINEER))
-		return gw_reply_error(r, "forbidden", "only engineers extend their requests");
 	if (!(tx.body = gw_parse_body(r, spec)))
 		return MHD_YES;
 	if (request_duration(r, tx.body, &ret) == 0) {
@@ -455,10 +411,6 @@ enum MHD_Result gw_requests_list(struct gw_req *r)
 	json_t *items;
 	enum gw_db rc;
 
-	if (!gw_is(&r->who, GW_ROLE_ENGINEER) && !gw_is(&r->who, GW_ROLE_INTERNAL_APPROVER) &&
-	    !gw_is(&r->who, GW_ROLE_GLOBAL_ADMIN) && !gw_is(&r->who, GW_ROLE_LOCKBOX_APPROVER) &&
-	    !gw_is(&r->who, GW_ROLE_OWNER))
-		return gw_reply_error(r, "forbidden", "reading requests needs an engineer or approver role");
 	if (gw_parse_page(r, &limit, &cursor) != 0)
 		return MHD_YES;
 	if (state) {
@@ -560,44 +512,6 @@ enum MHD_Result gw_requests_get(struct gw_req *r)
 	return gw_tx_run(&tx, 0, request_get_tx, 200);
 }
 
-/* One table for every decision on a request: who may, from which states, to which state. */
-enum actor_rule { BY_INTERNAL, BY_APPROVER, BY_APPROVER_OR_INTERNAL, BY_APPROVER_OR_ENGINEER,
-		  BY_ENGINEER };
-
-struct transition {
-	const char *action;
-	enum actor_rule who;
-	const char *from[2];
-	const char *to;
-	int reason_required;
-	int approve_mfa; /* needs a TOTP code when the gateway sets approve_mfa */
-};
-
-static const struct transition transitions[] = {
-	{"internal_approve", BY_INTERNAL, {LB_RS_INTERNAL_REVIEW, NULL}, LB_RS_CUSTOMER_NOTIFIED, 0, 0},
-	{"approve", BY_APPROVER, {LB_RS_CUSTOMER_NOTIFIED, NULL}, LB_RS_APPROVED, 0, 1},
-	{"deny", BY_APPROVER_OR_INTERNAL, {LB_RS_CUSTOMER_NOTIFIED, LB_RS_INTERNAL_REVIEW}, LB_RS_DENIED, 1, 1},
-	{"revoke", BY_APPROVER_OR_ENGINEER, {LB_RS_APPROVED, NULL}, LB_RS_REVOKED, 1, 1},
-	{"cancel", BY_ENGINEER, {LB_RS_INTERNAL_REVIEW, LB_RS_CUSTOMER_NOTIFIED}, LB_RS_CANCELED, 0, 0},
-};
-
-static int may_act(const struct gw_principal *p, const struct transition *t, const json_t *req,
-		   const char *state)
-{
-	int engineer = lb_str_eq(lb_json_str(req, "requester"), p->id);
-	int internal = gw_is(p, GW_ROLE_INTERNAL_APPROVER);
-	int approver = gw_is_designated_approver(p, req);
-	switch (t->who) {
-	case BY_INTERNAL: return internal;
-	case BY_APPROVER: return approver;
-	case BY_APPROVER_OR_INTERNAL:
-		return approver || (internal && lb_str_eq(state, LB_RS_INTERNAL_REVIEW));
-	case BY_APPROVER_OR_ENGINEER: return approver || engineer;
-	case BY_ENGINEER: return engineer;
-	}
-	return 0;
-}
-
 /* Whether REQ's engineer holds an elevation running now: without one an approval could
  * never be used (the check wants an elevation activated no later than the approval). */
 static enum gw_db engineer_elevated(struct gw_tx *tx, const json_t *req, int *yes)
@@ -670,11 +584,11 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 {
 	struct gw_req *r = tx->r;
 	struct gw_store *s = r->gw->store;
-	const struct transition *t = tx->arg;
+	const struct gw_transition *t = tx->arg;
 	const char *reason = lb_json_str(tx->body, "reason"), *to = t->to;
 	char now[LB_TIME_BUFLEN], state[32];
 	json_t *req = NULL, *fields, *tenant = NULL, *details;
-	int from_ok = 0, auto_approve = 0, mfa = 0, partial = 0;
+	int auto_approve = 0, mfa = 0, partial = 0;
 	enum gw_db rc;
 
 	rc = s->get(s->cls, &gw_k_requests, "id", r->args[0], &req);
@@ -688,18 +602,15 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 		rc = gw_tx_fail(tx, "not_found", "no request %s", r->args[0]);
 		goto out;
 	}
-	if (!may_act(&r->who, t, req, state)) {
+	if (!gw_request_may_act(&r->who, t, req, state)) {
 		rc = gw_tx_fail(tx, "forbidden", "your roles do not let you %s this request", t->action);
 		goto out;
 	}
-	if ((t->who == BY_APPROVER || t->who == BY_INTERNAL || t->who == BY_APPROVER_OR_INTERNAL) &&
-	    lb_str_eq(lb_json_str(req, "requester"), r->who.id)) {
+	if (gw_transition_is_approval(t) && lb_str_eq(lb_json_str(req, "requester"), r->who.id)) {
 		rc = gw_tx_fail(tx, "self_approval", "nobody decides on their own request");
 		goto out;
 	}
-	for (size_t i = 0; i < 2; i++)
-		from_ok |= lb_str_eq(t->from[i], state);
-	if (!from_ok) {
+	if (!gw_transition_from(t, state)) {
 		rc = gw_tx_fail(tx, "wrong_state", "request %s is %s; cannot %s it", r->args[0], state,
 				t->action);
 		goto out;
@@ -788,15 +699,10 @@ static enum MHD_Result request_decide(struct gw_req *r, const char *action)
 {
 	static const struct gw_field spec[] = {
 		{"reason", GW_F_STR, 0, 1000}, {"totp", GW_F_STR, 0, 16}, {NULL, 0, 0, 0}};
-	const struct transition *t = NULL;
+	const struct gw_transition *t = gw_request_transition(action);
 	struct gw_tx tx = {.r = r, .what = "request"};
 	enum MHD_Result ret;
 
-	for (size_t i = 0; i < sizeof(transitions) / sizeof(transitions[0]); i++)
-		if (lb_str_eq(transitions[i].action, action))
-			t = &transitions[i];
-	if (r->who.kind != GW_P_USER || r->who.nroles == 0)
-		return gw_reply_error(r, "forbidden", "your roles do not let you %s requests", action);
 	if (r->body_len == 0 && !r->too_big)
 		tx.body = json_object();
 	else if (!(tx.body = gw_parse_body(r, spec)))
@@ -899,8 +805,6 @@ enum MHD_Result gw_requests_review(struct gw_req *r)
 	struct gw_tx tx = {.r = r, .what = "request"};
 	enum MHD_Result ret;
 
-	if (r->who.kind != GW_P_USER)
-		return gw_reply_error(r, "forbidden", "only users review requests");
 	if (!(tx.body = gw_parse_body(r, spec)))
 		return MHD_YES;
 	if (!lb_str_eq(lb_json_str(tx.body, "verdict"), "accepted") &&

@@ -134,6 +134,34 @@ static enum lb_http_result map_curl_error(CURLcode rc, const struct body_buf *b)
 	}
 }
 
+int lb_http_url_ok(const char *url, char *why, size_t whylen)
+{
+	CURLU *u;
+	char *scheme = NULL, *host = NULL, rebuilt[600];
+	int ok = -1;
+
+	if (lb_url_check(url, why, whylen) != 0)
+		return -1;
+	/* libcurl parses the URL again when it connects: the scheme and host it sees must pass
+	 * the same rule, or a URL the two parsers read differently could reach a host over
+	 * plain http that lb_url_check never approved */
+	u = curl_url();
+	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    (size_t)snprintf(rebuilt, sizeof(rebuilt), "%s://%s/", scheme, host) >= sizeof(rebuilt))
+		snprintf(why, whylen, "libcurl cannot parse the URL");
+	else if (lb_url_check(rebuilt, why, whylen) != 0)
+		snprintf(why, whylen, "libcurl reads the URL as %s://%s/, which is not allowed "
+			 "(http:// only to a loopback gateway)", scheme, host);
+	else
+		ok = 0;
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ok;
+}
+
 enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *method,
 				    const char *url, const char *body,
 				    struct lb_http_response *resp, char *err, size_t errlen)
@@ -160,7 +188,7 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 		snprintf(err, errlen, "internal error: missing argument");
 		return LB_HTTP_ERR_INTERNAL;
 	}
-	if (lb_url_check(url, why, sizeof(why)) != 0) {
+	if (lb_http_url_ok(url, why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "%s", why);
 		return LB_HTTP_ERR_URL;
 	}

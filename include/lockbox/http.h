@@ -54,6 +54,9 @@ void lb_http_error_text(const struct lb_http_response *r, char *err, size_t errl
 
 /* 0 if URL is https://..., or http:// to 127.0.0.0/8, [::1] or localhost; else -1 and WHY. */
 int lb_url_check(const char *url, char *why, size_t whylen);
+/* lb_url_check, and the same verdict on the scheme and host libcurl parses out of URL (what
+ * it will connect to): 0, or -1 and WHY. Every request goes through it. */
+int lb_http_url_ok(const char *url, char *why, size_t whylen);
 
 const char *lb_http_strerror(enum lb_http_result r);
 

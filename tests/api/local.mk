@@ -64,3 +64,6 @@ EXTRA_DIST += api/test_extend.py
 # issue 19: /metrics after real traffic (histograms, deny reasons, outbox), promtool check metrics
 TESTS += api/test_metrics.py
 EXTRA_DIST += api/test_metrics.py
+# issue 14: every route x every role, generated from `lockbox-gatewayd --print-routes`
+TESTS += api/test_routeauthz.py
+EXTRA_DIST += api/test_routeauthz.py

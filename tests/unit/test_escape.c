@@ -111,6 +111,12 @@ static void test_url_check(void **state)
 		assert_int_equal(lb_url_check(bad[i], why, sizeof(why)), -1);
 		assert_true(why[0] != '\0');
 	}
+	/* what every request goes through: the same verdicts, with libcurl's own parse of
+	 * the scheme and host agreeing */
+	for (int i = 0; good[i]; i++)
+		assert_int_equal(lb_http_url_ok(good[i], why, sizeof(why)), 0);
+	for (int i = 0; bad[i]; i++)
+		assert_int_equal(lb_http_url_ok(bad[i], why, sizeof(why)), -1);
 }
 
 static void test_url_join(void **state)
