@@ -12,6 +12,7 @@
 #include "lockbox/daemon.h"
 #include "lockbox/escape.h"
 #include "lockbox/json.h"
+#include "lockbox/jsonflat.h"
 #include "lockbox/syslog.h"
 #include "lockbox/util.h"
 
@@ -75,33 +76,39 @@ void agent_event(struct agent *ag, const char *type, const char *id, const char 
 int agent_record_decision(struct agent *ag, const struct lb_check_answer *a, const char *service,
 			  const char *rhost, const char *tty, int pid)
 {
-	char err[512];
+	char err[512], line[LB_AUDITLOG_MAX_LINE + 1];
 	enum lb_auditlog_result r;
-	json_t *details, *ev;
+	struct lb_jw w;
+	long n;
 
-	/* the module's fields for its own decisions, so one reader reads both */
-	details = json_pack("{s:s,s:s,s:s?,s:s?,s:i,s:s,s:s,s:s,s:s,s:s,s:s}", "user", a->user,
-			    "service", service, "rhost", rhost, "tty", tty, "pid", pid, "host",
-			    a->host, "decision", a->allow ? "allow" : "deny", "reason", a->reason,
-			    "decision_id", a->decision_id, "grant_expires_at", a->grant_expires_at,
-			    "decided_by", "agent");
-	ev = details ? lb_audit_event_new(a->allow ? "access.check.allow" : "access.check.deny",
-					  a->decision_id, 0, a->user, a->request[0] ? a->request
-										  : NULL,
-					  details)
-		     : NULL;
-	if (!ev) {
-		lb_log(LOG_ERR, "cannot build a decision event (out of memory)");
+	/* the module's fields for its own decisions, so one reader reads both; written without
+	 * jansson objects: this is on the login's path */
+	lb_event_line_begin(&w, line, sizeof(line), a->user);
+	lb_jw_str(&w, "user", a->user);
+	lb_jw_str(&w, "service", service);
+	lb_jw_str(&w, "rhost", rhost);
+	lb_jw_str(&w, "tty", tty);
+	lb_jw_int(&w, "pid", pid);
+	lb_jw_str(&w, "host", a->host);
+	lb_jw_str(&w, "decision", a->allow ? "allow" : "deny");
+	lb_jw_str(&w, "reason", a->reason);
+	lb_jw_str(&w, "decision_id", a->decision_id);
+	lb_jw_str(&w, "grant_expires_at", a->grant_expires_at);
+	lb_jw_str(&w, "decided_by", "agent");
+	n = lb_event_line_end(&w, a->decision_id, a->request[0] ? a->request : NULL,
+			      a->allow ? "access.check.allow" : "access.check.deny");
+	if (n < 0) {
+		lb_log(LOG_ERR, "cannot build a decision event (too large or not text)");
 		return -1;
 	}
 	/* not durable yet: the syncer makes it so right after the answer has gone out, and a
 	 * session this decision opens waits for it (agent_record_wait) */
 	pthread_mutex_lock(&ag->rec.lock);
-	r = lb_auditlog_append_unsynced(ag->conf.audit_log, ev, err, sizeof(err));
+	r = lb_auditlog_append_line(ag->conf.audit_log, line, (size_t)n, LB_AUDITLOG_UNSYNCED, err,
+				    sizeof(err));
 	if (r == LB_AUDITLOG_OK)
 		ag->rec.appended++;
 	pthread_mutex_unlock(&ag->rec.lock);
-	json_decref(ev);
 	if (r != LB_AUDITLOG_OK) {
 		lb_log(LOG_ERR, "%s: cannot record a decision: %s", ag->conf.audit_log, err);
 		return -1;

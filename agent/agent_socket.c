@@ -17,6 +17,7 @@
 #include "agent.h"
 #include "lockbox/daemon.h"
 #include "lockbox/json.h"
+#include "lockbox/jsonflat.h"
 #include "lockbox/util.h"
 
 #define AGENT_READ_MS 2000 /* a module sends its question at once */
@@ -78,23 +79,30 @@ int agent_socket_open(struct agent *ag, int *fdp)
 	return 0;
 }
 
-static void reply(int fd, json_t *ans /* stolen */)
+/* Sends the LEN bytes of S (one line, its newline included). */
+static void send_line(int fd, const char *s, size_t len)
 {
-	char *s = ans ? json_dumps(ans, JSON_COMPACT) : NULL;
-	size_t n, off = 0;
-	json_decref(ans);
-	if (!s)
-		return;
-	n = strlen(s);
-	s[n] = '\n'; /* replaces the NUL: n + 1 bytes go out */
-	while (off < n + 1) {
-		ssize_t w = send(fd, s + off, n + 1 - off, MSG_NOSIGNAL);
+	size_t off = 0;
+	while (off < len) {
+		ssize_t w = send(fd, s + off, len - off, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
 			break;
 		off += (size_t)w;
 	}
+}
+
+static void reply(int fd, json_t *ans /* stolen */)
+{
+	char *s = ans ? json_dumps(ans, JSON_COMPACT) : NULL;
+	size_t n;
+	json_decref(ans);
+	if (!s)
+		return;
+	n = strlen(s);
+	s[n] = '\n'; /* replaces the NUL: n + 1 bytes go out */
+	send_line(fd, s, n + 1);
 	free(s);
 }
 
@@ -171,24 +179,33 @@ static const char *field(const json_t *q, const char *key, size_t max, int optio
 	return s;
 }
 
-/* A login the held grants allow, decided and recorded by the agent (the record is made
- * durable by the syncer once the answer is out); NULL when the grants do not decide it. */
-static json_t *check_from_grants(struct agent *ag, const json_t *q, int pid)
+/* A login the held grants allow, decided and recorded by the agent into A (the record is
+ * made durable by the syncer once the answer is out): 1, or 0 when the grants do not
+ * decide it. */
+static int held_grants_allow(struct agent *ag, const char *user, const char *service,
+			     const char *rhost, const char *tty, int pid, struct lb_check_answer *a)
 {
-	struct lb_check_answer a;
-	int bad = 0;
-	const char *user = field(q, "user", 256, 0, &bad);
-	const char *service = field(q, "service", 64, 0, &bad);
-	const char *rhost = field(q, "rhost", 256, 1, &bad);
-	const char *tty = field(q, "tty", 72, 1, &bad);
 	char why[256];
+	if (agent_sessions_can_open(ag, why, sizeof(why)) != 0 ||
+	    !agent_grants_decide(ag, user, service, a) ||
+	    agent_record_decision(ag, a, service, rhost, tty, pid) != 0)
+		return 0;
+	a->recorded = 1;
+	return 1;
+}
 
-	if (bad || !*user || !*service || agent_sessions_can_open(ag, why, sizeof(why)) != 0 ||
-	    !agent_grants_decide(ag, user, service, &a) ||
-	    agent_record_decision(ag, &a, service, rhost, tty, pid) != 0)
-		return NULL;
-	a.recorded = 1;
-	return lb_check_answer_json(&a);
+/* A string member of the flat question Q, checked as field() does; -1 when bad. */
+static int flat_field(const struct lb_jflat *q, const char *key, size_t max, int optional,
+		      const char **out)
+{
+	const struct lb_jflat_field *f = lb_jflat_get(q, key);
+	*out = NULL;
+	if (!f || f->type == LB_JF_NULL)
+		return optional ? 0 : -1;
+	if (f->type != LB_JF_STRING || !lb_str_clean(f->str) || strlen(f->str) >= max)
+		return -1;
+	*out = f->str;
+	return 0;
 }
 
 /* A login's question. From the held grants when they allow it, else from the gateway. */
@@ -202,12 +219,11 @@ static json_t *op_check(struct agent *ag, const json_t *q, int pid)
 	const char *tty = field(q, "tty", 72, 1, &bad);
 	char why[256];
 	int64_t budget;
-	json_t *held;
 
 	if (bad || !*user || !*service)
 		return error_answer("check needs user and service as clean text");
-	if ((held = check_from_grants(ag, q, pid)))
-		return held;
+	if (held_grants_allow(ag, user, service, rhost, tty, pid, &a))
+		return lb_check_answer_json(&a);
 	/* answer before the module's own deadline runs out, so it can say why */
 	budget = ag->conf.timeout * 1000 - 300;
 	if (budget < 500)
@@ -294,13 +310,16 @@ out:
 }
 
 /* The accepting thread's own answer, for a check the held grants allow whose question is
- * there already: 1 answered, 0 for a worker to do (nothing has been sent). */
+ * there already: 1 answered, 0 for a worker to do (nothing has been sent). Read with the flat
+ * reader and answered with the flat writer: this is every covered login's path. */
 static int answer_inline(struct worker *w)
 {
-	char why[256];
-	json_t *q, *ans = NULL;
-	const char *op;
-
+	char why[256], copy[LB_AGENT_MAX_MSG + 1], ans[LB_AGENT_MAX_MSG + 1];
+	const char *op, *user, *service, *rhost, *tty;
+	struct lb_check_answer a;
+	struct lb_jflat q;
+	size_t n;
+	long len;
 	int r = read_more(w, why, sizeof(why));
 
 	if (r == 0) {
@@ -310,15 +329,26 @@ static int answer_inline(struct worker *w)
 		if (poll(&p, 1, AGENT_INLINE_WAIT_MS) == 1)
 			r = read_more(w, why, sizeof(why));
 	}
-	if (r != 1 || !(q = question_json(w, why, sizeof(why))))
+	if (r != 1)
 		return 0;
-	op = lb_json_str(q, "op");
-	if (op && strcmp(op, "check") == 0)
-		ans = check_from_grants(w->ag, q, w->pid);
-	json_decref(q);
-	if (!ans)
+	/* a copy: the reader decodes in place, and a worker may need the question as it came */
+	n = (size_t)((char *)memchr(w->buf, '\n', w->len) - w->buf);
+	memcpy(copy, w->buf, n);
+	if (lb_jflat_parse(copy, n, &q, why, sizeof(why)) != 0 || !(op = lb_jflat_str(&q, "op")) ||
+	    strcmp(op, "check") != 0 || flat_field(&q, "user", 256, 0, &user) != 0 ||
+	    flat_field(&q, "service", 64, 0, &service) != 0 ||
+	    flat_field(&q, "rhost", 256, 1, &rhost) != 0 ||
+	    flat_field(&q, "tty", 72, 1, &tty) != 0 || !*user || !*service ||
+	    !held_grants_allow(w->ag, user, service, rhost, tty, w->pid, &a))
 		return 0;
-	reply(w->fd, ans);
+	len = lb_check_answer_line(&a, ans, sizeof(ans) - 1);
+	if (len < 0) {
+		/* cannot happen with the sizes above; the decision is recorded, say so plainly */
+		reply(w->fd, error_answer("the answer does not fit"));
+	} else {
+		ans[len] = '\n';
+		send_line(w->fd, ans, (size_t)len + 1);
+	}
 	agent_record_kick(w->ag);
 	return 1;
 }

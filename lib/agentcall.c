@@ -323,3 +323,25 @@ int lb_check_answer_parse_flat(const struct lb_jflat *j, struct lb_check_answer 
 }
 #undef BAD
 
+
+long lb_check_answer_line(const struct lb_check_answer *a, char *buf, size_t cap)
+{
+	struct lb_jw w;
+	lb_jw_init(&w, buf, cap);
+	lb_jw_str(&w, "decision", a->allow ? "allow" : "deny");
+	lb_jw_str(&w, "reason", a->reason);
+	lb_jw_str(&w, "message", a->message);
+	lb_jw_str(&w, "decision_id", a->decision_id);
+	lb_jw_str(&w, "user", a->user);
+	lb_jw_str(&w, "host", a->host);
+	lb_jw_bool(&w, "at_gateway", a->at_gateway);
+	lb_jw_str(&w, "request", a->request[0] ? a->request : NULL);
+	lb_jw_str(&w, "grant_expires_at", a->grant_expires_at[0] ? a->grant_expires_at : NULL);
+	if (a->recorded)
+		lb_jw_bool(&w, "recorded", 1);
+	if (a->error[0])
+		lb_jw_str(&w, "error", a->error);
+	if (a->access[0])
+		lb_jw_str(&w, "access", a->access);
+	return lb_jw_finish(&w);
+}

@@ -72,20 +72,8 @@ int lb_check_answer_parse(const json_t *j, struct lb_check_answer *a, char *why,
 
 json_t *lb_check_answer_json(const struct lb_check_answer *a)
 {
-	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "decision",
-			      a->allow ? "allow" : "deny", "reason", a->reason, "message",
-			      a->message, "decision_id", a->decision_id, "user", a->user, "host",
-			      a->host, "at_gateway", a->at_gateway);
-	if (!o)
-		return NULL;
-	lb_json_set_str_or_null(o, "request", a->request[0] ? a->request : NULL);
-	lb_json_set_str_or_null(o, "grant_expires_at",
-				a->grant_expires_at[0] ? a->grant_expires_at : NULL);
-	if (a->recorded)
-		json_object_set_new(o, "recorded", json_true());
-	if (a->error[0])
-		json_object_set_new(o, "error", json_string(a->error));
-	if (a->access[0])
-		json_object_set_new(o, "access", json_string(a->access));
-	return o;
+	/* one writer for the answer (lb_check_answer_line); jansson reads it back */
+	char line[LB_AGENT_MAX_MSG];
+	long n = lb_check_answer_line(a, line, sizeof(line));
+	return n < 0 ? NULL : json_loadb(line, (size_t)n, 0, NULL);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "auditlog_int.h"
+#include "lockbox/jsonflat.h"
 #include "lockbox/util.h"
 
 #define CURSOR_SUFFIX ".cursor"
@@ -415,3 +416,22 @@ enum lb_auditlog_result lb_auditlog_sync(const char *path, unsigned long long *d
 	return LB_AUDITLOG_OK;
 }
 
+
+void lb_event_line_begin(struct lb_jw *w, char *buf, size_t cap, const char *actor)
+{
+	lb_jw_init(w, buf, cap);
+	lb_jw_str(w, "actor", actor);
+	lb_jw_object(w, "details");
+}
+
+long lb_event_line_end(struct lb_jw *w, const char *id, const char *request, const char *type)
+{
+	char now[LB_TIME_BUFLEN];
+	lb_time_format(lb_time_now_ms(), now, sizeof(now));
+	lb_jw_end(w);
+	lb_jw_str(w, "id", id);
+	lb_jw_str(w, "request", request);
+	lb_jw_str(w, "time", now);
+	lb_jw_str(w, "type", type);
+	return lb_jw_finish(w);
+}

@@ -111,12 +111,6 @@ enum lb_auditlog_result lb_auditlog_append(const char *path, const json_t *event
 	return append_event(path, event, LB_AUDITLOG_DURABLE, err, errlen);
 }
 
-enum lb_auditlog_result lb_auditlog_append_unsynced(const char *path, const json_t *event,
-						    char *err, size_t errlen)
-{
-	return append_event(path, event, LB_AUDITLOG_UNSYNCED, err, errlen);
-}
-
 enum lb_auditlog_result lb_auditlog_append_delivered(const char *path, const json_t *event,
 						     char *err, size_t errlen)
 {

@@ -159,28 +159,19 @@ static int sink_syslog(const struct lbpam_ctx *x, const struct lbpam_event *e)
 	return 0;
 }
 
-/* The event as the local log keeps it: {"actor","details","id","request","time","type"}. */
+/* The event as the local log keeps it (lb_event_line_begin). */
 static long event_json(const struct lbpam_event *e, char *buf, size_t cap)
 {
-	char now[LB_TIME_BUFLEN];
 	struct lb_jw w;
 
-	lb_time_format(lb_time_now_ms(), now, sizeof(now));
-	lb_jw_init(&w, buf, cap);
-	lb_jw_str(&w, "actor", e->actor);
-	lb_jw_object(&w, "details");
+	lb_event_line_begin(&w, buf, cap, e->actor);
 	for (size_t i = 0; i < e->n; i++) {
 		if (e->d[i].is_num)
 			lb_jw_int(&w, e->d[i].key, e->d[i].num);
 		else
 			lb_jw_str(&w, e->d[i].key, e->d[i].str);
 	}
-	lb_jw_end(&w);
-	lb_jw_str(&w, "id", e->id);
-	lb_jw_str(&w, "request", e->request);
-	lb_jw_str(&w, "time", now);
-	lb_jw_str(&w, "type", e->type);
-	return lb_jw_finish(&w);
+	return lb_event_line_end(&w, e->id, e->request, e->type);
 }
 
 static int sink_local_log(const struct lbpam_ctx *x, const struct lbpam_event *e)

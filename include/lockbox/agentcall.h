@@ -76,5 +76,8 @@ struct lb_check_answer {
  * allow). */
 int lb_check_answer_parse_flat(const struct lb_jflat *o, struct lb_check_answer *a, char *why,
 			       size_t whylen);
+/* The answer object for A as one line of JSON in BUF (no newline): its length, or -1 when
+ * it did not fit. What the agent sends the module. */
+long lb_check_answer_line(const struct lb_check_answer *a, char *buf, size_t cap);
 
 #endif

@@ -44,6 +44,15 @@ enum lb_auditlog_result lb_auditlog_append_line(const char *path, const char *li
 						enum lb_auditlog_mode mode, char *err,
 						size_t errlen);
 
+/* An event line made without jansson (include/lockbox/jsonflat.h), the shape every event of
+ * the log has: {"actor", "details": {...}, "id", "request", "time", "type"}. Begin opens
+ * the details object for the caller's members; end closes it and writes the rest (TIME is
+ * now) and returns the line's length, or -1 when it did not fit or held invalid UTF-8.
+ * ACTOR and REQUEST may be NULL (null). */
+struct lb_jw;
+void lb_event_line_begin(struct lb_jw *w, char *buf, size_t cap, const char *actor);
+long lb_event_line_end(struct lb_jw *w, const char *id, const char *request, const char *type);
+
 /* fsync of the log at PATH: every line appended before the call is durable on return, and so
  * is the file's name in its directory. DIR_INO (may be NULL: always) keeps the inode whose
  * directory entry was last synced, so a caller syncing often fsyncs the directory once per

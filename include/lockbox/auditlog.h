@@ -59,12 +59,6 @@ enum lb_auditlog_result lb_auditlog_append(const char *path, const json_t *event
 enum lb_auditlog_result lb_auditlog_append_delivered(const char *path, const json_t *event,
 						     char *err, size_t errlen);
 
-/* Like lb_auditlog_append, but returns before the line is durable: the caller makes it so
- * with lb_auditlog_sync before anything depends on it (the agent answers a login first and
- * syncs right after; the session it opens waits for the sync). The line is delivered like
- * any other. */
-enum lb_auditlog_result lb_auditlog_append_unsynced(const char *path, const json_t *event,
-						    char *err, size_t errlen);
 
 struct lb_auditlog_flush_stats {
 	size_t sent;       /* events POSTed (including re-sends) */
