@@ -125,7 +125,7 @@ good "customer cust$sfx, approver appr$sfx"
 run as "$GADM_TOKEN" audit list --level tenant --tenant "$T" | indent
 
 step "The host joins the gateway (writes pam_lockbox.conf and the 0600 host token)"
-run ctl host join --gateway "$LOCKBOX_URL" ${LOCKBOX_CA_FILE:+--ca "$LOCKBOX_CA_FILE"} --token - \
+run ctl host join --url "$LOCKBOX_URL" ${LOCKBOX_CA_FILE:+--ca-file "$LOCKBOX_CA_FILE"} --host-token - \
 	--config "$D/pam_lockbox.conf" --token-file "$D/host.token" --audit-log "$D/audit.log" <<<"$HOST_TOKEN" | indent ||
 	bad "host join"
 # this demo host's agent listens in the demo directory, not on the machine's /run/lockbox

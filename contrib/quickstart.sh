@@ -154,7 +154,7 @@ lockbox is running.
               own users, roles and tokens (the provider admin cannot)
   mail        smtp_url in $etc/gatewayd.conf (the demo's sink at first; set your relay)
   a host      lockboxctl host enroll --subscription SUB NAME, then on the host:
-              lockboxctl host join --gateway $url --token TOKEN --ca ca.crt
+              lockboxctl host join --url $url --host-token TOKEN --ca-file ca.crt
               start its agent (lockbox-agent(8); make install put its unit in place):
                 systemctl enable --now lockbox-agent
               and enable the PAM profile (sshd and xrdp-sesman only, see pam_lockbox(8)):
