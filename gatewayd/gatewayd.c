@@ -1,5 +1,5 @@
-/* lockbox-gatewayd: the access authority: options, the route table, the HTTP server, the
- * sweeper and audit checkpoints. */
+/* lockbox-gatewayd: the access authority: options, the route table and dispatch, the HTTP
+ * server, and main's start and stop (the sweeper, health and checkpoints have their files). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -146,8 +146,6 @@ static void print_routes(void)
 		       who_names[routes[i].who], role_names(routes[i].roles, buf, sizeof(buf)));
 }
 
-static volatile sig_atomic_t stopping;
-
 /* Matches URL against PATTERN; captured segments are strdup'ed into ARGS. */
 static int route_match(const char *pattern, const char *url, char **args)
 {
@@ -182,21 +180,6 @@ nomatch:
 		args[i] = NULL;
 	}
 	return 0;
-}
-
-enum MHD_Result gw_healthz(struct gw_req *r)
-{
-	int64_t n;
-	char broken[256];
-	const char *why;
-	enum gw_db rc = r->gw->store->count(r->gw->store->cls, &gw_k_tenants, &n);
-	if (rc != GW_DB_OK)
-		return gw_reply_error(r, "store_error", "the database does not answer");
-	why = gw_checkpoint_broken(r->gw, broken, sizeof(broken));
-	/* a broken audit chain is an alarm, not an outage: the answer stays 200 */
-	return gw_reply_json(r, 200, json_pack("{s:s,s:s,s:s,s:s?}", "status", "ok", "version",
-					       PACKAGE_VERSION, "audit_chain",
-					       why ? "broken" : "ok", "audit_chain_reason", why));
 }
 
 static const char *bearer_of(struct MHD_Connection *c)
@@ -384,49 +367,6 @@ static char *read_file(const char *path, char *err, size_t errlen)
 	free(buf);
 	fclose(f);
 	snprintf(err, errlen, "%s: cannot read", path);
-	return NULL;
-}
-
-static pthread_mutex_t sweep_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t sweep_cond = PTHREAD_COND_INITIALIZER;
-static int sweep_stop;
-
-void gw_sweeper_wake(void)
-{
-	pthread_mutex_lock(&sweep_lock);
-	pthread_cond_signal(&sweep_cond);
-	pthread_mutex_unlock(&sweep_lock);
-}
-
-static void *sweeper(void *arg)
-{
-	struct gw *gw = arg;
-	int64_t last_checkpoint = lb_time_now_ms();
-	/* housekeeping yields to requests: the first chain walk of a large store takes a while */
-	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
-	gw_checkpoint_run(gw, 1);
-	pthread_mutex_lock(&sweep_lock);
-	while (!sweep_stop) {
-		struct timespec ts;
-		unsigned changed = 0;
-		int64_t now;
-		pthread_mutex_unlock(&sweep_lock);
-		now = lb_time_now_ms();
-		if (gw_requests_sweep(gw, now, &changed) != GW_DB_OK)
-			gw_log(LOG_WARNING, "sweeper: the database was busy or failed; retrying next round");
-		if (now - last_checkpoint >= gw->cfg.checkpoint_interval * 1000 ||
-		    gw_checkpoint_due()) {
-			gw_checkpoint_run(gw, 0);
-			last_checkpoint = now;
-		}
-		pthread_mutex_lock(&sweep_lock);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += gw->cfg.sweep_interval;
-		/* checkpoint_every wakes it early (gw_sweeper_wake) */
-		if (!sweep_stop && !gw_checkpoint_due())
-			pthread_cond_timedwait(&sweep_cond, &sweep_lock, &ts);
-	}
-	pthread_mutex_unlock(&sweep_lock);
 	return NULL;
 }
 
@@ -632,7 +572,15 @@ static struct MHD_Daemon *http_start(struct gw *gw, const struct gw_listen *l, c
 		MHD_OPTION_END);
 }
 
-int main(int argc, char **argv)
+/* What the command line asks for. */
+struct gw_opts {
+	const char *config, *bootstrap, *key_owner;
+	int foreground, check_only, print_pub;
+};
+
+/* Reads the command line into O; returns -1 to go on, or the exit status (--help,
+ * --version, --print-routes, a usage error). */
+static int parse_options(int argc, char **argv, struct gw_opts *o)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
@@ -646,29 +594,18 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *config = GW_DEFAULT_CONFIG, *bootstrap = NULL, *key_owner = NULL;
-	int foreground = 0, check_only = 0, print_pub = 0, opt, rc = 1, ready_fd = -1;
-	char err[1024];
-	struct gw gw;
-	struct gw_listen l;
-	char *cert = NULL, *key = NULL;
-	pthread_t sweep_thread;
-	sigset_t sigs;
-	int sig;
+	int opt;
 
-	/* the database, its -wal and -shm, and the checkpoint key hold every tenant's audit
-	 * trail and the gateway's secrets: whatever this process creates is its owner's only */
-	umask(077);
-	memset(&gw, 0, sizeof(gw));
-	pthread_mutex_init(&gw.ckpt_lock, NULL);
+	memset(o, 0, sizeof(*o));
+	o->config = GW_DEFAULT_CONFIG;
 	while ((opt = getopt_long(argc, argv, "c:fhV", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'c': config = optarg; break;
-		case 'f': foreground = 1; break;
-		case 'b': bootstrap = optarg; break;
-		case 'k': check_only = 1; break;
-		case 'p': print_pub = 1; break;
-		case 'o': key_owner = optarg; break;
+		case 'c': o->config = optarg; break;
+		case 'f': o->foreground = 1; break;
+		case 'b': o->bootstrap = optarg; break;
+		case 'k': o->check_only = 1; break;
+		case 'p': o->print_pub = 1; break;
+		case 'o': o->key_owner = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("lockbox-gatewayd %s\n", PACKAGE_VERSION); return 0;
 		case 'r': print_routes(); return 0;
@@ -679,127 +616,239 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	return -1;
+}
+
+/* --print-public-key: the public half of the checkpoint key (made here if missing), for
+ * auditors and hosts to pin: `lockboxctl audit verify --public-key FILE`. Returns the exit
+ * status. */
+static int print_public_key(struct gw *gw, const struct gw_opts *o)
+{
+	char err[1024];
+	int rc;
+
+	if (gw_checkpoint_key_load(gw, 1, err, sizeof(err)) != 0) {
+		fprintf(stderr, "lockbox-gatewayd: %s: %s\n", o->config, err);
+		return 1;
+	}
+	fputs(gw->ckpt_pubkey_pem, stdout);
+	fprintf(stderr, "lockbox-gatewayd: %s: Ed25519, sha256 %s\n",
+		gw_checkpoint_key_path(&gw->cfg), gw->ckpt_key_fpr);
+	rc = fflush(stdout) == 0 ? 0 : 1;
+	if (rc == 0 && o->key_owner && give_keys(gw, o->key_owner, err, sizeof(err)) != 0) {
+		fprintf(stderr, "lockbox-gatewayd: %s: %s\n", o->config, err);
+		rc = 1;
+	}
+	return rc;
+}
+
+/* The TLS certificate and key of a TLS listener, into CERT and KEY; 0 or -1 (said). */
+static int read_tls_files(const struct gw *gw, const struct gw_opts *o, char **cert,
+			  char **key)
+{
+	char err[1024];
+
+	if (!(*cert = read_file(gw->cfg.tls_cert, err, sizeof(err)))) {
+		fprintf(stderr, "lockbox-gatewayd: %s: tls_cert: %s\n", o->config, err);
+		return -1;
+	}
+	if (!(*key = read_file(gw->cfg.tls_key, err, sizeof(err)))) {
+		fprintf(stderr, "lockbox-gatewayd: %s: tls_key: %s\n", o->config, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Signals are taken synchronously by the main thread; every other thread blocks them, the
+ * store's writer too, so they are blocked before it starts: a SIGTERM during the start-up
+ * waits for sigwait instead of killing the process from another thread. */
+static void block_signals(sigset_t *sigs, int bootstrap)
+{
+	sigemptyset(sigs);
+	sigaddset(sigs, SIGTERM);
+	sigaddset(sigs, SIGINT);
+	sigaddset(sigs, SIGHUP);
+	if (!bootstrap)
+		pthread_sigmask(SIG_BLOCK, sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* The database (its directory made if missing); 0 or -1 (said). */
+static int open_store(struct gw *gw)
+{
+	char err[1024];
+
+	if (make_db_dir(gw->cfg.database) != 0)
+		fprintf(stderr, "lockbox-gatewayd: cannot create the database directory: %s\n",
+			strerror(errno));
+	warn_db_modes(gw->cfg.database);
+	/* a read connection for every HTTP thread (http_start), the sweeper and the notifier */
+	gw->store = gw_store_open(gw->cfg.database, (unsigned)gw->cfg.threads + 2, err,
+				  sizeof(err));
+	if (!gw->store) {
+		fprintf(stderr, "lockbox-gatewayd: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* --bootstrap-admin LOGIN: prints the token once; returns the exit status. */
+static int bootstrap_admin(struct gw *gw, const char *login)
+{
+	char token[80], err[1024];
+
+	if (gw_bootstrap_admin(gw, login, token, sizeof(token), err, sizeof(err)) != 0) {
+		fprintf(stderr, "lockbox-gatewayd: --bootstrap-admin: %s\n", err);
+		return 1;
+	}
+	printf("%s\n", token);
+	fflush(stdout);
+	lb_wipe(token, sizeof(token));
+	return 0;
+}
+
+/* The checkpoint key and the key that seals the TOTP secrets, each made on first start;
+ * 0 or -1 (said). */
+static int load_keys(struct gw *gw, const struct gw_opts *o)
+{
+	char err[1024];
+
+	if (gw_checkpoint_key_load(gw, 1, err, sizeof(err)) != 0 ||
+	    gw_totp_key_load(gw, 1, err, sizeof(err)) != 0) {
+		fprintf(stderr, "lockbox-gatewayd: %s: %s\n", o->config, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The checkpoint floor, the timers, the HTTP server, the notifier and the sweeper, in that
+ * order; 0 or -1 (logged; what started is stopped by main's way out). */
+static int start_serving(struct gw *gw, const struct gw_listen *l, char *cert, char *key)
+{
+	gw_checkpoint_init(gw);
+	/* before serving: verify must compare with the stored checkpoint from the first call */
+	gw_checkpoint_resume(gw);
+	if (gw_changes_start() != 0) {
+		gw_log(LOG_ERR, "cannot start the change signal's timer");
+		return -1;
+	}
+	if (gw_deadline_start(gw->cfg.request_timeout) != 0) {
+		gw_log(LOG_ERR, "cannot start the request deadline's timer");
+		return -1;
+	}
+	gw->mhd = http_start(gw, l, cert, key);
+	if (!gw->mhd) {
+		gw_log(LOG_ERR, "cannot listen on %s (address in use, or bad TLS key/cert?)",
+		       gw->cfg.listen);
+		return -1;
+	}
+	if (gw_notify_start(gw) != 0) {
+		gw_log(LOG_ERR, "cannot start the notification worker");
+		return -1;
+	}
+	if (gw_sweeper_start(gw) != 0) {
+		gw_log(LOG_ERR, "cannot start the sweeper");
+		return -1;
+	}
+	return 0;
+}
+
+/* Serves until SIGTERM or SIGINT; a SIGHUP reopens log_file. */
+static void wait_for_stop(const struct gw *gw, sigset_t *sigs)
+{
+	int sig;
+
+	for (;;) {
+		if (sigwait(sigs, &sig) != 0)
+			break;
+		if (sig != SIGHUP)
+			break;
+		/* logrotate's postrotate: the renamed file got every line until now */
+		if (lb_log_reopen() != 0)
+			gw_log(LOG_ERR, "SIGHUP: cannot reopen log_file %s: %s (still "
+					"writing to the old file)", gw->cfg.log_file, strerror(errno));
+		gw_log(LOG_INFO, "SIGHUP: %s; restart the gateway to apply configuration "
+				 "changes", gw->cfg.log_file ? "log_file reopened" : "no log_file");
+	}
+}
+
+/* Stops the threads start_serving started, then signs the last checkpoint. */
+static void stop_serving(struct gw *gw)
+{
+	gw_log(LOG_INFO, "stopping");
+	lb_daemon_notify("STOPPING=1");
+	gw_sweeper_stop();
+	gw_notify_stop();
+	/* the last checkpoint covers every event: once no request runs, sign the head, so that
+	 * events written since the last interval cannot be removed while the gateway is down */
+	gw_changes_stop();
+	MHD_stop_daemon(gw->mhd);
+	gw->mhd = NULL;
+	gw_checkpoint_run(gw, 0);
+}
+
+int main(int argc, char **argv)
+{
+	struct gw_opts o;
+	int rc = 1, ready_fd = -1;
+	char err[1024];
+	struct gw gw;
+	struct gw_listen l;
+	char *cert = NULL, *key = NULL;
+	sigset_t sigs;
+
+	/* the database, its -wal and -shm, and the checkpoint key hold every tenant's audit
+	 * trail and the gateway's secrets: whatever this process creates is its owner's only */
+	umask(077);
+	memset(&gw, 0, sizeof(gw));
+	pthread_mutex_init(&gw.ckpt_lock, NULL);
+	if ((rc = parse_options(argc, argv, &o)) >= 0)
+		return rc;
+	rc = 1;
 	lb_log_init("lockbox-gatewayd");
 	gw_config_default(&gw.cfg);
-	if (gw_config_load(&gw.cfg, config, err, sizeof(err)) != 0) {
+	if (gw_config_load(&gw.cfg, o.config, err, sizeof(err)) != 0) {
 		fprintf(stderr, "lockbox-gatewayd: %s\n", err);
 		gw_config_free(&gw.cfg);
 		return 1;
 	}
-	if (print_pub) {
-		/* the public half of the checkpoint key (made here if missing), for auditors and
-		 * hosts to pin: `lockboxctl audit verify --public-key FILE` */
-		if (gw_checkpoint_key_load(&gw, 1, err, sizeof(err)) != 0) {
-			fprintf(stderr, "lockbox-gatewayd: %s: %s\n", config, err);
-		} else {
-			fputs(gw.ckpt_pubkey_pem, stdout);
-			fprintf(stderr, "lockbox-gatewayd: %s: Ed25519, sha256 %s\n",
-				gw_checkpoint_key_path(&gw.cfg), gw.ckpt_key_fpr);
-			rc = fflush(stdout) == 0 ? 0 : 1;
-			if (rc == 0 && key_owner && give_keys(&gw, key_owner, err, sizeof(err)) != 0) {
-				fprintf(stderr, "lockbox-gatewayd: %s: %s\n", config, err);
-				rc = 1;
-			}
-		}
+	if (o.print_pub) {
+		rc = print_public_key(&gw, &o);
 		gw_checkpoint_key_free(&gw);
 		gw_totp_key_free(&gw);
 		gw_config_free(&gw.cfg);
 		return rc;
 	}
 	gw_listen_parse(gw.cfg.listen, &l, err, sizeof(err));
-	if (l.tls && !bootstrap) {
-		if (!(cert = read_file(gw.cfg.tls_cert, err, sizeof(err)))) {
-			fprintf(stderr, "lockbox-gatewayd: %s: tls_cert: %s\n", config, err);
-			goto out;
-		}
-		if (!(key = read_file(gw.cfg.tls_key, err, sizeof(err)))) {
-			fprintf(stderr, "lockbox-gatewayd: %s: tls_key: %s\n", config, err);
-			goto out;
-		}
-	}
-	if (check_only) {
-		printf("%s: ok\n", config);
+	if (l.tls && !o.bootstrap && read_tls_files(&gw, &o, &cert, &key) != 0)
+		goto out;
+	if (o.check_only) {
+		printf("%s: ok\n", o.config);
 		rc = 0;
 		goto out;
 	}
 	/* log_file: opened here, as the serving user, so a bad path stops the start visibly */
-	if (gw.cfg.log_file && !bootstrap && lb_log_open(gw.cfg.log_file) != 0) {
-		fprintf(stderr, "lockbox-gatewayd: %s: log_file %s: %s\n", config, gw.cfg.log_file,
-			strerror(errno));
+	if (gw.cfg.log_file && !o.bootstrap && lb_log_open(gw.cfg.log_file) != 0) {
+		fprintf(stderr, "lockbox-gatewayd: %s: log_file %s: %s\n", o.config,
+			gw.cfg.log_file, strerror(errno));
 		goto out;
 	}
-	if (!foreground && !bootstrap && lb_daemon_detach(&ready_fd) != 0) {
+	if (!o.foreground && !o.bootstrap && lb_daemon_detach(&ready_fd) != 0) {
 		fprintf(stderr, "lockbox-gatewayd: cannot detach: %s\n", strerror(errno));
 		goto out;
 	}
-	/* Signals are taken synchronously by the main thread; every other thread blocks them,
-	 * the store's writer too, so they are blocked before it starts: a SIGTERM during the
-	 * start-up waits for sigwait instead of killing the process from another thread. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	if (!bootstrap)
-		pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	if (make_db_dir(gw.cfg.database) != 0)
-		fprintf(stderr, "lockbox-gatewayd: cannot create the database directory: %s\n",
-			strerror(errno));
-	warn_db_modes(gw.cfg.database);
-	/* a read connection for every HTTP thread (http_start), the sweeper and the notifier */
-	gw.store = gw_store_open(gw.cfg.database, (unsigned)gw.cfg.threads + 2, err, sizeof(err));
-	if (!gw.store) {
-		fprintf(stderr, "lockbox-gatewayd: %s\n", err);
+	block_signals(&sigs, o.bootstrap != NULL);
+	if (open_store(&gw) != 0)
+		goto out;
+	if (o.bootstrap) {
+		rc = bootstrap_admin(&gw, o.bootstrap);
 		goto out;
 	}
-	if (bootstrap) {
-		char token[80];
-		if (gw_bootstrap_admin(&gw, bootstrap, token, sizeof(token), err, sizeof(err)) != 0) {
-			fprintf(stderr, "lockbox-gatewayd: --bootstrap-admin: %s\n", err);
-			goto out;
-		}
-		printf("%s\n", token);
-		fflush(stdout);
-		lb_wipe(token, sizeof(token));
-		rc = 0;
+	if (load_keys(&gw, &o) != 0)
 		goto out;
-	}
-	if (gw_checkpoint_key_load(&gw, 1, err, sizeof(err)) != 0) {
-		fprintf(stderr, "lockbox-gatewayd: %s: %s\n", config, err);
+	gw.foreground = o.foreground;
+	if (start_serving(&gw, &l, cert, key) != 0)
 		goto out;
-	}
-	/* the key that seals the TOTP secrets, made like the checkpoint key on first start */
-	if (gw_totp_key_load(&gw, 1, err, sizeof(err)) != 0) {
-		fprintf(stderr, "lockbox-gatewayd: %s: %s\n", config, err);
-		goto out;
-	}
-	gw.foreground = foreground;
-	gw_checkpoint_init(&gw);
-
-	/* before serving: verify must compare with the stored checkpoint from the first call */
-	gw_checkpoint_resume(&gw);
-	if (gw_changes_start() != 0) {
-		gw_log(LOG_ERR, "cannot start the change signal's timer");
-		goto out;
-	}
-	if (gw_deadline_start(gw.cfg.request_timeout) != 0) {
-		gw_log(LOG_ERR, "cannot start the request deadline's timer");
-		goto out;
-	}
-	gw.mhd = http_start(&gw, &l, cert, key);
-	if (!gw.mhd) {
-		gw_log(LOG_ERR, "cannot listen on %s (address in use, or bad TLS key/cert?)",
-		       gw.cfg.listen);
-		goto out;
-	}
-	if (gw_notify_start(&gw) != 0) {
-		gw_log(LOG_ERR, "cannot start the notification worker");
-		goto out;
-	}
-	if (pthread_create(&sweep_thread, NULL, sweeper, &gw) != 0) {
-		gw_log(LOG_ERR, "cannot start the sweeper");
-		goto out;
-	}
 	if (ready_fd >= 0) {
 		lb_daemon_ready(ready_fd);
 		ready_fd = -1;
@@ -808,34 +857,8 @@ int main(int argc, char **argv)
 	gw_log(LOG_INFO, "listening on %s (database %s)", gw.cfg.listen, gw.cfg.database);
 	/* Type=notify: systemd starts what is ordered after the gateway only now */
 	lb_daemon_notify("READY=1");
-	while (!stopping) {
-		if (sigwait(&sigs, &sig) != 0)
-			break;
-		if (sig == SIGHUP) {
-			/* logrotate's postrotate: the renamed file got every line until now */
-			if (lb_log_reopen() != 0)
-				gw_log(LOG_ERR, "SIGHUP: cannot reopen log_file %s: %s (still "
-						"writing to the old file)", gw.cfg.log_file, strerror(errno));
-			gw_log(LOG_INFO, "SIGHUP: %s; restart the gateway to apply configuration "
-					 "changes", gw.cfg.log_file ? "log_file reopened" : "no log_file");
-			continue;
-		}
-		stopping = 1;
-	}
-	gw_log(LOG_INFO, "stopping");
-	lb_daemon_notify("STOPPING=1");
-	pthread_mutex_lock(&sweep_lock);
-	sweep_stop = 1;
-	pthread_cond_signal(&sweep_cond);
-	pthread_mutex_unlock(&sweep_lock);
-	pthread_join(sweep_thread, NULL);
-	gw_notify_stop();
-	/* the last checkpoint covers every event: once no request runs, sign the head, so that
-	 * events written since the last interval cannot be removed while the gateway is down */
-	gw_changes_stop();
-	MHD_stop_daemon(gw.mhd);
-	gw.mhd = NULL;
-	gw_checkpoint_run(&gw, 0);
+	wait_for_stop(&gw, &sigs);
+	stop_serving(&gw);
 	rc = 0;
 out:
 	/* MHD must not be stopped while a connection is suspended */

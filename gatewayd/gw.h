@@ -272,7 +272,11 @@ int gw_checkpoint_due(void);
 enum gw_db gw_checkpoint_verify(struct gw *gw, json_t **result);
 /* Why the chain is broken, or NULL. */
 const char *gw_checkpoint_broken(struct gw *gw, char *buf, size_t len);
-/* Wakes the sweeper (gatewayd.c). */
+/* The sweeper thread (gw_sweeper.c): expiries, ends and the periodic checkpoints. */
+int gw_sweeper_start(struct gw *gw);
+/* Stops it and waits for its round to end. */
+void gw_sweeper_stop(void);
+/* Wakes it before its interval (checkpoint_every reached). */
 void gw_sweeper_wake(void);
 /* Records session.lost for the sessions of REQ whose end the host never sent. */
 enum gw_db gw_sessions_reconcile(struct gw *gw, const json_t *req, const char *why);

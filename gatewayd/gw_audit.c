@@ -478,17 +478,11 @@ enum gw_db gw_audit_verify_from(struct gw *gw, int64_t seq, const char *hash, js
 	return rc;
 }
 
-/* Walks the whole chain (the endpoint). */
+/* Walks the whole chain (the endpoint): from before the first event, whose prev_hash is
+ * the zero hash. */
 enum gw_db gw_audit_verify_chain(struct gw *gw, json_t **result)
 {
-	struct verify v = {gw, 0, GW_ZERO_HASH, NULL};
-	enum gw_db rc = gw->store->run(gw->store->cls, 0, verify_txn, &v);
-	*result = v.result;
-	if (rc != GW_DB_OK) {
-		json_decref(v.result);
-		*result = NULL;
-	}
-	return rc;
+	return gw_audit_verify_from(gw, 0, GW_ZERO_HASH, result);
 }
 
 enum MHD_Result gw_audit_verify(struct gw_req *r)

@@ -224,6 +224,94 @@ struct check {
 	int allow;
 };
 
+/* An approved grant in its window for this host decides: the first candidate of the right
+ * access type that the access rule lets through, or, short of one, the first of another
+ * access type (wrong_access_type). F: the candidates' filter (tenant, login, approved,
+ * unexpired). */
+static enum gw_db decide_by_grants(struct check *c, const struct gw_filter *f, const char *now,
+				   struct decision *d)
+{
+	struct gw *gw = c->tx->r->gw;
+	struct gw_store *s = gw->store;
+	const json_t *host = c->tx->r->who.obj, *wrong_access = NULL;
+	json_t *req;
+	int64_t next;
+	size_t i;
+	enum gw_db rc;
+
+	rc = s->list(s->cls, &gw_k_requests, f, 4, 0, GW_CHECK_CANDIDATES, 1, NULL, NULL, &c->cands,
+		     &next);
+	if (rc != GW_DB_OK)
+		return rc;
+	json_array_foreach(c->cands, i, req) {
+		if (!gw_request_covers_host(req, host) ||
+		    strcmp(now, grant_start(req)) < 0)
+			continue;
+		if (!lb_str_eq(lb_json_str(req, "access"), c->access)) {
+			if (!wrong_access)
+				wrong_access = req;
+			continue;
+		}
+		d->req = req;
+		if ((rc = grant_decide(gw, req, now, d)) != GW_DB_OK)
+			return rc;
+		if (lb_str_eq(d->reason, LB_R_ALLOW) || lb_str_eq(d->reason, LB_R_USER_DISABLED) ||
+		    lb_str_eq(d->reason, LB_R_NOT_ENGINEER))
+			break; /* the same engineer on every candidate: no other one can allow */
+	}
+	if (!d->req && wrong_access) {
+		d->req = wrong_access;
+		d->reason = LB_R_WRONG_ACCESS_TYPE;
+	}
+	return GW_DB_OK;
+}
+
+/* No grant decided: the user's newest request for this host explains the deny by its state
+ * (pending, denied, expired...). F: its first two filters are the tenant and the login. */
+static enum gw_db explain_by_newest(struct check *c, const struct gw_filter *f,
+				   struct decision *d)
+{
+	struct gw_req *r = c->tx->r;
+	struct gw_store *s = r->gw->store;
+	json_t *req;
+	int64_t next;
+	size_t i;
+	enum gw_db rc;
+
+	rc = s->list(s->cls, &gw_k_requests, f, 2, 0, GW_CHECK_CANDIDATES, 1, NULL, NULL,
+		     &c->explain, &next);
+	if (rc != GW_DB_OK)
+		return rc;
+	json_array_foreach(c->explain, i, req) {
+		if (gw_request_covers_host(req, r->who.obj)) {
+			d->req = req;
+			d->reason = reason_for_state(gw_request_effective_state(req, r->now));
+			break;
+		}
+	}
+	return GW_DB_OK;
+}
+
+/* The audit event's details of decision D. */
+static enum gw_db decision_details(struct check *c, const struct decision *d, const char *user,
+				   const char *service)
+{
+	json_t *body = c->tx->body;
+
+	c->details = json_pack("{s:s,s:s,s:s,s:O?,s:O?,s:s?,s:s}", "user", user, "service",
+			       service, "reason", d->reason, "rhost", json_object_get(body, "rhost"),
+			       "tty", json_object_get(body, "tty"), "access", c->access, "message",
+			       d->message);
+	if (!c->details)
+		return GW_DB_ERROR;
+	/* the agent's re-check of a live session names it (DESIGN.md "Live sessions") */
+	if (json_object_get(body, "session"))
+		json_object_set(c->details, "session", json_object_get(body, "session"));
+	if (lb_str_eq(d->reason, LB_R_ALLOW))
+		json_object_set_new(c->details, "grant_expires_at", json_string(d->grant_expires_at));
+	return GW_DB_OK;
+}
+
 /* The decision, in a read transaction on the calling thread (WAL readers never wait): only
  * the audit event goes through the single writer. */
 static enum gw_db check_decide_tx(void *arg)
@@ -231,12 +319,9 @@ static enum gw_db check_decide_tx(void *arg)
 	struct check *c = arg;
 	struct gw_tx *tx = c->tx;
 	struct gw_req *r = tx->r;
-	struct gw *gw = r->gw;
-	struct gw_store *s = gw->store;
 	const json_t *host = r->who.obj;
 	const char *user = lb_json_str(tx->body, "user");
 	const char *service = lb_json_str(tx->body, "service");
-	const char *access = gw_config_access_for_service(&gw->cfg, service);
 	char now[LB_TIME_BUFLEN];
 	/* only approved grants that have not ended can allow: ask for just those */
 	struct gw_filter f[4] = {{"tenant", GW_EQ, lb_json_str(host, "tenant")},
@@ -244,10 +329,6 @@ static enum gw_db check_decide_tx(void *arg)
 				 {"state", GW_EQ, LB_RS_APPROVED},
 				 {"grant_expires_at", GW_GT, now}};
 	struct decision d = {.reason = LB_R_NO_REQUEST};
-	const json_t *newest = NULL, *wrong_access = NULL;
-	json_t *req;
-	int64_t next;
-	size_t i;
 	enum gw_db rc;
 
 	gw_now_str(r, now);
@@ -255,69 +336,18 @@ static enum gw_db check_decide_tx(void *arg)
 	json_decref(c->explain);
 	json_decref(c->details);
 	c->cands = c->explain = c->details = NULL;
-	if (json_is_true(json_object_get(host, "disabled"))) {
+	c->access = gw_config_access_for_service(&r->gw->cfg, service);
+	if (json_is_true(json_object_get(host, "disabled")))
 		d.reason = LB_R_HOST_DISABLED;
-		goto decided;
-	}
-	if (!access) {
+	else if (!c->access)
 		d.reason = LB_R_UNKNOWN_SERVICE;
-		goto decided;
-	}
-	rc = s->list(s->cls, &gw_k_requests, f, 4, 0, GW_CHECK_CANDIDATES, 1, NULL, NULL, &c->cands,
-		     &next);
-	if (rc != GW_DB_OK)
+	else if ((rc = decide_by_grants(c, f, now, &d)) != GW_DB_OK ||
+		 (!d.req && (rc = explain_by_newest(c, f, &d)) != GW_DB_OK))
 		return rc;
-	/* An approved grant in its window decides; otherwise the newest request explains. */
-	json_array_foreach(c->cands, i, req) {
-		if (!gw_request_covers_host(req, host) ||
-		    strcmp(now, grant_start(req)) < 0)
-			continue;
-		if (!lb_str_eq(lb_json_str(req, "access"), access)) {
-			if (!wrong_access)
-				wrong_access = req;
-			continue;
-		}
-		d.req = req;
-		if ((rc = grant_decide(gw, req, now, &d)) != GW_DB_OK)
-			return rc;
-		if (lb_str_eq(d.reason, LB_R_ALLOW) || lb_str_eq(d.reason, LB_R_USER_DISABLED) ||
-		    lb_str_eq(d.reason, LB_R_NOT_ENGINEER))
-			break; /* the same engineer on every candidate: no other one can allow */
-	}
-	if (!d.req && wrong_access) {
-		d.req = wrong_access;
-		d.reason = LB_R_WRONG_ACCESS_TYPE;
-	} else if (!d.req) {
-		rc = s->list(s->cls, &gw_k_requests, f, 2, 0, GW_CHECK_CANDIDATES, 1, NULL, NULL,
-			     &c->explain, &next);
-		if (rc != GW_DB_OK)
-			return rc;
-		json_array_foreach(c->explain, i, req) {
-			if (gw_request_covers_host(req, host)) {
-				newest = req;
-				break;
-			}
-		}
-	}
-	if (!d.req && newest) {
-		d.req = newest;
-		d.reason = reason_for_state(gw_request_effective_state(newest, r->now));
-	}
-decided:
-	decision_message(&d, user, lb_json_str(host, "name"), access);
-	c->details = json_pack("{s:s,s:s,s:s,s:O?,s:O?,s:s?,s:s}", "user", user, "service",
-			       service, "reason", d.reason, "rhost", json_object_get(tx->body, "rhost"),
-			       "tty", json_object_get(tx->body, "tty"), "access", access, "message",
-			       d.message);
-	if (!c->details)
-		return GW_DB_ERROR;
-	/* the agent's re-check of a live session names it (DESIGN.md "Live sessions") */
-	if (json_object_get(tx->body, "session"))
-		json_object_set(c->details, "session", json_object_get(tx->body, "session"));
-	if (lb_str_eq(d.reason, LB_R_ALLOW))
-		json_object_set_new(c->details, "grant_expires_at", json_string(d.grant_expires_at));
+	decision_message(&d, user, lb_json_str(host, "name"), c->access);
+	if ((rc = decision_details(c, &d, user, service)) != GW_DB_OK)
+		return rc;
 	c->d = d;
-	c->access = access;
 	return GW_DB_OK;
 }
 

@@ -108,137 +108,155 @@ static enum gw_db hosts_in_scope(struct gw_tx *tx, const char *tenant, const cha
 
 static enum gw_db engineer_elevated(struct gw_tx *tx, const json_t *req, int *yes);
 
-static enum gw_db request_create_tx(struct gw_tx *tx)
-{
-	struct gw_req *r = tx->r;
-	struct gw *gw = r->gw;
-	struct gw_store *s = gw->store;
-	const struct gw_config *cfg = &gw->cfg;
-	json_t *body = tx->body, *ticket = NULL, *tenant = NULL, *subo = NULL;
-	const char *tid = lb_json_str(body, "ticket"), *scope = lb_json_str(body, "scope");
-	const char *sub = lb_json_str(body, "subscription"), *state;
+/* What request_create_tx has read: the ticket, its tenant, the subscription of a
+ * subscription-scoped request. */
+struct create_ctx {
+	json_t *ticket, *tenant, *subo;
 	int64_t secs;
-	char id[GW_ID_LEN], now[LB_TIME_BUFLEN], pend[LB_TIME_BUFLEN], dur[32];
-	int review, auto_approve = 0, mfa = 0;
-	int break_glass = json_is_true(json_object_get(body, "break_glass"));
-	enum gw_db rc;
+	int mfa, break_glass;
+};
 
-	lb_duration_parse(lb_json_str(body, "duration"), &secs);
-	/* require_mfa: the engineer's credential is MFA-verified when they hold a running
-	 * elevation activated with a TOTP code (the token's mfa flag no longer counts) */
-	if ((rc = gw_elevation_mfa_running(tx, &mfa)) != GW_DB_OK)
+/* require_mfa: the engineer's credential is MFA-verified when they hold a running elevation
+ * activated with a TOTP code (the token's mfa flag no longer counts). */
+static enum gw_db create_check_mfa(struct gw_tx *tx, struct create_ctx *c)
+{
+	enum gw_db rc = gw_elevation_mfa_running(tx, &c->mfa);
+	if (rc != GW_DB_OK)
 		return rc;
-	if (cfg->require_mfa && !mfa)
+	if (tx->r->gw->cfg.require_mfa && !c->mfa)
 		return gw_tx_fail(tx, "mfa_required", "this gateway requires MFA: activate an "
 				  "elevation with a TOTP code first (lockboxctl elevate --totp CODE)");
-	rc = s->get(s->cls, &gw_k_tickets, "id", tid, &ticket);
+	return GW_DB_OK;
+}
+
+/* The ticket TID, which must be open, and its tenant. */
+static enum gw_db create_load_ticket(struct gw_tx *tx, const char *tid, struct create_ctx *c)
+{
+	struct gw_store *s = tx->r->gw->store;
+	enum gw_db rc = s->get(s->cls, &gw_k_tickets, "id", tid, &c->ticket);
 	if (rc == GW_DB_NOT_FOUND)
 		return gw_tx_fail(tx, "not_found", "no ticket %s", tid);
 	if (rc != GW_DB_OK)
 		return rc;
-	if (!lb_str_eq(lb_json_str(ticket, "state"), "open")) {
-		rc = gw_tx_fail(tx, "ticket_closed", "ticket %s is closed", tid);
-		goto out;
-	}
-	if ((rc = s->get(s->cls, &gw_k_tenants, "id", lb_json_str(ticket, "tenant"), &tenant)) !=
-	    GW_DB_OK)
-		goto out;
-	if (lb_str_eq(scope, "subscription")) {
-		rc = s->get(s->cls, &gw_k_subscriptions, "id", sub, &subo);
-		if (rc == GW_DB_NOT_FOUND) {
-			rc = gw_tx_fail(tx, "not_found", "no subscription %s", sub);
-			goto out;
-		}
-		if (rc != GW_DB_OK)
-			goto out;
-		if (!lb_str_eq(lb_json_str(subo, "tenant"), lb_json_str(ticket, "tenant")) ||
-		    (lb_json_str(ticket, "subscription") &&
-		     !lb_str_eq(lb_json_str(ticket, "subscription"), sub))) {
-			rc = gw_tx_fail(tx, "ticket_tenant_mismatch",
-					"ticket %s is not for subscription %s", tid, sub);
-			goto out;
-		}
-	}
-	rc = hosts_in_scope(tx, lb_json_str(ticket, "tenant"), scope, sub,
-			    json_object_get(body, "hosts"));
-	if (rc != GW_DB_OK)
-		goto out;
+	if (!lb_str_eq(lb_json_str(c->ticket, "state"), "open"))
+		return gw_tx_fail(tx, "ticket_closed", "ticket %s is closed", tid);
+	return s->get(s->cls, &gw_k_tenants, "id", lb_json_str(c->ticket, "tenant"), &c->tenant);
+}
 
-	if (break_glass) {
-		/* DESIGN.md "Approval policies": only where the tenant allows it, on an MFA-backed
-		 * elevation, at most break_glass_max; approved at once, reviewed afterwards */
-		struct gw_policy p;
-		gw_tenant_policy(tenant, &p);
-		if (!p.break_glass) {
-			rc = gw_tx_fail(tx, "forbidden", "tenant %s does not allow break-glass access "
-					"(its global admin sets the policy)", lb_json_str(tenant, "id"));
-			goto out;
-		}
-		if (!mfa) {
-			rc = gw_tx_fail(tx, "mfa_required", "break-glass needs an elevation activated "
-					"with a TOTP code (lockboxctl elevate --totp CODE)");
-			goto out;
-		}
-		if (secs > p.break_glass_max) {
-			char max[32];
-			lb_duration_format(p.break_glass_max, max, sizeof(max));
-			rc = gw_tx_fail(tx, "duration_too_long", "break-glass grants last at most %s",
-					max);
-			goto out;
-		}
+/* A subscription-scoped request: the subscription SUB exists, is the ticket's tenant's and,
+ * when the ticket names one, the ticket's. */
+static enum gw_db create_check_subscription(struct gw_tx *tx, const char *tid, const char *sub,
+					    struct create_ctx *c)
+{
+	struct gw_store *s = tx->r->gw->store;
+	const char *tsub = lb_json_str(c->ticket, "subscription");
+	enum gw_db rc = s->get(s->cls, &gw_k_subscriptions, "id", sub, &c->subo);
+	if (rc == GW_DB_NOT_FOUND)
+		return gw_tx_fail(tx, "not_found", "no subscription %s", sub);
+	if (rc != GW_DB_OK)
+		return rc;
+	if (!lb_str_eq(lb_json_str(c->subo, "tenant"), lb_json_str(c->ticket, "tenant")) ||
+	    (tsub && !lb_str_eq(tsub, sub)))
+		return gw_tx_fail(tx, "ticket_tenant_mismatch",
+				  "ticket %s is not for subscription %s", tid, sub);
+	return GW_DB_OK;
+}
+
+/* DESIGN.md "Approval policies": break-glass only where the tenant allows it, on an
+ * MFA-backed elevation, at most break_glass_max; approved at once, reviewed afterwards. */
+static enum gw_db create_check_break_glass(struct gw_tx *tx, const struct create_ctx *c)
+{
+	struct gw_policy p;
+	gw_tenant_policy(c->tenant, &p);
+	if (!p.break_glass)
+		return gw_tx_fail(tx, "forbidden", "tenant %s does not allow break-glass access "
+				  "(its global admin sets the policy)", lb_json_str(c->tenant, "id"));
+	if (!c->mfa)
+		return gw_tx_fail(tx, "mfa_required", "break-glass needs an elevation activated "
+				  "with a TOTP code (lockboxctl elevate --totp CODE)");
+	if (c->secs > p.break_glass_max) {
+		char max[32];
+		lb_duration_format(p.break_glass_max, max, sizeof(max));
+		return gw_tx_fail(tx, "duration_too_long", "break-glass grants last at most %s",
+				  max);
 	}
-	review = !break_glass && ((lb_str_eq(scope, "tenant") && cfg->review_tenant_scope) ||
-				  (cfg->review_duration_over > 0 && secs > cfg->review_duration_over));
-	if (break_glass)
-		state = LB_RS_APPROVED, auto_approve = 1;
-	else if (review)
-		state = LB_RS_INTERNAL_REVIEW;
-	else if (!json_is_true(json_object_get(tenant, "lockbox_enabled")))
-		state = LB_RS_APPROVED, auto_approve = 1;
-	else
-		state = LB_RS_CUSTOMER_NOTIFIED;
+	return GW_DB_OK;
+}
+
+/* The state a new request starts in; *AUTO_APPROVE when it needs no approval step
+ * (break-glass, a tenant with lockbox disabled). */
+static const char *create_initial_state(const struct gw_config *cfg, const char *scope,
+					const struct create_ctx *c, int *auto_approve)
+{
+	int review = !c->break_glass &&
+		     ((lb_str_eq(scope, "tenant") && cfg->review_tenant_scope) ||
+		      (cfg->review_duration_over > 0 && c->secs > cfg->review_duration_over));
+	*auto_approve = 0;
+	if (c->break_glass) {
+		*auto_approve = 1;
+		return LB_RS_APPROVED;
+	}
+	if (review)
+		return LB_RS_INTERNAL_REVIEW;
+	if (!json_is_true(json_object_get(c->tenant, "lockbox_enabled"))) {
+		*auto_approve = 1;
+		return LB_RS_APPROVED;
+	}
+	return LB_RS_CUSTOMER_NOTIFIED;
+}
+
+/* The new request's row, in STATE, the grant fields still null. */
+static json_t *create_row(struct gw_tx *tx, const struct create_ctx *c, const char *state,
+			  const char *dur)
+{
+	struct gw_req *r = tx->r;
+	json_t *body = tx->body, *row;
+	const char *scope = lb_json_str(body, "scope");
+	char id[GW_ID_LEN], now[LB_TIME_BUFLEN], pend[LB_TIME_BUFLEN];
 
 	gw_new_id("req_", id);
 	gw_now_str(r, now);
-	lb_time_format(r->now + cfg->pending_ttl * 1000, pend, sizeof(pend));
-	lb_duration_format(secs, dur, sizeof(dur));
-	tx->out = json_pack("{s:s,s:s,s:O,s:s,s:s?,s:O,s:O,s:s,s:O,s:s,s:s,s:O,s:s,s:s,"
-			    "s:n,s:n,s:n,s:n,s:s,s:n}",
-			    "id", id, "ticket", tid, "tenant", json_object_get(ticket, "tenant"),
-			    "scope", scope, "subscription", lb_str_eq(scope, "subscription") ? sub : NULL,
-			    "hosts", json_object_get(body, "hosts"), "access",
-			    json_object_get(body, "access"), "duration", dur, "justification",
-			    json_object_get(body, "justification"), "state", LB_RS_CUSTOMER_NOTIFIED,
-			    "requester", r->who.id, "requester_login",
-			    json_object_get(r->who.obj, "login"), "created_at", now, "updated_at",
-			    now, "internal_approved_by", "approved_by", "approved_at",
-			    "grant_expires_at", "pending_expires_at", pend, "decision_reason");
-	json_object_set_new(tx->out, "state", json_string(state));
+	lb_time_format(r->now + r->gw->cfg.pending_ttl * 1000, pend, sizeof(pend));
+	row = json_pack("{s:s,s:s,s:O,s:s,s:s?,s:O,s:O,s:s,s:O,s:s,s:s,s:O,s:s,s:s,"
+			"s:n,s:n,s:n,s:n,s:s,s:n}",
+			"id", id, "ticket", lb_json_str(body, "ticket"), "tenant",
+			json_object_get(c->ticket, "tenant"), "scope", scope, "subscription",
+			lb_str_eq(scope, "subscription") ? lb_json_str(body, "subscription") : NULL,
+			"hosts", json_object_get(body, "hosts"), "access",
+			json_object_get(body, "access"), "duration", dur, "justification",
+			json_object_get(body, "justification"), "state", state, "requester",
+			r->who.id, "requester_login", json_object_get(r->who.obj, "login"),
+			"created_at", now, "updated_at", now, "internal_approved_by",
+			"approved_by", "approved_at", "grant_expires_at", "pending_expires_at",
+			pend, "decision_reason");
 	/* an extension (POST /v1/requests/{id}/extend) names the request it extends */
-	lb_json_set_str_or_null(tx->out, "extends", lb_json_str(body, "extends"));
-	json_object_set_new(tx->out, "grant_starts_at", json_null());
-	if (auto_approve && (rc = grant_fields(s, tx->out, tx->out, r->now, NULL)) != GW_DB_OK)
-		goto out;
-	/* its sessions are looked at once its grant ends (sweep_lost_sessions) */
-	json_object_set_new(tx->out, "sessions_checked", json_false());
-	json_object_set_new(tx->out, "approvals", json_array());
-	json_object_set_new(tx->out, "break_glass", json_boolean(break_glass));
-	lb_json_set_str_or_null(tx->out, "review", break_glass ? "pending" : NULL);
-	rc = s->insert(s->cls, &gw_k_requests, tx->out);
-	json_object_del(tx->out, "sessions_checked");
-	if (rc != GW_DB_OK)
-		goto out;
+	lb_json_set_str_or_null(row, "extends", lb_json_str(body, "extends"));
+	json_object_set_new(row, "grant_starts_at", json_null());
+	return row;
+}
+
+/* The audit events of the creation (create, then break_glass or the automatic approve) and
+ * its notifications, in the creating transaction. */
+static enum gw_db create_record(struct gw_tx *tx, const struct create_ctx *c, const char *state,
+				const char *dur, int auto_approve)
+{
+	struct gw_req *r = tx->r;
+	struct gw *gw = r->gw;
+	json_t *body = tx->body;
+	enum gw_db rc;
+
 	rc = request_event(gw, tx->out, "create", r->who.id,
-			   json_pack("{s:s,s:s,s:O,s:O,s:s,s:O,s:b}", "state", state, "ticket", tid,
-				     "hosts", json_object_get(body, "hosts"), "access",
+			   json_pack("{s:s,s:s,s:O,s:O,s:s,s:O,s:b}", "state", state, "ticket",
+				     lb_json_str(body, "ticket"), "hosts",
+				     json_object_get(body, "hosts"), "access",
 				     json_object_get(body, "access"), "duration", dur,
 				     "justification", json_object_get(body, "justification"),
-				     "mfa", mfa));
-	if (rc == GW_DB_OK && break_glass) {
+				     "mfa", c->mfa));
+	if (rc == GW_DB_OK && c->break_glass) {
 		rc = request_event(gw, tx->out, "break_glass", r->who.id,
 				   json_pack("{s:s,s:s,s:O,s:b}", "duration", dur, "review", "pending",
 					     "justification", json_object_get(body, "justification"),
-					     "mfa", mfa));
+					     "mfa", c->mfa));
 		gw_tx_changed(tx, lb_json_str(tx->out, "tenant"));
 	} else if (rc == GW_DB_OK && auto_approve) {
 		rc = request_event(gw, tx->out, "approve", NULL,
@@ -249,24 +267,72 @@ static enum gw_db request_create_tx(struct gw_tx *tx)
 	/* break-glass: every designated approver and provider admin is told in this same
 	 * transaction (the outbox row commits with the grant, before any login can use it) */
 	if (rc == GW_DB_OK)
-		rc = break_glass ? gw_notify_request(gw, tx->out, "request.break_glass")
-				 : notify_state(gw, tx->out);
-	if (rc == GW_DB_OK && !auto_approve) {
-		/* an approval needs a running elevation (no_elevation): say so now, not after
-		 * the customer has been asked */
-		int elevated = 0;
-		rc = engineer_elevated(tx, tx->out, &elevated);
-		if (rc == GW_DB_OK && !elevated)
-			json_object_set_new(tx->out, "warnings",
-					    json_pack("[s]", "no_elevation: you have no running "
-						      "elevation; activate one now ('lockboxctl "
-						      "elevate'), or the approvers cannot approve "
-						      "this request"));
-	}
+		rc = c->break_glass ? gw_notify_request(gw, tx->out, "request.break_glass")
+				    : notify_state(gw, tx->out);
+	return rc;
+}
+
+/* An approval needs a running elevation (no_elevation): say so now, not after the customer
+ * has been asked. */
+static enum gw_db create_warn_no_elevation(struct gw_tx *tx)
+{
+	int elevated = 0;
+	enum gw_db rc = engineer_elevated(tx, tx->out, &elevated);
+	if (rc == GW_DB_OK && !elevated)
+		json_object_set_new(tx->out, "warnings",
+				    json_pack("[s]", "no_elevation: you have no running "
+					      "elevation; activate one now ('lockboxctl "
+					      "elevate'), or the approvers cannot approve "
+					      "this request"));
+	return rc;
+}
+
+static enum gw_db request_create_tx(struct gw_tx *tx)
+{
+	struct gw_store *s = tx->r->gw->store;
+	json_t *body = tx->body;
+	const char *tid = lb_json_str(body, "ticket"), *scope = lb_json_str(body, "scope");
+	const char *sub = lb_json_str(body, "subscription"), *state;
+	struct create_ctx c = {NULL, NULL, NULL, 0, 0, 0};
+	char dur[32];
+	int auto_approve;
+	enum gw_db rc;
+
+	c.break_glass = json_is_true(json_object_get(body, "break_glass"));
+	lb_duration_parse(lb_json_str(body, "duration"), &c.secs);
+	if ((rc = create_check_mfa(tx, &c)) != GW_DB_OK ||
+	    (rc = create_load_ticket(tx, tid, &c)) != GW_DB_OK)
+		goto out;
+	if (lb_str_eq(scope, "subscription") &&
+	    (rc = create_check_subscription(tx, tid, sub, &c)) != GW_DB_OK)
+		goto out;
+	if ((rc = hosts_in_scope(tx, lb_json_str(c.ticket, "tenant"), scope, sub,
+				 json_object_get(body, "hosts"))) != GW_DB_OK)
+		goto out;
+	if (c.break_glass && (rc = create_check_break_glass(tx, &c)) != GW_DB_OK)
+		goto out;
+	state = create_initial_state(&tx->r->gw->cfg, scope, &c, &auto_approve);
+	lb_duration_format(c.secs, dur, sizeof(dur));
+	tx->out = create_row(tx, &c, state, dur);
+	if (auto_approve &&
+	    (rc = grant_fields(s, tx->out, tx->out, tx->r->now, NULL)) != GW_DB_OK)
+		goto out;
+	/* its sessions are looked at once its grant ends (sweep_lost_sessions) */
+	json_object_set_new(tx->out, "sessions_checked", json_false());
+	json_object_set_new(tx->out, "approvals", json_array());
+	json_object_set_new(tx->out, "break_glass", json_boolean(c.break_glass));
+	lb_json_set_str_or_null(tx->out, "review", c.break_glass ? "pending" : NULL);
+	rc = s->insert(s->cls, &gw_k_requests, tx->out);
+	json_object_del(tx->out, "sessions_checked");
+	if (rc != GW_DB_OK)
+		goto out;
+	rc = create_record(tx, &c, state, dur, auto_approve);
+	if (rc == GW_DB_OK && !auto_approve)
+		rc = create_warn_no_elevation(tx);
 out:
-	json_decref(ticket);
-	json_decref(tenant);
-	json_decref(subo);
+	json_decref(c.ticket);
+	json_decref(c.tenant);
+	json_decref(c.subo);
 	return rc;
 }
 
@@ -580,94 +646,81 @@ static enum gw_db approval_add(struct gw_tx *tx, json_t *req, json_t *fields, co
 	return GW_DB_OK;
 }
 
-static enum gw_db request_decide_tx(struct gw_tx *tx)
+/* Whether the caller may make transition T on REQ, in its effective STATE, now: they see
+ * it, their roles allow it, it is not their own request, its state allows it, the reason
+ * is there when needed and, for an approval, the requester holds a running elevation. */
+static enum gw_db decide_check_allowed(struct gw_tx *tx, const struct gw_transition *t,
+				       json_t *req, const char *state, const char *reason)
+{
+	struct gw_req *r = tx->r;
+	int elevated = 0;
+	enum gw_db rc;
+
+	if (!gw_may_read_request(&r->who, req))
+		return gw_tx_fail(tx, "not_found", "no request %s", r->args[0]);
+	if (!gw_request_may_act(&r->who, t, req, state))
+		return gw_tx_fail(tx, "forbidden", "your roles do not let you %s this request",
+				  t->action);
+	if (gw_transition_is_approval(t) && lb_str_eq(lb_json_str(req, "requester"), r->who.id))
+		return gw_tx_fail(tx, "self_approval", "nobody decides on their own request");
+	if (!gw_transition_from(t, state))
+		return gw_tx_fail(tx, "wrong_state", "request %s is %s; cannot %s it", r->args[0],
+				  state, t->action);
+	if (t->reason_required && !reason)
+		return gw_tx_fail(tx, "missing_field", "'reason' is required to %s", t->action);
+	if (!lb_str_eq(t->action, "approve"))
+		return GW_DB_OK;
+	if ((rc = engineer_elevated(tx, req, &elevated)) != GW_DB_OK)
+		return rc;
+	if (!elevated)
+		return gw_tx_fail(tx, "no_elevation",
+				  "%s has no running elevation, so this approval could never be used "
+				  "(a login needs an elevation activated before the approval): ask "
+				  "them to run 'lockboxctl elevate', then approve",
+				  lb_json_str(req, "requester_login"));
+	return GW_DB_OK;
+}
+
+/* The fields transition T changes in REQ, into FIELDS: the new state and, for an internal
+ * approval of a tenant with lockbox disabled, the grant (*AUTO_APPROVE); for an approval,
+ * the approvals so far (*PARTIAL while more are needed). */
+static enum gw_db decide_fields(struct gw_tx *tx, const struct gw_transition *t, json_t *req,
+				const char *now, const char *reason, json_t *fields,
+				int *auto_approve, int *partial)
 {
 	struct gw_req *r = tx->r;
 	struct gw_store *s = r->gw->store;
-	const struct gw_transition *t = tx->arg;
-	const char *reason = lb_json_str(tx->body, "reason"), *to = t->to;
-	char now[LB_TIME_BUFLEN], state[32];
-	json_t *req = NULL, *fields, *tenant = NULL, *details;
-	int auto_approve = 0, mfa = 0, partial = 0;
-	enum gw_db rc;
+	json_t *tenant = NULL;
+	enum gw_db rc = GW_DB_OK;
 
-	rc = s->get(s->cls, &gw_k_requests, "id", r->args[0], &req);
-	if (rc == GW_DB_NOT_FOUND)
-		return gw_tx_fail(tx, "not_found", "no request %s", r->args[0]);
-	if (rc != GW_DB_OK)
-		return rc;
-	/* a copy: the row's own state string is replaced below */
-	snprintf(state, sizeof(state), "%s", gw_request_effective_state(req, r->now));
-	if (!gw_may_read_request(&r->who, req)) {
-		rc = gw_tx_fail(tx, "not_found", "no request %s", r->args[0]);
-		goto out;
-	}
-	if (!gw_request_may_act(&r->who, t, req, state)) {
-		rc = gw_tx_fail(tx, "forbidden", "your roles do not let you %s this request", t->action);
-		goto out;
-	}
-	if (gw_transition_is_approval(t) && lb_str_eq(lb_json_str(req, "requester"), r->who.id)) {
-		rc = gw_tx_fail(tx, "self_approval", "nobody decides on their own request");
-		goto out;
-	}
-	if (!gw_transition_from(t, state)) {
-		rc = gw_tx_fail(tx, "wrong_state", "request %s is %s; cannot %s it", r->args[0], state,
-				t->action);
-		goto out;
-	}
-	if (t->reason_required && !reason) {
-		rc = gw_tx_fail(tx, "missing_field", "'reason' is required to %s", t->action);
-		goto out;
-	}
-	if (lb_str_eq(t->action, "approve")) {
-		int elevated = 0;
-		if ((rc = engineer_elevated(tx, req, &elevated)) != GW_DB_OK)
-			goto out;
-		if (!elevated) {
-			rc = gw_tx_fail(tx, "no_elevation",
-					"%s has no running elevation, so this approval could never be used "
-					"(a login needs an elevation activated before the approval): ask "
-					"them to run 'lockboxctl elevate', then approve",
-					lb_json_str(req, "requester_login"));
-			goto out;
-		}
-	}
-	/* last of the checks: a code is used up only by a decision that can be made */
-	rc = gw_totp_verify(tx, lb_json_str(tx->body, "totp"),
-			    t->approve_mfa && r->gw->cfg.approve_mfa, &mfa);
-	if (rc != GW_DB_OK || tx->err_code)
-		goto out;
-	gw_now_str(r, now);
-	fields = json_pack("{s:s,s:s}", "state", to, "updated_at", now);
 	if (lb_str_eq(t->action, "internal_approve")) {
 		json_object_set_new(fields, "internal_approved_by", json_string(r->who.id));
 		if ((rc = s->get(s->cls, &gw_k_tenants, "id", lb_json_str(req, "tenant"), &tenant)) !=
-		    GW_DB_OK) {
-			json_decref(fields);
-			goto out;
-		}
+		    GW_DB_OK)
+			return rc;
 		if (!json_is_true(json_object_get(tenant, "lockbox_enabled"))) {
-			if ((rc = grant_fields(s, fields, req, r->now, NULL)) != GW_DB_OK) {
-				json_decref(fields);
-				goto out;
-			}
-			auto_approve = 1;
+			rc = grant_fields(s, fields, req, r->now, NULL);
+			*auto_approve = rc == GW_DB_OK;
 		}
+		json_decref(tenant);
 	} else if (lb_str_eq(t->action, "approve")) {
-		rc = approval_add(tx, req, fields, now, reason, &partial);
-		if (rc != GW_DB_OK || tx->err_code) {
-			json_decref(fields);
-			goto out;
-		}
+		rc = approval_add(tx, req, fields, now, reason, partial);
 	}
-	if (reason)
+	if (rc == GW_DB_OK && !tx->err_code && reason)
 		json_object_set_new(fields, "decision_reason", json_string(reason));
-	rc = s->update(s->cls, &gw_k_requests, r->args[0], fields);
-	json_object_update(req, fields);
-	json_decref(fields);
-	if (rc != GW_DB_OK)
-		goto out;
-	details = json_pack("{s:s,s:s}", "from", state, "to", lb_json_str(req, "state"));
+	return rc;
+}
+
+/* The audit events of the decision on REQ (from STATE to its new one), its notifications,
+ * and the change signal to the tenant's hosts. */
+static enum gw_db decide_record(struct gw_tx *tx, const struct gw_transition *t, json_t *req,
+				const char *state, const char *reason, int mfa, int auto_approve,
+				int partial)
+{
+	struct gw_req *r = tx->r;
+	json_t *details = json_pack("{s:s,s:s}", "from", state, "to", lb_json_str(req, "state"));
+	enum gw_db rc;
+
 	if (reason)
 		json_object_set_new(details, "reason", json_string(reason));
 	if (mfa)
@@ -688,10 +741,50 @@ static enum gw_db request_decide_tx(struct gw_tx *tx)
 			     : notify_state(r->gw, req);
 	/* every decision may start or end a grant of the tenant's hosts */
 	gw_tx_changed(tx, lb_json_str(req, "tenant"));
+	return rc;
+}
+
+static enum gw_db request_decide_tx(struct gw_tx *tx)
+{
+	struct gw_req *r = tx->r;
+	struct gw_store *s = r->gw->store;
+	const struct gw_transition *t = tx->arg;
+	const char *reason = lb_json_str(tx->body, "reason");
+	char now[LB_TIME_BUFLEN], state[32];
+	json_t *req = NULL, *fields;
+	int auto_approve = 0, mfa = 0, partial = 0;
+	enum gw_db rc;
+
+	rc = s->get(s->cls, &gw_k_requests, "id", r->args[0], &req);
+	if (rc == GW_DB_NOT_FOUND)
+		return gw_tx_fail(tx, "not_found", "no request %s", r->args[0]);
+	if (rc != GW_DB_OK)
+		return rc;
+	/* a copy: the row's own state string is replaced below */
+	snprintf(state, sizeof(state), "%s", gw_request_effective_state(req, r->now));
+	if ((rc = decide_check_allowed(tx, t, req, state, reason)) != GW_DB_OK || tx->err_code)
+		goto out;
+	/* last of the checks: a code is used up only by a decision that can be made */
+	rc = gw_totp_verify(tx, lb_json_str(tx->body, "totp"),
+			    t->approve_mfa && r->gw->cfg.approve_mfa, &mfa);
+	if (rc != GW_DB_OK || tx->err_code)
+		goto out;
+	gw_now_str(r, now);
+	fields = json_pack("{s:s,s:s}", "state", t->to, "updated_at", now);
+	rc = decide_fields(tx, t, req, now, reason, fields, &auto_approve, &partial);
+	if (rc != GW_DB_OK || tx->err_code) {
+		json_decref(fields);
+		goto out;
+	}
+	rc = s->update(s->cls, &gw_k_requests, r->args[0], fields);
+	json_object_update(req, fields);
+	json_decref(fields);
+	if (rc != GW_DB_OK)
+		goto out;
+	rc = decide_record(tx, t, req, state, reason, mfa, auto_approve, partial);
 	tx->out = json_incref(req);
 out:
 	json_decref(req);
-	json_decref(tenant);
 	return rc;
 }
 

@@ -162,29 +162,14 @@ int lb_http_url_ok(const char *url, char *why, size_t whylen)
 	return ok;
 }
 
-enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *method,
-				    const char *url, const char *body,
-				    struct lb_http_response *resp, char *err, size_t errlen)
+/* The arguments of lb_http_request, checked before anything is set up: LB_HTTP_OK, or the
+ * error with ERR said. */
+static enum lb_http_result request_args_ok(const struct lb_http_opts *o, const char *method,
+					   const char *url, char *err, size_t errlen)
 {
-	char errbuf[CURL_ERROR_SIZE];
 	char why[256];
-	struct body_buf b = {0};
-	struct curl_slist *hdrs = NULL, *tmp;
-	char *auth = NULL;
-	size_t authlen = 0;
-	CURL *h = NULL;
-	CURLcode rc;
-	enum lb_http_result res = LB_HTTP_ERR_INTERNAL;
-	long timeout_ms;
 
-	if (err && errlen)
-		err[0] = '\0';
-	if (resp) {
-		resp->status = 0;
-		resp->body = NULL;
-		resp->len = 0;
-	}
-	if (!o || !method || !url || !resp) {
+	if (!o || !method || !url) {
 		snprintf(err, errlen, "internal error: missing argument");
 		return LB_HTTP_ERR_INTERNAL;
 	}
@@ -201,14 +186,19 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 		snprintf(err, errlen, "token has control characters");
 		return LB_HTTP_ERR_INTERNAL;
 	}
-	timeout_ms = o->timeout_ms > 0 ? (long)(o->timeout_ms > 86400000 ? 86400000 : o->timeout_ms)
-				       : LB_HTTP_DEFAULT_TIMEOUT_MS;
-	b.max = o->max_body ? o->max_body : LB_HTTP_DEFAULT_MAX_BODY;
+	return LB_HTTP_OK;
+}
+
+/* The easy handle: the client's own, reused (its options reset), or a new one; NULL with
+ * ERR said. */
+static CURL *request_handle(const struct lb_http_opts *o, char *err, size_t errlen)
+{
+	CURL *h;
 
 	pthread_once(&global_once, global_init);
 	if (global_rc != CURLE_OK) {
 		snprintf(err, errlen, "curl_global_init failed: %s", curl_easy_strerror(global_rc));
-		return LB_HTTP_ERR_INTERNAL;
+		return NULL;
 	}
 	if (o->client) {
 		if (!o->client->h)
@@ -221,21 +211,27 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 	} else {
 		h = curl_easy_init();
 	}
-	if (!h) {
+	if (!h)
 		snprintf(err, errlen, "curl_easy_init failed");
-		return LB_HTTP_ERR_INTERNAL;
-	}
+	return h;
+}
 
-	errbuf[0] = '\0';
+/* Sets one option of H, or says which one failed and returns -1 from the calling helper. */
 #define SET(opt, val)                                                                   \
 	do {                                                                            \
 		if (curl_easy_setopt(h, opt, val) != CURLE_OK) {                          \
 			snprintf(err, errlen, "curl_easy_setopt(%s) failed", #opt);     \
-			res = LB_HTTP_ERR_INTERNAL;                                     \
-			goto out;                                                       \
+			return -1;                                                      \
 		}                                                                       \
 	} while (0)
 
+/* Where and how H connects: URL, http(s) only and no redirect or proxy, the deadline, TLS
+ * verified against the configured CA (or the system's), the body into B with its cap, and
+ * the connection kept (a client) or not. 0, or -1 with ERR said. */
+static int set_transport(CURL *h, const struct lb_http_opts *o, const char *url,
+			 long timeout_ms, struct body_buf *b, char *errbuf, char *err,
+			 size_t errlen)
+{
 	SET(CURLOPT_ERRORBUFFER, errbuf);
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_URL, url);
@@ -266,9 +262,9 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 		SET(CURLOPT_CAINFO, (char *)NULL);
 		SET(CURLOPT_CAPATH, LB_SYSTEM_CA_DIR);
 	}
-	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b.max);
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->max);
 	SET(CURLOPT_WRITEFUNCTION, write_cb);
-	SET(CURLOPT_WRITEDATA, &b);
+	SET(CURLOPT_WRITEDATA, b);
 	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
 	SET(CURLOPT_USERAGENT, "lockbox/" PACKAGE_VERSION);
 	SET(CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);
@@ -279,74 +275,135 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 	} else {
 		SET(CURLOPT_FORBID_REUSE, 1L);
 	}
+	return 0;
+}
 
-	tmp = curl_slist_append(hdrs, "Accept: application/json");
-	if (!tmp)
-		goto oom;
-	hdrs = tmp;
-	/* no "Expect: 100-continue" round trip */
-	tmp = curl_slist_append(hdrs, "Expect:");
-	if (!tmp)
-		goto oom;
-	hdrs = tmp;
-	if (body) {
-		tmp = curl_slist_append(hdrs, "Content-Type: application/json");
-		if (!tmp)
-			goto oom;
-		hdrs = tmp;
-	}
-	if (o->bearer) {
-		authlen = strlen("Authorization: Bearer ") + strlen(o->bearer) + 1;
-		auth = malloc(authlen);
-		if (!auth)
-			goto oom;
-		snprintf(auth, authlen, "Authorization: Bearer %s", o->bearer);
-		tmp = curl_slist_append(hdrs, auth);
-		if (!tmp)
-			goto oom;
-		hdrs = tmp;
-	}
-	SET(CURLOPT_HTTPHEADER, hdrs);
-
+/* The method and the body (a POST, PUT or DELETE with a body sends it). 0, or -1 with ERR
+ * said. */
+static int set_method(CURL *h, const char *method, const char *body, char *err, size_t errlen)
+{
 	if (strcmp(method, "GET") == 0) {
 		SET(CURLOPT_HTTPGET, 1L);
-	} else {
-		if (strcmp(method, "POST") != 0)
-			SET(CURLOPT_CUSTOMREQUEST, method);
-		if (body || strcmp(method, "DELETE") != 0) {
-			SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? strlen(body) : 0));
-			SET(CURLOPT_POSTFIELDS, body ? body : "");
-		}
+		return 0;
 	}
+	if (strcmp(method, "POST") != 0)
+		SET(CURLOPT_CUSTOMREQUEST, method);
+	if (body || strcmp(method, "DELETE") != 0) {
+		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? strlen(body) : 0));
+		SET(CURLOPT_POSTFIELDS, body ? body : "");
+	}
+	return 0;
+}
 #undef SET
 
-	rc = curl_easy_perform(h);
+/* Appends LINE to *HDRS; -1 when out of memory (*HDRS stays what it was, for the caller to
+ * free). */
+static int add_header(struct curl_slist **hdrs, const char *line)
+{
+	struct curl_slist *tmp = curl_slist_append(*hdrs, line);
+	if (!tmp)
+		return -1;
+	*hdrs = tmp;
+	return 0;
+}
+
+/* The request's headers into *HDRS; the Authorization line is *AUTH (AUTHLEN bytes), which
+ * the caller wipes. -1 when out of memory. */
+static int make_headers(const struct lb_http_opts *o, const char *body,
+			struct curl_slist **hdrs, char **auth, size_t *authlen)
+{
+	if (add_header(hdrs, "Accept: application/json") != 0 ||
+	    /* no "Expect: 100-continue" round trip */
+	    add_header(hdrs, "Expect:") != 0 ||
+	    (body && add_header(hdrs, "Content-Type: application/json") != 0))
+		return -1;
+	if (!o->bearer)
+		return 0;
+	*authlen = strlen("Authorization: Bearer ") + strlen(o->bearer) + 1;
+	*auth = malloc(*authlen);
+	if (!*auth)
+		return -1;
+	snprintf(*auth, *authlen, "Authorization: Bearer %s", o->bearer);
+	return add_header(hdrs, *auth);
+}
+
+/* Sends the request set up on H and takes the answer into RESP (the body from B). */
+static enum lb_http_result perform(CURL *h, struct body_buf *b, const char *errbuf,
+				   struct lb_http_response *resp, char *err, size_t errlen)
+{
+	enum lb_http_result res;
+	CURLcode rc = curl_easy_perform(h);
+
 	if (rc != CURLE_OK) {
-		res = map_curl_error(rc, &b);
+		res = map_curl_error(rc, b);
 		if (res == LB_HTTP_ERR_TOOBIG)
-			snprintf(err, errlen, "response body larger than %zu bytes", b.max);
+			snprintf(err, errlen, "response body larger than %zu bytes", b->max);
 		else
 			snprintf(err, errlen, "%s: %s", lb_http_strerror(res),
 				 errbuf[0] ? errbuf : curl_easy_strerror(rc));
-		goto out;
+		return res;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-	if (!b.data) {
-		b.data = calloc(1, 1);
-		if (!b.data)
-			goto oom;
+	if (!b->data) {
+		b->data = calloc(1, 1);
+		if (!b->data) {
+			snprintf(err, errlen, "out of memory");
+			return LB_HTTP_ERR_INTERNAL;
+		}
 	}
-	resp->body = b.data;
-	resp->len = b.len;
-	b.data = NULL;
-	res = LB_HTTP_OK;
-	goto out;
+	resp->body = b->data;
+	resp->len = b->len;
+	b->data = NULL;
+	return LB_HTTP_OK;
+}
 
-oom:
-	snprintf(err, errlen, "out of memory");
+enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *method,
+				    const char *url, const char *body,
+				    struct lb_http_response *resp, char *err, size_t errlen)
+{
+	char errbuf[CURL_ERROR_SIZE];
+	struct body_buf b = {0};
+	struct curl_slist *hdrs = NULL;
+	char *auth = NULL;
+	size_t authlen = 0;
+	CURL *h;
+	enum lb_http_result res = LB_HTTP_ERR_INTERNAL;
+	long timeout_ms;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (resp) {
+		resp->status = 0;
+		resp->body = NULL;
+		resp->len = 0;
+	} else {
+		snprintf(err, errlen, "internal error: missing argument");
+		return LB_HTTP_ERR_INTERNAL;
+	}
+	if ((res = request_args_ok(o, method, url, err, errlen)) != LB_HTTP_OK)
+		return res;
 	res = LB_HTTP_ERR_INTERNAL;
+	timeout_ms = o->timeout_ms > 0 ? (long)(o->timeout_ms > 86400000 ? 86400000 : o->timeout_ms)
+				       : LB_HTTP_DEFAULT_TIMEOUT_MS;
+	b.max = o->max_body ? o->max_body : LB_HTTP_DEFAULT_MAX_BODY;
+	if (!(h = request_handle(o, err, errlen)))
+		return LB_HTTP_ERR_INTERNAL;
+	errbuf[0] = '\0';
+	if (set_transport(h, o, url, timeout_ms, &b, errbuf, err, errlen) != 0)
+		goto out;
+	if (make_headers(o, body, &hdrs, &auth, &authlen) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK) {
+		snprintf(err, errlen, "curl_easy_setopt(%s) failed", "CURLOPT_HTTPHEADER");
+		goto out;
+	}
+	if (set_method(h, method, body, err, errlen) != 0)
+		goto out;
+	res = perform(h, &b, errbuf, resp, err, errlen);
 out:
-	if (h && !o->client)
+	if (!o->client)
 		curl_easy_cleanup(h);
 	if (hdrs)
 		curl_slist_free_all(hdrs);

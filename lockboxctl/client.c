@@ -153,14 +153,16 @@ int ctl_http(const char *url_base, const char *bearer, const char *ca_file, int6
 	struct lb_http_response r = {0, NULL, 0};
 	enum lb_http_result res;
 	char err[512], *url, *text = NULL;
-	size_t blen = strlen(url_base);
+	/* room for both whole: the join only ever drops the base's trailing slashes */
+	size_t ulen = strlen(url_base) + strlen(path) + 1;
 
 	*out = NULL;
 	*status = 0;
-	while (blen && url_base[blen - 1] == '/')
-		blen--;
-	if (asprintf(&url, "%.*s%s", (int)blen, url_base, path) < 0)
+	url = malloc(ulen);
+	if (!url || lb_url_join(url, ulen, url_base, path) != 0) {
+		free(url);
 		return CTL_FAILED;
+	}
 	if (body && !(text = json_dumps(body, JSON_COMPACT))) {
 		free(url);
 		ctl_err("out of memory");

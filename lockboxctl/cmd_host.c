@@ -221,53 +221,65 @@ static int join_probe(const char *url, const char *token, const char *ca, int64_
 	return rc;
 }
 
-static int host_join(struct ctl *c, struct ctl_args *a)
-{
-	const char *gw = cmd_need(a, "url"), *tok_arg;
-	const char *conf = ctl_arg(a, "config") ? ctl_arg(a, "config") : HOST_CONF_DEFAULT;
-	const char *tfile = ctl_arg(a, "token-file") ? ctl_arg(a, "token-file") : HOST_TOKEN_DEFAULT;
-	char why[512], stamp[LB_TIME_BUFLEN], *token = NULL, *ca = NULL, *tabs = NULL, *text = NULL;
-	char *tline = NULL, *alog = NULL, host[256] = "";
+/* What host join writes, from its arguments: the gateway URL, the host token, the absolute
+ * paths of the CA file, the token file and the audit log, and the enrolled name the probe
+ * learned (host_id). */
+struct join {
+	const char *url;
+	char *token, *ca, *tabs, *alog;
 	int64_t timeout;
-	int rc = CTL_FAILED;
+	char host[256];
+};
 
-	if (!gw || !(tok_arg = cmd_need(a, "host-token")))
+static void join_free(struct join *j)
+{
+	if (j->token) {
+		lb_wipe(j->token, strlen(j->token));
+		free(j->token);
+	}
+	free(j->ca);
+	free(j->tabs);
+	free(j->alog);
+}
+
+/* Checks host join's arguments into J; CTL_OK, or the status after saying what is wrong. */
+static int join_read_args(struct ctl *c, struct ctl_args *a, struct join *j)
+{
+	const char *tfile = ctl_arg(a, "token-file") ? ctl_arg(a, "token-file") : HOST_TOKEN_DEFAULT;
+	const char *tok_arg;
+	char why[512];
+
+	if (!(j->url = cmd_need(a, "url")) || !(tok_arg = cmd_need(a, "host-token")))
 		return CTL_USAGE;
-	if (lb_url_check(gw, why, sizeof(why)) != 0)
-		return ctl_usage(a, "--url %s: %s", gw, why);
-	timeout = 10;
-	if (c->flag_timeout && ctl_duration_why(c->flag_timeout, &timeout, why, sizeof(why)))
+	if (lb_url_check(j->url, why, sizeof(why)) != 0)
+		return ctl_usage(a, "--url %s: %s", j->url, why);
+	j->timeout = 10;
+	if (c->flag_timeout && ctl_duration_why(c->flag_timeout, &j->timeout, why, sizeof(why)))
 		return ctl_usage(a, "--timeout: %s", why);
-	token = ctl_secret_arg(tok_arg);
-	if (!token || strncmp(token, "lbh_", 4) != 0 || !lb_str_clean(token) ||
-	    strchr(token, ' ')) {
-		rc = ctl_usage(a, "--host-token: expected a host token (lbh_...)");
-		goto out;
-	}
+	j->token = ctl_secret_arg(tok_arg);
+	if (!j->token || strncmp(j->token, "lbh_", 4) != 0 || !lb_str_clean(j->token) ||
+	    strchr(j->token, ' '))
+		return ctl_usage(a, "--host-token: expected a host token (lbh_...)");
 	if (ctl_arg(a, "ca-file")) {
-		if (access(ctl_arg(a, "ca-file"), R_OK) != 0) {
-			rc = ctl_usage(a, "--ca-file %s: %s", ctl_arg(a, "ca-file"), strerror(errno));
-			goto out;
-		}
-		ca = realpath(ctl_arg(a, "ca-file"), NULL);
+		if (access(ctl_arg(a, "ca-file"), R_OK) != 0)
+			return ctl_usage(a, "--ca-file %s: %s", ctl_arg(a, "ca-file"), strerror(errno));
+		j->ca = realpath(ctl_arg(a, "ca-file"), NULL);
 	}
-	if (!(tabs = abs_path(tfile)))
-		goto out;
-	if (ctl_arg(a, "audit-log") && !(alog = abs_path(ctl_arg(a, "audit-log"))))
-		goto out;
-	if (!lb_str_clean(gw) || !lb_str_clean(tabs) || (ca && !lb_str_clean(ca)) ||
-	    (alog && !lb_str_clean(alog))) {
-		rc = ctl_usage(a, "control characters in a URL or path");
-		goto out;
-	}
-	if (geteuid() != 0)
-		ctl_err("warning: not running as root: the files will belong to uid %u",
-			(unsigned)geteuid());
-	if (!ctl_flag(a, "no-check")) {
-		rc = join_probe(gw, token, ca, timeout, host, sizeof(host));
-		if (rc != CTL_OK)
-			goto out;
-	}
+	if (!(j->tabs = abs_path(tfile)))
+		return CTL_FAILED;
+	if (ctl_arg(a, "audit-log") && !(j->alog = abs_path(ctl_arg(a, "audit-log"))))
+		return CTL_FAILED;
+	if (!lb_str_clean(j->url) || !lb_str_clean(j->tabs) || (j->ca && !lb_str_clean(j->ca)) ||
+	    (j->alog && !lb_str_clean(j->alog)))
+		return ctl_usage(a, "control characters in a URL or path");
+	return CTL_OK;
+}
+
+/* The host config's text (pam_lockbox.conf), or NULL. */
+static char *join_conf_text(const struct join *j)
+{
+	char stamp[LB_TIME_BUFLEN], *text;
+
 	lb_time_format(lb_time_now_ms(), stamp, sizeof(stamp));
 	if (asprintf(&text,
 		     "# pam_lockbox.conf: written by lockboxctl host join at %s\n"
@@ -279,35 +291,56 @@ static int host_join(struct ctl *c, struct ctl_args *a)
 		     "# gated_group = lockbox-engineers\n"
 		     "# exempt_users =\n"
 		     "# timeout = 5s\n",
-		     stamp, gw, host[0] ? "host_id = " : "# host_id = ",
-		     host[0] ? host : "(the enrolled name; unknown: written with --no-check)",
-		     ca ? "ca_file = " : "# ca_file = ", ca ? ca : "(the system CA store)",
-		     tabs, alog ? "audit_log = " : "# audit_log = ", alog ? alog : HOST_AUDIT_DEFAULT) < 0) {
-		text = NULL;
-		goto out;
+		     stamp, j->url, j->host[0] ? "host_id = " : "# host_id = ",
+		     j->host[0] ? j->host : "(the enrolled name; unknown: written with --no-check)",
+		     j->ca ? "ca_file = " : "# ca_file = ", j->ca ? j->ca : "(the system CA store)",
+		     j->tabs, j->alog ? "audit_log = " : "# audit_log = ",
+		     j->alog ? j->alog : HOST_AUDIT_DEFAULT) < 0)
+		return NULL;
+	return text;
+}
+
+/* Writes the token file (0600), then the config (0644) that names it. */
+static int join_write_files(const struct join *j, const char *conf)
+{
+	char *text = join_conf_text(j), *tline = NULL;
+	int rc = CTL_FAILED;
+
+	if (!text)
+		return CTL_FAILED;
+	if (asprintf(&tline, "%s\n", j->token) < 0) {
+		free(text);
+		return CTL_FAILED;
 	}
-	if (asprintf(&tline, "%s\n", token) < 0) {
-		tline = NULL;
-		goto out;
+	if (write_file_atomic(j->tabs, tline, 0600) == 0 && write_file_atomic(conf, text, 0644) == 0) {
+		fprintf(stderr, "lockboxctl: wrote %s (0644) and %s (0600)\n", conf, j->tabs);
+		rc = CTL_OK;
 	}
-	rc = CTL_FAILED;
-	if (write_file_atomic(tabs, tline, 0600) != 0 || write_file_atomic(conf, text, 0644) != 0)
-		goto out;
-	fprintf(stderr, "lockboxctl: wrote %s (0644) and %s (0600)\n", conf, tabs);
-	rc = CTL_OK;
-out:
-	if (token) {
-		lb_wipe(token, strlen(token));
-		free(token);
-	}
-	if (tline) {
-		lb_wipe(tline, strlen(tline));
-		free(tline);
-	}
-	free(ca);
-	free(tabs);
-	free(alog);
+	lb_wipe(tline, strlen(tline));
+	free(tline);
 	free(text);
+	return rc;
+}
+
+static int host_join(struct ctl *c, struct ctl_args *a)
+{
+	const char *conf = ctl_arg(a, "config") ? ctl_arg(a, "config") : HOST_CONF_DEFAULT;
+	struct join j;
+	int rc;
+
+	memset(&j, 0, sizeof(j));
+	rc = join_read_args(c, a, &j);
+	if (rc != CTL_OK)
+		goto out;
+	if (geteuid() != 0)
+		ctl_err("warning: not running as root: the files will belong to uid %u",
+			(unsigned)geteuid());
+	if (!ctl_flag(a, "no-check") &&
+	    (rc = join_probe(j.url, j.token, j.ca, j.timeout, j.host, sizeof(j.host))) != CTL_OK)
+		goto out;
+	rc = join_write_files(&j, conf);
+out:
+	join_free(&j);
 	return rc;
 }
 
