@@ -134,8 +134,9 @@ int lbpam_emit(const struct lbpam_ctx *x, const struct lbpam_event *e);
 
 /* ---- the steps of the hooks (lbpam_decide.c) ---- */
 
-/* What account leaves for the session hooks of the same PAM handle (pam_set_data). */
-struct lbpam_grant {
+/* The allowed login as account leaves it for the session hooks of the same PAM handle
+ * (pam_set_data): which decision, request and access window (not a role "grant"). */
+struct lbpam_allowed {
 	char decision_id[40];
 	char request[80];
 	char grant_expires_at[40];
@@ -157,13 +158,13 @@ int lbpam_is_gated(const struct lbpam_ctx *x, char *err, size_t errlen);
 void lbpam_fail(struct lbpam_decision *d, enum lbpam_result r, const char *why);
 /* Asks the agent within what is left of the deadline. */
 void lbpam_ask(const struct lbpam_ctx *x, struct lbpam_decision *d);
-/* Logs access.check.allow/deny, tells the user (unless PAM_SILENT), keeps the grant for the
- * session hooks. Returns the PAM code: PAM_SUCCESS only for an allow. */
+/* Logs access.check.allow/deny, tells the user (unless PAM_SILENT), keeps the allowed login
+ * for the session hooks. Returns the PAM code: PAM_SUCCESS only for an allow. */
 int lbpam_conclude(struct lbpam_ctx *x, struct lbpam_decision *d, int flags);
-/* The grant account kept in this PAM handle, or NULL. */
-const struct lbpam_grant *lbpam_grant_get(pam_handle_t *pamh);
+/* The allowed login account kept in this PAM handle, or NULL. */
+const struct lbpam_allowed *lbpam_allowed_get(pam_handle_t *pamh);
 /* Records session.start (OPEN) or session.end. Returns PAM_SUCCESS, or PAM_SESSION_ERR when a
  * start could not be made durable on the host. */
-int lbpam_session_event(const struct lbpam_ctx *x, const struct lbpam_grant *g, int open);
+int lbpam_session_event(const struct lbpam_ctx *x, const struct lbpam_allowed *g, int open);
 
 #endif

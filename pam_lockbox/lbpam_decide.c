@@ -145,7 +145,7 @@ void lbpam_ask(const struct lbpam_ctx *x, struct lbpam_decision *d)
 
 int lbpam_conclude(struct lbpam_ctx *x, struct lbpam_decision *d, int flags)
 {
-	struct lbpam_grant *g;
+	struct lbpam_allowed *g;
 	struct lbpam_event ev;
 	char msg[PAM_MAX_MSG_SIZE];
 	int rc, logged = -1;
@@ -215,7 +215,7 @@ int lbpam_conclude(struct lbpam_ctx *x, struct lbpam_decision *d, int flags)
 	return rc;
 }
 
-const struct lbpam_grant *lbpam_grant_get(pam_handle_t *pamh)
+const struct lbpam_allowed *lbpam_allowed_get(pam_handle_t *pamh)
 {
 	const void *data = NULL;
 	if (pam_get_data(pamh, DATA_DECISION, &data) != PAM_SUCCESS)
@@ -223,7 +223,7 @@ const struct lbpam_grant *lbpam_grant_get(pam_handle_t *pamh)
 	return data;
 }
 
-int lbpam_session_event(const struct lbpam_ctx *x, const struct lbpam_grant *g, int open)
+int lbpam_session_event(const struct lbpam_ctx *x, const struct lbpam_allowed *g, int open)
 {
 	const void *data = NULL;
 	/* "tty" means what it means in access.check.*: PAM_TTY when the decision was asked

@@ -81,7 +81,7 @@ out:
 static int session(pam_handle_t *pamh, int flags, int argc, const char **argv, int open)
 {
 	const char *hook = open ? "open_session_result" : "close_session_result";
-	const struct lbpam_grant *g;
+	const struct lbpam_allowed *g;
 	struct lbpam_conf conf;
 	struct lbpam_ctx x;
 	char err[256];
@@ -112,7 +112,7 @@ static int session(pam_handle_t *pamh, int flags, int argc, const char **argv, i
 	}
 	if (gated < 0)
 		lbpam_log_error(&x, hook, err); /* record the session anyway */
-	g = lbpam_grant_get(pamh);
+	g = lbpam_allowed_get(pamh);
 	if (open && !g) {
 		/* account ran in another process (sshd's keyboard-interactive child, a forking
 		 * xrdp-sesman) or not at all: decide here, so no gated session opens without a
@@ -123,7 +123,7 @@ static int session(pam_handle_t *pamh, int flags, int argc, const char **argv, i
 			rc = PAM_SESSION_ERR;
 			goto out;
 		}
-		g = lbpam_grant_get(pamh);
+		g = lbpam_allowed_get(pamh);
 	}
 	rc = lbpam_session_event(&x, g, open);
 out:
