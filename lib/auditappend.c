@@ -113,25 +113,9 @@ static int make_parent_dir(const char *path, char *err, size_t errlen)
 	return rc;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
+/* Writes the N iovecs (LEN bytes in all) with as few calls as the kernel allows. */
+static int writev_all(int fd, struct iovec *iov, int n, size_t len)
 {
-	while (len) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Writes the iovecs (LEN bytes in all) with as few calls as the kernel allows. */
-static int writev_all(int fd, struct iovec *iov, size_t len)
-{
-	int n = 2;
 	while (len) {
 		ssize_t w = writev(fd, iov, n);
 		if (w < 0) {
@@ -290,7 +274,8 @@ static enum lb_auditlog_result append_line(const char *path, const char *line, s
 			snprintf(err, errlen, "%s: read: %s", path, strerror(errno));
 			goto out;
 		}
-		if (last != '\n' && write_all(fd, "\n", 1) != 0) {
+		struct iovec nl = {(void *)"\n", 1};
+		if (last != '\n' && writev_all(fd, &nl, 1, 1) != 0) {
 			snprintf(err, errlen, "%s: write: %s", path, strerror(errno));
 			goto out;
 		}
@@ -301,7 +286,7 @@ static enum lb_auditlog_result append_line(const char *path, const char *line, s
 		*start = st.st_size;
 		*end = *start + (off_t)len + 1;
 	}
-	if (writev_all(fd, iov, len + 1) != 0 || (sync && fsync(fd) != 0)) {
+	if (writev_all(fd, iov, 2, len + 1) != 0 || (sync && fsync(fd) != 0)) {
 		snprintf(err, errlen, "%s: write: %s", path, strerror(errno));
 		goto out;
 	}

@@ -58,6 +58,17 @@ except Exception as e:  # noqa: BLE001
     T.done()
 
 
+def read_answer(s):
+    """One answer line from the agent on the connected socket S, parsed."""
+    data = b""
+    while not data.endswith(b"\n") and len(data) < 1 << 16:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    return json.loads(data.decode())
+
+
 def ask(user, service="sshd", timeout=5.0):
     """The agent's answer to a check over its socket (as the module asks)."""
     q = json.dumps({"op": "check", "user": user, "service": service}).encode() + b"\n"
@@ -65,13 +76,7 @@ def ask(user, service="sshd", timeout=5.0):
         s.settimeout(timeout)
         s.connect(h.agent_socket)
         s.sendall(q)
-        data = b""
-        while not data.endswith(b"\n") and len(data) < 1 << 16:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
-    return json.loads(data.decode())
+        return read_answer(s)
 
 
 def grant(user, access="ssh", duration="1h"):
@@ -162,14 +167,9 @@ try:
         slow.sendall(q[:10])
         time.sleep(0.05)
         slow.sendall(q[10:])
-        data = b""
-        while not data.endswith(b"\n") and len(data) < 1 << 16:
-            b = slow.recv(65536)
-            if not b:
-                break
-            data += b
+        got = read_answer(slow)
         slow.close()
-        T.eq(json.loads(data.decode()).get("decision"), "allow",
+        T.eq(got.get("decision"), "allow",
              "a question sent in two parts 50 ms apart is answered (by a worker)")
         t0 = time.monotonic()
         closed = 0
