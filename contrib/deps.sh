@@ -6,6 +6,8 @@ pkgs=(
   build-essential autoconf automake libtool pkg-config git ca-certificates
   libpam0g-dev libcurl4-openssl-dev libjansson-dev libssh-dev libmicrohttpd-dev
   libsqlite3-dev libpq-dev libssl-dev libsystemd-dev
+  # tests: a private PostgreSQL cluster (initdb, pg_ctl) for the PostgreSQL store
+  postgresql
   libpamtest0-dev libpam-wrapper libnss-wrapper libcmocka-dev pamtester
   openssh-server openssh-client python3 python3-aiosmtpd openssl curl sqlite3 util-linux iproute2 procps
   libqrencode-dev oathtool
@@ -34,6 +36,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   # (listening on 3389 on every interface); stop it and keep it from starting at boot
   if [[ " ${missing[*]} " == *" xrdp "* ]] && [ -d /run/systemd/system ]; then
     systemctl disable --now xrdp.service xrdp-sesman.service >/dev/null 2>&1 || true
+  fi
+  # likewise postgresql, wanted for the tests' own clusters only: its postinst starts a
+  # cluster on :5432 (the tests never use it)
+  if [[ " ${missing[*]} " == *" postgresql "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now postgresql.service >/dev/null 2>&1 || true
   fi
   # likewise prometheus, wanted for promtool only: its postinst starts a server on :9090
   if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then

@@ -433,9 +433,9 @@ static void usage(FILE *out)
 static int make_db_dir(const char *uri)
 {
 	char *path, *slash;
-	if (strncmp(uri, "sqlite://", 9) != 0)
+	if (!gw_store_uri_file(uri))
 		return 0;
-	path = strdup(uri + 9);
+	path = strdup(gw_store_uri_file(uri));
 	if (!path)
 		return -1;
 	slash = strrchr(path, '/');
@@ -458,10 +458,10 @@ static void warn_db_modes(const char *uri)
 	char path[4096];
 	struct stat st;
 
-	if (strncmp(uri, "sqlite://", 9) != 0)
+	if (!gw_store_uri_file(uri))
 		return;
 	for (size_t i = 0; suffixes[i]; i++) {
-		if ((size_t)snprintf(path, sizeof(path), "%s%s", uri + 9, suffixes[i]) >=
+		if ((size_t)snprintf(path, sizeof(path), "%s%s", gw_store_uri_file(uri), suffixes[i]) >=
 			    sizeof(path) ||
 		    stat(path, &st) != 0)
 			continue;

@@ -246,9 +246,11 @@ struct gw_event {
 	const char *id;   /* NULL: a new UUID */
 	const char *time; /* NULL: now */
 };
-enum gw_db gw_audit_emit(struct gw *gw, const struct gw_event *e, char id_out[37]);
-struct gw_tx;
-enum gw_db gw_directory_event(struct gw_tx *tx, const char *type, const char *tenant,
+/* Appends E to the audit chain inside T (a write transaction). */
+enum gw_db gw_audit_emit(struct gw *gw, struct gw_txn *t, const struct gw_event *e,
+			 char id_out[37]);
+struct gw_call;
+enum gw_db gw_directory_event(struct gw_call *call, const char *type, const char *tenant,
 			      json_t *details);
 
 enum gw_db gw_audit_verify_chain(struct gw *gw, json_t **result);
@@ -279,32 +281,36 @@ void gw_sweeper_stop(void);
 /* Wakes it before its interval (checkpoint_every reached). */
 void gw_sweeper_wake(void);
 /* Records session.lost for the sessions of REQ whose end the host never sent. */
-enum gw_db gw_sessions_reconcile(struct gw *gw, const json_t *req, const char *why);
+enum gw_db gw_sessions_reconcile(struct gw *gw, struct gw_txn *t, const json_t *req,
+				  const char *why);
 
-/* One transaction per handler: the body fills OUT or fails with an API error code; the
- * reply is sent only once the transaction's outcome is known. */
-struct gw_tx {
+/* A handler's call: its request and its reply, made by one store transaction. The body fills
+ * OUT or fails with an API error code; the reply is sent only once the transaction's outcome
+ * is known. */
+struct gw_call {
 	struct gw_req *r;
+	struct gw_txn *txn; /* the transaction the body runs in (set by gw_call_run) */
+	enum gw_db rc;      /* its outcome, once gw_call_run returned */
 	json_t *body; /* parsed request body (not owned) */
 	json_t *out;  /* reply object (owned; sent on success) */
 	const char *err_code;
 	char err_msg[384];
 	const char *what; /* resource name for not-found replies */
 	const void *arg;  /* handler-specific input */
-	/* tenants whose change version gw_tx_run bumps once the transaction committed (a set,
+	/* tenants whose change version gw_call_run bumps once the transaction committed (a set,
 	 * owned): an agent woken before the commit would re-check, still be allowed, and not
 	 * be woken again */
 	json_t *changed;
 };
-typedef enum gw_db (*gw_tx_fn)(struct gw_tx *tx);
-enum gw_db gw_tx_fail(struct gw_tx *tx, const char *code, const char *fmt, ...)
+typedef enum gw_db (*gw_call_body)(struct gw_call *call);
+enum gw_db gw_call_fail(struct gw_call *call, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* A refusal that keeps what the body wrote: sets the error like gw_tx_fail but returns
- * GW_DB_OK, so that gw_tx_run commits and then replies the error (a wrong TOTP code must
+/* A refusal that keeps what the body wrote: sets the error like gw_call_fail but returns
+ * GW_DB_OK, so that gw_call_run commits and then replies the error (a wrong TOTP code must
  * count although the call it came with fails). The body returns at once after it. */
-enum gw_db gw_tx_refuse(struct gw_tx *tx, const char *code, const char *fmt, ...)
+enum gw_db gw_call_refuse(struct gw_call *call, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-enum MHD_Result gw_tx_run(struct gw_tx *tx, int write, gw_tx_fn fn, unsigned ok_status);
+enum MHD_Result gw_call_run(struct gw_call *call, int write, gw_call_body fn, unsigned ok_status);
 
 /* The change signal agents long-poll (gw_changes.c, DESIGN.md "Live sessions"): a version
  * per tenant, in memory, that starts at the gateway's start time in ms and grows with every
@@ -319,11 +325,11 @@ int64_t gw_changes_version(const char *tenant);
 /* What changes a tenant, marked inside the transaction that makes the change: every request
  * decision and an approval at create (gw_requests.c), host disable (gw_hosts.c), role
  * removal (gw_users.c); the sweeper bumps after its own commits. A user disable, when it
- * comes, marks gw_tx_changed_user_grants like role removal. */
+ * comes, marks gw_call_changed_user_grants like role removal. */
 /* Marks TENANT (NULL or "" ignored) as changed by TX; bumped after its commit. */
-void gw_tx_changed(struct gw_tx *tx, const char *tenant);
+void gw_call_changed(struct gw_call *call, const char *tenant);
 /* Marks the tenants where USER holds an approved grant. */
-enum gw_db gw_tx_changed_user_grants(struct gw_tx *tx, const char *user);
+enum gw_db gw_call_changed_user_grants(struct gw_call *call, const char *user);
 /* The access handler's calls for a parked poll: the answer after resume, the cleanup. */
 enum MHD_Result gw_changes_answer(struct gw_req *r);
 void gw_changes_forget(struct gw_req *r);
@@ -338,11 +344,11 @@ void gw_totp_key_free(struct gw *gw);
 /* Checks the caller's TOTP CODE (NULL: none given) inside TX. No code: fails mfa_required
  * when REQUIRED, else passes unverified. A code is verified whether required or not: a good
  * one is used up (its step recorded) and sets *VERIFIED; a reused one fails totp_invalid, a
- * locked TOTP totp_locked; a wrong one is counted and refused with gw_tx_refuse (the count
- * commits). The caller returns when the result is not GW_DB_OK or tx->err_code is set. */
-enum gw_db gw_totp_verify(struct gw_tx *tx, const char *code, int required, int *verified);
+ * locked TOTP totp_locked; a wrong one is counted and refused with gw_call_refuse (the count
+ * commits). The caller returns when the result is not GW_DB_OK or call->err_code is set. */
+enum gw_db gw_totp_verify(struct gw_call *call, const char *code, int required, int *verified);
 /* Whether the caller holds a running elevation activated with a TOTP code (gw_elevations.c). */
-enum gw_db gw_elevation_mfa_running(struct gw_tx *tx, int *yes);
+enum gw_db gw_elevation_mfa_running(struct gw_call *call, int *yes);
 
 /* The request lifecycle (gw_requests.c) used by the sweeper too. */
 enum gw_db gw_requests_sweep(struct gw *gw, int64_t now_ms, unsigned *changed);
@@ -440,7 +446,7 @@ void gw_metrics_sweep(unsigned changed);
 int gw_login_ok(const char *login);
 /* Inserts a new user token for USER issued at NOW, expiring TTL seconds later; the secret goes
  * to TOKEN (LEN >= 72), *OUT gets the token object as the API shows it (with the secret). */
-enum gw_db gw_token_insert(struct gw_store *s, const char *user, int mfa, const char *now,
+enum gw_db gw_token_insert(struct gw_store *s, struct gw_txn *t, const char *user, int mfa, const char *now,
 			   int64_t ttl, char *token, size_t len, json_t **out);
 
 /* Bootstrap: the first provider admin on an empty database; prints its token. */

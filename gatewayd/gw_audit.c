@@ -14,7 +14,8 @@
 #define GW_AUDIT_BATCH_MAX 500
 #define GW_AUDIT_SCAN_PAGE 1000
 
-enum gw_db gw_audit_emit(struct gw *gw, const struct gw_event *e, char id_out[37])
+enum gw_db gw_audit_emit(struct gw *gw, struct gw_txn *t, const struct gw_event *e,
+			 char id_out[37])
 {
 	char id[37], now[LB_TIME_BUFLEN];
 	json_t *ev;
@@ -40,10 +41,12 @@ enum gw_db gw_audit_emit(struct gw *gw, const struct gw_event *e, char id_out[37
 	lb_json_set_str_or_null(ev, "request", e->request);
 	json_object_set_new(ev, "details", e->details ? e->details : json_object());
 	json_object_set_new(ev, "source", json_string("gateway"));
-	rc = gw->store->audit_append(gw->store->cls, ev, &dup);
+	rc = gw->store->audit_append(gw->store->cls, t, ev, &dup);
 	json_decref(ev);
-	if (rc == GW_DB_OK)
-		gw_metrics_audit(dup ? 0 : 1, dup ? 1 : 0);
+	if (rc == GW_DB_OK) { /* counted once T commits */
+		t->audit_accepted += !dup;
+		t->audit_duplicates += !!dup;
+	}
 	if (id_out)
 		memcpy(id_out, id, sizeof(id));
 	return rc;
@@ -60,16 +63,16 @@ struct ingest {
 /* A directory change (DESIGN.md "Audit events"): the acting user as actor, the changed object
  * in DETAILS (stolen; never a secret); an event of TENANT's when the object is the tenant's,
  * else a provider-level one. */
-enum gw_db gw_directory_event(struct gw_tx *tx, const char *type, const char *tenant,
+enum gw_db gw_directory_event(struct gw_call *call, const char *type, const char *tenant,
 			      json_t *details)
 {
 	struct gw_event ev = {0};
 	ev.type = type;
 	ev.tenant = tenant;
 	ev.level = tenant ? "tenant" : "provider";
-	ev.actor = tx->r->who.id[0] ? tx->r->who.id : NULL;
+	ev.actor = call->r->who.id[0] ? call->r->who.id : NULL;
 	ev.details = details;
-	return gw_audit_emit(tx->r->gw, &ev, NULL);
+	return gw_audit_emit(call->r->gw, call->txn, &ev, NULL);
 }
 
 /* A host's access.check.* event is either a copy of the gateway's own decision (its id is
@@ -119,12 +122,13 @@ static const char *host_allow_unverified(struct gw *gw, const json_t *e, const j
 /* Fills EV (the stored event) for host event E of type access.check.*: a copy of the
  * gateway's decision stays as it is (audit_append drops it as a duplicate); a host-made
  * allow gets its verdict. */
-static enum gw_db host_decision(struct ingest *in, const json_t *e, json_t *ev, json_t *req)
+static enum gw_db host_decision(struct gw_txn *t, struct ingest *in, const json_t *e,
+				 json_t *ev, json_t *req)
 {
 	struct gw_store *s = in->r->gw->store;
 	json_t *have = NULL, *details = json_object_get(ev, "details");
 	const char *why;
-	enum gw_db rc = s->get(s->cls, &gw_k_audit, "id", lb_json_str(e, "id"), &have);
+	enum gw_db rc = s->get(s->cls, t, &gw_k_audit, "id", lb_json_str(e, "id"), &have);
 
 	json_decref(have);
 	if (rc != GW_DB_NOT_FOUND)
@@ -138,7 +142,7 @@ static enum gw_db host_decision(struct ingest *in, const json_t *e, json_t *ev, 
 	return GW_DB_OK;
 }
 
-static enum gw_db ingest_txn(void *arg)
+static enum gw_db ingest_body(struct gw_txn *t, void *arg)
 {
 	struct ingest *in = arg;
 	struct gw *gw = in->r->gw;
@@ -169,7 +173,7 @@ static enum gw_db ingest_txn(void *arg)
 		json_t *req = NULL;
 		if (lb_json_str(e, "request")) {
 			/* a host may only link its events to requests that cover it */
-			enum gw_db grc = gw->store->get(gw->store->cls, &gw_k_requests, "id",
+			enum gw_db grc = gw->store->get(gw->store->cls, t, &gw_k_requests, "id",
 							lb_json_str(e, "request"), &req);
 			if (grc != GW_DB_OK && grc != GW_DB_NOT_FOUND) {
 				json_decref(ev);
@@ -182,16 +186,18 @@ static enum gw_db ingest_txn(void *arg)
 						json_object_get(e, "request"));
 		}
 		if (lb_host_event_type(lb_json_str(e, "type")) == 2 &&
-		    (rc = host_decision(in, e, ev, req)) != GW_DB_OK) {
+		    (rc = host_decision(t, in, e, ev, req)) != GW_DB_OK) {
 			json_decref(req);
 			json_decref(ev);
 			return rc;
 		}
 		json_decref(req);
-		rc = gw->store->audit_append(gw->store->cls, ev, &dup);
+		rc = gw->store->audit_append(gw->store->cls, t, ev, &dup);
 		json_decref(ev);
 		if (rc != GW_DB_OK)
 			return rc;
+		t->audit_accepted += !dup;
+		t->audit_duplicates += !!dup;
 		if (dup)
 			in->duplicates++;
 		else
@@ -263,13 +269,12 @@ enum MHD_Result gw_audit_ingest(struct gw_req *r)
 			}
 		}
 	}
-	rc = r->gw->store->run(r->gw->store->cls, 1, ingest_txn, &in);
+	rc = r->gw->store->run(r->gw->store->cls, 1, ingest_body, &in);
 	json_decref(body);
 	if (rc == GW_DB_ABORT && in.err_code)
 		return gw_reply_error(r, in.err_code, "%s", in.err_msg);
 	if (rc != GW_DB_OK)
 		return gw_reply_db(r, rc, "event");
-	gw_metrics_audit((unsigned)in.accepted, (unsigned)in.duplicates);
 	return gw_reply_json(r, 200, json_pack("{s:i,s:i}", "accepted", in.accepted, "duplicates",
 					       in.duplicates));
 }
@@ -296,7 +301,7 @@ static void add_actor_logins(struct gw_store *s, json_t *items)
 			continue;
 		login = json_object_get(seen, actor);
 		if (!login) {
-			if (s->get(s->cls, &gw_k_users, "id", actor, &u) == GW_DB_OK &&
+			if (s->get(s->cls, NULL, &gw_k_users, "id", actor, &u) == GW_DB_OK &&
 			    lb_json_str(u, "login"))
 				login = json_string(lb_json_str(u, "login"));
 			else
@@ -320,7 +325,7 @@ static enum MHD_Result audit_reply(struct gw_req *r, const struct gw_filter *f, 
 
 	if (gw_parse_page(r, &limit, &cursor) != 0)
 		return MHD_YES;
-	rc = s->list(s->cls, &gw_k_audit, f, nf, cursor, limit, 0, visible, &r->who, &items, &next);
+	rc = s->list(s->cls, NULL, &gw_k_audit, f, nf, cursor, limit, 0, visible, &r->who, &items, &next);
 	if (rc != GW_DB_OK)
 		return gw_reply_db(r, rc, gw_k_audit.name);
 	add_actor_logins(s, items);
@@ -355,7 +360,7 @@ enum MHD_Result gw_audit_list(struct gw_req *r)
 		}
 		if (strcmp(eq_keys[i], "host") == 0 && strncmp(v, "hst_", 4) == 0 && !host_row) {
 			/* events name hosts by name; accept the id too */
-			if (r->gw->store->get(r->gw->store->cls, &gw_k_hosts, "id", v, &host_row) ==
+			if (r->gw->store->get(r->gw->store->cls, NULL, &gw_k_hosts, "id", v, &host_row) ==
 			    GW_DB_OK)
 				v = lb_json_str(host_row, "name");
 		}
@@ -387,7 +392,7 @@ struct verify {
 	json_t *result;
 };
 
-static enum gw_db verify_txn(void *arg)
+static enum gw_db verify_body(struct gw_txn *t, void *arg)
 {
 	struct verify *v = arg;
 	struct gw_store *s = v->gw->store;
@@ -401,7 +406,7 @@ static enum gw_db verify_txn(void *arg)
 		json_t *ev = NULL;
 		enum gw_db rc;
 		snprintf(seqs, sizeof(seqs), "%lld", (long long)v->from_seq);
-		rc = s->get(s->cls, &gw_k_audit, "seq", seqs, &ev);
+		rc = s->get(s->cls, t, &gw_k_audit, "seq", seqs, &ev);
 		if (rc != GW_DB_OK && rc != GW_DB_NOT_FOUND)
 			return rc;
 		if (!ev || strcmp(lb_json_str(ev, "hash") ? lb_json_str(ev, "hash") : "",
@@ -425,7 +430,7 @@ static enum gw_db verify_txn(void *arg)
 	do {
 		json_t *items, *ev;
 		size_t i;
-		enum gw_db rc = s->list(s->cls, &gw_k_audit, NULL, 0, cursor, GW_AUDIT_SCAN_PAGE, 0,
+		enum gw_db rc = s->list(s->cls, t, &gw_k_audit, NULL, 0, cursor, GW_AUDIT_SCAN_PAGE, 0,
 					NULL, NULL, &items, &next);
 		if (rc != GW_DB_OK)
 			return rc;
@@ -469,7 +474,7 @@ static enum gw_db verify_txn(void *arg)
 enum gw_db gw_audit_verify_from(struct gw *gw, int64_t seq, const char *hash, json_t **result)
 {
 	struct verify v = {gw, seq, hash, NULL};
-	enum gw_db rc = gw->store->run(gw->store->cls, 0, verify_txn, &v);
+	enum gw_db rc = gw->store->run(gw->store->cls, 0, verify_body, &v);
 	*result = v.result;
 	if (rc != GW_DB_OK) {
 		json_decref(v.result);
@@ -505,7 +510,8 @@ enum MHD_Result gw_audit_verify(struct gw_req *r)
  * session.lost from the gateway (DESIGN.md "Live sessions"): the gateway records that the
  * host never confirmed an end, never a session.end it did not receive. A late real
  * session.end from the host is still stored as sent. */
-enum gw_db gw_sessions_reconcile(struct gw *gw, const json_t *req, const char *why)
+enum gw_db gw_sessions_reconcile(struct gw *gw, struct gw_txn *t, const json_t *req,
+				  const char *why)
 {
 	struct gw_store *s = gw->store;
 	struct gw_filter f[1] = {{"request", GW_EQ, lb_json_str(req, "id")}};
@@ -518,7 +524,7 @@ enum gw_db gw_sessions_reconcile(struct gw *gw, const json_t *req, const char *w
 
 	do {
 		size_t i;
-		rc = s->list(s->cls, &gw_k_audit, f, 1, cursor, GW_LIST_MAX, 0, NULL, NULL, &items,
+		rc = s->list(s->cls, t, &gw_k_audit, f, 1, cursor, GW_LIST_MAX, 0, NULL, NULL, &items,
 			     &next);
 		if (rc != GW_DB_OK)
 			goto out;
@@ -550,7 +556,7 @@ enum gw_db gw_sessions_reconcile(struct gw *gw, const json_t *req, const char *w
 				      "decision_id", json_object_get(d, "decision_id"),
 				      "user", json_object_get(d, "user"), "start_time",
 				      json_object_get(ev, "time"));
-		if ((rc = gw_audit_emit(gw, &e, NULL)) != GW_DB_OK)
+		if ((rc = gw_audit_emit(gw, t, &e, NULL)) != GW_DB_OK)
 			break;
 	}
 out:

@@ -58,11 +58,11 @@ struct touch {
 	struct gw_store *s;
 };
 
-static enum gw_db touch_tx(void *arg)
+static enum gw_db touch_body(struct gw_txn *t, void *arg)
 {
-	struct touch *t = arg;
-	json_t *fields = json_pack("{s:s}", "last_used_at", t->when);
-	enum gw_db rc = t->s->update(t->s->cls, &gw_k_tokens, t->id, fields);
+	struct touch *tc = arg;
+	json_t *fields = json_pack("{s:s}", "last_used_at", tc->when);
+	enum gw_db rc = tc->s->update(tc->s->cls, t, &gw_k_tokens, tc->id, fields);
 	json_decref(fields);
 	return rc;
 }
@@ -84,7 +84,7 @@ static void token_touch(struct gw_store *s, const json_t *tok, int64_t now)
 	t.when = when;
 	t.s = s;
 	if (t.id)
-		(void)s->run(s->cls, 1, touch_tx, &t);
+		(void)s->run(s->cls, 1, touch_body, &t);
 }
 
 int gw_authenticate(struct gw *gw, const char *bearer, struct gw_principal *p)
@@ -101,7 +101,7 @@ int gw_authenticate(struct gw *gw, const char *bearer, struct gw_principal *p)
 		return -1;
 	lb_sha256_hex(bearer, strlen(bearer), hash);
 	if (strncmp(bearer, "lbh_", 4) == 0) {
-		rc = s->get(s->cls, &gw_k_hosts, "token_hash", hash, &p->obj);
+		rc = s->get(s->cls, NULL, &gw_k_hosts, "token_hash", hash, &p->obj);
 		if (rc != GW_DB_OK)
 			return rc == GW_DB_NOT_FOUND ? -1 : -2;
 		p->kind = GW_P_HOST;
@@ -110,7 +110,7 @@ int gw_authenticate(struct gw *gw, const char *bearer, struct gw_principal *p)
 	}
 	if (strncmp(bearer, "lbu_", 4) != 0)
 		return -1;
-	rc = s->get(s->cls, &gw_k_tokens, "hash", hash, &tok);
+	rc = s->get(s->cls, NULL, &gw_k_tokens, "hash", hash, &tok);
 	if (rc != GW_DB_OK)
 		return rc == GW_DB_NOT_FOUND ? -1 : -2;
 	now = lb_time_now_ms();
@@ -140,7 +140,7 @@ int gw_authenticate_user(struct gw *gw, const char *user_id, struct gw_principal
 	memset(p, 0, sizeof(*p));
 	if (!user_id)
 		return -1;
-	rc = s->get(s->cls, &gw_k_users, "id", user_id, &p->obj);
+	rc = s->get(s->cls, NULL, &gw_k_users, "id", user_id, &p->obj);
 	if (rc != GW_DB_OK)
 		return rc == GW_DB_NOT_FOUND ? -1 : -2;
 	if (json_is_true(json_object_get(p->obj, "disabled"))) {
@@ -150,7 +150,7 @@ int gw_authenticate_user(struct gw *gw, const char *user_id, struct gw_principal
 	p->kind = GW_P_USER;
 	copy_id(p->id, lb_json_str(p->obj, "id"));
 	f.val = p->id;
-	rc = s->list(s->cls, &gw_k_roles, &f, 1, 0, GW_MAX_ROLES, 0, NULL, NULL, &items, &next);
+	rc = s->list(s->cls, NULL, &gw_k_roles, &f, 1, 0, GW_MAX_ROLES, 0, NULL, NULL, &items, &next);
 	if (rc != GW_DB_OK) {
 		gw_principal_clear(p);
 		return -2;

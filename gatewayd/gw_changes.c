@@ -273,19 +273,19 @@ enum MHD_Result gw_hosts_changes(struct gw_req *r)
 	return MHD_YES;
 }
 
-void gw_tx_changed(struct gw_tx *tx, const char *tenant)
+void gw_call_changed(struct gw_call *call, const char *tenant)
 {
 	if (!tenant || !*tenant)
 		return;
-	if (!tx->changed)
-		tx->changed = json_object();
-	if (tx->changed)
-		json_object_set_new(tx->changed, tenant, json_true());
+	if (!call->changed)
+		call->changed = json_object();
+	if (call->changed)
+		json_object_set_new(call->changed, tenant, json_true());
 }
 
-enum gw_db gw_tx_changed_user_grants(struct gw_tx *tx, const char *user)
+enum gw_db gw_call_changed_user_grants(struct gw_call *call, const char *user)
 {
-	struct gw_store *s = tx->r->gw->store;
+	struct gw_store *s = call->r->gw->store;
 	struct gw_filter f[2] = {{"requester", GW_EQ, user}, {"state", GW_EQ, "approved"}};
 	int64_t cursor = 0, next;
 	int pages = 0;
@@ -293,12 +293,12 @@ enum gw_db gw_tx_changed_user_grants(struct gw_tx *tx, const char *user)
 	do {
 		json_t *items, *req;
 		size_t i;
-		enum gw_db rc = s->list(s->cls, &gw_k_requests, f, 2, cursor, GW_LIST_MAX, 0,
+		enum gw_db rc = s->list(s->cls, call->txn, &gw_k_requests, f, 2, cursor, GW_LIST_MAX, 0,
 					NULL, NULL, &items, &next);
 		if (rc != GW_DB_OK)
 			return rc;
 		json_array_foreach(items, i, req)
-			gw_tx_changed(tx, lb_json_str(req, "tenant"));
+			gw_call_changed(call, lb_json_str(req, "tenant"));
 		json_decref(items);
 		cursor = next;
 	} while (next && ++pages < CHANGES_GRANT_PAGES);

@@ -19,7 +19,7 @@ struct decision {
 };
 
 /* An elevation that was activated no later than the approval and is still running. */
-static enum gw_db elevation_for(struct gw *gw, const json_t *req, const char *now,
+static enum gw_db elevation_for(struct gw *gw, struct gw_txn *t, const json_t *req, const char *now,
 				struct decision *d)
 {
 	struct gw_store *s = gw->store;
@@ -32,7 +32,7 @@ static enum gw_db elevation_for(struct gw *gw, const json_t *req, const char *no
 	size_t i;
 	const char *best = NULL;
 	int running_late = 0;
-	enum gw_db rc = s->list(s->cls, &gw_k_elevations, f, 2, 0, GW_CHECK_ELEVATIONS, 1, NULL,
+	enum gw_db rc = s->list(s->cls, t, &gw_k_elevations, f, 2, 0, GW_CHECK_ELEVATIONS, 1, NULL,
 				NULL, &items, &next);
 	if (rc != GW_DB_OK)
 		return rc;
@@ -60,7 +60,7 @@ static enum gw_db elevation_for(struct gw *gw, const json_t *req, const char *no
 
 /* The engineer behind REQ may still use it: not disabled, still holding the engineer role.
  * Sets D->reason to user_disabled or not_engineer when not; leaves it alone otherwise. */
-static enum gw_db engineer_still_allowed(struct gw *gw, const json_t *req, struct decision *d)
+static enum gw_db engineer_still_allowed(struct gw *gw, struct gw_txn *t, const json_t *req, struct decision *d)
 {
 	struct gw_store *s = gw->store;
 	const char *uid = lb_json_str(req, "requester");
@@ -69,7 +69,7 @@ static enum gw_db engineer_still_allowed(struct gw *gw, const json_t *req, struc
 	int64_t next;
 	enum gw_db rc;
 
-	rc = s->get(s->cls, &gw_k_users, "id", uid, &user);
+	rc = s->get(s->cls, t, &gw_k_users, "id", uid, &user);
 	if (rc == GW_DB_NOT_FOUND) {
 		d->reason = LB_R_USER_DISABLED; /* a user that is gone is no more allowed */
 		return GW_DB_OK;
@@ -80,7 +80,7 @@ static enum gw_db engineer_still_allowed(struct gw *gw, const json_t *req, struc
 		d->reason = LB_R_USER_DISABLED;
 		goto out;
 	}
-	rc = s->list(s->cls, &gw_k_roles, f, 2, 0, 1, 0, NULL, NULL, &roles, &next);
+	rc = s->list(s->cls, t, &gw_k_roles, f, 2, 0, 1, 0, NULL, NULL, &roles, &next);
 	if (rc == GW_DB_OK && json_array_size(roles) == 0)
 		d->reason = LB_R_NOT_ENGINEER;
 out:
@@ -102,7 +102,7 @@ static const char *grant_start(const json_t *req)
 /* D allows REQ until D->grant_expires_at; an approved extension whose window starts right
  * where that grant ends (and whose own elevation rule holds) carries it on, so the answer
  * names the end of the whole chain and a live session goes on across the boundary. */
-static enum gw_db extend_through(struct gw *gw, const json_t *req, const char *now,
+static enum gw_db extend_through(struct gw *gw, struct gw_txn *t, const json_t *req, const char *now,
 				 struct decision *d)
 {
 	struct gw_store *s = gw->store;
@@ -114,7 +114,7 @@ static enum gw_db extend_through(struct gw *gw, const json_t *req, const char *n
 		json_t *items = NULL;
 		int64_t more;
 		size_t i;
-		enum gw_db rc = s->list(s->cls, &gw_k_requests, f, 2, 0, 10, 0, NULL, NULL, &items,
+		enum gw_db rc = s->list(s->cls, t, &gw_k_requests, f, 2, 0, 10, 0, NULL, NULL, &items,
 					&more);
 		if (rc != GW_DB_OK)
 			return rc;
@@ -127,7 +127,7 @@ static enum gw_db extend_through(struct gw *gw, const json_t *req, const char *n
 		}
 		if (next) {
 			struct decision x = {.req = next};
-			if ((rc = elevation_for(gw, next, now, &x)) != GW_DB_OK) {
+			if ((rc = elevation_for(gw, t, next, now, &x)) != GW_DB_OK) {
 				json_decref(items);
 				return rc;
 			}
@@ -149,18 +149,18 @@ static enum gw_db extend_through(struct gw *gw, const json_t *req, const char *n
 /* Whether approved request REQ, in its window at NOW and covering the host, allows its
  * engineer: the rest of the access rule. D->reason becomes allow (with grant_expires_at),
  * user_disabled, not_engineer, no_elevation or elevation_after_approval. */
-static enum gw_db grant_decide(struct gw *gw, const json_t *req, const char *now,
+static enum gw_db grant_decide(struct gw *gw, struct gw_txn *t, const json_t *req, const char *now,
 			       struct decision *d)
 {
 	enum gw_db rc;
 	d->reason = LB_R_NO_REQUEST;
-	if ((rc = engineer_still_allowed(gw, req, d)) != GW_DB_OK)
+	if ((rc = engineer_still_allowed(gw, t, req, d)) != GW_DB_OK)
 		return rc;
 	if (!lb_str_eq(d->reason, LB_R_NO_REQUEST))
 		return GW_DB_OK;
-	if ((rc = elevation_for(gw, req, now, d)) != GW_DB_OK || !lb_str_eq(d->reason, LB_R_ALLOW))
+	if ((rc = elevation_for(gw, t, req, now, d)) != GW_DB_OK || !lb_str_eq(d->reason, LB_R_ALLOW))
 		return rc;
-	return extend_through(gw, req, now, d);
+	return extend_through(gw, t, req, now, d);
 }
 
 /* What the person logging in reads: what happened (the reason's text from lockbox/vocab.h,
@@ -214,7 +214,7 @@ static const char *reason_for_state(const char *state)
 }
 
 struct check {
-	struct gw_tx *tx;
+	struct gw_call *call;
 	json_t *cands;   /* owned: approved, unexpired requests of the user */
 	json_t *explain; /* owned: the user's newest requests, to explain a deny */
 	struct decision d;
@@ -228,18 +228,18 @@ struct check {
  * access type that the access rule lets through, or, short of one, the first of another
  * access type (wrong_access_type). F: the candidates' filter (tenant, login, approved,
  * unexpired). */
-static enum gw_db decide_by_grants(struct check *c, const struct gw_filter *f, const char *now,
+static enum gw_db decide_by_grants(struct gw_txn *t, struct check *c, const struct gw_filter *f, const char *now,
 				   struct decision *d)
 {
-	struct gw *gw = c->tx->r->gw;
+	struct gw *gw = c->call->r->gw;
 	struct gw_store *s = gw->store;
-	const json_t *host = c->tx->r->who.obj, *wrong_access = NULL;
+	const json_t *host = c->call->r->who.obj, *wrong_access = NULL;
 	json_t *req;
 	int64_t next;
 	size_t i;
 	enum gw_db rc;
 
-	rc = s->list(s->cls, &gw_k_requests, f, 4, 0, GW_CHECK_CANDIDATES, 1, NULL, NULL, &c->cands,
+	rc = s->list(s->cls, t, &gw_k_requests, f, 4, 0, GW_CHECK_CANDIDATES, 1, NULL, NULL, &c->cands,
 		     &next);
 	if (rc != GW_DB_OK)
 		return rc;
@@ -253,7 +253,7 @@ static enum gw_db decide_by_grants(struct check *c, const struct gw_filter *f, c
 			continue;
 		}
 		d->req = req;
-		if ((rc = grant_decide(gw, req, now, d)) != GW_DB_OK)
+		if ((rc = grant_decide(gw, t, req, now, d)) != GW_DB_OK)
 			return rc;
 		if (lb_str_eq(d->reason, LB_R_ALLOW) || lb_str_eq(d->reason, LB_R_USER_DISABLED) ||
 		    lb_str_eq(d->reason, LB_R_NOT_ENGINEER))
@@ -268,17 +268,17 @@ static enum gw_db decide_by_grants(struct check *c, const struct gw_filter *f, c
 
 /* No grant decided: the user's newest request for this host explains the deny by its state
  * (pending, denied, expired...). F: its first two filters are the tenant and the login. */
-static enum gw_db explain_by_newest(struct check *c, const struct gw_filter *f,
+static enum gw_db explain_by_newest(struct gw_txn *t, struct check *c, const struct gw_filter *f,
 				   struct decision *d)
 {
-	struct gw_req *r = c->tx->r;
+	struct gw_req *r = c->call->r;
 	struct gw_store *s = r->gw->store;
 	json_t *req;
 	int64_t next;
 	size_t i;
 	enum gw_db rc;
 
-	rc = s->list(s->cls, &gw_k_requests, f, 2, 0, GW_CHECK_CANDIDATES, 1, NULL, NULL,
+	rc = s->list(s->cls, t, &gw_k_requests, f, 2, 0, GW_CHECK_CANDIDATES, 1, NULL, NULL,
 		     &c->explain, &next);
 	if (rc != GW_DB_OK)
 		return rc;
@@ -296,7 +296,7 @@ static enum gw_db explain_by_newest(struct check *c, const struct gw_filter *f,
 static enum gw_db decision_details(struct check *c, const struct decision *d, const char *user,
 				   const char *service)
 {
-	json_t *body = c->tx->body;
+	json_t *body = c->call->body;
 
 	c->details = json_pack("{s:s,s:s,s:s,s:O?,s:O?,s:s?,s:s}", "user", user, "service",
 			       service, "reason", d->reason, "rhost", json_object_get(body, "rhost"),
@@ -314,14 +314,14 @@ static enum gw_db decision_details(struct check *c, const struct decision *d, co
 
 /* The decision, in a read transaction on the calling thread (WAL readers never wait): only
  * the audit event goes through the single writer. */
-static enum gw_db check_decide_tx(void *arg)
+static enum gw_db check_decide_body(struct gw_txn *t, void *arg)
 {
 	struct check *c = arg;
-	struct gw_tx *tx = c->tx;
-	struct gw_req *r = tx->r;
+	struct gw_call *call = c->call;
+	struct gw_req *r = call->r;
 	const json_t *host = r->who.obj;
-	const char *user = lb_json_str(tx->body, "user");
-	const char *service = lb_json_str(tx->body, "service");
+	const char *user = lb_json_str(call->body, "user");
+	const char *service = lb_json_str(call->body, "service");
 	char now[LB_TIME_BUFLEN];
 	/* only approved grants that have not ended can allow: ask for just those */
 	struct gw_filter f[4] = {{"tenant", GW_EQ, lb_json_str(host, "tenant")},
@@ -341,8 +341,8 @@ static enum gw_db check_decide_tx(void *arg)
 		d.reason = LB_R_HOST_DISABLED;
 	else if (!c->access)
 		d.reason = LB_R_UNKNOWN_SERVICE;
-	else if ((rc = decide_by_grants(c, f, now, &d)) != GW_DB_OK ||
-		 (!d.req && (rc = explain_by_newest(c, f, &d)) != GW_DB_OK))
+	else if ((rc = decide_by_grants(t, c, f, now, &d)) != GW_DB_OK ||
+		 (!d.req && (rc = explain_by_newest(t, c, f, &d)) != GW_DB_OK))
 		return rc;
 	decision_message(&d, user, lb_json_str(host, "name"), c->access);
 	if ((rc = decision_details(c, &d, user, service)) != GW_DB_OK)
@@ -352,10 +352,10 @@ static enum gw_db check_decide_tx(void *arg)
 }
 
 /* Records the decision (the audit event whose id is the decision_id) and answers. */
-static enum gw_db check_record_tx(struct gw_tx *tx)
+static enum gw_db check_record_body(struct gw_call *call)
 {
-	struct check *c = (struct check *)(void *)tx->arg;
-	const json_t *host = tx->r->who.obj;
+	struct check *c = (struct check *)(void *)call->arg;
+	const json_t *host = call->r->who.obj;
 	const struct decision *d = &c->d;
 	struct gw_event ev = {0};
 	enum gw_db rc;
@@ -367,20 +367,20 @@ static enum gw_db check_record_tx(struct gw_tx *tx)
 	ev.host = lb_json_str(host, "name");
 	ev.request = d->req ? lb_json_str(d->req, "id") : NULL;
 	ev.details = json_incref(c->details); /* emit takes a reference; ours stays */
-	if ((rc = gw_audit_emit(tx->r->gw, &ev, c->decision_id)) != GW_DB_OK)
+	if ((rc = gw_audit_emit(call->r->gw, call->txn, &ev, c->decision_id)) != GW_DB_OK)
 		return rc;
 	c->allow = lb_str_eq(d->reason, LB_R_ALLOW);
 	/* the answer names what it decided about, so a host refuses an answer to another
 	 * question (DESIGN.md "The access decision") */
-	tx->out = json_pack("{s:s,s:s,s:s,s:s?,s:s,s:s,s:s}", "decision",
+	call->out = json_pack("{s:s,s:s,s:s,s:s?,s:s,s:s,s:s}", "decision",
 			    lb_str_eq(d->reason, LB_R_ALLOW) ? "allow" : "deny", "reason", d->reason, "message",
 			    d->message, "request", d->req ? lb_json_str(d->req, "id") : NULL,
-			    "decision_id", c->decision_id, "user", lb_json_str(tx->body, "user"),
+			    "decision_id", c->decision_id, "user", lb_json_str(call->body, "user"),
 			    "host", lb_json_str(host, "name"));
-	lb_json_set_str_or_null(tx->out, "grant_expires_at",
+	lb_json_set_str_or_null(call->out, "grant_expires_at",
 				lb_str_eq(d->reason, LB_R_ALLOW) ? d->grant_expires_at : NULL);
 	/* the access type the service maps to: the host's session events carry it */
-	lb_json_set_str_or_null(tx->out, "access", c->access);
+	lb_json_set_str_or_null(call->out, "access", c->access);
 	return GW_DB_OK;
 }
 
@@ -391,34 +391,34 @@ enum MHD_Result gw_check(struct gw_req *r)
 		{"rhost", GW_F_STR, 0, 255}, {"tty", GW_F_STR, 0, 64},
 		{"session", GW_F_STR, 0, 64}, {NULL, 0, 0, 0}};
 	struct check c;
-	struct gw_tx tx = {.r = r, .what = "host", .arg = &c};
+	struct gw_call call = {.r = r, .what = "host", .arg = &c};
 	enum MHD_Result ret;
 	enum gw_db rc;
 	const int64_t t0 = gw_metrics_clock(); /* the check's latency histogram */
 
-	if (!(tx.body = gw_parse_body(r, spec)))
+	if (!(call.body = gw_parse_body(r, spec)))
 		return MHD_YES;
-	if (!*lb_json_str(tx.body, "user") || !*lb_json_str(tx.body, "service")) {
-		json_decref(tx.body);
+	if (!*lb_json_str(call.body, "user") || !*lb_json_str(call.body, "service")) {
+		json_decref(call.body);
 		return gw_reply_error(r, "bad_value", "user and service must not be empty");
 	}
-	if (json_object_get(tx.body, "session") && !*lb_json_str(tx.body, "session")) {
-		json_decref(tx.body);
+	if (json_object_get(call.body, "session") && !*lb_json_str(call.body, "session")) {
+		json_decref(call.body);
 		return gw_reply_error(r, "bad_value", "session: must not be empty");
 	}
 	memset(&c, 0, sizeof(c));
-	c.tx = &tx;
-	rc = r->gw->store->run(r->gw->store->cls, 0, check_decide_tx, &c);
+	c.call = &call;
+	rc = r->gw->store->run(r->gw->store->cls, 0, check_decide_body, &c);
 	if (rc != GW_DB_OK)
 		ret = gw_reply_db(r, rc, "host"); /* never an allow without a decision */
 	else
-		ret = gw_tx_run(&tx, 1, check_record_tx, 200);
-	if (c.decision_id[0])
+		ret = gw_call_run(&call, 1, check_record_body, 200);
+	if (c.decision_id[0] && call.rc == GW_DB_OK && !call.err_code) /* recorded */
 		gw_metrics_check(c.allow, c.d.reason, t0);
 	json_decref(c.cands);
 	json_decref(c.explain);
 	json_decref(c.details);
-	json_decref(tx.body);
+	json_decref(call.body);
 	return ret;
 }
 
@@ -435,7 +435,7 @@ struct grants {
 	int truncated;
 };
 
-static enum gw_db grants_tx(void *arg)
+static enum gw_db grants_body(struct gw_txn *t, void *arg)
 {
 	struct grants *g = arg;
 	struct gw_req *r = g->r;
@@ -461,7 +461,7 @@ static enum gw_db grants_tx(void *arg)
 	do {
 		json_t *items, *req;
 		size_t i;
-		if ((rc = s->list(s->cls, &gw_k_requests, f, 3, cursor, GW_LIST_MAX, 0, NULL, NULL,
+		if ((rc = s->list(s->cls, t, &gw_k_requests, f, 3, cursor, GW_LIST_MAX, 0, NULL, NULL,
 				  &items, &next)) != GW_DB_OK)
 			return rc;
 		json_array_foreach(items, i, req) {
@@ -469,7 +469,7 @@ static enum gw_db grants_tx(void *arg)
 			if (!gw_request_covers_host(req, host) ||
 			    strcmp(now, grant_start(req)) < 0)
 				continue;
-			if ((rc = grant_decide(gw, req, now, &d)) != GW_DB_OK) {
+			if ((rc = grant_decide(gw, t, req, now, &d)) != GW_DB_OK) {
 				json_decref(items);
 				return rc;
 			}
@@ -497,7 +497,7 @@ enum MHD_Result gw_hosts_grants(struct gw_req *r)
 	json_t *services;
 	/* read before the grants: a change committed after this moves the version */
 	int64_t version = gw_changes_version(lb_json_str(host, "tenant"));
-	enum gw_db rc = r->gw->store->run(r->gw->store->cls, 0, grants_tx, &g);
+	enum gw_db rc = r->gw->store->run(r->gw->store->cls, 0, grants_body, &g);
 
 	if (rc != GW_DB_OK) {
 		json_decref(g.list);

@@ -300,7 +300,7 @@ void gw_checkpoint_resume(struct gw *gw)
 	for (int page = 0; page < GW_CKPT_MAX_PAGES && !found; page++) {
 		json_t *items = NULL, *row;
 		size_t i;
-		enum gw_db rc = s->list(s->cls, &gw_k_checkpoints, NULL, 0, cursor, GW_CKPT_PAGE, 1,
+		enum gw_db rc = s->list(s->cls, NULL, &gw_k_checkpoints, NULL, 0, cursor, GW_CKPT_PAGE, 1,
 					NULL, NULL, &items, &next);
 		if (rc != GW_DB_OK) {
 			gw_log(LOG_ERR, "audit: cannot read the checkpoint records (table missing?)");
@@ -341,10 +341,18 @@ struct ckpt_row {
 	json_t *row;
 };
 
-static enum gw_db store_tx(void *arg)
+/* Gateways sharing a database sign the same head with the same key: one stores it, the
+ * others find the lock taken or the row there already, and neither is an error. */
+static enum gw_db store_body(struct gw_txn *t, void *arg)
 {
 	struct ckpt_row *c = arg;
-	return c->gw->store->insert(c->gw->store->cls, &gw_k_checkpoints, c->row);
+	struct gw_store *s = c->gw->store;
+	int got = 0;
+	enum gw_db rc = s->lock(s->cls, t, "checkpoint", &got);
+	if (rc != GW_DB_OK || !got)
+		return rc;
+	rc = s->insert(s->cls, t, &gw_k_checkpoints, c->row);
+	return rc == GW_DB_CONFLICT ? GW_DB_OK : rc;
 }
 
 /* Verifies the events since the floor and signs (seq, head_hash): logged at LOG_NOTICE (to
@@ -407,7 +415,7 @@ void gw_checkpoint_run(struct gw *gw, int force)
 		lb_time_format(lb_time_now_ms(), now, sizeof(now));
 		c.row = json_pack("{s:I,s:s,s:s,s:s,s:s}", "seq", (json_int_t)head, "head_hash", h,
 				  "sig", sig, "time", now, "alg", GW_CKPT_ALG);
-		if (gw->store->run(gw->store->cls, 1, store_tx, &c) != GW_DB_OK)
+		if (gw->store->run(gw->store->cls, 1, store_body, &c) != GW_DB_OK)
 			gw_log(LOG_WARNING, "audit: cannot store the checkpoint at seq=%lld",
 			       (long long)head);
 		json_decref(c.row);
@@ -460,7 +468,7 @@ static void check_records(struct gw *gw, json_t *res)
 	for (int page = 0; page < GW_CKPT_MAX_PAGES; page++) {
 		json_t *items = NULL, *row;
 		size_t i;
-		if (s->list(s->cls, &gw_k_checkpoints, NULL, 0, cursor, GW_CKPT_PAGE, 0, NULL, NULL,
+		if (s->list(s->cls, NULL, &gw_k_checkpoints, NULL, 0, cursor, GW_CKPT_PAGE, 0, NULL, NULL,
 			    &items, &next) != GW_DB_OK) {
 			json_decref(items);
 			fail(res, 0, "the checkpoint records cannot be read (table missing?)");
@@ -501,7 +509,7 @@ static void check_records(struct gw *gw, json_t *res)
 				return;
 			}
 			snprintf(seqs, sizeof(seqs), "%lld", (long long)seq);
-			rc = s->get(s->cls, &gw_k_audit, "seq", seqs, &ev);
+			rc = s->get(s->cls, NULL, &gw_k_audit, "seq", seqs, &ev);
 			if (rc != GW_DB_OK || strcmp(lb_json_str(ev, "hash") ? lb_json_str(ev, "hash") : "",
 						     lb_json_str(row, "head_hash")) != 0) {
 				snprintf(why, sizeof(why), "event seq=%lld differs from its signed "

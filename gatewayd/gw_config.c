@@ -17,14 +17,7 @@ static int check_listen(void *cfg, const char *v, char *why, size_t len)
 static int check_database(void *cfg, const char *v, char *why, size_t len)
 {
 	(void)cfg;
-	if (strncmp(v, "sqlite:///", 10) == 0 && strlen(v) > 10)
-		return 0;
-	if (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0) {
-		snprintf(why, len, "the PostgreSQL store is not available in this build yet");
-		return -1;
-	}
-	snprintf(why, len, "'%s' is not sqlite:///ABSOLUTE/PATH", v);
-	return -1;
+	return gw_store_uri_check(v, why, len) == GW_BACKEND_NONE ? -1 : 0;
 }
 
 static int check_service_map(void *cfg, const char *v, char *why, size_t len)

@@ -7,7 +7,7 @@ enum MHD_Result gw_healthz(struct gw_req *r)
 	int64_t n;
 	char broken[256];
 	const char *why;
-	enum gw_db rc = r->gw->store->count(r->gw->store->cls, &gw_k_tenants, &n);
+	enum gw_db rc = r->gw->store->count(r->gw->store->cls, NULL, &gw_k_tenants, &n);
 	if (rc != GW_DB_OK)
 		return gw_reply_error(r, "store_error", "the database does not answer");
 	why = gw_checkpoint_broken(r->gw, broken, sizeof(broken));

@@ -292,75 +292,78 @@ void gw_now_str(const struct gw_req *r, char out[32])
 	lb_time_format(r->now, out, 32);
 }
 
-enum gw_db gw_tx_fail(struct gw_tx *tx, const char *code, const char *fmt, ...)
+enum gw_db gw_call_fail(struct gw_call *call, const char *code, const char *fmt, ...)
 {
 	va_list ap;
-	tx->err_code = code;
+	call->err_code = code;
 	va_start(ap, fmt);
-	vsnprintf(tx->err_msg, sizeof(tx->err_msg), fmt, ap);
+	vsnprintf(call->err_msg, sizeof(call->err_msg), fmt, ap);
 	va_end(ap);
 	return GW_DB_ABORT;
 }
 
-enum gw_db gw_tx_refuse(struct gw_tx *tx, const char *code, const char *fmt, ...)
+enum gw_db gw_call_refuse(struct gw_call *call, const char *code, const char *fmt, ...)
 {
 	va_list ap;
-	tx->err_code = code;
+	call->err_code = code;
 	va_start(ap, fmt);
-	vsnprintf(tx->err_msg, sizeof(tx->err_msg), fmt, ap);
+	vsnprintf(call->err_msg, sizeof(call->err_msg), fmt, ap);
 	va_end(ap);
 	return GW_DB_OK;
 }
 
-struct tx_thunk {
-	struct gw_tx *tx;
-	gw_tx_fn fn;
+struct call_thunk {
+	struct gw_call *call;
+	gw_call_body fn;
 };
 
-static enum gw_db tx_thunk_run(void *arg)
+static enum gw_db call_thunk_run(struct gw_txn *t, void *arg)
 {
-	struct tx_thunk *t = arg;
+	struct call_thunk *th = arg;
 	/* a retried body starts clean */
-	json_decref(t->tx->out);
-	t->tx->out = NULL;
-	t->tx->err_code = NULL;
-	json_decref(t->tx->changed);
-	t->tx->changed = NULL;
-	return t->fn(t->tx);
+	json_decref(th->call->out);
+	th->call->out = NULL;
+	th->call->err_code = NULL;
+	json_decref(th->call->changed);
+	th->call->changed = NULL;
+	th->call->txn = t;
+	return th->fn(th->call);
 }
 
 /* Wakes the agents of the tenants a committed transaction changed. */
-static void tx_bump_changed(struct gw_tx *tx)
+static void call_bump_changed(struct gw_call *call)
 {
 	const char *tenant;
 	json_t *v;
-	json_object_foreach(tx->changed, tenant, v)
+	json_object_foreach(call->changed, tenant, v)
 		gw_changes_bump(tenant);
 }
 
-enum MHD_Result gw_tx_run(struct gw_tx *tx, int write, gw_tx_fn fn, unsigned ok_status)
+enum MHD_Result gw_call_run(struct gw_call *call, int write, gw_call_body fn, unsigned ok_status)
 {
-	struct tx_thunk t = {tx, fn};
-	struct gw_store *s = tx->r->gw->store;
-	enum gw_db rc = s->run(s->cls, write, tx_thunk_run, &t);
+	struct call_thunk th = {call, fn};
+	struct gw_store *s = call->r->gw->store;
+	enum gw_db rc = s->run(s->cls, write, call_thunk_run, &th);
 	enum MHD_Result ret;
 
-	if (rc == GW_DB_OK && !tx->err_code) /* committed: now, and only now, an agent's
+	if (rc == GW_DB_OK && !call->err_code) /* committed: now, and only now, an agent's
 					      * re-check sees it */
-		tx_bump_changed(tx);
-	json_decref(tx->changed);
-	tx->changed = NULL;
-	/* ABORT: rolled back; OK with an error: committed, then refused (gw_tx_refuse) */
-	if ((rc == GW_DB_ABORT || rc == GW_DB_OK) && tx->err_code)
-		ret = gw_reply_error(tx->r, tx->err_code, "%s", tx->err_msg);
+		call_bump_changed(call);
+	json_decref(call->changed);
+	call->changed = NULL;
+	call->txn = NULL; /* ended */
+	call->rc = rc;
+	/* ABORT: rolled back; OK with an error: committed, then refused (gw_call_refuse) */
+	if ((rc == GW_DB_ABORT || rc == GW_DB_OK) && call->err_code)
+		ret = gw_reply_error(call->r, call->err_code, "%s", call->err_msg);
 	else if (rc != GW_DB_OK)
-		ret = gw_reply_db(tx->r, rc, tx->what ? tx->what : "object");
+		ret = gw_reply_db(call->r, rc, call->what ? call->what : "object");
 	else {
-		ret = gw_reply_json(tx->r, ok_status, tx->out ? tx->out : json_object());
-		tx->out = NULL;
+		ret = gw_reply_json(call->r, ok_status, call->out ? call->out : json_object());
+		call->out = NULL;
 	}
-	json_decref(tx->out);
-	tx->out = NULL;
+	json_decref(call->out);
+	call->out = NULL;
 	return ret;
 }
 
@@ -376,7 +379,7 @@ enum MHD_Result gw_reply_list(struct gw_req *r, const struct gw_kind *k,
 
 	if (gw_parse_page(r, &limit, &cursor) != 0)
 		return MHD_YES;
-	rc = s->list(s->cls, k, f, nf, cursor, limit, 0, visible, &r->who, &items, &next);
+	rc = s->list(s->cls, NULL, k, f, nf, cursor, limit, 0, visible, &r->who, &items, &next);
 	if (rc != GW_DB_OK)
 		return gw_reply_db(r, rc, k->name);
 	return gw_reply_page(r, items, next);

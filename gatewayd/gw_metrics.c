@@ -165,48 +165,74 @@ static struct gw_store inner;
 		return rc_;                                                               \
 	} while (0)
 
-static enum gw_db m_run(void *cls, int write, gw_txn_fn fn, void *arg)
+/* The body as the backend runs it: what it counted is kept only from an attempt that
+ * returned OK, and published only once the backend committed that attempt. */
+struct m_body {
+	gw_txn_body fn;
+	void *arg;
+	unsigned audit_accepted, audit_duplicates;
+};
+
+static enum gw_db m_body_run(struct gw_txn *t, void *arg)
 {
-	TIMED(write ? OP_WRITE : OP_READ, inner.run(cls, write, fn, arg));
+	struct m_body *b = arg;
+	enum gw_db rc = b->fn(t, b->arg);
+	b->audit_accepted = rc == GW_DB_OK ? t->audit_accepted : 0;
+	b->audit_duplicates = rc == GW_DB_OK ? t->audit_duplicates : 0;
+	return rc;
 }
 
-static enum gw_db m_insert(void *cls, const struct gw_kind *k, const json_t *obj)
+static enum gw_db m_run(void *cls, int write, gw_txn_body fn, void *arg)
 {
-	TIMED(OP_INSERT, inner.insert(cls, k, obj));
+	struct m_body b = {fn, arg, 0, 0};
+	int64_t t0 = gw_metrics_clock();
+	enum gw_db rc = inner.run(cls, write, m_body_run, &b);
+	observe(&store_hist[write ? OP_WRITE : OP_READ], since(t0));
+	if (rc == GW_DB_OK && (b.audit_accepted || b.audit_duplicates))
+		gw_metrics_audit(b.audit_accepted, b.audit_duplicates);
+	return rc;
 }
 
-static enum gw_db m_get(void *cls, const struct gw_kind *k, const char *col, const char *val,
-			json_t **out)
+static enum gw_db m_insert(void *cls, struct gw_txn *t, const struct gw_kind *k,
+			   const json_t *obj)
 {
-	TIMED(OP_GET, inner.get(cls, k, col, val, out));
+	TIMED(OP_INSERT, inner.insert(cls, t, k, obj));
 }
 
-static enum gw_db m_list(void *cls, const struct gw_kind *k, const struct gw_filter *f,
-			 size_t nf, int64_t cursor, size_t limit, int desc, gw_keep_fn keep,
-			 void *keep_arg, json_t **items, int64_t *next)
+static enum gw_db m_get(void *cls, struct gw_txn *t, const struct gw_kind *k, const char *col,
+			const char *val, json_t **out)
 {
-	TIMED(OP_LIST, inner.list(cls, k, f, nf, cursor, limit, desc, keep, keep_arg, items, next));
+	TIMED(OP_GET, inner.get(cls, t, k, col, val, out));
 }
 
-static enum gw_db m_update(void *cls, const struct gw_kind *k, const char *id,
-			   const json_t *fields)
+static enum gw_db m_list(void *cls, struct gw_txn *t, const struct gw_kind *k,
+			 const struct gw_filter *f, size_t nf, int64_t cursor, size_t limit,
+			 int desc, gw_keep_fn keep, void *keep_arg, json_t **items, int64_t *next)
 {
-	TIMED(OP_UPDATE, inner.update(cls, k, id, fields));
+	TIMED(OP_LIST,
+	      inner.list(cls, t, k, f, nf, cursor, limit, desc, keep, keep_arg, items, next));
 }
 
-static enum gw_db m_remove(void *cls, const struct gw_kind *k, const char *id)
+static enum gw_db m_update(void *cls, struct gw_txn *t, const struct gw_kind *k,
+			   const char *id, const json_t *fields)
 {
-	TIMED(OP_REMOVE, inner.remove(cls, k, id));
+	TIMED(OP_UPDATE, inner.update(cls, t, k, id, fields));
 }
 
-static enum gw_db m_count(void *cls, const struct gw_kind *k, int64_t *n)
+static enum gw_db m_remove(void *cls, struct gw_txn *t, const struct gw_kind *k,
+			   const char *id)
 {
-	TIMED(OP_COUNT, inner.count(cls, k, n));
+	TIMED(OP_REMOVE, inner.remove(cls, t, k, id));
 }
 
-static enum gw_db m_audit_append(void *cls, json_t *ev, int *duplicate)
+static enum gw_db m_count(void *cls, struct gw_txn *t, const struct gw_kind *k, int64_t *n)
 {
-	TIMED(OP_AUDIT_APPEND, inner.audit_append(cls, ev, duplicate));
+	TIMED(OP_COUNT, inner.count(cls, t, k, n));
+}
+
+static enum gw_db m_audit_append(void *cls, struct gw_txn *t, json_t *ev, int *duplicate)
+{
+	TIMED(OP_AUDIT_APPEND, inner.audit_append(cls, t, ev, duplicate));
 }
 
 struct gw_store *gw_metrics_store(struct gw_store *s)
@@ -264,7 +290,7 @@ static void outbox_counts(struct gw *gw, long long n[2], int more[2])
 			json_t *items = NULL;
 			int64_t next = 0;
 			long long c = 0;
-			enum gw_db rc = gw->store->list(gw->store->cls, &gw_k_notifications, &f, 1, 0, 1,
+			enum gw_db rc = gw->store->list(gw->store->cls, NULL, &gw_k_notifications, &f, 1, 0, 1,
 							0, count_row, &c, &items, &next);
 			json_decref(items);
 			outbox_n[i] = rc == GW_DB_OK ? c : -1;

@@ -24,11 +24,11 @@
 
 /* ---- recipients ---- */
 
-static void add_user_email(struct gw_store *s, const char *uid, json_t *emails)
+static void add_user_email(struct gw_store *s, struct gw_txn *t, const char *uid, json_t *emails)
 {
 	json_t *u;
 	const char *email;
-	if (s->get(s->cls, &gw_k_users, "id", uid, &u) != GW_DB_OK)
+	if (s->get(s->cls, t, &gw_k_users, "id", uid, &u) != GW_DB_OK)
 		return;
 	email = lb_json_str(u, "email");
 	if (email && *email && !json_is_true(json_object_get(u, "disabled"))) {
@@ -42,7 +42,7 @@ static void add_user_email(struct gw_store *s, const char *uid, json_t *emails)
 	json_decref(u);
 }
 
-static enum gw_db add_role_holders(struct gw_store *s, const char *role, const char *col,
+static enum gw_db add_role_holders(struct gw_store *s, struct gw_txn *t, const char *role, const char *col,
 				   const char *val, json_t *emails)
 {
 	struct gw_filter f[2] = {{"role", GW_EQ, role}, {col, GW_EQ, val}};
@@ -51,11 +51,11 @@ static enum gw_db add_role_holders(struct gw_store *s, const char *role, const c
 	do {
 		json_t *items, *row;
 		size_t i;
-		enum gw_db rc = s->list(s->cls, &gw_k_roles, f, col ? 2 : 1, cursor, GW_LIST_MAX, 0,
+		enum gw_db rc = s->list(s->cls, t, &gw_k_roles, f, col ? 2 : 1, cursor, GW_LIST_MAX, 0,
 					NULL, NULL, &items, &next);
 		if (rc != GW_DB_OK)
 			return rc;
-		json_array_foreach(items, i, row) add_user_email(s, lb_json_str(row, "user"), emails);
+		json_array_foreach(items, i, row) add_user_email(s, t, lb_json_str(row, "user"), emails);
 		json_decref(items);
 		cursor = next;
 	} while (next && ++pages < 50);
@@ -64,13 +64,13 @@ static enum gw_db add_role_holders(struct gw_store *s, const char *role, const c
 
 /* Every holder of a designated-approver role of REQ (gw_designated_approvers: the same rule
  * the approve call checks). */
-static enum gw_db designated_approvers(struct gw_store *s, const json_t *req, json_t *emails)
+static enum gw_db designated_approvers(struct gw_store *s, struct gw_txn *t, const json_t *req, json_t *emails)
 {
 	struct gw_role_scope rs[GW_APPROVER_SCOPES];
 	size_t n = gw_designated_approvers(req, rs);
 	enum gw_db rc = GW_DB_OK;
 	for (size_t i = 0; i < n && rc == GW_DB_OK; i++)
-		rc = add_role_holders(s, gw_role_name(rs[i].role), rs[i].column, rs[i].id, emails);
+		rc = add_role_holders(s, t, gw_role_name(rs[i].role), rs[i].column, rs[i].id, emails);
 	return rc;
 }
 
@@ -167,7 +167,7 @@ static const struct {
 
 /* One outbox row about ABOUT (a request or an invitation id); REQUEST is the request it
  * announces, or NULL. */
-static enum gw_db queue_row(struct gw *gw, const char *about, const char *request,
+static enum gw_db queue_row(struct gw *gw, struct gw_txn *t, const char *about, const char *request,
 			    const char *event, const char *channel, const char *recipient,
 			    const char *subject, const char *body, const char *now)
 {
@@ -183,12 +183,12 @@ static enum gw_db queue_row(struct gw *gw, const char *about, const char *reques
 			"recipient", recipient, "subject", subject, "body", body, "message_id",
 			msgid, "state", "pending", "attempts", 0, "next_attempt_at", now,
 			"last_error", "created_at", now, "sent_at");
-	rc = row ? s->insert(s->cls, &gw_k_notifications, row) : GW_DB_ERROR;
+	rc = row ? s->insert(s->cls, t, &gw_k_notifications, row) : GW_DB_ERROR;
 	json_decref(row);
 	return rc;
 }
 
-enum gw_db gw_notify_request(struct gw *gw, const json_t *req, const char *event)
+enum gw_db gw_notify_request(struct gw *gw, struct gw_txn *t, const json_t *req, const char *event)
 {
 	struct gw_store *s = gw->store;
 	const struct gw_config *c = &gw->cfg;
@@ -204,7 +204,7 @@ enum gw_db gw_notify_request(struct gw *gw, const json_t *req, const char *event
 	if (k == sizeof(events) / sizeof(events[0]) || (!c->smtp_url && c->webhook_url.n == 0))
 		return GW_DB_OK;
 	lb_time_format(lb_time_now_ms(), now, sizeof(now));
-	s->get(s->cls, &gw_k_tickets, "id", lb_json_str(req, "ticket"), &ticket);
+	s->get(s->cls, t, &gw_k_tickets, "id", lb_json_str(req, "ticket"), &ticket);
 	snprintf(subject, sizeof(subject), "[lockbox] %s%s", events[k].subject, lb_json_str(req, "id"));
 	if (lb_str_eq(event, "request.approval"))
 		/* N-of-M: "1 of 2 approvals" */
@@ -214,18 +214,18 @@ enum gw_db gw_notify_request(struct gw *gw, const json_t *req, const char *event
 	if (c->smtp_url) {
 		emails = json_array();
 		if (events[k].to & TO_APPROVERS)
-			rc = designated_approvers(s, req, emails);
+			rc = designated_approvers(s, t, req, emails);
 		if (rc == GW_DB_OK && (events[k].to & TO_INTERNAL))
-			rc = add_role_holders(s, "internal_approver", NULL, NULL, emails);
+			rc = add_role_holders(s, t, "internal_approver", NULL, NULL, emails);
 		if (rc == GW_DB_OK && (events[k].to & TO_PROVIDER_ADMINS))
-			rc = add_role_holders(s, "provider_admin", NULL, NULL, emails);
+			rc = add_role_holders(s, t, "provider_admin", NULL, NULL, emails);
 		if (rc == GW_DB_OK && (events[k].to & TO_ENGINEER))
-			add_user_email(s, lb_json_str(req, "requester"), emails);
+			add_user_email(s, t, lb_json_str(req, "requester"), emails);
 		body = request_text(gw, req, ticket, events[k].headline);
 		json_array_foreach(emails, i, e) {
 			if (rc != GW_DB_OK || !body)
 				break;
-			rc = queue_row(gw, lb_json_str(req, "id"), lb_json_str(req, "id"), event,
+			rc = queue_row(gw, t, lb_json_str(req, "id"), lb_json_str(req, "id"), event,
 				       "email", json_string_value(e), subject, body, now);
 		}
 		json_decref(emails);
@@ -239,7 +239,7 @@ enum gw_db gw_notify_request(struct gw *gw, const json_t *req, const char *event
 		payload = p ? json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 		json_decref(p);
 		for (i = 0; payload && rc == GW_DB_OK && i < c->webhook_url.n; i++)
-			rc = queue_row(gw, lb_json_str(req, "id"), lb_json_str(req, "id"), event,
+			rc = queue_row(gw, t, lb_json_str(req, "id"), lb_json_str(req, "id"), event,
 				       "webhook", c->webhook_url.v[i], subject, payload, now);
 	}
 	free(body);
@@ -251,7 +251,7 @@ enum gw_db gw_notify_request(struct gw *gw, const json_t *req, const char *event
 /* ---- invitations ---- */
 
 /* The one place an invitation's code is ever written: the invitee's mail. The outbox row holds
- * it only until the mail is out (record_outcome_tx then blanks the body), the notifications
+ * it only until the mail is out (record_outcome_body then blanks the body), the notifications
  * API never shows it (gw_notifications_list), and it goes to no webhook: the provider's own
  * systems must not learn a customer's credential. */
 #define GW_INVITATION_EVENT "invitation.create"
@@ -262,7 +262,7 @@ static int is_invitation(const json_t *n)
 	return lb_str_eq(lb_json_str(n, "event"), GW_INVITATION_EVENT);
 }
 
-enum gw_db gw_notify_invitation(struct gw *gw, const json_t *inv, const char *tenant_name,
+enum gw_db gw_notify_invitation(struct gw *gw, struct gw_txn *t, const json_t *inv, const char *tenant_name,
 				const char *code)
 {
 	const struct gw_config *c = &gw->cfg;
@@ -301,7 +301,7 @@ enum gw_db gw_notify_invitation(struct gw *gw, const json_t *inv, const char *te
 	lb_time_format(lb_time_now_ms(), now, sizeof(now));
 	snprintf(subject, sizeof(subject), "[lockbox] Invitation: global admin of %.128s",
 		 tenant_name);
-	rc = queue_row(gw, lb_json_str(inv, "id"), NULL, GW_INVITATION_EVENT, "email",
+	rc = queue_row(gw, t, lb_json_str(inv, "id"), NULL, GW_INVITATION_EVENT, "email",
 		       lb_json_str(inv, "email"), subject, body, now);
 	lb_wipe(body, len);
 	free(body);
@@ -495,7 +495,7 @@ struct outcome {
 	const char *err;
 };
 
-static enum gw_db record_outcome_tx(void *arg)
+static enum gw_db record_outcome_body(struct gw_txn *t, void *arg)
 {
 	struct outcome *o = arg;
 	struct gw_store *s = o->gw->store;
@@ -524,47 +524,90 @@ static enum gw_db record_outcome_tx(void *arg)
 	/* an invitation code stays in the outbox no longer than its delivery needs it */
 	if (is_invitation(o->n) && !lb_str_eq(lb_json_str(fields, "state"), "pending"))
 		json_object_set_new(fields, "body", json_string(GW_INVITATION_GONE));
-	rc = s->update(s->cls, &gw_k_notifications, lb_json_str(o->n, "id"), fields);
+	rc = s->update(s->cls, t, &gw_k_notifications, lb_json_str(o->n, "id"), fields);
 	json_decref(fields);
 	return rc;
 }
 
-/* Delivers what is due; returns how many were attempted. */
+/* A claimed notification is due again this long after its claim: longer than one delivery
+ * may take, so only a gateway that died while sending it (or just after) leaves it to
+ * another. */
+#define NOTIFY_LEASE_MS (2 * NOTIFY_TIMEOUT_MS + 10000L)
+
+struct claim {
+	struct gw *gw;
+	json_t *n; /* the claimed row (owned), NULL when nothing is due */
+};
+
+/* Claims the next due notification: one gateway at a time looks (the "outbox" lock), and the
+ * claim moves next_attempt_at past the lease, so no other gateway sends it meanwhile. */
+static enum gw_db claim_body(struct gw_txn *t, void *arg)
+{
+	struct claim *c = arg;
+	struct gw_store *s = c->gw->store;
+	char now[LB_TIME_BUFLEN], until[LB_TIME_BUFLEN];
+	struct gw_filter f[2] = {{"state", GW_EQ, "pending"}, {"next_attempt_at", GW_LE, now}};
+	int64_t now_ms = lb_time_now_ms(), next;
+	json_t *items = NULL, *fields;
+	int got = 0;
+	enum gw_db rc;
+
+	json_decref(c->n);
+	c->n = NULL;
+	if ((rc = s->lock(s->cls, t, "outbox", &got)) != GW_DB_OK || !got)
+		return rc;
+	lb_time_format(now_ms, now, sizeof(now));
+	lb_time_format(now_ms + NOTIFY_LEASE_MS, until, sizeof(until));
+	rc = s->list(s->cls, t, &gw_k_notifications, f, 2, 0, 1, 0, NULL, NULL, &items, &next);
+	if (rc != GW_DB_OK || json_array_size(items) == 0) {
+		json_decref(items);
+		return rc;
+	}
+	c->n = json_incref(json_array_get(items, 0));
+	json_decref(items);
+	fields = json_pack("{s:s}", "next_attempt_at", until);
+	rc = s->update(s->cls, t, &gw_k_notifications, lb_json_str(c->n, "id"), fields);
+	json_decref(fields);
+	return rc;
+}
+
+static void deliver(struct gw *gw, const json_t *n)
+{
+	char err[512] = "";
+	struct outcome o = {gw, n, 0, err};
+	if (lb_str_eq(lb_json_str(n, "channel"), "email"))
+		o.result = gw->cfg.smtp_url ? send_mail(gw, n, err, sizeof(err)) : -2;
+	else
+		o.result = gw->cfg.webhook_secret ? send_webhook(gw, n, err, sizeof(err)) : -2;
+	if (o.result == -2 && !err[0])
+		snprintf(err, sizeof(err), "the channel is no longer configured");
+	if (o.result != 0)
+		gw_log(o.result == -2 ? LOG_ERR : LOG_WARNING,
+		       "notification %s (%s to %s) failed: %s%s", lb_json_str(n, "id"),
+		       lb_json_str(n, "channel"), lb_json_str(n, "recipient"), err,
+		       o.result == -2 ? " (giving up)" : " (will retry)");
+	gw_metrics_notify(lb_json_str(n, "channel"), o.result);
+	if (gw->store->run(gw->store->cls, 1, record_outcome_body, &o) != GW_DB_OK)
+		gw_log(LOG_ERR, "notification %s: cannot record the outcome; it is sent again once "
+				"its claim lapses", lb_json_str(n, "id"));
+}
+
+/* Delivers what is due, claiming one notification at a time; returns how many were
+ * attempted. */
 unsigned gw_notify_deliver_due(struct gw *gw)
 {
-	struct gw_store *s = gw->store;
-	char now[LB_TIME_BUFLEN];
-	struct gw_filter f[2] = {{"state", GW_EQ, "pending"}, {"next_attempt_at", GW_LE, now}};
-	json_t *items, *n;
-	int64_t next;
-	size_t i;
-
-	lb_time_format(lb_time_now_ms(), now, sizeof(now));
-	if (s->list(s->cls, &gw_k_notifications, f, 2, 0, NOTIFY_BATCH, 0, NULL, NULL, &items,
-		    &next) != GW_DB_OK)
-		return 0;
-	json_array_foreach(items, i, n) {
-		char err[512] = "";
-		struct outcome o = {gw, n, 0, err};
-		if (lb_str_eq(lb_json_str(n, "channel"), "email"))
-			o.result = gw->cfg.smtp_url ? send_mail(gw, n, err, sizeof(err)) : -2;
-		else
-			o.result = gw->cfg.webhook_secret ? send_webhook(gw, n, err, sizeof(err)) : -2;
-		if (o.result == -2 && !err[0])
-			snprintf(err, sizeof(err), "the channel is no longer configured");
-		if (o.result != 0)
-			gw_log(o.result == -2 ? LOG_ERR : LOG_WARNING,
-			       "notification %s (%s to %s) failed: %s%s", lb_json_str(n, "id"),
-			       lb_json_str(n, "channel"), lb_json_str(n, "recipient"), err,
-			       o.result == -2 ? " (giving up)" : " (will retry)");
-		gw_metrics_notify(lb_json_str(n, "channel"), o.result);
-		if (s->run(s->cls, 1, record_outcome_tx, &o) != GW_DB_OK)
-			gw_log(LOG_ERR, "notification %s: cannot record the outcome; it may be sent again",
-			       lb_json_str(n, "id"));
+	unsigned done = 0;
+	while (done < NOTIFY_BATCH) {
+		struct claim c = {gw, NULL};
+		if (gw->store->run(gw->store->cls, 1, claim_body, &c) != GW_DB_OK || !c.n) {
+			json_decref(c.n);
+			break;
+		}
+		deliver(gw, c.n);
+		json_decref(c.n);
+		done++;
 	}
-	i = json_array_size(items);
-	json_decref(items);
-	return (unsigned)i;
+	return done;
 }
 
 static pthread_mutex_t worker_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -635,7 +678,7 @@ enum MHD_Result gw_notifications_list(struct gw_req *r)
 
 	if (gw_parse_page(r, &limit, &cursor) != 0)
 		return MHD_YES;
-	rc = s->list(s->cls, &gw_k_notifications, &f, f.val ? 1 : 0, cursor, limit, 0, NULL, NULL,
+	rc = s->list(s->cls, NULL, &gw_k_notifications, &f, f.val ? 1 : 0, cursor, limit, 0, NULL, NULL,
 		     &items, &next);
 	if (rc != GW_DB_OK)
 		return gw_reply_db(r, rc, "notification");

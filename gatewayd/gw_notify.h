@@ -10,10 +10,10 @@ struct gw;
 
 /* Queues the notifications of EVENT ("request.customer_notified", ...) for REQ; call it in
  * the transaction that made the change, so both commit or neither does. */
-enum gw_db gw_notify_request(struct gw *gw, const json_t *req, const char *event);
+enum gw_db gw_notify_request(struct gw *gw, struct gw_txn *t, const json_t *req, const char *event);
 /* Queues the mail that carries invitation INV's one-time CODE to the invitee (in the
  * transaction that stores the invitation); the code goes nowhere else. */
-enum gw_db gw_notify_invitation(struct gw *gw, const json_t *inv, const char *tenant_name,
+enum gw_db gw_notify_invitation(struct gw *gw, struct gw_txn *t, const json_t *inv, const char *tenant_name,
 				const char *code);
 /* A plausible mailbox address (no blanks, brackets or controls, one '@'). */
 int gw_notify_address_ok(const char *addr);

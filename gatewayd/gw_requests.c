@@ -14,7 +14,7 @@
 #define GW_REQUEST_HOSTS_MAX 100
 
 /* Emits a lockbox.request.* event for REQ. */
-static enum gw_db request_event(struct gw *gw, const json_t *req, const char *action,
+static enum gw_db request_event(struct gw *gw, struct gw_txn *t, const json_t *req, const char *action,
 				const char *actor, json_t *details)
 {
 	char type[64];
@@ -28,21 +28,21 @@ static enum gw_db request_event(struct gw *gw, const json_t *req, const char *ac
 	ev.actor = actor;
 	ev.request = lb_json_str(req, "id");
 	ev.details = details;
-	return gw_audit_emit(gw, &ev, NULL);
+	return gw_audit_emit(gw, t, &ev, NULL);
 }
 
 /* Queues the notifications announcing REQ's (new) state. */
-static enum gw_db notify_state(struct gw *gw, const json_t *req)
+static enum gw_db notify_state(struct gw *gw, struct gw_txn *t, const json_t *req)
 {
 	char event[64];
 	snprintf(event, sizeof(event), "request.%s", lb_json_str(req, "state"));
-	return gw_notify_request(gw, req, event);
+	return gw_notify_request(gw, t, req, event);
 }
 
 /* Approves REQ now and opens its grant window: approved_at, grant_starts_at,
  * grant_expires_at. The window starts now, or, for an extension (extends), where the grant it
  * extends ends (DESIGN.md "Approval policies"), so live sessions go on across the boundary. */
-static enum gw_db grant_fields(struct gw_store *s, json_t *fields, const json_t *req,
+static enum gw_db grant_fields(struct gw_store *s, struct gw_txn *t, json_t *fields, const json_t *req,
 			       int64_t now_ms, const char *by)
 {
 	int64_t secs = 0, start = now_ms;
@@ -51,7 +51,7 @@ static enum gw_db grant_fields(struct gw_store *s, json_t *fields, const json_t 
 
 	if (ext) {
 		json_t *old = NULL;
-		enum gw_db rc = s->get(s->cls, &gw_k_requests, "id", ext, &old);
+		enum gw_db rc = s->get(s->cls, t, &gw_k_requests, "id", ext, &old);
 		int64_t end;
 		if (rc != GW_DB_OK && rc != GW_DB_NOT_FOUND)
 			return rc;
@@ -71,10 +71,10 @@ static enum gw_db grant_fields(struct gw_store *s, json_t *fields, const json_t 
 	return GW_DB_OK;
 }
 
-static enum gw_db hosts_in_scope(struct gw_tx *tx, const char *tenant, const char *scope,
+static enum gw_db hosts_in_scope(struct gw_call *call, const char *tenant, const char *scope,
 				 const char *sub, json_t *hosts)
 {
-	struct gw_store *s = tx->r->gw->store;
+	struct gw_store *s = call->r->gw->store;
 	size_t i;
 	json_t *h;
 
@@ -85,30 +85,30 @@ static enum gw_db hosts_in_scope(struct gw_tx *tx, const char *tenant, const cha
 		int ok;
 		if (lb_str_eq(name, "*")) {
 			if (json_array_size(hosts) != 1)
-				return gw_tx_fail(tx, "bad_value", "hosts: \"*\" stands alone");
+				return gw_call_fail(call, "bad_value", "hosts: \"*\" stands alone");
 			return GW_DB_OK;
 		}
-		rc = s->get(s->cls, &gw_k_hosts, "name", name, &row);
+		rc = s->get(s->cls, call->txn, &gw_k_hosts, "name", name, &row);
 		if (rc == GW_DB_NOT_FOUND)
-			return gw_tx_fail(tx, "host_not_in_scope", "host %.253s is not enrolled", name);
+			return gw_call_fail(call, "host_not_in_scope", "host %.253s is not enrolled", name);
 		if (rc != GW_DB_OK)
 			return rc;
 		ok = lb_str_eq(scope, "tenant") ? lb_str_eq(lb_json_str(row, "tenant"), tenant)
 					 : lb_str_eq(lb_json_str(row, "subscription"), sub);
 		json_decref(row);
 		if (!ok)
-			return gw_tx_fail(tx, "host_not_in_scope",
+			return gw_call_fail(call, "host_not_in_scope",
 					  "host %.253s is not in the request's %s", name, scope);
 		for (size_t j = 0; j < i; j++)
 			if (lb_str_eq(json_string_value(json_array_get(hosts, j)), name))
-				return gw_tx_fail(tx, "bad_value", "hosts: %.253s is named twice", name);
+				return gw_call_fail(call, "bad_value", "hosts: %.253s is named twice", name);
 	}
 	return GW_DB_OK;
 }
 
-static enum gw_db engineer_elevated(struct gw_tx *tx, const json_t *req, int *yes);
+static enum gw_db engineer_elevated(struct gw_call *call, const json_t *req, int *yes);
 
-/* What request_create_tx has read: the ticket, its tenant, the subscription of a
+/* What request_create_body has read: the ticket, its tenant, the subscription of a
  * subscription-scoped request. */
 struct create_ctx {
 	json_t *ticket, *tenant, *subo;
@@ -118,66 +118,66 @@ struct create_ctx {
 
 /* require_mfa: the engineer's credential is MFA-verified when they hold a running elevation
  * activated with a TOTP code (the token's mfa flag no longer counts). */
-static enum gw_db create_check_mfa(struct gw_tx *tx, struct create_ctx *c)
+static enum gw_db create_check_mfa(struct gw_call *call, struct create_ctx *c)
 {
-	enum gw_db rc = gw_elevation_mfa_running(tx, &c->mfa);
+	enum gw_db rc = gw_elevation_mfa_running(call, &c->mfa);
 	if (rc != GW_DB_OK)
 		return rc;
-	if (tx->r->gw->cfg.require_mfa && !c->mfa)
-		return gw_tx_fail(tx, "mfa_required", "this gateway requires MFA: activate an "
+	if (call->r->gw->cfg.require_mfa && !c->mfa)
+		return gw_call_fail(call, "mfa_required", "this gateway requires MFA: activate an "
 				  "elevation with a TOTP code first (lockboxctl elevate --totp CODE)");
 	return GW_DB_OK;
 }
 
 /* The ticket TID, which must be open, and its tenant. */
-static enum gw_db create_load_ticket(struct gw_tx *tx, const char *tid, struct create_ctx *c)
+static enum gw_db create_load_ticket(struct gw_call *call, const char *tid, struct create_ctx *c)
 {
-	struct gw_store *s = tx->r->gw->store;
-	enum gw_db rc = s->get(s->cls, &gw_k_tickets, "id", tid, &c->ticket);
+	struct gw_store *s = call->r->gw->store;
+	enum gw_db rc = s->get(s->cls, call->txn, &gw_k_tickets, "id", tid, &c->ticket);
 	if (rc == GW_DB_NOT_FOUND)
-		return gw_tx_fail(tx, "not_found", "no ticket %s", tid);
+		return gw_call_fail(call, "not_found", "no ticket %s", tid);
 	if (rc != GW_DB_OK)
 		return rc;
 	if (!lb_str_eq(lb_json_str(c->ticket, "state"), "open"))
-		return gw_tx_fail(tx, "ticket_closed", "ticket %s is closed", tid);
-	return s->get(s->cls, &gw_k_tenants, "id", lb_json_str(c->ticket, "tenant"), &c->tenant);
+		return gw_call_fail(call, "ticket_closed", "ticket %s is closed", tid);
+	return s->get(s->cls, call->txn, &gw_k_tenants, "id", lb_json_str(c->ticket, "tenant"), &c->tenant);
 }
 
 /* A subscription-scoped request: the subscription SUB exists, is the ticket's tenant's and,
  * when the ticket names one, the ticket's. */
-static enum gw_db create_check_subscription(struct gw_tx *tx, const char *tid, const char *sub,
+static enum gw_db create_check_subscription(struct gw_call *call, const char *tid, const char *sub,
 					    struct create_ctx *c)
 {
-	struct gw_store *s = tx->r->gw->store;
+	struct gw_store *s = call->r->gw->store;
 	const char *tsub = lb_json_str(c->ticket, "subscription");
-	enum gw_db rc = s->get(s->cls, &gw_k_subscriptions, "id", sub, &c->subo);
+	enum gw_db rc = s->get(s->cls, call->txn, &gw_k_subscriptions, "id", sub, &c->subo);
 	if (rc == GW_DB_NOT_FOUND)
-		return gw_tx_fail(tx, "not_found", "no subscription %s", sub);
+		return gw_call_fail(call, "not_found", "no subscription %s", sub);
 	if (rc != GW_DB_OK)
 		return rc;
 	if (!lb_str_eq(lb_json_str(c->subo, "tenant"), lb_json_str(c->ticket, "tenant")) ||
 	    (tsub && !lb_str_eq(tsub, sub)))
-		return gw_tx_fail(tx, "ticket_tenant_mismatch",
+		return gw_call_fail(call, "ticket_tenant_mismatch",
 				  "ticket %s is not for subscription %s", tid, sub);
 	return GW_DB_OK;
 }
 
 /* DESIGN.md "Approval policies": break-glass only where the tenant allows it, on an
  * MFA-backed elevation, at most break_glass_max; approved at once, reviewed afterwards. */
-static enum gw_db create_check_break_glass(struct gw_tx *tx, const struct create_ctx *c)
+static enum gw_db create_check_break_glass(struct gw_call *call, const struct create_ctx *c)
 {
 	struct gw_policy p;
 	gw_tenant_policy(c->tenant, &p);
 	if (!p.break_glass)
-		return gw_tx_fail(tx, "forbidden", "tenant %s does not allow break-glass access "
+		return gw_call_fail(call, "forbidden", "tenant %s does not allow break-glass access "
 				  "(its global admin sets the policy)", lb_json_str(c->tenant, "id"));
 	if (!c->mfa)
-		return gw_tx_fail(tx, "mfa_required", "break-glass needs an elevation activated "
+		return gw_call_fail(call, "mfa_required", "break-glass needs an elevation activated "
 				  "with a TOTP code (lockboxctl elevate --totp CODE)");
 	if (c->secs > p.break_glass_max) {
 		char max[32];
 		lb_duration_format(p.break_glass_max, max, sizeof(max));
-		return gw_tx_fail(tx, "duration_too_long", "break-glass grants last at most %s",
+		return gw_call_fail(call, "duration_too_long", "break-glass grants last at most %s",
 				  max);
 	}
 	return GW_DB_OK;
@@ -206,11 +206,11 @@ static const char *create_initial_state(const struct gw_config *cfg, const char 
 }
 
 /* The new request's row, in STATE, the grant fields still null. */
-static json_t *create_row(struct gw_tx *tx, const struct create_ctx *c, const char *state,
+static json_t *create_row(struct gw_call *call, const struct create_ctx *c, const char *state,
 			  const char *dur)
 {
-	struct gw_req *r = tx->r;
-	json_t *body = tx->body, *row;
+	struct gw_req *r = call->r;
+	json_t *body = call->body, *row;
 	const char *scope = lb_json_str(body, "scope");
 	char id[GW_ID_LEN], now[LB_TIME_BUFLEN], pend[LB_TIME_BUFLEN];
 
@@ -237,15 +237,15 @@ static json_t *create_row(struct gw_tx *tx, const struct create_ctx *c, const ch
 
 /* The audit events of the creation (create, then break_glass or the automatic approve) and
  * its notifications, in the creating transaction. */
-static enum gw_db create_record(struct gw_tx *tx, const struct create_ctx *c, const char *state,
+static enum gw_db create_record(struct gw_call *call, const struct create_ctx *c, const char *state,
 				const char *dur, int auto_approve)
 {
-	struct gw_req *r = tx->r;
+	struct gw_req *r = call->r;
 	struct gw *gw = r->gw;
-	json_t *body = tx->body;
+	json_t *body = call->body;
 	enum gw_db rc;
 
-	rc = request_event(gw, tx->out, "create", r->who.id,
+	rc = request_event(gw, call->txn, call->out, "create", r->who.id,
 			   json_pack("{s:s,s:s,s:O,s:O,s:s,s:O,s:b}", "state", state, "ticket",
 				     lb_json_str(body, "ticket"), "hosts",
 				     json_object_get(body, "hosts"), "access",
@@ -253,33 +253,33 @@ static enum gw_db create_record(struct gw_tx *tx, const struct create_ctx *c, co
 				     "justification", json_object_get(body, "justification"),
 				     "mfa", c->mfa));
 	if (rc == GW_DB_OK && c->break_glass) {
-		rc = request_event(gw, tx->out, "break_glass", r->who.id,
+		rc = request_event(gw, call->txn, call->out, "break_glass", r->who.id,
 				   json_pack("{s:s,s:s,s:O,s:b}", "duration", dur, "review", "pending",
 					     "justification", json_object_get(body, "justification"),
 					     "mfa", c->mfa));
-		gw_tx_changed(tx, lb_json_str(tx->out, "tenant"));
+		gw_call_changed(call, lb_json_str(call->out, "tenant"));
 	} else if (rc == GW_DB_OK && auto_approve) {
-		rc = request_event(gw, tx->out, "approve", NULL,
+		rc = request_event(gw, call->txn, call->out, "approve", NULL,
 				   json_pack("{s:b,s:s}", "lockbox_disabled", 1, "note",
 					     "the tenant has lockbox disabled: no customer approval step"));
-		gw_tx_changed(tx, lb_json_str(tx->out, "tenant"));
+		gw_call_changed(call, lb_json_str(call->out, "tenant"));
 	}
 	/* break-glass: every designated approver and provider admin is told in this same
 	 * transaction (the outbox row commits with the grant, before any login can use it) */
 	if (rc == GW_DB_OK)
-		rc = c->break_glass ? gw_notify_request(gw, tx->out, "request.break_glass")
-				    : notify_state(gw, tx->out);
+		rc = c->break_glass ? gw_notify_request(gw, call->txn, call->out, "request.break_glass")
+				    : notify_state(gw, call->txn, call->out);
 	return rc;
 }
 
 /* An approval needs a running elevation (no_elevation): say so now, not after the customer
  * has been asked. */
-static enum gw_db create_warn_no_elevation(struct gw_tx *tx)
+static enum gw_db create_warn_no_elevation(struct gw_call *call)
 {
 	int elevated = 0;
-	enum gw_db rc = engineer_elevated(tx, tx->out, &elevated);
+	enum gw_db rc = engineer_elevated(call, call->out, &elevated);
 	if (rc == GW_DB_OK && !elevated)
-		json_object_set_new(tx->out, "warnings",
+		json_object_set_new(call->out, "warnings",
 				    json_pack("[s]", "no_elevation: you have no running "
 					      "elevation; activate one now ('lockboxctl "
 					      "elevate'), or the approvers cannot approve "
@@ -287,10 +287,10 @@ static enum gw_db create_warn_no_elevation(struct gw_tx *tx)
 	return rc;
 }
 
-static enum gw_db request_create_tx(struct gw_tx *tx)
+static enum gw_db request_create_body(struct gw_call *call)
 {
-	struct gw_store *s = tx->r->gw->store;
-	json_t *body = tx->body;
+	struct gw_store *s = call->r->gw->store;
+	json_t *body = call->body;
 	const char *tid = lb_json_str(body, "ticket"), *scope = lb_json_str(body, "scope");
 	const char *sub = lb_json_str(body, "subscription"), *state;
 	struct create_ctx c = {NULL, NULL, NULL, 0, 0, 0};
@@ -300,35 +300,35 @@ static enum gw_db request_create_tx(struct gw_tx *tx)
 
 	c.break_glass = json_is_true(json_object_get(body, "break_glass"));
 	lb_duration_parse(lb_json_str(body, "duration"), &c.secs);
-	if ((rc = create_check_mfa(tx, &c)) != GW_DB_OK ||
-	    (rc = create_load_ticket(tx, tid, &c)) != GW_DB_OK)
+	if ((rc = create_check_mfa(call, &c)) != GW_DB_OK ||
+	    (rc = create_load_ticket(call, tid, &c)) != GW_DB_OK)
 		goto out;
 	if (lb_str_eq(scope, "subscription") &&
-	    (rc = create_check_subscription(tx, tid, sub, &c)) != GW_DB_OK)
+	    (rc = create_check_subscription(call, tid, sub, &c)) != GW_DB_OK)
 		goto out;
-	if ((rc = hosts_in_scope(tx, lb_json_str(c.ticket, "tenant"), scope, sub,
+	if ((rc = hosts_in_scope(call, lb_json_str(c.ticket, "tenant"), scope, sub,
 				 json_object_get(body, "hosts"))) != GW_DB_OK)
 		goto out;
-	if (c.break_glass && (rc = create_check_break_glass(tx, &c)) != GW_DB_OK)
+	if (c.break_glass && (rc = create_check_break_glass(call, &c)) != GW_DB_OK)
 		goto out;
-	state = create_initial_state(&tx->r->gw->cfg, scope, &c, &auto_approve);
+	state = create_initial_state(&call->r->gw->cfg, scope, &c, &auto_approve);
 	lb_duration_format(c.secs, dur, sizeof(dur));
-	tx->out = create_row(tx, &c, state, dur);
+	call->out = create_row(call, &c, state, dur);
 	if (auto_approve &&
-	    (rc = grant_fields(s, tx->out, tx->out, tx->r->now, NULL)) != GW_DB_OK)
+	    (rc = grant_fields(s, call->txn, call->out, call->out, call->r->now, NULL)) != GW_DB_OK)
 		goto out;
 	/* its sessions are looked at once its grant ends (sweep_lost_sessions) */
-	json_object_set_new(tx->out, "sessions_checked", json_false());
-	json_object_set_new(tx->out, "approvals", json_array());
-	json_object_set_new(tx->out, "break_glass", json_boolean(c.break_glass));
-	lb_json_set_str_or_null(tx->out, "review", c.break_glass ? "pending" : NULL);
-	rc = s->insert(s->cls, &gw_k_requests, tx->out);
-	json_object_del(tx->out, "sessions_checked");
+	json_object_set_new(call->out, "sessions_checked", json_false());
+	json_object_set_new(call->out, "approvals", json_array());
+	json_object_set_new(call->out, "break_glass", json_boolean(c.break_glass));
+	lb_json_set_str_or_null(call->out, "review", c.break_glass ? "pending" : NULL);
+	rc = s->insert(s->cls, call->txn, &gw_k_requests, call->out);
+	json_object_del(call->out, "sessions_checked");
 	if (rc != GW_DB_OK)
 		goto out;
-	rc = create_record(tx, &c, state, dur, auto_approve);
+	rc = create_record(call, &c, state, dur, auto_approve);
 	if (rc == GW_DB_OK && !auto_approve)
-		rc = create_warn_no_elevation(tx);
+		rc = create_warn_no_elevation(call);
 out:
 	json_decref(c.ticket);
 	json_decref(c.tenant);
@@ -367,70 +367,70 @@ enum MHD_Result gw_requests_create(struct gw_req *r)
 		{"access", GW_F_STR, 1, 8},      {"duration", GW_F_STR, 0, 32},
 		{"justification", GW_F_STR, 1, 1000}, {"break_glass", GW_F_BOOL, 0, 0},
 		{NULL, 0, 0, 0}};
-	struct gw_tx tx = {.r = r, .what = "request"};
+	struct gw_call call = {.r = r, .what = "request"};
 	enum MHD_Result ret;
 	const char *scope, *access;
 	size_t nhosts;
 
-	if (!(tx.body = gw_parse_body(r, spec)))
+	if (!(call.body = gw_parse_body(r, spec)))
 		return MHD_YES;
-	scope = lb_json_str(tx.body, "scope");
-	access = lb_json_str(tx.body, "access");
-	nhosts = json_array_size(json_object_get(tx.body, "hosts"));
+	scope = lb_json_str(call.body, "scope");
+	access = lb_json_str(call.body, "access");
+	nhosts = json_array_size(json_object_get(call.body, "hosts"));
 	if (!lb_str_eq(scope, "subscription") && !lb_str_eq(scope, "tenant"))
 		ret = gw_reply_error(r, "bad_value", "scope: subscription or tenant");
-	else if (lb_str_eq(scope, "subscription") != (json_object_get(tx.body, "subscription") != NULL))
+	else if (lb_str_eq(scope, "subscription") != (json_object_get(call.body, "subscription") != NULL))
 		ret = gw_reply_error(r, "bad_value", "subscription: required exactly when scope is subscription");
 	else if (!lb_str_eq(access, "ssh") && !lb_str_eq(access, "rdp"))
 		ret = gw_reply_error(r, "bad_value", "access: ssh or rdp");
 	else if (nhosts < 1 || nhosts > GW_REQUEST_HOSTS_MAX)
 		ret = gw_reply_error(r, "bad_value", "hosts: name 1..%d hosts, or [\"*\"]", GW_REQUEST_HOSTS_MAX);
-	else if (request_duration(r, tx.body, &ret) == 0) {
-		ret = gw_tx_run(&tx, 1, request_create_tx, 201);
+	else if (request_duration(r, call.body, &ret) == 0) {
+		ret = gw_call_run(&call, 1, request_create_body, 201);
 		gw_notify_kick();
 	}
-	json_decref(tx.body);
+	json_decref(call.body);
 	return ret;
 }
 
 /* POST /v1/requests/{id}/extend: its engineer, while it is approved, asks for more time. A
  * new request with the old one's ticket, scope, hosts and access (extends = the old id),
  * decided like any other; approved, its window starts where the old one ends. */
-static enum gw_db request_extend_tx(struct gw_tx *tx)
+static enum gw_db request_extend_body(struct gw_call *call)
 {
-	struct gw_req *r = tx->r;
+	struct gw_req *r = call->r;
 	struct gw_store *s = r->gw->store;
 	json_t *old = NULL;
-	enum gw_db rc = s->get(s->cls, &gw_k_requests, "id", r->args[0], &old);
+	enum gw_db rc = s->get(s->cls, call->txn, &gw_k_requests, "id", r->args[0], &old);
 
 	if (rc == GW_DB_NOT_FOUND || (rc == GW_DB_OK && !gw_may_read_request(&r->who, old))) {
 		json_decref(old);
-		return gw_tx_fail(tx, "not_found", "no request %s", r->args[0]);
+		return gw_call_fail(call, "not_found", "no request %s", r->args[0]);
 	}
 	if (rc != GW_DB_OK)
 		return rc;
 	if (!lb_str_eq(lb_json_str(old, "requester"), r->who.id)) {
-		rc = gw_tx_fail(tx, "forbidden", "only its engineer extends a request");
+		rc = gw_call_fail(call, "forbidden", "only its engineer extends a request");
 		goto out;
 	}
 	if (!lb_str_eq(gw_request_effective_state(old, r->now), LB_RS_APPROVED)) {
-		rc = gw_tx_fail(tx, "wrong_state", "request %s is %s: only an approved grant is "
+		rc = gw_call_fail(call, "wrong_state", "request %s is %s: only an approved grant is "
 				"extended (open a new request instead)", r->args[0],
 				gw_request_effective_state(old, r->now));
 		goto out;
 	}
-	json_object_set(tx->body, "ticket", json_object_get(old, "ticket"));
-	json_object_set(tx->body, "scope", json_object_get(old, "scope"));
+	json_object_set(call->body, "ticket", json_object_get(old, "ticket"));
+	json_object_set(call->body, "scope", json_object_get(old, "scope"));
 	if (lb_json_str(old, "subscription"))
-		json_object_set(tx->body, "subscription", json_object_get(old, "subscription"));
-	json_object_set(tx->body, "hosts", json_object_get(old, "hosts"));
-	json_object_set(tx->body, "access", json_object_get(old, "access"));
-	json_object_set_new(tx->body, "extends", json_string(r->args[0]));
-	if ((rc = request_create_tx(tx)) != GW_DB_OK || tx->err_code)
+		json_object_set(call->body, "subscription", json_object_get(old, "subscription"));
+	json_object_set(call->body, "hosts", json_object_get(old, "hosts"));
+	json_object_set(call->body, "access", json_object_get(old, "access"));
+	json_object_set_new(call->body, "extends", json_string(r->args[0]));
+	if ((rc = request_create_body(call)) != GW_DB_OK || call->err_code)
 		goto out;
-	rc = request_event(r->gw, tx->out, "extend", r->who.id,
+	rc = request_event(r->gw, call->txn, call->out, "extend", r->who.id,
 			   json_pack("{s:s,s:O,s:O}", "extends", r->args[0], "duration",
-				     json_object_get(tx->out, "duration"), "old_grant_expires_at",
+				     json_object_get(call->out, "duration"), "old_grant_expires_at",
 				     json_object_get(old, "grant_expires_at")));
 out:
 	json_decref(old);
@@ -441,16 +441,16 @@ enum MHD_Result gw_requests_extend(struct gw_req *r)
 {
 	static const struct gw_field spec[] = {
 		{"duration", GW_F_STR, 0, 32}, {"justification", GW_F_STR, 1, 1000}, {NULL, 0, 0, 0}};
-	struct gw_tx tx = {.r = r, .what = "request"};
+	struct gw_call call = {.r = r, .what = "request"};
 	enum MHD_Result ret = MHD_YES;
 
-	if (!(tx.body = gw_parse_body(r, spec)))
+	if (!(call.body = gw_parse_body(r, spec)))
 		return MHD_YES;
-	if (request_duration(r, tx.body, &ret) == 0) {
-		ret = gw_tx_run(&tx, 1, request_extend_tx, 201);
+	if (request_duration(r, call.body, &ret) == 0) {
+		ret = gw_call_run(&call, 1, request_extend_body, 201);
 		gw_notify_kick();
 	}
-	json_decref(tx.body);
+	json_decref(call.body);
 	return ret;
 }
 
@@ -502,7 +502,7 @@ enum MHD_Result gw_requests_list(struct gw_req *r)
 		return gw_reply_error(r, "bad_query", "mine: true or false");
 	if (mine && lb_str_eq(mine, "true"))
 		f[nf++] = (struct gw_filter){"requester", GW_EQ, r->who.id};
-	rc = r->gw->store->list(r->gw->store->cls, &gw_k_requests, f, nf, cursor, limit, 0,
+	rc = r->gw->store->list(r->gw->store->cls, NULL, &gw_k_requests, f, nf, cursor, limit, 0,
 				request_visible, &ls, &items, &next);
 	if (rc != GW_DB_OK)
 		return gw_reply_db(r, rc, "request");
@@ -513,21 +513,21 @@ enum MHD_Result gw_requests_list(struct gw_req *r)
  * an approver sees whether an approval given now could be used (it must have started before
  * the approval and still run, DESIGN.md "The access decision"); the engineer's elevations
  * are not otherwise theirs to read. */
-static enum gw_db request_elevation(struct gw_tx *tx)
+static enum gw_db request_elevation(struct gw_call *call)
 {
-	struct gw_store *s = tx->r->gw->store;
-	struct gw_filter f[1] = {{"user", GW_EQ, lb_json_str(tx->out, "requester")}};
+	struct gw_store *s = call->r->gw->store;
+	struct gw_filter f[1] = {{"user", GW_EQ, lb_json_str(call->out, "requester")}};
 	json_t *items = NULL, *e;
 	int64_t next;
 	enum gw_db rc;
 
 	if (!f[0].val)
 		return GW_DB_OK;
-	rc = s->list(s->cls, &gw_k_elevations, f, 1, 0, 1, 1, NULL, NULL, &items, &next);
+	rc = s->list(s->cls, call->txn, &gw_k_elevations, f, 1, 0, 1, 1, NULL, NULL, &items, &next);
 	if (rc != GW_DB_OK)
 		return rc;
 	e = json_array_get(items, 0);
-	json_object_set_new(tx->out, "elevation",
+	json_object_set_new(call->out, "elevation",
 			    e ? json_pack("{s:O,s:O,s:O,s:O}", "id", json_object_get(e, "id"),
 					  "activated_at", json_object_get(e, "activated_at"),
 					  "expires_at", json_object_get(e, "expires_at"), "mfa",
@@ -537,20 +537,20 @@ static enum gw_db request_elevation(struct gw_tx *tx)
 	return GW_DB_OK;
 }
 
-static enum gw_db request_get_tx(struct gw_tx *tx)
+static enum gw_db request_get_body(struct gw_call *call)
 {
-	struct gw_store *s = tx->r->gw->store;
-	struct gw_filter f[1] = {{"request", GW_EQ, tx->r->args[0]}};
+	struct gw_store *s = call->r->gw->store;
+	struct gw_filter f[1] = {{"request", GW_EQ, call->r->args[0]}};
 	json_t *events, *ev, *hist;
 	int64_t next;
 	size_t i;
-	enum gw_db rc = s->get(s->cls, &gw_k_requests, "id", tx->r->args[0], &tx->out);
+	enum gw_db rc = s->get(s->cls, call->txn, &gw_k_requests, "id", call->r->args[0], &call->out);
 
 	if (rc != GW_DB_OK)
 		return rc;
-	if (!gw_may_read_request(&tx->r->who, tx->out))
+	if (!gw_may_read_request(&call->r->who, call->out))
 		return GW_DB_NOT_FOUND;
-	rc = s->list(s->cls, &gw_k_audit, f, 1, 0, GW_LIST_MAX, 0, NULL, NULL, &events, &next);
+	rc = s->list(s->cls, call->txn, &gw_k_audit, f, 1, 0, GW_LIST_MAX, 0, NULL, NULL, &events, &next);
 	if (rc != GW_DB_OK)
 		return rc;
 	hist = json_array();
@@ -568,21 +568,21 @@ static enum gw_db request_get_tx(struct gw_tx *tx)
 							      : json_null()));
 	}
 	json_decref(events);
-	json_object_set_new(tx->out, "history", hist);
-	return request_elevation(tx);
+	json_object_set_new(call->out, "history", hist);
+	return request_elevation(call);
 }
 
 enum MHD_Result gw_requests_get(struct gw_req *r)
 {
-	struct gw_tx tx = {.r = r, .what = "request"};
-	return gw_tx_run(&tx, 0, request_get_tx, 200);
+	struct gw_call call = {.r = r, .what = "request"};
+	return gw_call_run(&call, 0, request_get_body, 200);
 }
 
 /* Whether REQ's engineer holds an elevation running now: without one an approval could
  * never be used (the check wants an elevation activated no later than the approval). */
-static enum gw_db engineer_elevated(struct gw_tx *tx, const json_t *req, int *yes)
+static enum gw_db engineer_elevated(struct gw_call *call, const json_t *req, int *yes)
 {
-	struct gw_store *s = tx->r->gw->store;
+	struct gw_store *s = call->r->gw->store;
 	char now[LB_TIME_BUFLEN];
 	struct gw_filter f[2] = {{"user", GW_EQ, lb_json_str(req, "requester")},
 				 {"expires_at", GW_GT, now}};
@@ -591,9 +591,9 @@ static enum gw_db engineer_elevated(struct gw_tx *tx, const json_t *req, int *ye
 	size_t i;
 	enum gw_db rc;
 
-	gw_now_str(tx->r, now);
+	gw_now_str(call->r, now);
 	*yes = 0;
-	rc = s->list(s->cls, &gw_k_elevations, f, 2, 0, 50, 1, NULL, NULL, &items, &next);
+	rc = s->list(s->cls, call->txn, &gw_k_elevations, f, 2, 0, 50, 1, NULL, NULL, &items, &next);
 	json_array_foreach(items, i, e) {
 		const char *act = lb_json_str(e, "activated_at");
 		if (act && strcmp(act, now) <= 0)
@@ -607,14 +607,14 @@ static enum gw_db engineer_elevated(struct gw_tx *tx, const json_t *req, int *ye
  * grant opens with the last one needed (FIELDS get the grant), the earlier ones leave the
  * request waiting (*PARTIAL). The same approver counts once; the requester never does (they
  * cannot approve at all: self_approval). REQ gets approvals and approvals_required. */
-static enum gw_db approval_add(struct gw_tx *tx, json_t *req, json_t *fields, const char *now,
+static enum gw_db approval_add(struct gw_call *call, json_t *req, json_t *fields, const char *now,
 			       const char *reason, int *partial)
 {
-	struct gw_store *s = tx->r->gw->store;
+	struct gw_store *s = call->r->gw->store;
 	json_t *tenant = NULL, *list, *a;
 	struct gw_policy p;
 	size_t i;
-	enum gw_db rc = s->get(s->cls, &gw_k_tenants, "id", lb_json_str(req, "tenant"), &tenant);
+	enum gw_db rc = s->get(s->cls, call->txn, &gw_k_tenants, "id", lb_json_str(req, "tenant"), &tenant);
 
 	if (rc != GW_DB_OK)
 		return rc;
@@ -624,19 +624,19 @@ static enum gw_db approval_add(struct gw_tx *tx, json_t *req, json_t *fields, co
 		       ? json_deep_copy(json_object_get(req, "approvals"))
 		       : json_array();
 	json_array_foreach(list, i, a) {
-		if (lb_str_eq(lb_json_str(a, "approver"), tx->r->who.id)) {
+		if (lb_str_eq(lb_json_str(a, "approver"), call->r->who.id)) {
 			json_decref(list);
-			return gw_tx_fail(tx, "already_approved", "you approved request %s already; "
+			return gw_call_fail(call, "already_approved", "you approved request %s already; "
 					  "it needs another designated approver", lb_json_str(req, "id"));
 		}
 	}
-	json_array_append_new(list, json_pack("{s:s,s:s?,s:s,s:s?}", "approver", tx->r->who.id,
-					      "login", lb_json_str(tx->r->who.obj, "login"), "time",
+	json_array_append_new(list, json_pack("{s:s,s:s?,s:s,s:s?}", "approver", call->r->who.id,
+					      "login", lb_json_str(call->r->who.obj, "login"), "time",
 					      now, "reason", reason));
 	*partial = json_array_size(list) < (size_t)p.approvals_required;
 	if (*partial)
 		json_object_set_new(fields, "state", json_string(lb_json_str(req, "state")));
-	else if ((rc = grant_fields(s, fields, req, tx->r->now, tx->r->who.id)) != GW_DB_OK) {
+	else if ((rc = grant_fields(s, call->txn, fields, req, call->r->now, call->r->who.id)) != GW_DB_OK) {
 		json_decref(list);
 		return rc;
 	}
@@ -649,31 +649,31 @@ static enum gw_db approval_add(struct gw_tx *tx, json_t *req, json_t *fields, co
 /* Whether the caller may make transition T on REQ, in its effective STATE, now: they see
  * it, their roles allow it, it is not their own request, its state allows it, the reason
  * is there when needed and, for an approval, the requester holds a running elevation. */
-static enum gw_db decide_check_allowed(struct gw_tx *tx, const struct gw_transition *t,
+static enum gw_db decide_check_allowed(struct gw_call *call, const struct gw_transition *t,
 				       json_t *req, const char *state, const char *reason)
 {
-	struct gw_req *r = tx->r;
+	struct gw_req *r = call->r;
 	int elevated = 0;
 	enum gw_db rc;
 
 	if (!gw_may_read_request(&r->who, req))
-		return gw_tx_fail(tx, "not_found", "no request %s", r->args[0]);
+		return gw_call_fail(call, "not_found", "no request %s", r->args[0]);
 	if (!gw_request_may_act(&r->who, t, req, state))
-		return gw_tx_fail(tx, "forbidden", "your roles do not let you %s this request",
+		return gw_call_fail(call, "forbidden", "your roles do not let you %s this request",
 				  t->action);
 	if (gw_transition_is_approval(t) && lb_str_eq(lb_json_str(req, "requester"), r->who.id))
-		return gw_tx_fail(tx, "self_approval", "nobody decides on their own request");
+		return gw_call_fail(call, "self_approval", "nobody decides on their own request");
 	if (!gw_transition_from(t, state))
-		return gw_tx_fail(tx, "wrong_state", "request %s is %s; cannot %s it", r->args[0],
+		return gw_call_fail(call, "wrong_state", "request %s is %s; cannot %s it", r->args[0],
 				  state, t->action);
 	if (t->reason_required && !reason)
-		return gw_tx_fail(tx, "missing_field", "'reason' is required to %s", t->action);
+		return gw_call_fail(call, "missing_field", "'reason' is required to %s", t->action);
 	if (!lb_str_eq(t->action, "approve"))
 		return GW_DB_OK;
-	if ((rc = engineer_elevated(tx, req, &elevated)) != GW_DB_OK)
+	if ((rc = engineer_elevated(call, req, &elevated)) != GW_DB_OK)
 		return rc;
 	if (!elevated)
-		return gw_tx_fail(tx, "no_elevation",
+		return gw_call_fail(call, "no_elevation",
 				  "%s has no running elevation, so this approval could never be used "
 				  "(a login needs an elevation activated before the approval): ask "
 				  "them to run 'lockboxctl elevate', then approve",
@@ -684,40 +684,40 @@ static enum gw_db decide_check_allowed(struct gw_tx *tx, const struct gw_transit
 /* The fields transition T changes in REQ, into FIELDS: the new state and, for an internal
  * approval of a tenant with lockbox disabled, the grant (*AUTO_APPROVE); for an approval,
  * the approvals so far (*PARTIAL while more are needed). */
-static enum gw_db decide_fields(struct gw_tx *tx, const struct gw_transition *t, json_t *req,
+static enum gw_db decide_fields(struct gw_call *call, const struct gw_transition *t, json_t *req,
 				const char *now, const char *reason, json_t *fields,
 				int *auto_approve, int *partial)
 {
-	struct gw_req *r = tx->r;
+	struct gw_req *r = call->r;
 	struct gw_store *s = r->gw->store;
 	json_t *tenant = NULL;
 	enum gw_db rc = GW_DB_OK;
 
 	if (lb_str_eq(t->action, "internal_approve")) {
 		json_object_set_new(fields, "internal_approved_by", json_string(r->who.id));
-		if ((rc = s->get(s->cls, &gw_k_tenants, "id", lb_json_str(req, "tenant"), &tenant)) !=
+		if ((rc = s->get(s->cls, call->txn, &gw_k_tenants, "id", lb_json_str(req, "tenant"), &tenant)) !=
 		    GW_DB_OK)
 			return rc;
 		if (!json_is_true(json_object_get(tenant, "lockbox_enabled"))) {
-			rc = grant_fields(s, fields, req, r->now, NULL);
+			rc = grant_fields(s, call->txn, fields, req, r->now, NULL);
 			*auto_approve = rc == GW_DB_OK;
 		}
 		json_decref(tenant);
 	} else if (lb_str_eq(t->action, "approve")) {
-		rc = approval_add(tx, req, fields, now, reason, partial);
+		rc = approval_add(call, req, fields, now, reason, partial);
 	}
-	if (rc == GW_DB_OK && !tx->err_code && reason)
+	if (rc == GW_DB_OK && !call->err_code && reason)
 		json_object_set_new(fields, "decision_reason", json_string(reason));
 	return rc;
 }
 
 /* The audit events of the decision on REQ (from STATE to its new one), its notifications,
  * and the change signal to the tenant's hosts. */
-static enum gw_db decide_record(struct gw_tx *tx, const struct gw_transition *t, json_t *req,
+static enum gw_db decide_record(struct gw_call *call, const struct gw_transition *t, json_t *req,
 				const char *state, const char *reason, int mfa, int auto_approve,
 				int partial)
 {
-	struct gw_req *r = tx->r;
+	struct gw_req *r = call->r;
 	json_t *details = json_pack("{s:s,s:s}", "from", state, "to", lb_json_str(req, "state"));
 	enum gw_db rc;
 
@@ -732,57 +732,57 @@ static enum gw_db decide_record(struct gw_tx *tx, const struct gw_transition *t,
 					      (json_int_t)json_array_size(
 						      json_object_get(req, "approvals")),
 					      "required", json_object_get(req, "approvals_required")));
-	rc = request_event(r->gw, req, t->action, r->who.id, details);
+	rc = request_event(r->gw, call->txn, req, t->action, r->who.id, details);
 	if (rc == GW_DB_OK && auto_approve)
-		rc = request_event(r->gw, req, "approve", NULL,
+		rc = request_event(r->gw, call->txn, req, "approve", NULL,
 				   json_pack("{s:b}", "lockbox_disabled", 1));
 	if (rc == GW_DB_OK)
-		rc = partial ? gw_notify_request(r->gw, req, "request.approval")
-			     : notify_state(r->gw, req);
+		rc = partial ? gw_notify_request(r->gw, call->txn, req, "request.approval")
+			     : notify_state(r->gw, call->txn, req);
 	/* every decision may start or end a grant of the tenant's hosts */
-	gw_tx_changed(tx, lb_json_str(req, "tenant"));
+	gw_call_changed(call, lb_json_str(req, "tenant"));
 	return rc;
 }
 
-static enum gw_db request_decide_tx(struct gw_tx *tx)
+static enum gw_db request_decide_body(struct gw_call *call)
 {
-	struct gw_req *r = tx->r;
+	struct gw_req *r = call->r;
 	struct gw_store *s = r->gw->store;
-	const struct gw_transition *t = tx->arg;
-	const char *reason = lb_json_str(tx->body, "reason");
+	const struct gw_transition *t = call->arg;
+	const char *reason = lb_json_str(call->body, "reason");
 	char now[LB_TIME_BUFLEN], state[32];
 	json_t *req = NULL, *fields;
 	int auto_approve = 0, mfa = 0, partial = 0;
 	enum gw_db rc;
 
-	rc = s->get(s->cls, &gw_k_requests, "id", r->args[0], &req);
+	rc = s->get(s->cls, call->txn, &gw_k_requests, "id", r->args[0], &req);
 	if (rc == GW_DB_NOT_FOUND)
-		return gw_tx_fail(tx, "not_found", "no request %s", r->args[0]);
+		return gw_call_fail(call, "not_found", "no request %s", r->args[0]);
 	if (rc != GW_DB_OK)
 		return rc;
 	/* a copy: the row's own state string is replaced below */
 	snprintf(state, sizeof(state), "%s", gw_request_effective_state(req, r->now));
-	if ((rc = decide_check_allowed(tx, t, req, state, reason)) != GW_DB_OK || tx->err_code)
+	if ((rc = decide_check_allowed(call, t, req, state, reason)) != GW_DB_OK || call->err_code)
 		goto out;
 	/* last of the checks: a code is used up only by a decision that can be made */
-	rc = gw_totp_verify(tx, lb_json_str(tx->body, "totp"),
+	rc = gw_totp_verify(call, lb_json_str(call->body, "totp"),
 			    t->approve_mfa && r->gw->cfg.approve_mfa, &mfa);
-	if (rc != GW_DB_OK || tx->err_code)
+	if (rc != GW_DB_OK || call->err_code)
 		goto out;
 	gw_now_str(r, now);
 	fields = json_pack("{s:s,s:s}", "state", t->to, "updated_at", now);
-	rc = decide_fields(tx, t, req, now, reason, fields, &auto_approve, &partial);
-	if (rc != GW_DB_OK || tx->err_code) {
+	rc = decide_fields(call, t, req, now, reason, fields, &auto_approve, &partial);
+	if (rc != GW_DB_OK || call->err_code) {
 		json_decref(fields);
 		goto out;
 	}
-	rc = s->update(s->cls, &gw_k_requests, r->args[0], fields);
+	rc = s->update(s->cls, call->txn, &gw_k_requests, r->args[0], fields);
 	json_object_update(req, fields);
 	json_decref(fields);
 	if (rc != GW_DB_OK)
 		goto out;
-	rc = decide_record(tx, t, req, state, reason, mfa, auto_approve, partial);
-	tx->out = json_incref(req);
+	rc = decide_record(call, t, req, state, reason, mfa, auto_approve, partial);
+	call->out = json_incref(req);
 out:
 	json_decref(req);
 	return rc;
@@ -793,17 +793,17 @@ static enum MHD_Result request_decide(struct gw_req *r, const char *action)
 	static const struct gw_field spec[] = {
 		{"reason", GW_F_STR, 0, 1000}, {"totp", GW_F_STR, 0, 16}, {NULL, 0, 0, 0}};
 	const struct gw_transition *t = gw_request_transition(action);
-	struct gw_tx tx = {.r = r, .what = "request"};
+	struct gw_call call = {.r = r, .what = "request"};
 	enum MHD_Result ret;
 
 	if (r->body_len == 0 && !r->too_big)
-		tx.body = json_object();
-	else if (!(tx.body = gw_parse_body(r, spec)))
+		call.body = json_object();
+	else if (!(call.body = gw_parse_body(r, spec)))
 		return MHD_YES;
-	tx.arg = t;
-	ret = gw_tx_run(&tx, 1, request_decide_tx, 200);
+	call.arg = t;
+	ret = gw_call_run(&call, 1, request_decide_body, 200);
 	gw_notify_kick();
-	json_decref(tx.body);
+	json_decref(call.body);
 	return ret;
 }
 
@@ -830,32 +830,32 @@ enum MHD_Result gw_requests_cancel(struct gw_req *r)
 
 /* POST /v1/requests/{id}/review: a designated approver's verdict on a break-glass request
  * (DESIGN.md "Approval policies"); rejected revokes it if its grant is still live. */
-static enum gw_db request_review_tx(struct gw_tx *tx)
+static enum gw_db request_review_body(struct gw_call *call)
 {
-	struct gw_req *r = tx->r;
+	struct gw_req *r = call->r;
 	struct gw_store *s = r->gw->store;
-	const char *verdict = lb_json_str(tx->body, "verdict");
-	const char *reason = lb_json_str(tx->body, "reason");
+	const char *verdict = lb_json_str(call->body, "verdict");
+	const char *reason = lb_json_str(call->body, "reason");
 	char now[LB_TIME_BUFLEN];
 	json_t *req = NULL, *fields;
 	int revoke;
-	enum gw_db rc = s->get(s->cls, &gw_k_requests, "id", r->args[0], &req);
+	enum gw_db rc = s->get(s->cls, call->txn, &gw_k_requests, "id", r->args[0], &req);
 
 	if (rc == GW_DB_NOT_FOUND || (rc == GW_DB_OK && !gw_may_read_request(&r->who, req))) {
 		json_decref(req);
-		return gw_tx_fail(tx, "not_found", "no request %s", r->args[0]);
+		return gw_call_fail(call, "not_found", "no request %s", r->args[0]);
 	}
 	if (rc != GW_DB_OK)
 		return rc;
 	if (!gw_is_designated_approver(&r->who, req) ||
 	    lb_str_eq(lb_json_str(req, "requester"), r->who.id)) {
-		rc = gw_tx_fail(tx, "forbidden", "only a designated approver other than the "
+		rc = gw_call_fail(call, "forbidden", "only a designated approver other than the "
 				"engineer reviews a break-glass request");
 		goto out;
 	}
 	if (!json_is_true(json_object_get(req, "break_glass")) ||
 	    !lb_str_eq(lb_json_str(req, "review"), "pending")) {
-		rc = gw_tx_fail(tx, "wrong_state", "request %s has no pending break-glass review",
+		rc = gw_call_fail(call, "wrong_state", "request %s has no pending break-glass review",
 				r->args[0]);
 		goto out;
 	}
@@ -869,23 +869,23 @@ static enum gw_db request_review_tx(struct gw_tx *tx)
 		json_object_set_new(fields, "decision_reason",
 				    json_string(reason ? reason : "break-glass review rejected"));
 	}
-	rc = s->update(s->cls, &gw_k_requests, r->args[0], fields);
+	rc = s->update(s->cls, call->txn, &gw_k_requests, r->args[0], fields);
 	json_object_update(req, fields);
 	json_decref(fields);
 	if (rc == GW_DB_OK)
-		rc = request_event(r->gw, req, "review", r->who.id,
+		rc = request_event(r->gw, call->txn, req, "review", r->who.id,
 				   json_pack("{s:s,s:s?,s:b}", "verdict", verdict, "reason", reason,
 					     "revoked", revoke));
 	if (rc == GW_DB_OK && revoke) {
-		rc = request_event(r->gw, req, "revoke", r->who.id,
+		rc = request_event(r->gw, call->txn, req, "revoke", r->who.id,
 				   json_pack("{s:s,s:s,s:s}", "from", LB_RS_APPROVED, "to", LB_RS_REVOKED,
 					     "reason", "break-glass review rejected"));
 		if (rc == GW_DB_OK)
-			rc = notify_state(r->gw, req);
-		gw_tx_changed(tx, lb_json_str(req, "tenant")); /* its agents end the sessions */
+			rc = notify_state(r->gw, call->txn, req);
+		gw_call_changed(call, lb_json_str(req, "tenant")); /* its agents end the sessions */
 	}
 	if (rc == GW_DB_OK)
-		tx->out = json_incref(req);
+		call->out = json_incref(req);
 out:
 	json_decref(req);
 	return rc;
@@ -895,19 +895,19 @@ enum MHD_Result gw_requests_review(struct gw_req *r)
 {
 	static const struct gw_field spec[] = {
 		{"verdict", GW_F_STR, 1, 16}, {"reason", GW_F_STR, 0, 1000}, {NULL, 0, 0, 0}};
-	struct gw_tx tx = {.r = r, .what = "request"};
+	struct gw_call call = {.r = r, .what = "request"};
 	enum MHD_Result ret;
 
-	if (!(tx.body = gw_parse_body(r, spec)))
+	if (!(call.body = gw_parse_body(r, spec)))
 		return MHD_YES;
-	if (!lb_str_eq(lb_json_str(tx.body, "verdict"), "accepted") &&
-	    !lb_str_eq(lb_json_str(tx.body, "verdict"), "rejected")) {
-		json_decref(tx.body);
+	if (!lb_str_eq(lb_json_str(call.body, "verdict"), "accepted") &&
+	    !lb_str_eq(lb_json_str(call.body, "verdict"), "rejected")) {
+		json_decref(call.body);
 		return gw_reply_error(r, "bad_value", "verdict: accepted or rejected");
 	}
-	ret = gw_tx_run(&tx, 1, request_review_tx, 200);
+	ret = gw_call_run(&call, 1, request_review_body, 200);
 	gw_notify_kick();
-	json_decref(tx.body);
+	json_decref(call.body);
 	return ret;
 }
 
@@ -916,8 +916,9 @@ enum MHD_Result gw_requests_review(struct gw_req *r)
  * transaction each, so API calls never wait long behind it. */
 struct sweep {
 	struct gw *gw;
+	struct gw_txn *t; /* the round's transaction */
 	int64_t now;
-	unsigned changed;
+	unsigned changed, before; /* before: the count when the round began (a retry resets) */
 	int more;
 	json_t *tenants; /* of the requests one round changed: bumped once it committed */
 };
@@ -935,21 +936,21 @@ static enum gw_db sweep_requests(struct sweep *sw, const char *state, const char
 	enum gw_db rc;
 
 	lb_time_format(sw->now, now, sizeof(now));
-	rc = s->list(s->cls, &gw_k_requests, f, 2, 0, 100, 0, NULL, NULL, &items, &next);
+	rc = s->list(s->cls, sw->t, &gw_k_requests, f, 2, 0, 100, 0, NULL, NULL, &items, &next);
 	if (rc != GW_DB_OK)
 		return rc;
 	if (next)
 		sw->more = 1;
 	json_array_foreach(items, i, req) {
 		json_t *fields = json_pack("{s:s,s:s}", "state", to, "updated_at", now);
-		rc = s->update(s->cls, &gw_k_requests, lb_json_str(req, "id"), fields);
+		rc = s->update(s->cls, sw->t, &gw_k_requests, lb_json_str(req, "id"), fields);
 		json_decref(fields);
 		if (rc == GW_DB_OK)
-			rc = request_event(sw->gw, req, action, NULL,
+			rc = request_event(sw->gw, sw->t, req, action, NULL,
 					   json_pack("{s:s,s:s}", "from", state, "to", to));
 		if (rc == GW_DB_OK) {
 			json_object_set_new(req, "state", json_string(to));
-			rc = notify_state(sw->gw, req);
+			rc = notify_state(sw->gw, sw->t, req);
 		}
 		if (rc != GW_DB_OK)
 			break;
@@ -964,12 +965,12 @@ static enum gw_db sweep_requests(struct sweep *sw, const char *state, const char
  * that the host never said ended are recorded as session.lost, once. The wait gives the
  * host's agent the time to end them and deliver their session.end first. */
 /* Whether request ID has an approved extension (its sessions go on under it). */
-static enum gw_db has_live_extension(struct gw_store *s, const char *id, int *yes)
+static enum gw_db has_live_extension(struct gw_store *s, struct gw_txn *t, const char *id, int *yes)
 {
 	struct gw_filter f[2] = {{"extends", GW_EQ, id}, {"state", GW_EQ, LB_RS_APPROVED}};
 	json_t *items = NULL;
 	int64_t next;
-	enum gw_db rc = s->list(s->cls, &gw_k_requests, f, 2, 0, 1, 0, NULL, NULL, &items, &next);
+	enum gw_db rc = s->list(s->cls, t, &gw_k_requests, f, 2, 0, 1, 0, NULL, NULL, &items, &next);
 	*yes = rc == GW_DB_OK && json_array_size(items) > 0;
 	json_decref(items);
 	return rc;
@@ -977,21 +978,21 @@ static enum gw_db has_live_extension(struct gw_store *s, const char *id, int *ye
 
 /* session.lost for REQ's sessions the host never closed, and for those of the requests it
  * extends (their sessions went on under it). */
-static enum gw_db reconcile_chain(struct gw *gw, const json_t *req, const char *why)
+static enum gw_db reconcile_chain(struct gw *gw, struct gw_txn *t, const json_t *req, const char *why)
 {
 	struct gw_store *s = gw->store;
-	enum gw_db rc = gw_sessions_reconcile(gw, req, why);
+	enum gw_db rc = gw_sessions_reconcile(gw, t, req, why);
 	char up[64] = "";
 	if (lb_json_str(req, "extends"))
 		snprintf(up, sizeof(up), "%s", lb_json_str(req, "extends"));
 	for (int n = 0; rc == GW_DB_OK && up[0] && n < 8; n++) {
 		json_t *parent = NULL;
-		rc = s->get(s->cls, &gw_k_requests, "id", up, &parent);
+		rc = s->get(s->cls, t, &gw_k_requests, "id", up, &parent);
 		up[0] = '\0';
 		if (rc == GW_DB_NOT_FOUND)
 			return GW_DB_OK;
 		if (rc == GW_DB_OK)
-			rc = gw_sessions_reconcile(gw, parent, why);
+			rc = gw_sessions_reconcile(gw, t, parent, why);
 		if (rc == GW_DB_OK && lb_json_str(parent, "extends"))
 			snprintf(up, sizeof(up), "%s", lb_json_str(parent, "extends"));
 		json_decref(parent);
@@ -1011,7 +1012,7 @@ static enum gw_db sweep_lost_sessions(struct sweep *sw, const char *state, const
 	enum gw_db rc;
 
 	lb_time_format(sw->now - sw->gw->cfg.session_lost_after * 1000, before, sizeof(before));
-	rc = s->list(s->cls, &gw_k_requests, f, 3, 0, 100, 0, NULL, NULL, &items, &next);
+	rc = s->list(s->cls, sw->t, &gw_k_requests, f, 3, 0, 100, 0, NULL, NULL, &items, &next);
 	if (rc != GW_DB_OK)
 		return rc;
 	if (next)
@@ -1019,14 +1020,14 @@ static enum gw_db sweep_lost_sessions(struct sweep *sw, const char *state, const
 	json_array_foreach(items, i, req) {
 		json_t *fields = json_pack("{s:b}", "sessions_checked", 1);
 		int extended = 0;
-		rc = s->update(s->cls, &gw_k_requests, lb_json_str(req, "id"), fields);
+		rc = s->update(s->cls, sw->t, &gw_k_requests, lb_json_str(req, "id"), fields);
 		json_decref(fields);
 		/* sessions opened under it go on under an approved extension: they are looked
 		 * at when the last of the chain ends (below), not now */
 		if (rc == GW_DB_OK && lb_str_eq(state, LB_RS_COMPLETED))
-			rc = has_live_extension(s, lb_json_str(req, "id"), &extended);
+			rc = has_live_extension(s, sw->t, lb_json_str(req, "id"), &extended);
 		if (rc == GW_DB_OK && !extended)
-			rc = reconcile_chain(sw->gw, req, why);
+			rc = reconcile_chain(sw->gw, sw->t, req, why);
 		if (rc != GW_DB_OK)
 			break;
 	}
@@ -1045,7 +1046,7 @@ static enum gw_db sweep_elevations(struct sweep *sw)
 	enum gw_db rc;
 
 	lb_time_format(sw->now, now, sizeof(now));
-	rc = s->list(s->cls, &gw_k_elevations, f, 2, 0, 100, 0, NULL, NULL, &items, &next);
+	rc = s->list(s->cls, sw->t, &gw_k_elevations, f, 2, 0, 100, 0, NULL, NULL, &items, &next);
 	if (rc != GW_DB_OK)
 		return rc;
 	if (next)
@@ -1053,7 +1054,7 @@ static enum gw_db sweep_elevations(struct sweep *sw)
 	json_array_foreach(items, i, e) {
 		struct gw_event ev = {0};
 		json_t *fields = json_pack("{s:b}", "expire_logged", 1);
-		rc = s->update(s->cls, &gw_k_elevations, lb_json_str(e, "id"), fields);
+		rc = s->update(s->cls, sw->t, &gw_k_elevations, lb_json_str(e, "id"), fields);
 		json_decref(fields);
 		if (rc != GW_DB_OK)
 			break;
@@ -1062,7 +1063,7 @@ static enum gw_db sweep_elevations(struct sweep *sw)
 		ev.actor = lb_json_str(e, "user");
 		ev.details = json_pack("{s:O,s:O}", "elevation", json_object_get(e, "id"),
 				       "expires_at", json_object_get(e, "expires_at"));
-		if ((rc = gw_audit_emit(sw->gw, &ev, NULL)) != GW_DB_OK)
+		if ((rc = gw_audit_emit(sw->gw, sw->t, &ev, NULL)) != GW_DB_OK)
 			break;
 		sw->changed++;
 	}
@@ -1070,12 +1071,19 @@ static enum gw_db sweep_elevations(struct sweep *sw)
 	return rc;
 }
 
-static enum gw_db sweep_tx(void *arg)
+static enum gw_db sweep_body(struct gw_txn *t, void *arg)
 {
 	struct sweep *sw = arg;
+	struct gw_store *s = sw->gw->store;
 	enum gw_db rc;
+	int got = 0;
+	sw->t = t;
 	sw->more = 0;
+	sw->changed = sw->before;
 	json_object_clear(sw->tenants); /* a retried round starts clean */
+	/* gateways sharing the database sweep one at a time: the others skip the round */
+	if ((rc = s->lock(s->cls, t, "sweeper", &got)) != GW_DB_OK || !got)
+		return rc;
 	if ((rc = sweep_requests(sw, LB_RS_INTERNAL_REVIEW, "pending_expires_at", LB_RS_EXPIRED,
 				 "expire")) != GW_DB_OK ||
 	    (rc = sweep_requests(sw, LB_RS_CUSTOMER_NOTIFIED, "pending_expires_at", LB_RS_EXPIRED,
@@ -1091,7 +1099,7 @@ static enum gw_db sweep_tx(void *arg)
 
 enum gw_db gw_requests_sweep(struct gw *gw, int64_t now_ms, unsigned *changed)
 {
-	struct sweep sw = {gw, now_ms, 0, 0, json_object()};
+	struct sweep sw = {.gw = gw, .now = now_ms, .tenants = json_object()};
 	enum gw_db rc;
 	int rounds = 0;
 	const char *tenant;
@@ -1100,10 +1108,11 @@ enum gw_db gw_requests_sweep(struct gw *gw, int64_t now_ms, unsigned *changed)
 	if (!sw.tenants)
 		return GW_DB_ERROR;
 	do {
-		unsigned before = sw.changed;
-		rc = gw->store->run(gw->store->cls, 1, sweep_tx, &sw);
+		sw.before = sw.changed;
+		rc = gw->store->run(gw->store->cls, 1, sweep_body, &sw);
+		sw.t = NULL;
 		if (rc != GW_DB_OK) {
-			sw.changed = before;
+			sw.changed = sw.before;
 			break;
 		}
 		json_object_foreach(sw.tenants, tenant, v)

@@ -84,11 +84,11 @@ struct touch {
 	const char *when;
 };
 
-static enum gw_db touch_tx(void *arg)
+static enum gw_db touch_body(struct gw_txn *t, void *arg)
 {
-	struct touch *t = arg;
-	json_t *fields = json_pack("{s:s}", "last_seen_at", t->when);
-	enum gw_db rc = t->s->update(t->s->cls, &gw_k_web_sessions, t->id, fields);
+	struct touch *tc = arg;
+	json_t *fields = json_pack("{s:s}", "last_seen_at", tc->when);
+	enum gw_db rc = tc->s->update(tc->s->cls, t, &gw_k_web_sessions, tc->id, fields);
 	json_decref(fields);
 	return rc;
 }
@@ -107,7 +107,7 @@ int gw_session_authenticate(struct gw *gw, const char *cookie, int64_t now,
 	if (!cookie_well_formed(cookie))
 		return -1;
 	lb_sha256_hex(cookie, strlen(cookie), hash);
-	rc = s->get(s->cls, &gw_k_web_sessions, "hash", hash, &session);
+	rc = s->get(s->cls, NULL, &gw_k_web_sessions, "hash", hash, &session);
 	if (rc != GW_DB_OK)
 		return rc == GW_DB_NOT_FOUND ? -1 : -2;
 	/* signed out, past its absolute end, or unused for longer than the idle timeout */
@@ -116,7 +116,7 @@ int gw_session_authenticate(struct gw *gw, const char *cookie, int64_t now,
 		goto out;
 	/* the session lives only as long as the token it was made with: revoking a leaked token
 	 * ends what was signed in with it */
-	rc = s->get(s->cls, &gw_k_tokens, "id", lb_json_str(session, "token"), &tok);
+	rc = s->get(s->cls, NULL, &gw_k_tokens, "id", lb_json_str(session, "token"), &tok);
 	if (rc != GW_DB_OK) {
 		ret = rc == GW_DB_NOT_FOUND ? -1 : -2;
 		goto out;
@@ -137,7 +137,7 @@ int gw_session_authenticate(struct gw *gw, const char *cookie, int64_t now,
 		/* a failed write (busy store) only lets the session end a little earlier */
 		struct touch t = {s, p->session, when};
 		lb_time_format(now, when, sizeof(when));
-		(void)s->run(s->cls, 1, touch_tx, &t);
+		(void)s->run(s->cls, 1, touch_body, &t);
 	}
 out:
 	json_decref(tok);
@@ -173,12 +173,12 @@ struct create {
 	const char *token; /* the user token given */
 };
 
-static enum gw_db session_create_tx(struct gw_tx *tx)
+static enum gw_db session_create_body(struct gw_call *call)
 {
-	struct gw_req *r = tx->r;
+	struct gw_req *r = call->r;
 	struct gw *gw = r->gw;
 	struct gw_store *s = gw->store;
-	const struct create *c = tx->arg;
+	const struct create *c = call->arg;
 	const char *tenant = lb_json_str(r->who.obj, "tenant");
 	char hash[65], tok_hash[65], cookie[80], csrf[65], id[GW_ID_LEN];
 	char now[LB_TIME_BUFLEN], until[LB_TIME_BUFLEN];
@@ -187,16 +187,16 @@ static enum gw_db session_create_tx(struct gw_tx *tx)
 	enum gw_db rc;
 
 	lb_sha256_hex(c->token, strlen(c->token), tok_hash);
-	if ((rc = s->get(s->cls, &gw_k_tokens, "hash", tok_hash, &tok)) != GW_DB_OK)
-		return rc == GW_DB_NOT_FOUND ? gw_tx_fail(tx, "unauthenticated", "the token is "
+	if ((rc = s->get(s->cls, call->txn, &gw_k_tokens, "hash", tok_hash, &tok)) != GW_DB_OK)
+		return rc == GW_DB_NOT_FOUND ? gw_call_fail(call, "unauthenticated", "the token is "
 							  "unknown") : rc;
 	/* a user with TOTP signs in with a code: the token alone is one factor */
-	rc = s->get(s->cls, &gw_k_totp, "user", r->who.id, &otp);
+	rc = s->get(s->cls, call->txn, &gw_k_totp, "user", r->who.id, &otp);
 	if (rc != GW_DB_OK && rc != GW_DB_NOT_FOUND)
 		goto out;
 	required = otp && lb_json_str(otp, "secret") != NULL;
-	rc = gw_totp_verify(tx, lb_json_str(tx->body, "totp"), required, &verified);
-	if (rc != GW_DB_OK || tx->err_code)
+	rc = gw_totp_verify(call, lb_json_str(call->body, "totp"), required, &verified);
+	if (rc != GW_DB_OK || call->err_code)
 		goto out;
 	if (gw_new_token(COOKIE_PREFIX, cookie, sizeof(cookie), hash) != 0) {
 		rc = GW_DB_ERROR;
@@ -208,10 +208,10 @@ static enum gw_db session_create_tx(struct gw_tx *tx)
 	row = json_pack("{s:s,s:s,s:s,s:s,s:b,s:s,s:s,s:s,s:n}", "id", id, "user", r->who.id,
 			"token", lb_json_str(tok, "id"), "hash", hash, "mfa", verified,
 			"created_at", now, "last_seen_at", now, "expires_at", until, "revoked_at");
-	rc = s->insert(s->cls, &gw_k_web_sessions, row);
+	rc = s->insert(s->cls, call->txn, &gw_k_web_sessions, row);
 	json_object_del(row, "hash");
 	if (rc == GW_DB_OK)
-		rc = gw_directory_event(tx, "directory.session.create", tenant,
+		rc = gw_directory_event(call, "directory.session.create", tenant,
 					json_pack("{s:s,s:s,s:O,s:s,s:b,s:s}", "session", id, "user",
 						  r->who.id, "login",
 						  json_object_get(r->who.obj, "login"), "token",
@@ -219,7 +219,7 @@ static enum gw_db session_create_tx(struct gw_tx *tx)
 						  "expires_at", until));
 	if (rc == GW_DB_OK) {
 		csrf_of(cookie, csrf);
-		tx->out = json_pack("{s:s,s:o,s:O,s:o}", "csrf_token", csrf, "session",
+		call->out = json_pack("{s:s,s:o,s:O,s:o}", "csrf_token", csrf, "session",
 				    session_view(gw, row), "user", r->who.obj, "roles",
 				    roles_view(&r->who));
 		lb_wipe(csrf, sizeof(csrf));
@@ -247,7 +247,7 @@ enum MHD_Result gw_sessions_create(struct gw_req *r)
 		{"token", GW_F_STR, 1, 80}, {"totp", GW_F_STR, 0, 16}, {NULL, 0, 0, 0}};
 	const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
 	struct create c;
-	struct gw_tx tx = {.r = r, .what = "session", .arg = &c};
+	struct gw_call call = {.r = r, .what = "session", .arg = &c};
 	enum MHD_Result ret;
 	int a;
 
@@ -256,9 +256,9 @@ enum MHD_Result gw_sessions_create(struct gw_req *r)
 	if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
 	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' '))
 		return gw_reply_error(r, "bad_value", "Content-Type: must be application/json");
-	if (!(tx.body = gw_parse_body(r, spec)))
+	if (!(call.body = gw_parse_body(r, spec)))
 		return MHD_YES;
-	c.token = lb_json_str(tx.body, "token");
+	c.token = lb_json_str(call.body, "token");
 	a = gw_authenticate(r->gw, c.token, &r->who);
 	if (a == -2)
 		ret = gw_reply_error(r, "store_busy", "cannot check the token right now");
@@ -270,30 +270,30 @@ enum MHD_Result gw_sessions_create(struct gw_req *r)
 	} else if (r->who.kind != GW_P_USER)
 		ret = gw_reply_error(r, "forbidden", "host tokens cannot sign in to the console");
 	else
-		ret = gw_tx_run(&tx, 1, session_create_tx, 201);
-	json_decref(tx.body);
+		ret = gw_call_run(&call, 1, session_create_body, 201);
+	json_decref(call.body);
 	return ret;
 }
 
-static enum gw_db session_current_tx(struct gw_tx *tx)
+static enum gw_db session_current_body(struct gw_call *call)
 {
-	struct gw_req *r = tx->r;
+	struct gw_req *r = call->r;
 	struct gw_store *s = r->gw->store;
 	const char *cookie = gw_session_cookie(r->conn), *tenant = lb_json_str(r->who.obj, "tenant");
 	char csrf[65];
 	json_t *row = NULL, *t = NULL;
 	enum gw_db rc;
 
-	if ((rc = s->get(s->cls, &gw_k_web_sessions, "id", r->who.session, &row)) != GW_DB_OK)
+	if ((rc = s->get(s->cls, call->txn, &gw_k_web_sessions, "id", r->who.session, &row)) != GW_DB_OK)
 		return rc;
 	/* a customer user reads their own tenant (the lockbox switch the console shows) */
-	if (tenant && (rc = s->get(s->cls, &gw_k_tenants, "id", tenant, &t)) != GW_DB_OK &&
+	if (tenant && (rc = s->get(s->cls, call->txn, &gw_k_tenants, "id", tenant, &t)) != GW_DB_OK &&
 	    rc != GW_DB_NOT_FOUND) {
 		json_decref(row);
 		return rc;
 	}
 	csrf_of(cookie ? cookie : "", csrf);
-	tx->out = json_pack("{s:s,s:o,s:O,s:o,s:o}", "csrf_token", csrf, "session",
+	call->out = json_pack("{s:s,s:o,s:O,s:o,s:o}", "csrf_token", csrf, "session",
 			    session_view(r->gw, row), "user", r->who.obj, "roles",
 			    roles_view(&r->who), "tenant", t ? t : json_null());
 	lb_wipe(csrf, sizeof(csrf));
@@ -303,30 +303,30 @@ static enum gw_db session_current_tx(struct gw_tx *tx)
 
 enum MHD_Result gw_sessions_current(struct gw_req *r)
 {
-	struct gw_tx tx = {.r = r, .what = "session"};
+	struct gw_call call = {.r = r, .what = "session"};
 	if (!r->who.session[0])
 		return gw_reply_error(r, "not_found", "no console session: this call came with a "
 				      "bearer token (sign in with POST /v1/sessions)");
-	return gw_tx_run(&tx, 0, session_current_tx, 200);
+	return gw_call_run(&call, 0, session_current_body, 200);
 }
 
-static enum gw_db session_delete_tx(struct gw_tx *tx)
+static enum gw_db session_delete_body(struct gw_call *call)
 {
-	struct gw_req *r = tx->r;
+	struct gw_req *r = call->r;
 	struct gw_store *s = r->gw->store;
 	char now[LB_TIME_BUFLEN];
 	json_t *fields;
 	enum gw_db rc;
 
-	if ((rc = s->get(s->cls, &gw_k_web_sessions, "id", r->who.session, &tx->out)) != GW_DB_OK)
+	if ((rc = s->get(s->cls, call->txn, &gw_k_web_sessions, "id", r->who.session, &call->out)) != GW_DB_OK)
 		return rc;
 	gw_now_str(r, now);
 	fields = json_pack("{s:s}", "revoked_at", now);
-	rc = s->update(s->cls, &gw_k_web_sessions, r->who.session, fields);
-	json_object_update(tx->out, fields);
+	rc = s->update(s->cls, call->txn, &gw_k_web_sessions, r->who.session, fields);
+	json_object_update(call->out, fields);
 	json_decref(fields);
 	if (rc == GW_DB_OK)
-		rc = gw_directory_event(tx, "directory.session.revoke",
+		rc = gw_directory_event(call, "directory.session.revoke",
 					lb_json_str(r->who.obj, "tenant"),
 					json_pack("{s:s,s:s,s:O,s:s}", "session", r->who.session,
 						  "user", r->who.id, "login",
@@ -342,9 +342,9 @@ static enum gw_db session_delete_tx(struct gw_tx *tx)
 
 enum MHD_Result gw_sessions_delete(struct gw_req *r)
 {
-	struct gw_tx tx = {.r = r, .what = "session"};
+	struct gw_call call = {.r = r, .what = "session"};
 	if (!r->who.session[0])
 		return gw_reply_error(r, "not_found", "no console session: this call came with a "
 				      "bearer token (revoke a token with DELETE /v1/tokens/{id})");
-	return gw_tx_run(&tx, 1, session_delete_tx, 200);
+	return gw_call_run(&call, 1, session_delete_body, 200);
 }

@@ -197,8 +197,8 @@ int gw_totp_key_load(struct gw *gw, int create, char *err, size_t errlen)
 	gw->totp_key_loaded = 1;
 	/* the key keeps the secrets from whoever copies the database: not if it goes along */
 	dir_of(path, kdir, sizeof(kdir));
-	if (strncmp(gw->cfg.database, "sqlite://", 9) == 0) {
-		dir_of(gw->cfg.database + 9, ddir, sizeof(ddir));
+	if (gw_store_uri_file(gw->cfg.database)) {
+		dir_of(gw_store_uri_file(gw->cfg.database), ddir, sizeof(ddir));
 		if (strcmp(kdir, ddir) == 0)
 			gw_log(LOG_WARNING, "totp_key_file %s is in the database's directory: a copy of "
 					    "that directory holds the TOTP secrets and their key; keep it "
@@ -327,11 +327,11 @@ static int code_well_formed(const char *code)
 /* Checks CODE against the secret in column COL of ROW (the caller's TOTP row). REPLAY: a
  * code of a step at or before last_step is refused (not for a secret never used before).
  * A good code's step becomes last_step and clears the count of wrong ones; a wrong code is
- * counted (the fifth locks) and refused with gw_tx_refuse so that the count commits. */
-static enum gw_db check_row(struct gw_tx *tx, const json_t *row, const char *col,
+ * counted (the fifth locks) and refused with gw_call_refuse so that the count commits. */
+static enum gw_db check_row(struct gw_call *call, const json_t *row, const char *col,
 			    const char *code, int replay)
 {
-	struct gw_req *r = tx->r;
+	struct gw_req *r = call->r;
 	struct gw *gw = r->gw;
 	struct gw_store *s = gw->store;
 	const char *user = lb_json_str(row, "user"), *until = lb_json_str(row, "locked_until");
@@ -344,14 +344,14 @@ static enum gw_db check_row(struct gw_tx *tx, const json_t *row, const char *col
 
 	gw_now_str(r, now);
 	if (until && strcmp(now, until) < 0)
-		return gw_tx_fail(tx, "totp_locked", "too many wrong codes: TOTP is locked until %s",
+		return gw_call_fail(call, "totp_locked", "too many wrong codes: TOTP is locked until %s",
 				  until);
 	lb_json_int(row, "last_step", &last);
 	lb_json_int(row, "failures", &wrong);
 	if ((keylen = unseal(gw, user ? user : "", lb_json_str(row, col), key)) <= 0) {
 		gw_log(LOG_ERR, "totp: cannot open the sealed secret of user %s: is totp_key_file "
 				"the key it was sealed with?", user ? user : "?");
-		return gw_tx_fail(tx, "totp_unavailable", "the TOTP secret cannot be read; see the "
+		return gw_call_fail(call, "totp_unavailable", "the TOTP secret cannot be read; see the "
 				  "gateway log");
 	}
 	if (code_well_formed(code)) {
@@ -372,12 +372,12 @@ static enum gw_db check_row(struct gw_tx *tx, const json_t *row, const char *col
 	if (matched >= 0) {
 		fields = json_pack("{s:I,s:i,s:n,s:s}", "last_step", (json_int_t)matched, "failures",
 				   0, "locked_until", "updated_at", now);
-		rc = s->update(s->cls, &gw_k_totp, lb_json_str(row, "id"), fields);
+		rc = s->update(s->cls, call->txn, &gw_k_totp, lb_json_str(row, "id"), fields);
 		json_decref(fields);
 		return rc;
 	}
 	if (seen) /* a replay is no guess: it does not count towards the lock */
-		return gw_tx_fail(tx, "totp_invalid", "this code was used already; wait for the next one");
+		return gw_call_fail(call, "totp_invalid", "this code was used already; wait for the next one");
 	wrong++;
 	if (wrong >= TOTP_MAX_WRONG) {
 		lb_time_format(r->now + gw->cfg.totp_lockout * 1000, lock, sizeof(lock));
@@ -386,25 +386,25 @@ static enum gw_db check_row(struct gw_tx *tx, const json_t *row, const char *col
 	} else {
 		fields = json_pack("{s:I,s:s}", "failures", (json_int_t)wrong, "updated_at", now);
 	}
-	rc = s->update(s->cls, &gw_k_totp, lb_json_str(row, "id"), fields);
+	rc = s->update(s->cls, call->txn, &gw_k_totp, lb_json_str(row, "id"), fields);
 	json_decref(fields);
 	if (rc != GW_DB_OK)
 		return rc;
 	if (wrong >= TOTP_MAX_WRONG) {
 		gw_log(LOG_WARNING, "totp: user %s gave %d wrong codes in a row; TOTP locked until %s",
 		       user ? user : "?", TOTP_MAX_WRONG, lock);
-		return gw_tx_refuse(tx, "totp_invalid", "wrong code; %d wrong codes in a row lock "
+		return gw_call_refuse(call, "totp_invalid", "wrong code; %d wrong codes in a row lock "
 				    "TOTP until %s", TOTP_MAX_WRONG, lock);
 	}
-	return gw_tx_refuse(tx, "totp_invalid", "wrong code (%lld of %d before TOTP locks)",
+	return gw_call_refuse(call, "totp_invalid", "wrong code (%lld of %d before TOTP locks)",
 			    (long long)wrong, TOTP_MAX_WRONG);
 }
 
 /* The caller's TOTP row into *ROW, or NULL when they have none. */
-static enum gw_db own_row(struct gw_tx *tx, json_t **row)
+static enum gw_db own_row(struct gw_call *call, json_t **row)
 {
-	struct gw_store *s = tx->r->gw->store;
-	enum gw_db rc = s->get(s->cls, &gw_k_totp, "user", tx->r->who.id, row);
+	struct gw_store *s = call->r->gw->store;
+	enum gw_db rc = s->get(s->cls, call->txn, &gw_k_totp, "user", call->r->who.id, row);
 	if (rc == GW_DB_NOT_FOUND) {
 		*row = NULL;
 		return GW_DB_OK;
@@ -412,7 +412,7 @@ static enum gw_db own_row(struct gw_tx *tx, json_t **row)
 	return rc;
 }
 
-enum gw_db gw_totp_verify(struct gw_tx *tx, const char *code, int required, int *verified)
+enum gw_db gw_totp_verify(struct gw_call *call, const char *code, int required, int *verified)
 {
 	json_t *row = NULL;
 	enum gw_db rc;
@@ -420,17 +420,17 @@ enum gw_db gw_totp_verify(struct gw_tx *tx, const char *code, int required, int 
 	*verified = 0;
 	if (!code) {
 		if (required)
-			return gw_tx_fail(tx, "mfa_required", "this gateway requires a TOTP code "
+			return gw_call_fail(call, "mfa_required", "this gateway requires a TOTP code "
 					  "(\"totp\") for this; enrol first if you have none "
 					  "(lockboxctl totp enroll)");
 		return GW_DB_OK;
 	}
-	if ((rc = own_row(tx, &row)) != GW_DB_OK)
+	if ((rc = own_row(call, &row)) != GW_DB_OK)
 		return rc;
 	if (!row || !lb_json_str(row, "secret"))
-		rc = gw_tx_fail(tx, "totp_invalid", "you have no confirmed TOTP; enrol with "
+		rc = gw_call_fail(call, "totp_invalid", "you have no confirmed TOTP; enrol with "
 				"lockboxctl totp enroll, then lockboxctl totp confirm CODE");
-	else if ((rc = check_row(tx, row, "secret", code, 1)) == GW_DB_OK && !tx->err_code)
+	else if ((rc = check_row(call, row, "secret", code, 1)) == GW_DB_OK && !call->err_code)
 		*verified = 1;
 	json_decref(row);
 	return rc;
@@ -456,37 +456,37 @@ static void uri_label(const char *login, char *out, size_t len)
 	out[o] = '\0';
 }
 
-static enum gw_db totp_enroll_tx(struct gw_tx *tx)
+static enum gw_db totp_enroll_body(struct gw_call *call)
 {
-	struct gw_req *r = tx->r;
+	struct gw_req *r = call->r;
 	struct gw_store *s = r->gw->store;
-	const char *code = lb_json_str(tx->body, "totp");
+	const char *code = lb_json_str(call->body, "totp");
 	unsigned char secret[TOTP_SECRET_BYTES];
 	char sealed[SEALED_LEN], b32[TOTP_B32_LEN + 1], now[LB_TIME_BUFLEN], id[GW_ID_LEN];
 	char label[3 * 256 + 16], uri[3 * 256 + 160];
 	json_t *row = NULL, *fields;
 	enum gw_db rc;
 
-	if ((rc = own_row(tx, &row)) != GW_DB_OK)
+	if ((rc = own_row(call, &row)) != GW_DB_OK)
 		return rc;
 	if (row && lb_json_str(row, "secret")) {
 		/* a stolen token alone must not move the second factor to its thief's phone */
 		if (!code) {
-			rc = gw_tx_fail(tx, "conflict", "TOTP is active; to replace it, send a current "
+			rc = gw_call_fail(call, "conflict", "TOTP is active; to replace it, send a current "
 					"code as \"totp\" (lockboxctl totp enroll --totp CODE)");
 			goto out;
 		}
-		if ((rc = check_row(tx, row, "secret", code, 1)) != GW_DB_OK || tx->err_code)
+		if ((rc = check_row(call, row, "secret", code, 1)) != GW_DB_OK || call->err_code)
 			goto out;
 	} else if (code) {
-		rc = gw_tx_fail(tx, "totp_invalid", "you have no confirmed TOTP to replace");
+		rc = gw_call_fail(call, "totp_invalid", "you have no confirmed TOTP to replace");
 		goto out;
 	}
 	if (lb_random_bytes(secret, sizeof(secret)) != 0 ||
 	    seal(r->gw, r->who.id, secret, sizeof(secret), sealed) != 0) {
 		lb_wipe(secret, sizeof(secret));
 		gw_log(LOG_ERR, "totp: cannot make or seal a new secret");
-		rc = gw_tx_fail(tx, "totp_unavailable", "cannot make a TOTP secret; see the gateway log");
+		rc = gw_call_fail(call, "totp_unavailable", "cannot make a TOTP secret; see the gateway log");
 		goto out;
 	}
 	base32(secret, sizeof(secret), b32);
@@ -496,14 +496,14 @@ static enum gw_db totp_enroll_tx(struct gw_tx *tx)
 		/* before confirmation a new enrolment replaces the pending one; an active secret
 		 * stays in force until the new one is confirmed */
 		fields = json_pack("{s:s,s:s}", "pending_secret", sealed, "updated_at", now);
-		rc = s->update(s->cls, &gw_k_totp, lb_json_str(row, "id"), fields);
+		rc = s->update(s->cls, call->txn, &gw_k_totp, lb_json_str(row, "id"), fields);
 	} else {
 		gw_new_id("otp_", id);
 		fields = json_pack("{s:s,s:s,s:n,s:s,s:i,s:i,s:n,s:s,s:s,s:n}", "id", id, "user",
 				   r->who.id, "secret", "pending_secret", sealed, "last_step", 0,
 				   "failures", 0, "locked_until", "created_at", now, "updated_at", now,
 				   "confirmed_at");
-		rc = s->insert(s->cls, &gw_k_totp, fields);
+		rc = s->insert(s->cls, call->txn, &gw_k_totp, fields);
 	}
 	json_decref(fields);
 	lb_wipe(sealed, sizeof(sealed));
@@ -513,7 +513,7 @@ static enum gw_db totp_enroll_tx(struct gw_tx *tx)
 		snprintf(uri, sizeof(uri),
 			 "otpauth://totp/%s?secret=%s&issuer=lockbox&algorithm=SHA1&digits=%d&period=%d",
 			 label, b32, TOTP_DIGITS, TOTP_STEP);
-		tx->out = json_pack("{s:s,s:s}", "otpauth_uri", uri, "secret", b32);
+		call->out = json_pack("{s:s,s:s}", "otpauth_uri", uri, "secret", b32);
 		lb_wipe(uri, sizeof(uri));
 	}
 	lb_wipe(b32, sizeof(b32));
@@ -525,22 +525,22 @@ out:
 enum MHD_Result gw_totp_enroll(struct gw_req *r)
 {
 	static const struct gw_field spec[] = {{"totp", GW_F_STR, 0, 16}, {NULL, 0, 0, 0}};
-	struct gw_tx tx = {.r = r, .what = "totp"};
+	struct gw_call call = {.r = r, .what = "totp"};
 	enum MHD_Result ret;
 
 	/* any user, for themselves: the route is /self, so there is nobody else to name */
 	if (r->body_len == 0 && !r->too_big)
-		tx.body = json_object();
-	else if (!(tx.body = gw_parse_body(r, spec)))
+		call.body = json_object();
+	else if (!(call.body = gw_parse_body(r, spec)))
 		return MHD_YES;
-	ret = gw_tx_run(&tx, 1, totp_enroll_tx, 201);
-	json_decref(tx.body);
+	ret = gw_call_run(&call, 1, totp_enroll_body, 201);
+	json_decref(call.body);
 	return ret;
 }
 
-static enum gw_db totp_confirm_tx(struct gw_tx *tx)
+static enum gw_db totp_confirm_body(struct gw_call *call)
 {
-	struct gw_req *r = tx->r;
+	struct gw_req *r = call->r;
 	struct gw_store *s = r->gw->store;
 	const char *tenant = lb_json_str(r->who.obj, "tenant");
 	char now[LB_TIME_BUFLEN];
@@ -548,34 +548,34 @@ static enum gw_db totp_confirm_tx(struct gw_tx *tx)
 	int replaced;
 	enum gw_db rc;
 
-	if ((rc = own_row(tx, &row)) != GW_DB_OK)
+	if ((rc = own_row(call, &row)) != GW_DB_OK)
 		return rc;
 	if (!row || !lb_json_str(row, "pending_secret")) {
-		rc = gw_tx_fail(tx, "wrong_state", "no TOTP enrolment waits for confirmation; "
+		rc = gw_call_fail(call, "wrong_state", "no TOTP enrolment waits for confirmation; "
 				"POST /v1/users/self/totp first (lockboxctl totp enroll)");
 		goto out;
 	}
 	/* a secret nobody used yet: no code of it was accepted before */
-	if ((rc = check_row(tx, row, "pending_secret", lb_json_str(tx->body, "code"), 0)) !=
+	if ((rc = check_row(call, row, "pending_secret", lb_json_str(call->body, "code"), 0)) !=
 		    GW_DB_OK ||
-	    tx->err_code)
+	    call->err_code)
 		goto out;
 	replaced = lb_json_str(row, "secret") != NULL;
 	gw_now_str(r, now);
 	fields = json_pack("{s:O,s:n,s:s,s:s}", "secret", json_object_get(row, "pending_secret"),
 			   "pending_secret", "confirmed_at", now, "updated_at", now);
-	rc = s->update(s->cls, &gw_k_totp, lb_json_str(row, "id"), fields);
+	rc = s->update(s->cls, call->txn, &gw_k_totp, lb_json_str(row, "id"), fields);
 	json_decref(fields);
 	if (rc != GW_DB_OK)
 		goto out;
 	/* a customer user's second factor is their tenant's business, a provider user's the
 	 * provider's; the event names the user, never the secret or the code */
-	rc = gw_directory_event(tx, "directory.totp.enroll", tenant,
+	rc = gw_directory_event(call, "directory.totp.enroll", tenant,
 				json_pack("{s:s,s:O,s:b}", "user", r->who.id, "login",
 					  json_object_get(r->who.obj, "login"), "replaced",
 					  replaced));
 	if (rc == GW_DB_OK)
-		tx->out = json_pack("{s:s,s:b,s:s}", "user", r->who.id, "totp", 1, "confirmed_at",
+		call->out = json_pack("{s:s,s:b,s:s}", "user", r->who.id, "totp", 1, "confirmed_at",
 				    now);
 out:
 	json_decref(row);
@@ -585,12 +585,12 @@ out:
 enum MHD_Result gw_totp_confirm(struct gw_req *r)
 {
 	static const struct gw_field spec[] = {{"code", GW_F_STR, 1, 16}, {NULL, 0, 0, 0}};
-	struct gw_tx tx = {.r = r, .what = "totp"};
+	struct gw_call call = {.r = r, .what = "totp"};
 	enum MHD_Result ret;
 
-	if (!(tx.body = gw_parse_body(r, spec)))
+	if (!(call.body = gw_parse_body(r, spec)))
 		return MHD_YES;
-	ret = gw_tx_run(&tx, 1, totp_confirm_tx, 200);
-	json_decref(tx.body);
+	ret = gw_call_run(&call, 1, totp_confirm_body, 200);
+	json_decref(call.body);
 	return ret;
 }

@@ -94,21 +94,88 @@ const struct gw_col *gw_kind_col(const struct gw_kind *k, const char *name)
 	return NULL;
 }
 
+/* ---- the database URIs: the one place that reads them ---- */
+
+static int has_prefix(const char *s, const char *p)
+{
+	return strncmp(s, p, strlen(p)) == 0;
+}
+
+static const char *pg_rest(const char *uri)
+{
+	if (has_prefix(uri, "postgresql://"))
+		return uri + 13;
+	if (has_prefix(uri, "postgres://"))
+		return uri + 11;
+	return NULL;
+}
+
+enum gw_backend gw_store_uri_check(const char *uri, char *why, size_t whylen)
+{
+	const char *rest;
+	if (!uri || !*uri) {
+		snprintf(why, whylen, "empty database URI");
+		return GW_BACKEND_NONE;
+	}
+	if (has_prefix(uri, "sqlite://")) {
+		if (uri[9] != '/' || !uri[10] || uri[strlen(uri) - 1] == '/') {
+			snprintf(why, whylen, "'%s' is not sqlite:///ABSOLUTE/PATH "
+				 "(e.g. sqlite:///var/lib/lockbox/gateway.db)", uri);
+			return GW_BACKEND_NONE;
+		}
+		return GW_BACKEND_SQLITE;
+	}
+	if ((rest = pg_rest(uri))) {
+		/* the database name is required: a gateway must never migrate "postgres" by
+		 * accident; libpq checks the rest when the store connects */
+		const char *slash = strchr(rest, '/');
+		size_t dblen = slash ? strcspn(slash + 1, "?") : 0;
+		if (!slash || dblen == 0) {
+			snprintf(why, whylen, "'%s' names no database: use "
+				 "postgresql://USER@HOST[:PORT]/DBNAME[?sslmode=verify-full]", uri);
+			return GW_BACKEND_NONE;
+		}
+		if (strpbrk(uri, " \t\r\n")) {
+			snprintf(why, whylen, "the database URI must not contain blanks");
+			return GW_BACKEND_NONE;
+		}
+		return GW_BACKEND_POSTGRESQL;
+	}
+	snprintf(why, whylen, "'%s' is neither sqlite:///ABSOLUTE/PATH nor "
+		 "postgresql://USER@HOST/DBNAME", uri);
+	return GW_BACKEND_NONE;
+}
+
+const char *gw_store_uri_file(const char *uri)
+{
+	return uri && has_prefix(uri, "sqlite://") ? uri + 9 : NULL;
+}
+
+void gw_store_uri_redact(const char *uri, char *out, size_t outlen)
+{
+	const char *rest = uri ? pg_rest(uri) : NULL, *at, *colon;
+	if (!rest || !(at = strchr(rest, '@')) || !(colon = memchr(rest, ':', (size_t)(at - rest)))) {
+		snprintf(out, outlen, "%s", uri ? uri : "");
+		return;
+	}
+	snprintf(out, outlen, "%.*s:***%s", (int)(colon - uri), uri, at);
+}
+
 struct gw_store *gw_store_open(const char *uri, unsigned max_conns, char *err, size_t errlen)
 {
-	if (strncmp(uri, "sqlite://", 9) == 0) {
-		if (uri[9] != '/') {
-			snprintf(err, errlen, "database: sqlite:// needs an absolute path (sqlite:///var/lib/lockbox/gateway.db)");
-			return NULL;
-		}
-		return gw_metrics_store(gw_store_sqlite_open(uri + 9, max_conns, err, errlen));
-	}
-	if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0) {
-		snprintf(err, errlen, "database: the PostgreSQL store is not available in this build yet; use sqlite://");
+	char why[512];
+	switch (gw_store_uri_check(uri, why, sizeof(why))) {
+	case GW_BACKEND_SQLITE:
+		return gw_metrics_store(
+			gw_store_sqlite_open(gw_store_uri_file(uri), max_conns, err, errlen));
+	case GW_BACKEND_POSTGRESQL:
+		snprintf(err, errlen, "database: the PostgreSQL store is not in this build yet");
+		return NULL;
+	case GW_BACKEND_NONE:
+	default:
+		snprintf(err, errlen, "database: %s", why);
 		return NULL;
 	}
-	snprintf(err, errlen, "database: unsupported URI (use sqlite:///path)");
-	return NULL;
 }
 
 void gw_store_close(struct gw_store *s)

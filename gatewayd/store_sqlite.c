@@ -19,14 +19,12 @@
 #include "sql_schema.h"
 
 #define SQ_BUSY_TIMEOUT_MS 2000
-#define SQ_TXN_TRIES 3
 #define SQ_STMT_CACHE 96
 #define SQ_POOL_WAIT_S 5 /* a reader waits this long for a free connection, then 503 */
 #define SQ_SQL_MAX 2048
 
 struct sq_conn {
 	sqlite3 *db;
-	int in_txn;
 	struct {
 		char *sql;
 		sqlite3_stmt *st;
@@ -35,9 +33,16 @@ struct sq_conn {
 	struct sq_conn *next_idle;
 };
 
+/* A transaction as the store's operations see it: the common part and the connection. */
+struct sq_txn {
+	struct gw_txn base; /* first: a struct gw_txn * is a struct sq_txn * */
+	struct sq_conn *c;
+};
+
 struct sq_job {
-	gw_txn_fn fn;
+	gw_txn_body fn;
 	void *arg;
+	struct sq_txn txn;
 	enum gw_db rc;
 	int done;
 	pthread_cond_t cond; /* its caller waits on it: only finished callers are woken */
@@ -46,7 +51,9 @@ struct sq_job {
 
 struct sq_store {
 	char *path;
-	pthread_key_t key; /* the connection of the transaction this thread is in */
+	/* set while this thread runs a body: a store call inside it without its transaction is
+	 * a bug (it would read around the body's own writes), refused and logged */
+	pthread_key_t key;
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_free;
 	struct sq_conn *idle;
@@ -117,11 +124,6 @@ static struct sq_conn *sq_open_conn(const char *path, char *err, size_t errlen)
 	return c;
 }
 
-static struct sq_conn *sq_conn(struct sq_store *s)
-{
-	return pthread_getspecific(s->key);
-}
-
 /* An idle pooled connection, or a new one while fewer than s->max are open; when all are
  * busy, waits at most SQ_POOL_WAIT_S (then *why = GW_DB_BUSY: the caller answers 503). */
 static struct sq_conn *sq_pool_take(struct sq_store *s, enum gw_db *why)
@@ -175,19 +177,34 @@ static void sq_pool_give(struct sq_store *s, struct sq_conn *c)
 	pthread_mutex_unlock(&s->pool_lock);
 }
 
-/* Store operations run inside the caller's transaction, or outside one on a pooled
+/* Store operations run inside the transaction T, or, with T NULL, outside any on a pooled
  * connection lent for that statement alone (SQLite autocommit). */
-static struct sq_conn *sq_use(struct sq_store *s, int *lent, enum gw_db *why)
+static struct sq_conn *sq_use(struct sq_store *s, struct gw_txn *t, int *lent, enum gw_db *why)
 {
-	struct sq_conn *c = sq_conn(s);
-	*lent = !c;
-	return c ? c : sq_pool_take(s, why);
+	*lent = 0;
+	if (t)
+		return ((struct sq_txn *)t)->c;
+	if (pthread_getspecific(s->key)) {
+		gw_log(LOG_ERR, "store: a call without its transaction inside a transaction body");
+		*why = GW_DB_ERROR;
+		return NULL;
+	}
+	*lent = 1;
+	return sq_pool_take(s, why);
 }
 
 static void sq_unuse(struct sq_store *s, struct sq_conn *c, int lent)
 {
 	if (lent)
 		sq_pool_give(s, c);
+}
+
+/* The body's outcome, marking T for a new attempt when SQLite was busy. */
+static enum gw_db sq_note(struct gw_txn *t, enum gw_db rc)
+{
+	if (rc == GW_DB_BUSY && t)
+		t->retry = 1;
+	return rc;
 }
 
 static enum gw_db sq_rc(int rc)
@@ -318,28 +335,33 @@ static json_t *sq_row(const struct gw_kind *k, sqlite3_stmt *st, int64_t *pk)
 }
 
 /* BEGIN (IMMEDIATE for writes), retried a bounded number of times while busy. */
+/* BEGIN (IMMEDIATE for writes); busy is the caller's to retry, with the whole body. */
 static enum gw_db sq_begin(struct sq_conn *c, int write)
 {
-	enum gw_db rc = GW_DB_BUSY;
-	for (int attempt = 0; attempt < SQ_TXN_TRIES; attempt++) {
-		int brc = sqlite3_exec(c->db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
-		if (brc == SQLITE_OK)
-			return GW_DB_OK;
-		rc = sq_rc(brc);
-		if (rc != GW_DB_BUSY) {
-			gw_log(LOG_ERR, "store: begin: %s", sqlite3_errmsg(c->db));
-			return rc;
-		}
-	}
-	gw_log(LOG_WARNING, "store: database busy after %d attempts", SQ_TXN_TRIES);
+	int brc = sqlite3_exec(c->db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
+	enum gw_db rc = sq_rc(brc);
+	if (rc != GW_DB_OK && rc != GW_DB_BUSY)
+		gw_log(LOG_ERR, "store: begin: %s", sqlite3_errmsg(c->db));
+	return rc;
+}
+
+/* Runs a body in T, marking the thread so that a call without T inside it is caught. */
+static enum gw_db sq_body(struct sq_store *s, struct sq_txn *t, gw_txn_body fn, void *arg)
+{
+	enum gw_db rc;
+	memset(&t->base, 0, sizeof(t->base));
+	pthread_setspecific(s->key, t);
+	rc = fn(&t->base, arg);
+	pthread_setspecific(s->key, NULL);
+	if (t->base.retry && rc == GW_DB_OK)
+		rc = GW_DB_BUSY; /* the body went on after a busy statement: not committed */
 	return rc;
 }
 
 /* Runs a batch of write jobs in one transaction; each job's changes live in a savepoint
  * that is rolled back alone when its body fails. */
-static void sq_run_batch(struct sq_store *s, struct sq_job *jobs)
+static void sq_run_batch(struct sq_store *s, struct sq_conn *c, struct sq_job *jobs)
 {
-	struct sq_conn *c = sq_conn(s);
 	enum gw_db rc;
 	struct sq_job *j;
 
@@ -354,18 +376,17 @@ static void sq_run_batch(struct sq_store *s, struct sq_job *jobs)
 			j->rc = rc;
 		return;
 	}
-	c->in_txn = 1;
 	for (j = jobs; j; j = j->next) {
 		if (sqlite3_exec(c->db, "SAVEPOINT lb_job", NULL, NULL, NULL) != SQLITE_OK) {
 			j->rc = GW_DB_ERROR;
 			continue;
 		}
-		j->rc = j->fn(j->arg);
+		j->txn.c = c;
+		j->rc = sq_body(s, &j->txn, j->fn, j->arg);
 		if (j->rc != GW_DB_OK)
 			sqlite3_exec(c->db, "ROLLBACK TO lb_job", NULL, NULL, NULL);
 		sqlite3_exec(c->db, "RELEASE lb_job", NULL, NULL, NULL);
 	}
-	c->in_txn = 0;
 	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		rc = sq_rc(sqlite3_extended_errcode(c->db));
 		gw_log(LOG_ERR, "store: commit: %s", sqlite3_errmsg(c->db));
@@ -384,7 +405,6 @@ static void *sq_writer(void *arg)
 	struct sq_conn *wc = sq_open_conn(s->path, err, sizeof(err));
 	if (!wc)
 		gw_log(LOG_ERR, "store: writer: %s", err);
-	pthread_setspecific(s->key, wc);
 	/* WAL checkpoints run here, between batches (SQLite's automatic one, every 1000 pages):
 	 * a checkpoint that finishes while no frame is appended lets the next batch restart the
 	 * WAL from its start, so the file stays small and its fsyncs touch no metadata. A
@@ -411,7 +431,7 @@ static void *sq_writer(void *arg)
 			s->tail = NULL;
 		last->next = NULL;
 		pthread_mutex_unlock(&s->lock);
-		sq_run_batch(s, batch);
+		sq_run_batch(s, wc, batch);
 		pthread_mutex_lock(&s->lock);
 		for (j = batch; j; j = next) {
 			next = j->next; /* the caller may reuse its job as soon as it is done */
@@ -420,63 +440,83 @@ static void *sq_writer(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
-	pthread_setspecific(s->key, NULL);
 	sq_conn_close(wc);
 	return NULL;
 }
 
-static enum gw_db sq_run(void *cls, int write, gw_txn_fn fn, void *arg)
+/* One attempt of a write body through the writer's group commit. */
+static enum gw_db sq_run_queued(struct sq_store *s, gw_txn_body fn, void *arg)
 {
-	struct sq_store *s = cls;
-	struct sq_conn *c = sq_conn(s);
 	struct sq_job job;
-	enum gw_db rc;
-
-	if (c && c->in_txn) /* nested: join the outer transaction */
-		return fn(arg);
-	if (write && s->writer_running) {
-		memset(&job, 0, sizeof(job));
-		job.fn = fn;
-		job.arg = arg;
-		job.rc = GW_DB_ERROR;
-		pthread_cond_init(&job.cond, NULL);
-		pthread_mutex_lock(&s->lock);
-		if (s->stop) {
-			pthread_mutex_unlock(&s->lock);
-			pthread_cond_destroy(&job.cond);
-			return GW_DB_ERROR;
-		}
-		if (s->tail)
-			s->tail->next = &job;
-		else
-			s->head = &job;
-		s->tail = &job;
-		pthread_cond_signal(&s->work);
-		while (!job.done)
-			pthread_cond_wait(&job.cond, &s->lock);
+	memset(&job, 0, sizeof(job));
+	job.fn = fn;
+	job.arg = arg;
+	job.rc = GW_DB_ERROR;
+	pthread_cond_init(&job.cond, NULL);
+	pthread_mutex_lock(&s->lock);
+	if (s->stop) {
 		pthread_mutex_unlock(&s->lock);
 		pthread_cond_destroy(&job.cond);
-		return job.rc;
+		return GW_DB_ERROR;
 	}
-	/* reads (and writes before the writer runs) on a pooled connection of this thread */
-	if (!(c = sq_pool_take(s, &rc)))
+	if (s->tail)
+		s->tail->next = &job;
+	else
+		s->head = &job;
+	s->tail = &job;
+	pthread_cond_signal(&s->work);
+	while (!job.done)
+		pthread_cond_wait(&job.cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	pthread_cond_destroy(&job.cond);
+	return job.rc;
+}
+
+/* One attempt of a body on a pooled connection of this thread: reads, and writes before the
+ * writer runs. */
+static enum gw_db sq_run_here(struct sq_store *s, int write, gw_txn_body fn, void *arg)
+{
+	struct sq_txn t;
+	enum gw_db rc;
+
+	if (!(t.c = sq_pool_take(s, &rc)))
 		return rc;
-	pthread_setspecific(s->key, c);
-	if ((rc = sq_begin(c, write)) == GW_DB_OK) {
-		c->in_txn = 1;
-		rc = fn(arg);
-		c->in_txn = 0;
-		if (rc == GW_DB_OK && sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-			rc = sq_rc(sqlite3_extended_errcode(c->db));
+	if ((rc = sq_begin(t.c, write)) == GW_DB_OK) {
+		rc = sq_body(s, &t, fn, arg);
+		if (rc == GW_DB_OK && sqlite3_exec(t.c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+			rc = sq_rc(sqlite3_extended_errcode(t.c->db));
 			if (rc == GW_DB_OK)
 				rc = GW_DB_ERROR;
-			gw_log(LOG_ERR, "store: commit: %s", sqlite3_errmsg(c->db));
+			gw_log(LOG_ERR, "store: commit: %s", sqlite3_errmsg(t.c->db));
 		}
 		if (rc != GW_DB_OK)
-			sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+			sqlite3_exec(t.c->db, "ROLLBACK", NULL, NULL, NULL);
 	}
-	pthread_setspecific(s->key, NULL);
-	sq_pool_give(s, c);
+	sq_pool_give(s, t.c);
+	return rc;
+}
+
+/* The whole body again while SQLite is busy (a statement, BEGIN or COMMIT), a bounded number
+ * of times: a body that ran in a rolled-back transaction left nothing behind. */
+static enum gw_db sq_run(void *cls, int write, gw_txn_body fn, void *arg)
+{
+	struct sq_store *s = cls;
+	enum gw_db rc = GW_DB_BUSY;
+
+	if (pthread_getspecific(s->key)) {
+		/* the writer would wait for itself */
+		gw_log(LOG_ERR, "store: a transaction started inside a transaction body");
+		return GW_DB_ERROR;
+	}
+	for (int attempt = 0; attempt < GW_TXN_TRIES; attempt++) {
+		if (attempt)
+			usleep((useconds_t)(1000 << attempt));
+		rc = write && s->writer_running ? sq_run_queued(s, fn, arg)
+						: sq_run_here(s, write, fn, arg);
+		if (rc != GW_DB_BUSY)
+			return rc;
+	}
+	gw_log(LOG_WARNING, "store: database busy after %d attempts", GW_TXN_TRIES);
 	return rc;
 }
 
@@ -737,97 +777,76 @@ static enum gw_db sq_audit_append_on(struct sq_conn *c, json_t *ev, int *duplica
 }
 
 /* The store's operations: each runs on sq_use's connection. */
-static enum gw_db sq_insert(void *cls, const struct gw_kind *k, const json_t *obj)
+#define SQ_ON(call)                                                                      \
+	do {                                                                             \
+		int lent_;                                                               \
+		enum gw_db rc_ = GW_DB_ERROR;                                            \
+		struct sq_conn *c = sq_use(cls, t, &lent_, &rc_);                         \
+		if (!c)                                                                  \
+			return sq_note(t, rc_);                                          \
+		rc_ = (call);                                                            \
+		sq_unuse(cls, c, lent_);                                                 \
+		return sq_note(t, rc_);                                                  \
+	} while (0)
+
+static enum gw_db sq_insert(void *cls, struct gw_txn *t, const struct gw_kind *k,
+			    const json_t *obj)
 {
-	int lent;
-	enum gw_db rc = GW_DB_ERROR;
-	struct sq_conn *c = sq_use(cls, &lent, &rc);
-	if (!c)
-		return rc;
-	rc = sq_insert_on(c, k, obj);
-	sq_unuse(cls, c, lent);
-	return rc;
+	SQ_ON(sq_insert_on(c, k, obj));
 }
 
-static enum gw_db sq_get(void *cls, const struct gw_kind *k, const char *col, const char *val,
-			 json_t **out)
+static enum gw_db sq_get(void *cls, struct gw_txn *t, const struct gw_kind *k, const char *col,
+			 const char *val, json_t **out)
 {
-	int lent;
-	enum gw_db rc = GW_DB_ERROR;
-	struct sq_conn *c;
 	*out = NULL;
-	if (!(c = sq_use(cls, &lent, &rc)))
-		return rc;
-	rc = sq_get_on(c, k, col, val, out);
-	sq_unuse(cls, c, lent);
-	return rc;
+	SQ_ON(sq_get_on(c, k, col, val, out));
 }
 
-static enum gw_db sq_list(void *cls, const struct gw_kind *k, const struct gw_filter *f,
-			  size_t nf, int64_t cursor, size_t limit, int desc, gw_keep_fn keep,
-			  void *keep_arg, json_t **items, int64_t *next)
+static enum gw_db sq_list(void *cls, struct gw_txn *t, const struct gw_kind *k,
+			  const struct gw_filter *f, size_t nf, int64_t cursor, size_t limit,
+			  int desc, gw_keep_fn keep, void *keep_arg, json_t **items, int64_t *next)
 {
-	int lent;
-	enum gw_db rc = GW_DB_ERROR;
-	struct sq_conn *c;
 	*items = NULL;
 	*next = 0;
-	if (!(c = sq_use(cls, &lent, &rc)))
-		return rc;
-	rc = sq_list_on(c, k, f, nf, cursor, limit, desc, keep, keep_arg, items, next);
-	sq_unuse(cls, c, lent);
-	return rc;
+	SQ_ON(sq_list_on(c, k, f, nf, cursor, limit, desc, keep, keep_arg, items, next));
 }
 
-static enum gw_db sq_update(void *cls, const struct gw_kind *k, const char *id,
-			    const json_t *fields)
+static enum gw_db sq_update(void *cls, struct gw_txn *t, const struct gw_kind *k,
+			    const char *id, const json_t *fields)
 {
-	int lent;
-	enum gw_db rc = GW_DB_ERROR;
-	struct sq_conn *c = sq_use(cls, &lent, &rc);
-	if (!c)
-		return rc;
-	rc = sq_update_on(c, k, id, fields);
-	sq_unuse(cls, c, lent);
-	return rc;
+	SQ_ON(sq_update_on(c, k, id, fields));
 }
 
-static enum gw_db sq_remove(void *cls, const struct gw_kind *k, const char *id)
+static enum gw_db sq_remove(void *cls, struct gw_txn *t, const struct gw_kind *k,
+			    const char *id)
 {
-	int lent;
-	enum gw_db rc = GW_DB_ERROR;
-	struct sq_conn *c = sq_use(cls, &lent, &rc);
-	if (!c)
-		return rc;
-	rc = sq_remove_on(c, k, id);
-	sq_unuse(cls, c, lent);
-	return rc;
+	SQ_ON(sq_remove_on(c, k, id));
 }
 
-static enum gw_db sq_count(void *cls, const struct gw_kind *k, int64_t *n)
+static enum gw_db sq_count(void *cls, struct gw_txn *t, const struct gw_kind *k, int64_t *n)
 {
-	int lent;
-	enum gw_db rc = GW_DB_ERROR;
-	struct sq_conn *c;
 	*n = 0;
-	if (!(c = sq_use(cls, &lent, &rc)))
-		return rc;
-	rc = sq_count_on(c, k, n);
-	sq_unuse(cls, c, lent);
-	return rc;
+	SQ_ON(sq_count_on(c, k, n));
 }
 
-static enum gw_db sq_audit_append(void *cls, json_t *ev, int *duplicate)
+static enum gw_db sq_audit_append(void *cls, struct gw_txn *t, json_t *ev, int *duplicate)
 {
-	int lent;
-	enum gw_db rc = GW_DB_ERROR;
-	struct sq_conn *c;
 	*duplicate = 0;
-	if (!(c = sq_use(cls, &lent, &rc)))
-		return rc;
-	rc = sq_audit_append_on(c, ev, duplicate);
-	sq_unuse(cls, c, lent);
-	return rc;
+	if (!t) {
+		gw_log(LOG_ERR, "store: audit_append outside a write transaction");
+		return GW_DB_ERROR;
+	}
+	SQ_ON(sq_audit_append_on(c, ev, duplicate));
+}
+
+/* One writer at a time holds the database: whoever runs a body holds every lock. */
+static enum gw_db sq_lock(void *cls, struct gw_txn *t, const char *name, int *got)
+{
+	(void)cls;
+	(void)t;
+	(void)name;
+	*got = 1;
+	return GW_DB_OK;
 }
 
 static void sq_close(void *cls)
@@ -870,7 +889,7 @@ static int sq_migrate(struct sq_conn *c, char *err, size_t errlen)
 	    sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
-	while (gw_sql_migrations[n])
+	while (gw_sql_sqlite_migrations[n])
 		n++;
 	if ((size_t)version > n) {
 		snprintf(err, errlen, "database schema version %d is newer than this gateway (%zu)",
@@ -881,7 +900,7 @@ static int sq_migrate(struct sq_conn *c, char *err, size_t errlen)
 		char bump[96];
 		if (sq_exec(c->db, "BEGIN IMMEDIATE") != SQLITE_OK)
 			goto fail;
-		rc = sq_exec(c->db, gw_sql_migrations[i]);
+		rc = sq_exec(c->db, gw_sql_sqlite_migrations[i]);
 		snprintf(bump, sizeof(bump), "INSERT INTO schema_version VALUES (%zu)", i + 1);
 		if (rc != SQLITE_OK || sq_exec(c->db, bump) != SQLITE_OK) {
 			/* keep SQLite's reason: the ROLLBACK below would clear it */
@@ -947,6 +966,7 @@ struct gw_store *gw_store_sqlite_open(const char *path, unsigned max_conns, char
 	st->remove = sq_remove;
 	st->count = sq_count;
 	st->audit_append = sq_audit_append;
+	st->lock = sq_lock;
 	st->close = sq_close;
 	return st;
 }
