@@ -97,7 +97,9 @@ void *agent_deliver_thread(void *arg)
 		o.client = c;
 		memset(&st, 0, sizeof(st));
 		err[0] = '\0';
-		r = lb_auditlog_flush(ag->conf.audit_log, ag->conf.gateway_url, &o,
+		/* a batch no gateway answered goes to the next one (lb_gw_request); sending it
+		 * again after the first took it is harmless: the gateway keeps events by id */
+		r = lb_auditlog_flush(ag->conf.audit_log, &ag->conf.gateways, &o,
 				      DELIVER_BUDGET_MS, &st, err, sizeof(err));
 		if (r == LB_AUDITLOG_OK || r == LB_AUDITLOG_ERR_BUSY) {
 			/* BUSY: `lockboxctl host flush` is delivering; look again soon */

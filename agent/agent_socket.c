@@ -263,14 +263,20 @@ static json_t *op_session_close(struct agent *ag, const json_t *q)
 	return json_pack("{s:b,s:b}", "ok", 1, "known", agent_session_close(ag, id) == 0);
 }
 
+/* "gateway_url" is the gateway in use (the last that answered, or the next to try), and
+ * "gateway_urls" every one configured, in config order. */
 static json_t *op_status(struct agent *ag)
 {
 	char host[256];
+	json_t *urls = json_array();
 	agent_host_name(ag, host, sizeof(host));
-	return json_pack("{s:b,s:s,s:s,s:b,s:I,s:o,s:o}", "ok", 1, "host", host, "gateway_url",
-			 ag->conf.gateway_url, "gateway_ok", (int)ag->gateway_ok, "change_version",
-			 (json_int_t)ag->change_version, "grants", agent_grants_json(ag), "sessions",
-			 agent_sessions_json(ag));
+	for (size_t i = 0; urls && i < ag->conf.gateways.n; i++)
+		json_array_append_new(urls, json_string(ag->conf.gateways.url[i]));
+	return json_pack("{s:b,s:s,s:s,s:o,s:b,s:I,s:o,s:o}", "ok", 1, "host", host,
+			 "gateway_url", lb_gwlist_current(&ag->conf.gateways), "gateway_urls",
+			 urls ? urls : json_array(), "gateway_ok", (int)ag->gateway_ok,
+			 "change_version", (json_int_t)ag->change_version, "grants",
+			 agent_grants_json(ag), "sessions", agent_sessions_json(ag));
 }
 
 static void *worker_main(void *arg)

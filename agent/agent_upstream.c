@@ -68,28 +68,33 @@ static void client_put(struct agent *ag, struct lb_http_client *c)
 	lb_http_client_free(c);
 }
 
+/* METHOD PATH on the gateways of gateway_url, the one in use first (lb_gw_request: a
+ * gateway that does not answer hands the request to the next within TIMEOUT_MS; one that
+ * answers is final). FLAGS: LB_GW_LONG for the change long-poll. */
 static enum lb_http_result gateway_call(struct agent *ag, struct lb_http_client *c,
-					const char *method, const char *path, const char *body,
-					int64_t timeout_ms, size_t max_body,
+					unsigned flags, const char *method, const char *path,
+					const char *body, int64_t timeout_ms, size_t max_body,
 					struct lb_http_response *r, char *err, size_t errlen)
 {
 	struct lb_http_opts o = {0};
-	char url[2048];
+	struct lb_gw_trace tr;
 	enum lb_http_result hr;
 
-	if (lb_url_join(url, sizeof(url), ag->conf.gateway_url, path) != 0) {
-		snprintf(err, errlen, "gateway_url too long");
-		return LB_HTTP_ERR_URL;
-	}
 	o.ca_file = ag->conf.ca_file;
 	o.bearer = ag->token;
 	o.timeout_ms = timeout_ms;
 	o.max_body = max_body;
 	o.client = c;
-	hr = lb_http_request(&o, method, url, body, r, err, errlen);
-	ag->gateway_ok = hr == LB_HTTP_OK;
+	hr = lb_gw_request(&ag->conf.gateways, &o, flags, method, path, body, r, &tr, err,
+			   errlen);
+	ag->gateway_ok = hr == LB_HTTP_OK && tr.answered >= 0;
 	if (hr != LB_HTTP_OK)
 		lb_http_client_reset(c); /* a broken connection is not kept */
+	if (tr.answered >= 0 && tr.n > 1)
+		/* said once per move: the next calls go to this one first */
+		lb_log(LOG_WARNING, "gateway %s did not answer (%s); now using %s",
+		       ag->conf.gateways.url[tr.at[0].gw], tr.at[0].why,
+		       ag->conf.gateways.url[tr.answered]);
 	return hr;
 }
 
@@ -211,7 +216,7 @@ void agent_check(struct agent *ag, const char *user, const char *service, const 
 		local_deny(a, "internal_error", "out of memory");
 		goto fill;
 	}
-	hr = gateway_call(ag, c, "POST", "/v1/check", body, timeout_ms, AGENT_MAX_ANSWER, &r, err,
+	hr = gateway_call(ag, c, 0, "POST", "/v1/check", body, timeout_ms, AGENT_MAX_ANSWER, &r, err,
 			  sizeof(err));
 	client_put(ag, c);
 	free(body);
@@ -236,7 +241,7 @@ int agent_grants_fetch(struct agent *ag, struct lb_http_client *c)
 	int rc = -1;
 
 	agent_grants_drop(ag);
-	if (gateway_call(ag, c, "GET", "/v1/hosts/self/grants", NULL, ag->conf.timeout * 1000,
+	if (gateway_call(ag, c, 0, "GET", "/v1/hosts/self/grants", NULL, ag->conf.timeout * 1000,
 			 AGENT_MAX_GRANTS_ANSWER, &r, err, sizeof(err)) != LB_HTTP_OK) {
 		lb_log(LOG_WARNING, "grants: %s (logins ask the gateway)", err);
 		goto out;
@@ -266,7 +271,7 @@ static void learn_host_name(struct agent *ag, struct lb_http_client *c)
 
 	if (ag->host_name[0])
 		return;
-	if (gateway_call(ag, c, "GET", "/v1/hosts/self", NULL, ag->conf.timeout * 1000,
+	if (gateway_call(ag, c, 0, "GET", "/v1/hosts/self", NULL, ag->conf.timeout * 1000,
 			 AGENT_MAX_ANSWER, &r, err, sizeof(err)) != LB_HTTP_OK || r.status != 200)
 		goto out;
 	j = lb_json_parse_object(r.body, r.len, why, sizeof(why));
@@ -302,8 +307,11 @@ static int poll_changes(struct agent *ag, struct lb_http_client *c, long long *s
 			 AGENT_CHANGES_WAIT);
 	else
 		snprintf(path, sizeof(path), "/v1/hosts/self/changes?wait=0");
-	if (gateway_call(ag, c, "GET", path, NULL, (AGENT_CHANGES_WAIT + 15) * 1000, 4096, &r,
-			 err, sizeof(err)) != LB_HTTP_OK) {
+	/* the first question is answered at once: it fails over like a check; a long poll
+	 * holds one gateway for its whole wait once connected (LB_GW_LONG) */
+	if (gateway_call(ag, c, have_since ? LB_GW_LONG : 0, "GET", path, NULL,
+			 have_since ? (AGENT_CHANGES_WAIT + 15) * 1000 : ag->conf.timeout * 1000,
+			 4096, &r, err, sizeof(err)) != LB_HTTP_OK) {
 		lb_log(LOG_WARNING, "gateway change signal: %s", err);
 		goto out;
 	}

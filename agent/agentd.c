@@ -21,7 +21,9 @@ static void usage(FILE *f)
 		"\n"
 		"The lockbox host agent: answers pam_lockbox.so on agent_socket, keeps a\n"
 		"kept-alive HTTPS connection to the gateway, delivers the local audit log and\n"
-		"ends live sessions whose grant ended.\n"
+		"ends live sessions whose grant ended. With several gateway_url URLs it uses\n"
+		"the last one that answered and moves to the next when one does not answer\n"
+		"(within timeout); an answer, even a refusal, is never asked again elsewhere.\n"
 		"\n"
 		"  -c, --config PATH     the host config (default " LB_HOSTCONF_PATH ")\n"
 		"  -f, --foreground      stay in the foreground and log to stderr (systemd, tests)\n"
@@ -147,8 +149,9 @@ int main(int argc, char **argv)
 	    start(&t_sync, agent_record_syncer, &ag, "decision sync") != 0 ||
 	    start(&t_accept, agent_accept_thread, &listener, "socket") != 0)
 		return 1;
-	lb_log(LOG_INFO, "serving %s for %s (gateway %s, state %s)", ag.conf.agent_socket,
-	       ag.conf.path, ag.conf.gateway_url, ag.state_dir);
+	lb_log(LOG_INFO, "serving %s for %s (gateway%s %s, state %s)", ag.conf.agent_socket,
+	       ag.conf.path, ag.conf.gateways.n > 1 ? "s, in this order," : "",
+	       ag.conf.gateway_url, ag.state_dir);
 	if (ready_fd >= 0) {
 		lb_log_detached(LOG_AUTHPRIV);
 		lb_daemon_ready(ready_fd);

@@ -622,6 +622,24 @@ static int parse_options(int argc, char **argv, struct gw_opts *o)
 /* --print-public-key: the public half of the checkpoint key (made here if missing), for
  * auditors and hosts to pin: `lockboxctl audit verify --public-key FILE`. Returns the exit
  * status. */
+/* --check-config: a PostgreSQL database is also reached (read only), since its URI names a
+ * server, credentials and a database that the file alone cannot vouch for. */
+static int check_database(struct gw *gw, const struct gw_opts *o)
+{
+	char what[1024], db[1024];
+	if (gw_store_uri_file(gw->cfg.database)) {
+		printf("%s: ok\n", o->config);
+		return 0;
+	}
+	gw_store_uri_redact(gw->cfg.database, db, sizeof(db));
+	if (gw_store_postgresql_probe(gw->cfg.database, what, sizeof(what)) != 0) {
+		fprintf(stderr, "lockbox-gatewayd: %s: database: %s\n", o->config, what);
+		return 1;
+	}
+	printf("%s: ok (database %s: %s)\n", o->config, db, what);
+	return 0;
+}
+
 static int print_public_key(struct gw *gw, const struct gw_opts *o)
 {
 	char err[1024];
@@ -721,15 +739,40 @@ static int load_keys(struct gw *gw, const struct gw_opts *o)
 	return 0;
 }
 
+/* Host name and listen address: what names this gateway among those sharing a database, and
+ * stays the same across its restarts. */
+static void gw_instance_name(struct gw *gw)
+{
+	char host[256] = "";
+	if (gethostname(host, sizeof(host) - 1) != 0)
+		snprintf(host, sizeof(host), "unknown");
+	snprintf(gw->instance, sizeof(gw->instance), "%s %s", host, gw->cfg.listen);
+}
+
+static void on_remote_change(const char *tenant, void *arg)
+{
+	(void)arg;
+	if (tenant)
+		gw_changes_bump(tenant);
+	else
+		gw_changes_bump_all();
+}
+
 /* The checkpoint floor, the timers, the HTTP server, the notifier and the sweeper, in that
  * order; 0 or -1 (logged; what started is stopped by main's way out). */
 static int start_serving(struct gw *gw, const struct gw_listen *l, char *cert, char *key)
 {
+	gw_instance_name(gw);
 	gw_checkpoint_init(gw);
 	/* before serving: verify must compare with the stored checkpoint from the first call */
 	gw_checkpoint_resume(gw);
 	if (gw_changes_start() != 0) {
 		gw_log(LOG_ERR, "cannot start the change signal's timer");
+		return -1;
+	}
+	/* what other gateways sharing the database change wakes this one's agents too */
+	if (gw->store->follow && gw->store->follow(gw->store->cls, on_remote_change, gw) != 0) {
+		gw_log(LOG_ERR, "cannot follow the other gateways' change signal");
 		return -1;
 	}
 	if (gw_deadline_start(gw->cfg.request_timeout) != 0) {
@@ -823,8 +866,7 @@ int main(int argc, char **argv)
 	if (l.tls && !o.bootstrap && read_tls_files(&gw, &o, &cert, &key) != 0)
 		goto out;
 	if (o.check_only) {
-		printf("%s: ok\n", o.config);
-		rc = 0;
+		rc = check_database(&gw, &o);
 		goto out;
 	}
 	/* log_file: opened here, as the serving user, so a bad path stops the start visibly */
@@ -854,7 +896,11 @@ int main(int argc, char **argv)
 		ready_fd = -1;
 		lb_log_detached(LOG_DAEMON);
 	}
-	gw_log(LOG_INFO, "listening on %s (database %s)", gw.cfg.listen, gw.cfg.database);
+	{
+		char db[1024];
+		gw_store_uri_redact(gw.cfg.database, db, sizeof(db));
+		gw_log(LOG_INFO, "listening on %s (database %s)", gw.cfg.listen, db);
+	}
 	/* Type=notify: systemd starts what is ordered after the gateway only now */
 	lb_daemon_notify("READY=1");
 	wait_for_stop(&gw, &sigs);

@@ -170,6 +170,9 @@ struct gw_req {
 
 struct gw {
 	struct gw_config cfg;
+	/* this gateway among those sharing a database: its host name and listen address (the
+	 * same after a restart, so it can hand back what its previous process claimed) */
+	char instance[320];
 	/* the checkpoint signing key (EVP_PKEY *, Ed25519), its public half and fingerprint */
 	void *ckpt_pkey;
 	char *ckpt_pubkey_pem;
@@ -214,6 +217,11 @@ int gw_parse_page(struct gw_req *r, size_t *limit, int64_t *cursor);
 enum MHD_Result gw_reply_page(struct gw_req *r, json_t *items, int64_t next);
 /* A paged list of K under the filters, keeping only rows VISIBLE to the caller (NULL: all);
  * reads limit and cursor from the query. */
+/* gw_reply_list, with DECORATE adding to the page's ITEMS before they are sent. */
+enum MHD_Result gw_reply_list_with(struct gw_req *r, const struct gw_kind *k,
+				   const struct gw_filter *f, size_t nf,
+				   int (*visible)(const json_t *row, void *principal),
+				   void (*decorate)(struct gw_store *s, json_t *items));
 enum MHD_Result gw_reply_list(struct gw_req *r, const struct gw_kind *k,
 			      const struct gw_filter *f, size_t nf,
 			      int (*visible)(const json_t *row, void *principal));
@@ -246,6 +254,15 @@ struct gw_event {
 	const char *id;   /* NULL: a new UUID */
 	const char *time; /* NULL: now */
 };
+/* The secret key files (gw_keyfile.c), KEY naming the config key in messages. Creates PATH
+ * holding LEN bytes of DATA, mode 0600: 0, 1 when another gateway made it first (read that
+ * one), -1 with ERR. */
+int gw_keyfile_create(const char *path, const char *key, const void *data, size_t len,
+		      char *err, size_t errlen);
+/* Opens PATH for reading once it is a regular file only its owner may read: the fd, -2 when
+ * it does not exist, -1 with ERR (IF_READ says what to do if others may have read it). */
+int gw_keyfile_open(const char *path, const char *key, const char *if_read, char *err,
+		    size_t errlen);
 /* Appends E to the audit chain inside T (a write transaction). */
 enum gw_db gw_audit_emit(struct gw *gw, struct gw_txn *t, const struct gw_event *e,
 			 char id_out[37]);
@@ -311,6 +328,14 @@ enum gw_db gw_call_fail(struct gw_call *call, const char *code, const char *fmt,
 enum gw_db gw_call_refuse(struct gw_call *call, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 enum MHD_Result gw_call_run(struct gw_call *call, int write, gw_call_body fn, unsigned ok_status);
+/* K's row ID into *OUT (owned; OUT NULL: only that it exists) within CALL's transaction;
+ * a missing one fails CALL with not_found ("no tenant ..."). */
+enum gw_db gw_call_get(struct gw_call *call, const struct gw_kind *k, const char *id,
+		       json_t **out);
+/* The usual write handler: the body parsed by SPEC (a bad one is answered), FN run on it in a
+ * write transaction, OK_STATUS with its reply; WHAT names the resource in not-found replies. */
+enum MHD_Result gw_call_parsed(struct gw_req *r, const struct gw_field *spec, const char *what,
+			       gw_call_body fn, unsigned ok_status);
 
 /* The change signal agents long-poll (gw_changes.c, DESIGN.md "Live sessions"): a version
  * per tenant, in memory, that starts at the gateway's start time in ms and grows with every
@@ -319,6 +344,8 @@ int gw_changes_start(void);
 /* Answers every parked poll and refuses to park new ones; call before MHD_stop_daemon. */
 void gw_changes_stop(void);
 void gw_changes_bump(const char *tenant);
+/* Every tenant changed (another gateway's announcements may have been missed). */
+void gw_changes_bump_all(void);
 /* TENANT's current version (read it before the data it versions: a change committed after
  * the read moves it, so the reader's next poll answers at once). */
 int64_t gw_changes_version(const char *tenant);

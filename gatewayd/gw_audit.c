@@ -317,19 +317,7 @@ static void add_actor_logins(struct gw_store *s, json_t *items)
 static enum MHD_Result audit_reply(struct gw_req *r, const struct gw_filter *f, size_t nf,
 				   int (*visible)(const json_t *row, void *principal))
 {
-	struct gw_store *s = r->gw->store;
-	size_t limit;
-	int64_t cursor, next;
-	json_t *items;
-	enum gw_db rc;
-
-	if (gw_parse_page(r, &limit, &cursor) != 0)
-		return MHD_YES;
-	rc = s->list(s->cls, NULL, &gw_k_audit, f, nf, cursor, limit, 0, visible, &r->who, &items, &next);
-	if (rc != GW_DB_OK)
-		return gw_reply_db(r, rc, gw_k_audit.name);
-	add_actor_logins(s, items);
-	return gw_reply_page(r, items, next);
+	return gw_reply_list_with(r, &gw_k_audit, f, nf, visible, add_actor_logins);
 }
 
 enum MHD_Result gw_audit_list(struct gw_req *r)

@@ -52,39 +52,17 @@ static int token_live(const json_t *tok, int64_t now)
 	return lb_time_parse(exp, &until) == 0 && now < until;
 }
 
-struct touch {
-	const char *id;
-	const char *when;
-	struct gw_store *s;
-};
-
-static enum gw_db touch_body(struct gw_txn *t, void *arg)
-{
-	struct touch *tc = arg;
-	json_t *fields = json_pack("{s:s}", "last_used_at", tc->when);
-	enum gw_db rc = tc->s->update(tc->s->cls, t, &gw_k_tokens, tc->id, fields);
-	json_decref(fields);
-	return rc;
-}
-
 /* last_used_at is written at most once a minute per token: no write per request. A failed
  * write (busy store) only leaves it older; the request goes on. */
 #define GW_TOKEN_TOUCH_MS 60000
 static void token_touch(struct gw_store *s, const json_t *tok, int64_t now)
 {
 	const char *last = lb_json_str(tok, "last_used_at");
-	char when[LB_TIME_BUFLEN];
 	int64_t ms;
-	struct touch t;
 
 	if (last && lb_time_parse(last, &ms) == 0 && now - ms < GW_TOKEN_TOUCH_MS && now >= ms)
 		return;
-	lb_time_format(now, when, sizeof(when));
-	t.id = lb_json_str(tok, "id");
-	t.when = when;
-	t.s = s;
-	if (t.id)
-		(void)s->run(s->cls, 1, touch_body, &t);
+	(void)gw_store_touch(s, &gw_k_tokens, lb_json_str(tok, "id"), "last_used_at", now);
 }
 
 int gw_authenticate(struct gw *gw, const char *bearer, struct gw_principal *p)

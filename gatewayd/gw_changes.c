@@ -179,6 +179,29 @@ void gw_changes_bump(const char *tenant)
 	pthread_mutex_unlock(&ch.lock);
 }
 
+void gw_changes_bump_all(void)
+{
+	struct gw_req *r, *next;
+	int64_t top = lb_time_now_ms();
+	const char *tenant;
+	json_t *v;
+
+	pthread_mutex_lock(&ch.lock);
+	/* every tenant moves past every version handed out so far */
+	if (ch.start_ms >= top)
+		top = ch.start_ms + 1;
+	json_object_foreach(ch.versions, tenant, v)
+		if (json_integer_value(v) >= top)
+			top = json_integer_value(v) + 1;
+	json_object_clear(ch.versions);
+	ch.start_ms = top;
+	for (r = ch.head; r; r = next) {
+		next = r->wait.next;
+		wake(r);
+	}
+	pthread_mutex_unlock(&ch.lock);
+}
+
 size_t gw_changes_waiting(void)
 {
 	size_t n;

@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "gw.h"
+#include "lockbox/hex.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 
@@ -33,116 +34,58 @@ static pthread_mutex_t ckpt_run_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_uint_fast64_t ckpt_pending;
 static uint64_t ckpt_every;
 
-static void to_hex(const unsigned char *b, size_t n, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hex[b[i] >> 4];
-		out[2 * i + 1] = hex[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int from_hex(const char *s, unsigned char *out, size_t n)
-{
-	if (!s || strlen(s) != 2 * n)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned v = 0;
-		for (int j = 0; j < 2; j++) {
-			char c = s[2 * i + j];
-			v <<= 4;
-			if (c >= '0' && c <= '9')
-				v |= (unsigned)(c - '0');
-			else if (c >= 'a' && c <= 'f')
-				v |= (unsigned)(c - 'a' + 10);
-			else
-				return -1;
-		}
-		out[i] = (unsigned char)v;
-	}
-	return 0;
-}
-
 const char *gw_checkpoint_key_path(const struct gw_config *c)
 {
 	return c->checkpoint_key_file ? c->checkpoint_key_file : GW_DEFAULT_CHECKPOINT_KEY;
 }
 
-/* A new key, written to a private temporary file and linked into place, so that gateways
- * starting at once never read a half-written key and never overwrite one another's. */
-static EVP_PKEY *key_create(const char *path, char *err, size_t errlen)
+/* A new key in PATH; NULL with *OTHER set when another gateway made one first, or with ERR. */
+static EVP_PKEY *key_create(const char *path, int *other, char *err, size_t errlen)
 {
-	char tmp[600];
 	EVP_PKEY *pk = NULL;
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
-	FILE *f = NULL;
-	int fd = -1, ok = 0;
+	BIO *b = NULL;
+	char *pem;
+	long n;
+	int rc = -1;
 
-	snprintf(tmp, sizeof(tmp), "%s.new.%ld", path, (long)getpid());
+	*other = 0;
 	if (!ctx || EVP_PKEY_keygen_init(ctx) <= 0 || EVP_PKEY_keygen(ctx, &pk) <= 0) {
 		snprintf(err, errlen, "checkpoint_key_file: cannot generate an Ed25519 key");
 		goto out;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || fchmod(fd, 0600) != 0 || !(f = fdopen(fd, "w"))) {
-		snprintf(err, errlen, "checkpoint_key_file: cannot create %.512s: %s", tmp,
-			 strerror(errno));
+	if (!(b = BIO_new(BIO_s_secmem())) ||
+	    !PEM_write_bio_PrivateKey(b, pk, NULL, NULL, 0, NULL, NULL) ||
+	    (n = BIO_get_mem_data(b, &pem)) <= 0) {
+		snprintf(err, errlen, "checkpoint_key_file: cannot encode the new key");
 		goto out;
 	}
-	fd = -1;
-	if (!PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL) || fflush(f) != 0 ||
-	    fsync(fileno(f)) != 0) {
-		snprintf(err, errlen, "checkpoint_key_file: cannot write %.512s", tmp);
-		goto out;
-	}
-	if (link(tmp, path) != 0) {
-		if (errno == EEXIST) /* another gateway made it first: use that one */
-			snprintf(err, errlen, "EEXIST");
-		else
-			snprintf(err, errlen, "checkpoint_key_file: cannot create %.512s: %s", path,
-				 strerror(errno));
-		goto out;
-	}
-	ok = 1;
-	gw_log(LOG_NOTICE, "audit: made a new checkpoint signing key %s (Ed25519, mode 0600)", path);
+	rc = gw_keyfile_create(path, "checkpoint_key_file", pem, (size_t)n, err, errlen);
+	*other = rc == 1;
+	if (rc == 0)
+		gw_log(LOG_NOTICE, "audit: made a new checkpoint signing key %s (Ed25519, mode 0600)",
+		       path);
 out:
-	if (f)
-		fclose(f);
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
+	BIO_free(b);
 	EVP_PKEY_CTX_free(ctx);
-	if (!ok) {
+	if (rc != 0) {
 		EVP_PKEY_free(pk);
 		pk = NULL;
 	}
 	return pk;
 }
 
-static EVP_PKEY *key_read(const char *path, char *err, size_t errlen)
+/* The key in PATH; NULL with *MISSING set when there is none, or with ERR. */
+static EVP_PKEY *key_read(const char *path, int *missing, char *err, size_t errlen)
 {
-	struct stat st;
 	EVP_PKEY *pk = NULL;
 	FILE *f;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = gw_keyfile_open(path, "checkpoint_key_file",
+				 " and make a new key if others may have read it", err, errlen);
 
-	if (fd < 0) {
-		snprintf(err, errlen, "%s", errno == ENOENT ? "ENOENT" : strerror(errno));
+	*missing = fd == -2;
+	if (fd < 0)
 		return NULL;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "checkpoint_key_file: %.512s is not a regular file", path);
-		close(fd);
-		return NULL;
-	}
-	if (st.st_mode & 077) {
-		snprintf(err, errlen, "checkpoint_key_file: %.512s is readable by others (mode %04o); "
-			 "chmod 600 it and make a new key if others may have read it", path,
-			 (unsigned)(st.st_mode & 07777));
-		close(fd);
-		return NULL;
-	}
 	if (!(f = fdopen(fd, "r"))) {
 		close(fd);
 		snprintf(err, errlen, "checkpoint_key_file: %.512s: %s", path, strerror(errno));
@@ -169,28 +112,22 @@ int gw_checkpoint_key_load(struct gw *gw, int create, char *err, size_t errlen)
 	int derlen;
 	char *mem;
 	long n;
+	int again = 0;
 
 	for (int tries = 0; tries < 3; tries++) {
-		pk = key_read(path, err, errlen);
-		if (pk || strcmp(err, "ENOENT") != 0)
+		if ((pk = key_read(path, &again, err, errlen)) || !again)
 			break;
 		if (!create) {
 			snprintf(err, errlen, "checkpoint_key_file: %.512s does not exist (the gateway "
 				 "makes it at its first start)", path);
 			return -1;
 		}
-		pk = key_create(path, err, errlen);
-		if (pk || strcmp(err, "EEXIST") != 0)
+		if ((pk = key_create(path, &again, err, errlen)) || !again)
 			break;
 	}
 	if (!pk) {
-		if (strcmp(err, "ENOENT") == 0 || strcmp(err, "EEXIST") == 0)
+		if (again)
 			snprintf(err, errlen, "checkpoint_key_file: cannot load %.512s", path);
-		else if (strncmp(err, "checkpoint_key_file", 19) != 0) {
-			char why[256];
-			snprintf(why, sizeof(why), "%s", err);
-			snprintf(err, errlen, "checkpoint_key_file: cannot open %.512s: %s", path, why);
-		}
 		return -1;
 	}
 	gw->ckpt_pkey = pk;
@@ -236,7 +173,7 @@ static int ckpt_sign(const struct gw *gw, int64_t seq, const char *hash, char si
 	EVP_MD_CTX_free(md);
 	if (!ok)
 		return -1;
-	to_hex(raw, sizeof(raw), sig);
+	lb_hex_encode(raw, sizeof(raw), sig);
 	return 0;
 }
 
@@ -247,7 +184,7 @@ static int ckpt_verify(const struct gw *gw, int64_t seq, const char *hash, const
 	EVP_MD_CTX *md;
 	int ok;
 
-	if (!hash || from_hex(sighex, raw, sizeof(raw)) != 0)
+	if (!hash || lb_hex_decode(sighex, sighex ? strlen(sighex) : 0, raw, sizeof(raw)) != 0)
 		return 0;
 	signed_text(seq, hash, text, sizeof(text));
 	md = EVP_MD_CTX_new();

@@ -68,15 +68,6 @@ static int check_http_url(void *cfg, const char *v, char *why, size_t len)
 	return -1;
 }
 
-static int check_abs_path(void *cfg, const char *v, char *why, size_t len)
-{
-	(void)cfg;
-	if (v[0] == '/')
-		return 0;
-	snprintf(why, len, "'%s' is not an absolute path", v);
-	return -1;
-}
-
 static const struct lb_cfg_key gw_keys[] = {
 	{"listen", LB_CFG_STRING, offsetof(struct gw_config, listen), check_listen},
 	{"tls_cert", LB_CFG_STRING, offsetof(struct gw_config, tls_cert), NULL},
@@ -114,7 +105,7 @@ static const struct lb_cfg_key gw_keys[] = {
 	{"smtp_ca_file", LB_CFG_STRING, offsetof(struct gw_config, smtp_ca_file), NULL},
 	{"smtp_starttls", LB_CFG_BOOL, offsetof(struct gw_config, smtp_starttls), NULL},
 	{"console_url", LB_CFG_STRING, offsetof(struct gw_config, console_url), check_http_url},
-	{"console_dir", LB_CFG_STRING, offsetof(struct gw_config, console_dir), check_abs_path},
+	{"console_dir", LB_CFG_STRING, offsetof(struct gw_config, console_dir), lb_cfg_check_abs_path},
 	{"console_idle_timeout", LB_CFG_DURATION, offsetof(struct gw_config, console_idle_timeout),
 	 NULL},
 	{"console_absolute_timeout", LB_CFG_DURATION,
@@ -124,7 +115,7 @@ static const struct lb_cfg_key gw_keys[] = {
 	{"notify_max_attempts", LB_CFG_UINT, offsetof(struct gw_config, notify_max_attempts), NULL},
 	{"notify_interval", LB_CFG_DURATION, offsetof(struct gw_config, notify_interval), NULL},
 	{"notify_backoff", LB_CFG_DURATION, offsetof(struct gw_config, notify_backoff), NULL},
-	{"log_file", LB_CFG_STRING, offsetof(struct gw_config, log_file), check_abs_path},
+	{"log_file", LB_CFG_STRING, offsetof(struct gw_config, log_file), lb_cfg_check_abs_path},
 	{NULL, 0, 0, NULL},
 };
 

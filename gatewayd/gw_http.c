@@ -292,12 +292,17 @@ void gw_now_str(const struct gw_req *r, char out[32])
 	lb_time_format(r->now, out, 32);
 }
 
+static void call_error(struct gw_call *call, const char *code, const char *fmt, va_list ap)
+{
+	call->err_code = code;
+	vsnprintf(call->err_msg, sizeof(call->err_msg), fmt, ap);
+}
+
 enum gw_db gw_call_fail(struct gw_call *call, const char *code, const char *fmt, ...)
 {
 	va_list ap;
-	call->err_code = code;
 	va_start(ap, fmt);
-	vsnprintf(call->err_msg, sizeof(call->err_msg), fmt, ap);
+	call_error(call, code, fmt, ap);
 	va_end(ap);
 	return GW_DB_ABORT;
 }
@@ -305,9 +310,8 @@ enum gw_db gw_call_fail(struct gw_call *call, const char *code, const char *fmt,
 enum gw_db gw_call_refuse(struct gw_call *call, const char *code, const char *fmt, ...)
 {
 	va_list ap;
-	call->err_code = code;
 	va_start(ap, fmt);
-	vsnprintf(call->err_msg, sizeof(call->err_msg), fmt, ap);
+	call_error(call, code, fmt, ap);
 	va_end(ap);
 	return GW_DB_OK;
 }
@@ -316,6 +320,21 @@ struct call_thunk {
 	struct gw_call *call;
 	gw_call_body fn;
 };
+
+/* The tenants a body changed are announced to the other gateways inside its transaction:
+ * PostgreSQL delivers the announcement at commit, and never for a rolled-back attempt. */
+static enum gw_db call_announce(struct gw_call *call, enum gw_db rc)
+{
+	struct gw_store *s = call->r->gw->store;
+	const char *tenant;
+	json_t *v;
+	if (rc != GW_DB_OK || call->err_code || !s->announce)
+		return rc;
+	json_object_foreach(call->changed, tenant, v)
+		if ((rc = s->announce(s->cls, call->txn, tenant)) != GW_DB_OK)
+			return rc;
+	return rc;
+}
 
 static enum gw_db call_thunk_run(struct gw_txn *t, void *arg)
 {
@@ -327,7 +346,7 @@ static enum gw_db call_thunk_run(struct gw_txn *t, void *arg)
 	json_decref(th->call->changed);
 	th->call->changed = NULL;
 	th->call->txn = t;
-	return th->fn(th->call);
+	return call_announce(th->call, th->fn(th->call));
 }
 
 /* Wakes the agents of the tenants a committed transaction changed. */
@@ -367,9 +386,38 @@ enum MHD_Result gw_call_run(struct gw_call *call, int write, gw_call_body fn, un
 	return ret;
 }
 
-enum MHD_Result gw_reply_list(struct gw_req *r, const struct gw_kind *k,
-			      const struct gw_filter *f, size_t nf,
-			      int (*visible)(const json_t *row, void *principal))
+enum gw_db gw_call_get(struct gw_call *call, const struct gw_kind *k, const char *id,
+		       json_t **out)
+{
+	struct gw_store *s = call->r->gw->store;
+	json_t *row = NULL;
+	enum gw_db rc = s->get(s->cls, call->txn, k, "id", id, &row);
+	if (rc == GW_DB_NOT_FOUND)
+		rc = gw_call_fail(call, "not_found", "no %s %s", k->name, id);
+	if (out && rc == GW_DB_OK)
+		*out = row;
+	else
+		json_decref(row);
+	return rc;
+}
+
+enum MHD_Result gw_call_parsed(struct gw_req *r, const struct gw_field *spec, const char *what,
+			       gw_call_body fn, unsigned ok_status)
+{
+	struct gw_call call = {.r = r, .what = what};
+	enum MHD_Result ret;
+
+	if (!(call.body = gw_parse_body(r, spec)))
+		return MHD_YES;
+	ret = gw_call_run(&call, 1, fn, ok_status);
+	json_decref(call.body);
+	return ret;
+}
+
+enum MHD_Result gw_reply_list_with(struct gw_req *r, const struct gw_kind *k,
+				   const struct gw_filter *f, size_t nf,
+				   int (*visible)(const json_t *row, void *principal),
+				   void (*decorate)(struct gw_store *s, json_t *items))
 {
 	struct gw_store *s = r->gw->store;
 	size_t limit;
@@ -382,7 +430,16 @@ enum MHD_Result gw_reply_list(struct gw_req *r, const struct gw_kind *k,
 	rc = s->list(s->cls, NULL, k, f, nf, cursor, limit, 0, visible, &r->who, &items, &next);
 	if (rc != GW_DB_OK)
 		return gw_reply_db(r, rc, k->name);
+	if (decorate)
+		decorate(s, items);
 	return gw_reply_page(r, items, next);
+}
+
+enum MHD_Result gw_reply_list(struct gw_req *r, const struct gw_kind *k,
+			      const struct gw_filter *f, size_t nf,
+			      int (*visible)(const json_t *row, void *principal))
+{
+	return gw_reply_list_with(r, k, f, nf, visible, NULL);
 }
 
 enum MHD_Result gw_reply_list_by(struct gw_req *r, const struct gw_kind *k,

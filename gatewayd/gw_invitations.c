@@ -122,10 +122,7 @@ static enum gw_db invitation_create_body(struct gw_call *call)
 	json_t *t = NULL, *u = NULL, *row;
 	enum gw_db rc;
 
-	rc = s->get(s->cls, call->txn, &gw_k_tenants, "id", tenant, &t);
-	if (rc == GW_DB_NOT_FOUND)
-		return gw_call_fail(call, "not_found", "no tenant %s", tenant);
-	if (rc != GW_DB_OK)
+	if ((rc = gw_call_get(call, &gw_k_tenants, tenant, &t)) != GW_DB_OK)
 		return rc;
 	if ((rc = may_invite(call, tenant)) != GW_DB_OK)
 		goto out;
@@ -312,12 +309,5 @@ enum MHD_Result gw_invitations_redeem(struct gw_req *r)
 {
 	static const struct gw_field spec[] = {{"code", GW_F_STR, 1, GW_CODE_MAX},
 					       {NULL, 0, 0, 0}};
-	struct gw_call call = {.r = r, .what = "invitation"};
-	enum MHD_Result ret;
-
-	if (!(call.body = gw_parse_body(r, spec)))
-		return MHD_YES;
-	ret = gw_call_run(&call, 1, invitation_redeem_body, 201);
-	json_decref(call.body);
-	return ret;
+	return gw_call_parsed(r, spec, "invitation", invitation_redeem_body, 201);
 }

@@ -521,6 +521,7 @@ static enum gw_db record_outcome_body(struct gw_txn *t, void *arg)
 				   "attempts", (json_int_t)attempts, "next_attempt_at", next,
 				   "last_error", o->err);
 	}
+	json_object_set_new(fields, "claimed_by", json_null());
 	/* an invitation code stays in the outbox no longer than its delivery needs it */
 	if (is_invitation(o->n) && !lb_str_eq(lb_json_str(fields, "state"), "pending"))
 		json_object_set_new(fields, "body", json_string(GW_INVITATION_GONE));
@@ -565,7 +566,7 @@ static enum gw_db claim_body(struct gw_txn *t, void *arg)
 	}
 	c->n = json_incref(json_array_get(items, 0));
 	json_decref(items);
-	fields = json_pack("{s:s}", "next_attempt_at", until);
+	fields = json_pack("{s:s,s:s}", "next_attempt_at", until, "claimed_by", c->gw->instance);
 	rc = s->update(s->cls, t, &gw_k_notifications, lb_json_str(c->n, "id"), fields);
 	json_decref(fields);
 	return rc;
@@ -643,12 +644,42 @@ void gw_notify_kick(void)
 	pthread_mutex_unlock(&worker_lock);
 }
 
+/* What this gateway's previous process claimed and never finished (it was killed while
+ * sending) is due again now, not when the claim's lease lapses. */
+static enum gw_db release_body(struct gw_txn *t, void *arg)
+{
+	struct gw *gw = arg;
+	struct gw_store *s = gw->store;
+	struct gw_filter f[2] = {{"state", GW_EQ, "pending"}, {"claimed_by", GW_EQ, gw->instance}};
+	char now[LB_TIME_BUFLEN];
+	json_t *items = NULL, *n, *fields;
+	int64_t next;
+	size_t i;
+	enum gw_db rc;
+
+	lb_time_format(lb_time_now_ms(), now, sizeof(now));
+	rc = s->list(s->cls, t, &gw_k_notifications, f, 2, 0, GW_LIST_MAX, 0, NULL, NULL, &items,
+		     &next);
+	fields = json_pack("{s:s,s:n}", "next_attempt_at", now, "claimed_by");
+	json_array_foreach(items, i, n) {
+		if (rc != GW_DB_OK)
+			break;
+		rc = s->update(s->cls, t, &gw_k_notifications, lb_json_str(n, "id"), fields);
+	}
+	json_decref(fields);
+	json_decref(items);
+	return rc;
+}
+
 int gw_notify_start(struct gw *gw)
 {
 	if (!gw->cfg.smtp_url && gw->cfg.webhook_url.n == 0) {
 		gw_log(LOG_INFO, "notifications are off (no smtp_url, no webhook_url)");
 		return 0;
 	}
+	if (gw->store->run(gw->store->cls, 1, release_body, gw) != GW_DB_OK)
+		gw_log(LOG_WARNING, "notifications: cannot hand back this gateway's earlier claims; "
+				    "they are sent once their claims lapse");
 	if (pthread_create(&worker_thread, NULL, worker, gw) != 0)
 		return -1;
 	worker_running = 1;

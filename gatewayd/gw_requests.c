@@ -133,9 +133,7 @@ static enum gw_db create_check_mfa(struct gw_call *call, struct create_ctx *c)
 static enum gw_db create_load_ticket(struct gw_call *call, const char *tid, struct create_ctx *c)
 {
 	struct gw_store *s = call->r->gw->store;
-	enum gw_db rc = s->get(s->cls, call->txn, &gw_k_tickets, "id", tid, &c->ticket);
-	if (rc == GW_DB_NOT_FOUND)
-		return gw_call_fail(call, "not_found", "no ticket %s", tid);
+	enum gw_db rc = gw_call_get(call, &gw_k_tickets, tid, &c->ticket);
 	if (rc != GW_DB_OK)
 		return rc;
 	if (!lb_str_eq(lb_json_str(c->ticket, "state"), "open"))
@@ -755,10 +753,7 @@ static enum gw_db request_decide_body(struct gw_call *call)
 	int auto_approve = 0, mfa = 0, partial = 0;
 	enum gw_db rc;
 
-	rc = s->get(s->cls, call->txn, &gw_k_requests, "id", r->args[0], &req);
-	if (rc == GW_DB_NOT_FOUND)
-		return gw_call_fail(call, "not_found", "no request %s", r->args[0]);
-	if (rc != GW_DB_OK)
+	if ((rc = gw_call_get(call, &gw_k_requests, r->args[0], &req)) != GW_DB_OK)
 		return rc;
 	/* a copy: the row's own state string is replaced below */
 	snprintf(state, sizeof(state), "%s", gw_request_effective_state(req, r->now));
@@ -1071,6 +1066,21 @@ static enum gw_db sweep_elevations(struct sweep *sw)
 	return rc;
 }
 
+/* The round's tenants, to the other gateways' agents too (delivered at commit). */
+static enum gw_db sweep_announce(struct sweep *sw)
+{
+	struct gw_store *s = sw->gw->store;
+	const char *tenant;
+	json_t *v;
+	enum gw_db rc = GW_DB_OK;
+	if (!s->announce)
+		return rc;
+	json_object_foreach(sw->tenants, tenant, v)
+		if ((rc = s->announce(s->cls, sw->t, tenant)) != GW_DB_OK)
+			break;
+	return rc;
+}
+
 static enum gw_db sweep_body(struct gw_txn *t, void *arg)
 {
 	struct sweep *sw = arg;
@@ -1092,9 +1102,10 @@ static enum gw_db sweep_body(struct gw_txn *t, void *arg)
 		    GW_DB_OK)
 		return rc;
 	if ((rc = sweep_lost_sessions(sw, LB_RS_REVOKED, LB_R_REVOKED)) != GW_DB_OK ||
-	    (rc = sweep_lost_sessions(sw, LB_RS_COMPLETED, LB_R_GRANT_ENDED)) != GW_DB_OK)
+	    (rc = sweep_lost_sessions(sw, LB_RS_COMPLETED, LB_R_GRANT_ENDED)) != GW_DB_OK ||
+	    (rc = sweep_elevations(sw)) != GW_DB_OK)
 		return rc;
-	return sweep_elevations(sw);
+	return sweep_announce(sw);
 }
 
 enum gw_db gw_requests_sweep(struct gw *gw, int64_t now_ms, unsigned *changed)

@@ -78,26 +78,11 @@ static int64_t idle_end(const struct gw *gw, const json_t *session)
 	return last + gw->cfg.console_idle_timeout * 1000;
 }
 
-struct touch {
-	struct gw_store *s;
-	const char *id;
-	const char *when;
-};
-
-static enum gw_db touch_body(struct gw_txn *t, void *arg)
-{
-	struct touch *tc = arg;
-	json_t *fields = json_pack("{s:s}", "last_seen_at", tc->when);
-	enum gw_db rc = tc->s->update(tc->s->cls, t, &gw_k_web_sessions, tc->id, fields);
-	json_decref(fields);
-	return rc;
-}
-
 int gw_session_authenticate(struct gw *gw, const char *cookie, int64_t now,
 			    struct gw_principal *p)
 {
 	struct gw_store *s = gw->store;
-	char hash[65], when[LB_TIME_BUFLEN];
+	char hash[65];
 	json_t *session = NULL, *tok = NULL;
 	int64_t last = 0, every;
 	int ret = -1;
@@ -135,9 +120,7 @@ int gw_session_authenticate(struct gw *gw, const char *cookie, int64_t now,
 	lb_time_parse(lb_json_str(session, "last_seen_at"), &last);
 	if (now - last >= every) {
 		/* a failed write (busy store) only lets the session end a little earlier */
-		struct touch t = {s, p->session, when};
-		lb_time_format(now, when, sizeof(when));
-		(void)s->run(s->cls, 1, touch_body, &t);
+		(void)gw_store_touch(s, &gw_k_web_sessions, p->session, "last_seen_at", now);
 	}
 out:
 	json_decref(tok);

@@ -70,6 +70,11 @@ typedef enum gw_db (*gw_txn_body)(struct gw_txn *t, void *arg);
 typedef int (*gw_keep_fn)(const json_t *row, void *arg);
 #define GW_SCAN_MAX 100000
 #define GW_TXN_TRIES 5 /* attempts of one body before the caller gets GW_DB_BUSY */
+/* No new attempt starts this long after the first began: a check or a write must answer
+ * (503 store_busy) well inside request_timeout (10 s by default), with each attempt itself
+ * bounded by the backend's wait for a lock (SQLite's busy timeout, PostgreSQL's
+ * lock_timeout: 2 s). */
+#define GW_TXN_BUDGET_MS 4000
 
 /* The store contract. Each backend keeps one total order of the audit chain (see
  * audit_append) and compares times as fixed-width RFC 3339 UTC text
@@ -79,7 +84,8 @@ struct gw_store {
 	void *cls;
 	/* Runs BODY inside one transaction (write: may change rows) and commits if it returns
 	 * GW_DB_OK; rolls back otherwise. On a retryable failure (gw_txn.retry) the whole body
-	 * runs again in a new transaction, at most GW_TXN_TRIES times, then GW_DB_BUSY. */
+	 * runs again in a new transaction, at most GW_TXN_TRIES times and not after
+	 * GW_TXN_BUDGET_MS, then GW_DB_BUSY. */
 	enum gw_db (*run)(void *cls, int write, gw_txn_body body, void *arg);
 	/* Inserts OBJ (keys are column names of K). */
 	enum gw_db (*insert)(void *cls, struct gw_txn *t, const struct gw_kind *k,
@@ -108,6 +114,13 @@ struct gw_store {
 	 * the outbox, checkpoints): takes the lock named NAME for the rest of T, or sets *GOT
 	 * to 0 at once when another gateway holds it. */
 	enum gw_db (*lock)(void *cls, struct gw_txn *t, const char *name, int *got);
+	/* The change signal across gateways (DESIGN.md "Live sessions"): ANNOUNCE tells every
+	 * other gateway sharing the database, once T commits, that TENANT changed; FOLLOW calls
+	 * FN(TENANT, ARG) from a thread of the store's own for each change another gateway
+	 * announced, and FN(NULL, ARG) when some may have been missed (a lost connection),
+	 * until close. A store only one gateway uses leaves both NULL. */
+	enum gw_db (*announce)(void *cls, struct gw_txn *t, const char *tenant);
+	int (*follow)(void *cls, void (*fn)(const char *tenant, void *arg), void *arg);
 	void (*close)(void *cls);
 };
 
@@ -134,9 +147,19 @@ struct gw_store *gw_store_sqlite_open(const char *path, unsigned max_conns, char
 /* CONNINFO is the postgresql:// URI as libpq takes it. */
 struct gw_store *gw_store_postgresql_open(const char *conninfo, unsigned max_conns, char *err,
 					  size_t errlen);
+/* --check-config: connects to CONNINFO without changing anything and says what it found in
+ * OUT (the schema version, or why it cannot connect); -1 when the gateway could not run. */
+int gw_store_postgresql_probe(const char *conninfo, char *out, size_t outlen);
+
+/* Sets the time column COL of K's row ID to NOW_MS, in a write transaction of its own (when
+ * a token or a console session was last used). */
+enum gw_db gw_store_touch(struct gw_store *s, const struct gw_kind *k, const char *id,
+			  const char *col, int64_t now_ms);
 
 /* Row <-> JSON helpers shared by store implementations. */
 const struct gw_col *gw_kind_col(const struct gw_kind *k, const char *name);
+/* The SQL comparison of a filter (both backends read "<>"; GW_HAS is the store's own). */
+const char *gw_fop_sql(enum gw_fop op);
 /* SHA-256 over the compact, key-sorted JSON of the event's chained fields and PREV_HASH. */
 #define gw_audit_chain_hash lb_audit_chain_hash /* lockbox/auditlog.h: lockboxctl verifies too */
 #define GW_ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"

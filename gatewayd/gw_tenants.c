@@ -32,14 +32,7 @@ static enum gw_db tenant_create_body(struct gw_call *call)
 enum MHD_Result gw_tenants_create(struct gw_req *r)
 {
 	static const struct gw_field spec[] = {{"name", GW_F_STR, 1, 128}, {NULL, 0, 0, 0}};
-	struct gw_call call = {.r = r, .what = "tenant"};
-	enum MHD_Result ret;
-
-	if (!(call.body = gw_parse_body(r, spec)))
-		return MHD_YES;
-	ret = gw_call_run(&call, 1, tenant_create_body, 201);
-	json_decref(call.body);
-	return ret;
+	return gw_call_parsed(r, spec, "tenant", tenant_create_body, 201);
 }
 
 enum MHD_Result gw_tenants_list(struct gw_req *r)

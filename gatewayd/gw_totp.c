@@ -15,6 +15,7 @@
 #include <openssl/hmac.h>
 
 #include "gw.h"
+#include "lockbox/hex.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 
@@ -42,117 +43,49 @@ const char *gw_totp_key_path(const struct gw_config *c)
 	return c->totp_key_file ? c->totp_key_file : GW_DEFAULT_TOTP_KEY;
 }
 
-static void to_hex(const unsigned char *b, size_t n, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hex[b[i] >> 4];
-		out[2 * i + 1] = hex[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* N bytes from exactly 2*N lowercase hex digits at S. */
-static int from_hex(const char *s, size_t slen, unsigned char *out, size_t n)
-{
-	if (slen != 2 * n)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned v = 0;
-		for (int j = 0; j < 2; j++) {
-			char ch = s[2 * i + (size_t)j];
-			v <<= 4;
-			if (ch >= '0' && ch <= '9')
-				v |= (unsigned)(ch - '0');
-			else if (ch >= 'a' && ch <= 'f')
-				v |= (unsigned)(ch - 'a' + 10);
-			else
-				return -1;
-		}
-		out[i] = (unsigned char)v;
-	}
-	return 0;
-}
-
-/* A new key, written to a private temporary file and linked into place, so that gateways
- * starting at once never read a half-written key nor overwrite one another's (as the
- * checkpoint key, gw_checkpoint.c). */
+/* A new key in PATH: 0, 1 when another gateway made one first, -1 with ERR. */
 static int key_create(const char *path, unsigned char key[32], char *err, size_t errlen)
 {
-	char tmp[600], hex[65 + 1];
-	int fd = -1, ok = 0;
-	size_t len;
+	char hex[65 + 1];
+	int rc;
 
-	snprintf(tmp, sizeof(tmp), "%s.new.%ld", path, (long)getpid());
 	if (lb_random_bytes(key, 32) != 0) {
 		snprintf(err, errlen, "totp_key_file: no randomness for a new key");
 		return -1;
 	}
-	to_hex(key, 32, hex);
-	len = strlen(hex);
-	hex[len++] = '\n';
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || fchmod(fd, 0600) != 0) {
-		snprintf(err, errlen, "totp_key_file: cannot create %.512s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (write(fd, hex, len) != (ssize_t)len || fsync(fd) != 0) {
-		snprintf(err, errlen, "totp_key_file: cannot write %.512s", tmp);
-		goto out;
-	}
-	if (link(tmp, path) != 0) {
-		if (errno == EEXIST) /* another gateway made it first: use that one */
-			snprintf(err, errlen, "EEXIST");
-		else
-			snprintf(err, errlen, "totp_key_file: cannot create %.512s: %s", path,
-				 strerror(errno));
-		goto out;
-	}
-	ok = 1;
-	gw_log(LOG_NOTICE, "totp: made a new key %s for the TOTP secrets (AES-256, mode 0600)", path);
-out:
+	lb_hex_encode(key, 32, hex);
+	strcat(hex, "\n");
+	rc = gw_keyfile_create(path, "totp_key_file", hex, strlen(hex), err, errlen);
 	lb_wipe(hex, sizeof(hex));
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	if (!ok)
+	if (rc == 0)
+		gw_log(LOG_NOTICE, "totp: made a new key %s for the TOTP secrets (AES-256, mode 0600)",
+		       path);
+	else
 		lb_wipe(key, 32);
-	return ok ? 0 : -1;
+	return rc;
 }
 
+/* The key in PATH: 0, -2 when there is none, -1 with ERR. */
 static int key_read(const char *path, unsigned char key[32], char *err, size_t errlen)
 {
-	struct stat st;
 	char buf[130];
 	ssize_t n;
 	size_t len;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc = -1;
-
-	if (fd < 0) {
-		snprintf(err, errlen, "%s", errno == ENOENT ? "ENOENT" : strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "totp_key_file: %.512s is not a regular file", path);
-		goto out;
-	}
-	if (st.st_mode & 077) {
-		snprintf(err, errlen, "totp_key_file: %.512s is readable by others (mode %04o); "
-			 "chmod 600 it, and have every user enrol TOTP again if others may have read "
-			 "it and the database", path, (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
+	int rc = -1, fd = gw_keyfile_open(path, "totp_key_file", ", and have every user enrol "
+					  "TOTP again if others may have read it and the database",
+					  err, errlen);
+	if (fd < 0)
+		return fd;
 	n = read(fd, buf, sizeof(buf) - 1);
 	len = n > 0 ? (size_t)n : 0;
 	if (len > 0 && buf[len - 1] == '\n')
 		len--;
-	if (n < 0 || from_hex(buf, len, key, 32) != 0) {
+	if (n < 0 || lb_hex_decode(buf, len, key, 32) != 0)
 		snprintf(err, errlen, "totp_key_file: %.512s does not hold a key (64 hex digits)",
 			 path);
-		goto out;
-	}
-	rc = 0;
-out:
+	else
+		rc = 0;
 	lb_wipe(buf, sizeof(buf));
 	close(fd);
 	return rc;
@@ -173,25 +106,19 @@ int gw_totp_key_load(struct gw *gw, int create, char *err, size_t errlen)
 
 	for (int tries = 0; tries < 3; tries++) {
 		rc = key_read(path, gw->totp_key, err, errlen);
-		if (rc == 0 || strcmp(err, "ENOENT") != 0)
+		if (rc != -2)
 			break;
 		if (!create) {
 			snprintf(err, errlen, "totp_key_file: %.512s does not exist (the gateway makes "
 				 "it at its first start)", path);
 			return -1;
 		}
-		rc = key_create(path, gw->totp_key, err, errlen);
-		if (rc == 0 || strcmp(err, "EEXIST") != 0)
+		if ((rc = key_create(path, gw->totp_key, err, errlen)) != 1)
 			break;
 	}
 	if (rc != 0) {
-		if (strcmp(err, "ENOENT") == 0 || strcmp(err, "EEXIST") == 0)
+		if (rc != -1)
 			snprintf(err, errlen, "totp_key_file: cannot load %.512s", path);
-		else if (strncmp(err, "totp_key_file", 13) != 0) {
-			char why[256];
-			snprintf(why, sizeof(why), "%s", err);
-			snprintf(err, errlen, "totp_key_file: cannot open %.512s: %s", path, why);
-		}
 		return -1;
 	}
 	gw->totp_key_loaded = 1;
@@ -236,7 +163,7 @@ static int seal(const struct gw *gw, const char *user, const unsigned char *plai
 	EVP_CIPHER_CTX_free(ctx);
 	if (ok) {
 		memcpy(out, SEAL_PREFIX, strlen(SEAL_PREFIX));
-		to_hex(buf, SEAL_NONCE + n + SEAL_TAG, out + strlen(SEAL_PREFIX));
+		lb_hex_encode(buf, SEAL_NONCE + n + SEAL_TAG, out + strlen(SEAL_PREFIX));
 	}
 	lb_wipe(buf, sizeof(buf));
 	return ok ? 0 : -1;
@@ -257,7 +184,7 @@ static int unseal(const struct gw *gw, const char *user, const char *text,
 	text += strlen(SEAL_PREFIX);
 	hexlen = strlen(text);
 	if (hexlen % 2 || hexlen / 2 <= SEAL_NONCE + SEAL_TAG || hexlen / 2 > sizeof(buf) ||
-	    from_hex(text, hexlen, buf, hexlen / 2) != 0)
+	    lb_hex_decode(text, hexlen, buf, hexlen / 2) != 0)
 		return -1;
 	n = hexlen / 2 - SEAL_NONCE - SEAL_TAG;
 	ctx = EVP_CIPHER_CTX_new();
@@ -585,12 +512,5 @@ out:
 enum MHD_Result gw_totp_confirm(struct gw_req *r)
 {
 	static const struct gw_field spec[] = {{"code", GW_F_STR, 1, 16}, {NULL, 0, 0, 0}};
-	struct gw_call call = {.r = r, .what = "totp"};
-	enum MHD_Result ret;
-
-	if (!(call.body = gw_parse_body(r, spec)))
-		return MHD_YES;
-	ret = gw_call_run(&call, 1, totp_confirm_body, 200);
-	json_decref(call.body);
-	return ret;
+	return gw_call_parsed(r, spec, "totp", totp_confirm_body, 200);
 }

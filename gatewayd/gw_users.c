@@ -29,15 +29,8 @@ static enum gw_db user_create_body(struct gw_call *call)
 	char id[GW_ID_LEN], now[LB_TIME_BUFLEN];
 	enum gw_db rc;
 
-	if (tenant) {
-		json_t *t;
-		rc = s->get(s->cls, call->txn, &gw_k_tenants, "id", tenant, &t);
-		if (rc == GW_DB_NOT_FOUND)
-			return gw_call_fail(call, "not_found", "no tenant %s", tenant);
-		if (rc != GW_DB_OK)
-			return rc;
-		json_decref(t);
-	}
+	if (tenant && (rc = gw_call_get(call, &gw_k_tenants, tenant, NULL)) != GW_DB_OK)
+		return rc;
 	gw_new_id("usr_", id);
 	gw_now_str(call->r, now);
 	call->out = json_pack("{s:s,s:O,s:O,s:O,s:O,s:O,s:b,s:s}", "id", id, "login",

@@ -49,7 +49,7 @@ static const struct gw_col audit[] = {I("seq"), T("id"), T("time"), T("type"), T
 static const struct gw_col notifications[] = {
 	T("id"), T("request"), T("event"), T("channel"), T("recipient"), T("subject"), T("body"),
 	T("message_id"), T("state"), I("attempts"), T("next_attempt_at"), T("last_error"),
-	T("created_at"), T("sent_at"), END};
+	T("created_at"), T("sent_at"), H("claimed_by"), END};
 
 /* an invitation's code is never stored, only its hash (hidden: never returned) */
 static const struct gw_col invitations[] = {T("id"), T("tenant"), T("login"), T("name"),
@@ -86,6 +86,20 @@ const struct gw_kind gw_k_elevations = {"elevation", "elevations", "rid", elevat
 const struct gw_kind gw_k_requests = {"request", "requests", "rid", requests};
 const struct gw_kind gw_k_audit = {"audit event", "audit", "seq", audit};
 
+const char *gw_fop_sql(enum gw_fop op)
+{
+	switch (op) {
+	case GW_NE: return "<>";
+	case GW_GE: return ">=";
+	case GW_GT: return ">";
+	case GW_LT: return "<";
+	case GW_LE: return "<=";
+	case GW_EQ:
+	case GW_HAS:
+	default: return "=";
+	}
+}
+
 const struct gw_col *gw_kind_col(const struct gw_kind *k, const char *name)
 {
 	for (const struct gw_col *c = k->cols; c->name; c++)
@@ -113,6 +127,7 @@ static const char *pg_rest(const char *uri)
 enum gw_backend gw_store_uri_check(const char *uri, char *why, size_t whylen)
 {
 	const char *rest;
+	char shown[512];
 	if (!uri || !*uri) {
 		snprintf(why, whylen, "empty database URI");
 		return GW_BACKEND_NONE;
@@ -125,6 +140,7 @@ enum gw_backend gw_store_uri_check(const char *uri, char *why, size_t whylen)
 		}
 		return GW_BACKEND_SQLITE;
 	}
+	gw_store_uri_redact(uri, shown, sizeof(shown));
 	if ((rest = pg_rest(uri))) {
 		/* the database name is required: a gateway must never migrate "postgres" by
 		 * accident; libpq checks the rest when the store connects */
@@ -132,7 +148,7 @@ enum gw_backend gw_store_uri_check(const char *uri, char *why, size_t whylen)
 		size_t dblen = slash ? strcspn(slash + 1, "?") : 0;
 		if (!slash || dblen == 0) {
 			snprintf(why, whylen, "'%s' names no database: use "
-				 "postgresql://USER@HOST[:PORT]/DBNAME[?sslmode=verify-full]", uri);
+				 "postgresql://USER@HOST[:PORT]/DBNAME[?sslmode=verify-full]", shown);
 			return GW_BACKEND_NONE;
 		}
 		if (strpbrk(uri, " \t\r\n")) {
@@ -142,7 +158,7 @@ enum gw_backend gw_store_uri_check(const char *uri, char *why, size_t whylen)
 		return GW_BACKEND_POSTGRESQL;
 	}
 	snprintf(why, whylen, "'%s' is neither sqlite:///ABSOLUTE/PATH nor "
-		 "postgresql://USER@HOST/DBNAME", uri);
+		 "postgresql://USER@HOST/DBNAME", shown);
 	return GW_BACKEND_NONE;
 }
 
@@ -153,12 +169,35 @@ const char *gw_store_uri_file(const char *uri)
 
 void gw_store_uri_redact(const char *uri, char *out, size_t outlen)
 {
-	const char *rest = uri ? pg_rest(uri) : NULL, *at, *colon;
-	if (!rest || !(at = strchr(rest, '@')) || !(colon = memchr(rest, ':', (size_t)(at - rest)))) {
-		snprintf(out, outlen, "%s", uri ? uri : "");
+	const char *rest = uri ? pg_rest(uri) : NULL, *at, *colon, *p;
+	size_t o = 0;
+
+	if (!outlen)
+		return;
+	out[0] = '\0';
+	if (!uri)
+		return;
+	if (!rest) {
+		snprintf(out, outlen, "%s", uri);
 		return;
 	}
-	snprintf(out, outlen, "%.*s:***%s", (int)(colon - uri), uri, at);
+	/* the password of the userinfo, and any password=... parameter, become "***" */
+	at = strchr(rest, '@');
+	colon = at ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
+	for (p = uri; *p && o + 1 < outlen;) {
+		if (colon && p == colon + 1) {
+			o += (size_t)snprintf(out + o, outlen - o, "***");
+			p = at;
+			continue;
+		}
+		if (p > uri && (p[-1] == '?' || p[-1] == '&') && strncmp(p, "password=", 9) == 0) {
+			o += (size_t)snprintf(out + o, outlen - o, "password=***");
+			p += strcspn(p, "&");
+			continue;
+		}
+		out[o++] = *p++;
+	}
+	out[o < outlen ? o : outlen - 1] = '\0';
 }
 
 struct gw_store *gw_store_open(const char *uri, unsigned max_conns, char *err, size_t errlen)
@@ -169,13 +208,38 @@ struct gw_store *gw_store_open(const char *uri, unsigned max_conns, char *err, s
 		return gw_metrics_store(
 			gw_store_sqlite_open(gw_store_uri_file(uri), max_conns, err, errlen));
 	case GW_BACKEND_POSTGRESQL:
-		snprintf(err, errlen, "database: the PostgreSQL store is not in this build yet");
-		return NULL;
+		return gw_metrics_store(gw_store_postgresql_open(uri, max_conns, err, errlen));
 	case GW_BACKEND_NONE:
 	default:
 		snprintf(err, errlen, "database: %s", why);
 		return NULL;
 	}
+}
+
+struct touch {
+	struct gw_store *s;
+	const struct gw_kind *k;
+	const char *id, *col, *when;
+};
+
+static enum gw_db touch_body(struct gw_txn *t, void *arg)
+{
+	struct touch *tc = arg;
+	json_t *fields = json_pack("{s:s}", tc->col, tc->when);
+	enum gw_db rc = fields ? tc->s->update(tc->s->cls, t, tc->k, tc->id, fields) : GW_DB_ERROR;
+	json_decref(fields);
+	return rc;
+}
+
+enum gw_db gw_store_touch(struct gw_store *s, const struct gw_kind *k, const char *id,
+			  const char *col, int64_t now_ms)
+{
+	char when[LB_TIME_BUFLEN];
+	struct touch tc = {s, k, id, col, when};
+	if (!id)
+		return GW_DB_NOT_FOUND;
+	lb_time_format(now_ms, when, sizeof(when));
+	return s->run(s->cls, 1, touch_body, &tc);
 }
 
 void gw_store_close(struct gw_store *s)

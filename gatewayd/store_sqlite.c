@@ -16,7 +16,9 @@
 
 #include "gw.h"
 #include "gw_store.h"
+#include "lockbox/util.h"
 #include "sql_schema.h"
+#include "store_pool.h"
 
 #define SQ_BUSY_TIMEOUT_MS 2000
 #define SQ_STMT_CACHE 96
@@ -30,7 +32,6 @@ struct sq_conn {
 		sqlite3_stmt *st;
 	} cache[SQ_STMT_CACHE];
 	size_t ncache;
-	struct sq_conn *next_idle;
 };
 
 /* A transaction as the store's operations see it: the common part and the connection. */
@@ -54,10 +55,7 @@ struct sq_store {
 	/* set while this thread runs a body: a store call inside it without its transaction is
 	 * a bug (it would read around the body's own writes), refused and logged */
 	pthread_key_t key;
-	pthread_mutex_t pool_lock;
-	pthread_cond_t pool_free;
-	struct sq_conn *idle;
-	unsigned nopen, max;
+	struct gw_pool pool; /* readers' connections (the writer has its own) */
 	pthread_mutex_t lock;
 	pthread_cond_t work; /* the writer waits for jobs */
 	struct sq_job *head, *tail;
@@ -124,57 +122,19 @@ static struct sq_conn *sq_open_conn(const char *path, char *err, size_t errlen)
 	return c;
 }
 
-/* An idle pooled connection, or a new one while fewer than s->max are open; when all are
- * busy, waits at most SQ_POOL_WAIT_S (then *why = GW_DB_BUSY: the caller answers 503). */
+static void *sq_pool_open(void *cls, char *err, size_t errlen)
+{
+	return sq_open_conn(((struct sq_store *)cls)->path, err, errlen);
+}
+
 static struct sq_conn *sq_pool_take(struct sq_store *s, enum gw_db *why)
 {
-	struct sq_conn *c = NULL;
-	struct timespec until;
-	char err[512];
-	int open_one = 0;
-
-	*why = GW_DB_BUSY;
-	pthread_mutex_lock(&s->pool_lock);
-	if (!s->idle && s->nopen >= s->max) {
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += SQ_POOL_WAIT_S;
-		while (!s->idle && s->nopen >= s->max)
-			if (pthread_cond_timedwait(&s->pool_free, &s->pool_lock, &until) != 0)
-				break;
-	}
-	if (s->idle) {
-		c = s->idle;
-		s->idle = c->next_idle;
-		c->next_idle = NULL;
-	} else if (s->nopen < s->max) {
-		s->nopen++; /* reserved: opened below without holding the lock */
-		open_one = 1;
-	}
-	pthread_mutex_unlock(&s->pool_lock);
-	if (open_one) {
-		c = sq_open_conn(s->path, err, sizeof(err));
-		if (!c) {
-			gw_log(LOG_ERR, "store: %s", err);
-			*why = GW_DB_ERROR;
-			pthread_mutex_lock(&s->pool_lock);
-			s->nopen--;
-			pthread_cond_signal(&s->pool_free);
-			pthread_mutex_unlock(&s->pool_lock);
-		}
-	} else if (!c) {
-		gw_log(LOG_WARNING, "store: all %u database connections busy for %d s", s->max,
-		       SQ_POOL_WAIT_S);
-	}
-	return c;
+	return gw_pool_take(&s->pool, why);
 }
 
 static void sq_pool_give(struct sq_store *s, struct sq_conn *c)
 {
-	pthread_mutex_lock(&s->pool_lock);
-	c->next_idle = s->idle;
-	s->idle = c;
-	pthread_cond_signal(&s->pool_free);
-	pthread_mutex_unlock(&s->pool_lock);
+	gw_pool_give(&s->pool, c);
 }
 
 /* Store operations run inside the transaction T, or, with T NULL, outside any on a pooled
@@ -508,7 +468,11 @@ static enum gw_db sq_run(void *cls, int write, gw_txn_body fn, void *arg)
 		gw_log(LOG_ERR, "store: a transaction started inside a transaction body");
 		return GW_DB_ERROR;
 	}
+	int64_t first = lb_mono_ms();
+
 	for (int attempt = 0; attempt < GW_TXN_TRIES; attempt++) {
+		if (attempt && lb_mono_ms() - first >= GW_TXN_BUDGET_MS)
+			break;
 		if (attempt)
 			usleep((useconds_t)(1000 << attempt));
 		rc = write && s->writer_running ? sq_run_queued(s, fn, arg)
@@ -584,20 +548,6 @@ static enum gw_db sq_get_on(struct sq_conn *c, const struct gw_kind *k, const ch
 	return rc == SQLITE_DONE ? GW_DB_NOT_FOUND : sq_rc(rc);
 }
 
-static const char *sq_op(enum gw_fop op)
-{
-	switch (op) {
-	case GW_NE: return "!=";
-	case GW_GE: return ">=";
-	case GW_GT: return ">";
-	case GW_LT: return "<";
-	case GW_LE: return "<=";
-	case GW_EQ:
-	case GW_HAS:
-	default: return "=";
-	}
-}
-
 static enum gw_db sq_list_on(struct sq_conn *c, const struct gw_kind *k, const struct gw_filter *f,
 			  size_t nf, int64_t cursor, size_t limit, int desc, gw_keep_fn keep,
 			  void *keep_arg, json_t **items, int64_t *next)
@@ -626,7 +576,7 @@ static enum gw_db sq_list_on(struct sq_conn *c, const struct gw_kind *k, const s
 						f[i].col, f[i].op == GW_NE ? "NOT " : "");
 		else
 			off += (size_t)snprintf(sql + off, sizeof(sql) - off, " AND \"%s\" %s ?",
-						f[i].col, sq_op(f[i].op));
+						f[i].col, gw_fop_sql(f[i].op));
 	}
 	if (cursor > 0)
 		off += (size_t)snprintf(sql + off, sizeof(sql) - off, " AND %s %s ?", k->pk,
@@ -861,13 +811,7 @@ static void sq_close(void *cls)
 	s->writer_running = 0;
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->work);
-	while (s->idle) {
-		struct sq_conn *c = s->idle;
-		s->idle = c->next_idle;
-		sq_conn_close(c);
-	}
-	pthread_mutex_destroy(&s->pool_lock);
-	pthread_cond_destroy(&s->pool_free);
+	gw_pool_destroy(&s->pool);
 	pthread_key_delete(s->key);
 	free(s->path);
 	free(s);
@@ -938,7 +882,8 @@ struct gw_store *gw_store_sqlite_open(const char *path, unsigned max_conns, char
 		return NULL;
 	}
 	c = sq_open_conn(path, err, errlen);
-	if (!c || sq_migrate(c, err, errlen) != 0) {
+	if (!c || sq_migrate(c, err, errlen) != 0 ||
+	    gw_pool_init(&s->pool, max_conns, SQ_POOL_WAIT_S, sq_pool_open, sq_conn_close, s) != 0) {
 		sq_conn_close(c);
 		pthread_key_delete(s->key);
 		free(s->path);
@@ -946,11 +891,7 @@ struct gw_store *gw_store_sqlite_open(const char *path, unsigned max_conns, char
 		free(st);
 		return NULL;
 	}
-	s->idle = c; /* the migration's connection is the pool's first */
-	s->nopen = 1;
-	s->max = max_conns ? max_conns : 1;
-	pthread_mutex_init(&s->pool_lock, NULL);
-	pthread_cond_init(&s->pool_free, NULL);
+	gw_pool_adopt(&s->pool, c); /* the migration's connection is the pool's first */
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->work, NULL);
 	if (pthread_create(&s->writer, NULL, sq_writer, s) == 0)

@@ -268,7 +268,7 @@ static int read_batch(FILE *fp, off_t start, size_t max, struct batch *b, char *
 /* What one flush carries from one log file to the next. */
 struct flush {
 	const struct lb_http_opts *o;
-	char url[2048];
+	struct lb_gwlist *gw;
 	char *cpath;
 	int cfd;          /* the cursor, locked */
 	int64_t deadline;
@@ -289,7 +289,7 @@ static enum lb_auditlog_result deliver_from(struct flush *f, FILE *fp, const cha
 		struct lb_http_opts ho = *f->o;
 		struct lb_http_response r = {0};
 		enum lb_http_result hr;
-		char herr[256];
+		char herr[1024];
 		char *body;
 		json_t *wrap;
 		int64_t left;
@@ -318,7 +318,8 @@ static enum lb_auditlog_result deliver_from(struct flush *f, FILE *fp, const cha
 			snprintf(err, errlen, "deadline passed with events still to deliver");
 			return LB_AUDITLOG_ERR_DEADLINE;
 		}
-		ho.timeout_ms = left;
+		if (ho.timeout_ms <= 0 || ho.timeout_ms > left)
+			ho.timeout_ms = left;
 		if (ho.max_body == 0)
 			ho.max_body = 16 * 1024;
 		wrap = json_pack("{sO}", "events", f->b.events);
@@ -328,7 +329,8 @@ static enum lb_auditlog_result deliver_from(struct flush *f, FILE *fp, const cha
 			snprintf(err, errlen, "out of memory");
 			return LB_AUDITLOG_ERR_INTERNAL;
 		}
-		hr = lb_http_request(&ho, "POST", f->url, body, &r, herr, sizeof(herr));
+		hr = lb_gw_request(f->gw, &ho, 0, "POST", "/v1/audit/events", body, &r, NULL, herr,
+				   sizeof(herr));
 		free(body);
 		if (hr != LB_HTTP_OK) {
 			snprintf(err, errlen, "%s", herr);
@@ -413,13 +415,13 @@ static enum lb_auditlog_result deliver_rotated(struct flush *f, const char *path
 	return res;
 }
 
-enum lb_auditlog_result lb_auditlog_flush(const char *path, const char *gateway_url,
+enum lb_auditlog_result lb_auditlog_flush(const char *path, struct lb_gwlist *gw,
 					  const struct lb_http_opts *o, int64_t budget_ms,
 					  struct lb_auditlog_flush_stats *stats, char *err,
 					  size_t errlen)
 {
 	struct lb_auditlog_flush_stats st_local = {0};
-	struct flush f = {.o = o, .cfd = -1, .max = LB_AUDITLOG_BATCH};
+	struct flush f = {.o = o, .gw = gw, .cfd = -1, .max = LB_AUDITLOG_BATCH};
 	enum lb_auditlog_result res = LB_AUDITLOG_OK;
 	struct lb_auditlog_cursor c;
 	unsigned long long ino = 0;
@@ -433,12 +435,8 @@ enum lb_auditlog_result lb_auditlog_flush(const char *path, const char *gateway_
 	memset(f.st, 0, sizeof(*f.st));
 	if (err && errlen)
 		err[0] = '\0';
-	if (!path || !gateway_url || !o) {
+	if (!path || !gw || gw->n == 0 || !o) {
 		snprintf(err, errlen, "missing argument");
-		return LB_AUDITLOG_ERR_ARG;
-	}
-	if (lb_url_join(f.url, sizeof(f.url), gateway_url, "/v1/audit/events") != 0) {
-		snprintf(err, errlen, "gateway URL too long");
 		return LB_AUDITLOG_ERR_ARG;
 	}
 	f.cpath = lb_auditlog_cursor_path(path);

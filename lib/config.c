@@ -307,3 +307,13 @@ int lb_cfg_check_url(void *cfg, const char *value, char *why, size_t whylen)
 	(void)cfg;
 	return lb_url_check(value, why, whylen);
 }
+
+int lb_cfg_check_abs_path(void *cfg, const char *value, char *why, size_t whylen)
+{
+	(void)cfg;
+	if (value[0] != '/') {
+		snprintf(why, whylen, "'%s' is not an absolute path", value);
+		return -1;
+	}
+	return 0;
+}

@@ -15,25 +15,17 @@ static int plain_char(unsigned char c)
 static size_t escape_byte(unsigned char c, char seq[5])
 {
 	static const char hex[] = "0123456789abcdef";
-	switch (c) {
-	case '"':
-		memcpy(seq, "\\\"", 3);
-		return 2;
-	case '\\':
-		memcpy(seq, "\\\\", 3);
-		return 2;
-	case '\n':
-		memcpy(seq, "\\n", 3);
-		return 2;
-	case '\r':
-		memcpy(seq, "\\r", 3);
-		return 2;
-	case '\t':
-		memcpy(seq, "\\t", 3);
-		return 2;
-	default:
-		break;
-	}
+	/* the bytes with a short name: the rest below 0x20 or above 0x7e are \xHH */
+	static const struct {
+		unsigned char c;
+		char seq[3];
+	} named[] = {{'"', "\\\""}, {'\\', "\\\\"}, {'\n', "\\n"}, {'\r', "\\r"}, {'\t', "\\t"}};
+
+	for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++)
+		if (named[i].c == c) {
+			memcpy(seq, named[i].seq, 3);
+			return 2;
+		}
 	if (c < 0x20 || c >= 0x7f) {
 		seq[0] = '\\';
 		seq[1] = 'x';

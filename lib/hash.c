@@ -18,24 +18,15 @@
 #include <jansson.h>
 
 #include "lockbox/auditlog.h"
+#include "lockbox/hex.h"
 #include "lockbox/util.h"
-
-static void to_hex(const unsigned char *md, size_t n, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 void lb_sha256_hex(const void *data, size_t len, char out[65])
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
 	unsigned int mdlen = 0;
 	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
-	to_hex(md, SHA256_DIGEST_LENGTH, out);
+	lb_hex_encode(md, SHA256_DIGEST_LENGTH, out);
 }
 
 void lb_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t len, char out[65])
@@ -43,7 +34,7 @@ void lb_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	HMAC(EVP_sha256(), key, (int)keylen, data, len, md, &mdlen);
-	to_hex(md, SHA256_DIGEST_LENGTH, out);
+	lb_hex_encode(md, SHA256_DIGEST_LENGTH, out);
 }
 
 void *lb_ed25519_pubkey_load(const char *path, char fpr[65], char *err, size_t errlen)
@@ -82,22 +73,9 @@ int lb_ed25519_verify_hex(void *pub, const char *text, const char *sighex)
 	EVP_MD_CTX *md;
 	int ok;
 
-	if (!pub || !text || !sighex || strlen(sighex) != 2 * sizeof(sig))
+	if (!pub || !text || !sighex ||
+	    lb_hex_decode(sighex, strlen(sighex), sig, sizeof(sig)) != 0)
 		return 0;
-	for (size_t i = 0; i < sizeof(sig); i++) {
-		unsigned v = 0;
-		for (int j = 0; j < 2; j++) {
-			char c = sighex[2 * i + (size_t)j];
-			v <<= 4;
-			if (c >= '0' && c <= '9')
-				v |= (unsigned)(c - '0');
-			else if (c >= 'a' && c <= 'f')
-				v |= (unsigned)(c - 'a' + 10);
-			else
-				return 0;
-		}
-		sig[i] = (unsigned char)v;
-	}
 	md = EVP_MD_CTX_new();
 	ok = md && EVP_DigestVerifyInit(md, NULL, NULL, NULL, (EVP_PKEY *)pub) == 1 &&
 	     EVP_DigestVerify(md, sig, sizeof(sig), (const unsigned char *)text, strlen(text)) == 1;

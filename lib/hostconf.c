@@ -13,19 +13,9 @@
 #include "lockbox/http.h"
 #include "lockbox/util.h"
 
-static int check_abs_path(void *cfg, const char *value, char *why, size_t whylen)
-{
-	(void)cfg;
-	if (value[0] != '/') {
-		snprintf(why, whylen, "'%s' is not an absolute path", value);
-		return -1;
-	}
-	return 0;
-}
-
 static int check_socket_path(void *cfg, const char *value, char *why, size_t whylen)
 {
-	if (check_abs_path(cfg, value, why, whylen) != 0)
+	if (lb_cfg_check_abs_path(cfg, value, why, whylen) != 0)
 		return -1;
 	if (strlen(value) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		snprintf(why, whylen, "a UNIX socket path must be shorter than %zu bytes",
@@ -78,14 +68,14 @@ static int check_name(void *cfg, const char *value, char *why, size_t whylen)
 
 #define OFF(f) offsetof(struct lb_hostconf, f)
 const struct lb_cfg_key lb_hostconf_keys[] = {
-	{"gateway_url", LB_CFG_STRING, OFF(gateway_url), lb_cfg_check_url},
-	{"ca_file", LB_CFG_STRING, OFF(ca_file), check_abs_path},
-	{"host_token_file", LB_CFG_STRING, OFF(host_token_file), check_abs_path},
+	{"gateway_url", LB_CFG_STRING, OFF(gateway_url), lb_cfg_check_urls},
+	{"ca_file", LB_CFG_STRING, OFF(ca_file), lb_cfg_check_abs_path},
+	{"host_token_file", LB_CFG_STRING, OFF(host_token_file), lb_cfg_check_abs_path},
 	{"host_id", LB_CFG_STRING, OFF(host_id), check_name},
 	{"gated_group", LB_CFG_STRING, OFF(gated_group), check_name},
 	{"exempt_users", LB_CFG_LIST, OFF(exempt_users), NULL},
 	{"timeout", LB_CFG_DURATION, OFF(timeout), check_timeout},
-	{"audit_log", LB_CFG_STRING, OFF(audit_log), check_abs_path},
+	{"audit_log", LB_CFG_STRING, OFF(audit_log), lb_cfg_check_abs_path},
 	{"agent_socket", LB_CFG_STRING, OFF(agent_socket), check_socket_path},
 	{"warn_before", LB_CFG_DURATION, OFF(warn_before), check_warn_before},
 	{"kill_grace", LB_CFG_DURATION, OFF(kill_grace), check_kill_grace},
@@ -121,6 +111,14 @@ int lb_hostconf_load(struct lb_hostconf *c, const char *path, char *err, size_t 
 		snprintf(err, errlen, "%s: gateway_url: missing (required)", path);
 		return -1;
 	}
+	{
+		char why[512];
+		/* checked line by line already (lb_cfg_check_urls): this only keeps the list */
+		if (lb_gwlist_parse(&c->gateways, c->gateway_url, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "%s: gateway_url: %s", path, why);
+			return -1;
+		}
+	}
 	if (set_default(&c->gated_group, LB_HOSTCONF_GROUP) != 0 ||
 	    set_default(&c->host_token_file, LB_HOSTCONF_TOKEN_FILE) != 0 ||
 	    set_default(&c->audit_log, LB_HOSTCONF_AUDIT_LOG) != 0 ||
@@ -134,6 +132,7 @@ int lb_hostconf_load(struct lb_hostconf *c, const char *path, char *err, size_t 
 void lb_hostconf_free(struct lb_hostconf *c)
 {
 	lb_config_free_fields(lb_hostconf_keys, c);
+	lb_gwlist_free(&c->gateways);
 	free(c->path);
 	memset(c, 0, sizeof(*c));
 }

@@ -229,7 +229,7 @@ static CURL *request_handle(const struct lb_http_opts *o, char *err, size_t errl
  * verified against the configured CA (or the system's), the body into B with its cap, and
  * the connection kept (a client) or not. 0, or -1 with ERR said. */
 static int set_transport(CURL *h, const struct lb_http_opts *o, const char *url,
-			 long timeout_ms, struct body_buf *b, char *errbuf, char *err,
+			 long timeout_ms, long connect_ms, struct body_buf *b, char *errbuf, char *err,
 			 size_t errlen)
 {
 	SET(CURLOPT_ERRORBUFFER, errbuf);
@@ -247,7 +247,7 @@ static int set_transport(CURL *h, const struct lb_http_opts *o, const char *url,
 	SET(CURLOPT_PROXY, "");
 	SET(CURLOPT_NOPROXY, "*");
 	SET(CURLOPT_TIMEOUT_MS, timeout_ms);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
 	if (o->ca_file) {
@@ -335,6 +335,13 @@ static enum lb_http_result perform(CURL *h, struct body_buf *b, const char *errb
 	CURLcode rc = curl_easy_perform(h);
 
 	if (rc != CURLE_OK) {
+		curl_off_t pre = 0;
+		long reqsize = 0;
+		/* whether the request went out before the failure: past the connection and TLS
+		 * (pretransfer), or request bytes written */
+		if ((curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &pre) == CURLE_OK && pre > 0) ||
+		    (curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &reqsize) == CURLE_OK && reqsize > 0))
+			resp->sent = 1;
 		res = map_curl_error(rc, b);
 		if (res == LB_HTTP_ERR_TOOBIG)
 			snprintf(err, errlen, "response body larger than %zu bytes", b->max);
@@ -344,6 +351,7 @@ static enum lb_http_result perform(CURL *h, struct body_buf *b, const char *errb
 		return res;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+	resp->sent = 1;
 	if (!b->data) {
 		b->data = calloc(1, 1);
 		if (!b->data) {
@@ -368,7 +376,7 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 	size_t authlen = 0;
 	CURL *h;
 	enum lb_http_result res = LB_HTTP_ERR_INTERNAL;
-	long timeout_ms;
+	long timeout_ms, connect_ms;
 
 	if (err && errlen)
 		err[0] = '\0';
@@ -376,6 +384,7 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 		resp->status = 0;
 		resp->body = NULL;
 		resp->len = 0;
+		resp->sent = 0;
 	} else {
 		snprintf(err, errlen, "internal error: missing argument");
 		return LB_HTTP_ERR_INTERNAL;
@@ -385,11 +394,14 @@ enum lb_http_result lb_http_request(const struct lb_http_opts *o, const char *me
 	res = LB_HTTP_ERR_INTERNAL;
 	timeout_ms = o->timeout_ms > 0 ? (long)(o->timeout_ms > 86400000 ? 86400000 : o->timeout_ms)
 				       : LB_HTTP_DEFAULT_TIMEOUT_MS;
+	connect_ms = o->connect_timeout_ms > 0 && o->connect_timeout_ms < timeout_ms
+			     ? (long)o->connect_timeout_ms
+			     : timeout_ms;
 	b.max = o->max_body ? o->max_body : LB_HTTP_DEFAULT_MAX_BODY;
 	if (!(h = request_handle(o, err, errlen)))
 		return LB_HTTP_ERR_INTERNAL;
 	errbuf[0] = '\0';
-	if (set_transport(h, o, url, timeout_ms, &b, errbuf, err, errlen) != 0)
+	if (set_transport(h, o, url, timeout_ms, connect_ms, &b, errbuf, err, errlen) != 0)
 		goto out;
 	if (make_headers(o, body, &hdrs, &auth, &authlen) != 0) {
 		snprintf(err, errlen, "out of memory");
@@ -428,6 +440,7 @@ void lb_http_response_free(struct lb_http_response *r)
 	r->body = NULL;
 	r->len = 0;
 	r->status = 0;
+	r->sent = 0;
 }
 
 struct lb_http_client *lb_http_client_new(void)

@@ -8,6 +8,7 @@
 
 #include "ctl.h"
 #include "lockbox/config.h"
+#include "lockbox/gwlist.h"
 #include "lockbox/http.h"
 #include "lockbox/json.h"
 #include "lockbox/util.h"
@@ -24,7 +25,7 @@ struct client_conf {
 };
 
 static const struct lb_cfg_key client_keys[] = {
-	{"url", LB_CFG_STRING, offsetof(struct client_conf, url), lb_cfg_check_url},
+	{"url", LB_CFG_STRING, offsetof(struct client_conf, url), lb_cfg_check_urls},
 	{"token", LB_CFG_SECRET, offsetof(struct client_conf, token), NULL},
 	{"ca_file", LB_CFG_STRING, offsetof(struct client_conf, ca_file), NULL},
 	{"timeout", LB_CFG_DURATION, offsetof(struct client_conf, timeout), NULL},
@@ -120,8 +121,9 @@ int ctl_settings_load(struct ctl *c)
 			"~/.config/lockbox/lockboxctl.conf");
 		return CTL_USAGE;
 	}
-	if (lb_url_check(c->url, err, sizeof(err)) != 0) {
-		ctl_err("gateway URL %s: %s", c->url, err);
+	/* one URL or several (blanks or commas between), each checked */
+	if (lb_gwlist_parse(&c->gw, c->url, err, sizeof(err)) != 0) {
+		ctl_err("gateway URL %s", err);
 		return CTL_USAGE;
 	}
 	if (!c->token && !c->token_optional) {
@@ -137,6 +139,7 @@ void ctl_settings_free(struct ctl *c)
 	replace(&c->url, NULL);
 	replace(&c->token, NULL);
 	replace(&c->ca_file, NULL);
+	lb_gwlist_free(&c->gw);
 }
 
 /* Text for a human: control characters replaced so nothing reaches the terminal raw. */
@@ -146,25 +149,40 @@ static void print_clean(FILE *f, const char *s)
 		fputc(((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s, f);
 }
 
-int ctl_http(const char *url_base, const char *bearer, const char *ca_file, int64_t timeout_s,
-	     const char *method, const char *path, json_t *body, long *status, json_t **out)
+/* The gateway that gave the last answer, for ctl_refused when several are configured. */
+static const char *answered_by;
+static size_t configured;
+
+/* Prints what the attempts of TR before the last did (--verbose). */
+static void print_attempts(const struct lb_gwlist *gw, const struct lb_gw_trace *tr, size_t upto)
+{
+	for (size_t i = 0; i < upto && i < tr->n; i++) {
+		fputs("lockboxctl: ", stderr);
+		print_clean(stderr, gw->url[tr->at[i].gw]);
+		fputs(": ", stderr);
+		print_clean(stderr, tr->at[i].why[0] ? tr->at[i].why : lb_http_strerror(tr->at[i].hr));
+		fputs(i + 1 < tr->n ? " (trying the next gateway)\n" : "\n", stderr);
+	}
+}
+
+int ctl_http(const struct ctl *c, struct lb_gwlist *gw, const char *bearer, const char *ca_file,
+	     int64_t timeout_s, const char *method, const char *path, json_t *body, long *status,
+	     json_t **out)
 {
 	struct lb_http_opts o;
-	struct lb_http_response r = {0, NULL, 0};
+	struct lb_http_response r = {0, NULL, 0, 0};
+	struct lb_gw_trace tr;
 	enum lb_http_result res;
-	char err[512], *url, *text = NULL;
-	/* room for both whole: the join only ever drops the base's trailing slashes */
-	size_t ulen = strlen(url_base) + strlen(path) + 1;
+	char err[1024], *text = NULL;
+	/* a call that changes something is not sent to a second gateway once the first may
+	 * have taken it: only when it surely did not (refused, TLS) */
+	unsigned flags = strcmp(method, "GET") == 0 ? 0 : LB_GW_ONCE;
 
 	*out = NULL;
 	*status = 0;
-	url = malloc(ulen);
-	if (!url || lb_url_join(url, ulen, url_base, path) != 0) {
-		free(url);
-		return CTL_FAILED;
-	}
+	answered_by = NULL;
+	configured = gw->n;
 	if (body && !(text = json_dumps(body, JSON_COMPACT))) {
-		free(url);
 		ctl_err("out of memory");
 		return CTL_FAILED;
 	}
@@ -174,7 +192,7 @@ int ctl_http(const char *url_base, const char *bearer, const char *ca_file, int6
 	o.timeout_ms = timeout_s * 1000;
 	o.max_body = CTL_MAX_BODY;
 	err[0] = '\0';
-	res = lb_http_request(&o, method, url, text, &r, err, sizeof(err));
+	res = lb_gw_request(gw, &o, flags, method, path, text, &r, &tr, err, sizeof(err));
 	free(text);
 	if (res != LB_HTTP_OK) {
 		int rc;
@@ -190,17 +208,38 @@ int ctl_http(const char *url_base, const char *bearer, const char *ca_file, int6
 			rc = CTL_UNREACHABLE;
 			break;
 		}
-		fputs(rc == CTL_UNREACHABLE ? "lockboxctl: cannot reach the gateway (" : "lockboxctl: (",
-		      stderr);
-		print_clean(stderr, url);
-		fputs("): ", stderr);
-		print_clean(stderr, err[0] ? err : lb_http_strerror(res));
+		if (tr.n > 1) {
+			/* every gateway tried, and what it did */
+			fputs(rc == CTL_UNREACHABLE ? "lockboxctl: cannot reach any gateway ("
+						    : "lockboxctl: (", stderr);
+			fprintf(stderr, "%zu tried): ", tr.n);
+			print_clean(stderr, err[0] ? err : lb_http_strerror(res));
+		} else {
+			const char *base = tr.n ? gw->url[tr.at[0].gw] : lb_gwlist_current(gw);
+			char *url = malloc(strlen(base) + strlen(path) + 1);
+			fputs(rc == CTL_UNREACHABLE ? "lockboxctl: cannot reach the gateway ("
+						    : "lockboxctl: (", stderr);
+			/* the URL asked, as lb_gw_request joined it */
+			if (url && lb_url_join(url, strlen(base) + strlen(path) + 1, base, path) == 0)
+				print_clean(stderr, url);
+			else
+				print_clean(stderr, base);
+			free(url);
+			fputs("): ", stderr);
+			print_clean(stderr, err[0] ? err : lb_http_strerror(res));
+		}
 		fputc('\n', stderr);
-		free(url);
 		lb_http_response_free(&r);
 		return rc;
 	}
-	free(url);
+	if (tr.answered >= 0)
+		answered_by = gw->url[tr.answered];
+	if (c && c->verbose) {
+		print_attempts(gw, &tr, tr.n - 1);
+		fprintf(stderr, "lockboxctl: %s %s: HTTP %ld from ", method, path, r.status);
+		print_clean(stderr, tr.n ? gw->url[tr.at[tr.n - 1].gw] : "?");
+		fputs(tr.answered >= 0 ? "\n" : " (a proxy: no gateway answered)\n", stderr);
+	}
 	*status = r.status;
 	if (r.body && r.len) {
 		char why[256];
@@ -225,34 +264,49 @@ int ctl_refused(long status, json_t *answer)
 	} else {
 		fputs(answer ? "unexpected answer" : "no JSON answer", stderr);
 	}
-	fprintf(stderr, " (HTTP %ld)\n", status);
+	fprintf(stderr, " (HTTP %ld", status);
+	if (answered_by && configured > 1) {
+		/* several gateways: name the one that said it */
+		fputs(" from ", stderr);
+		print_clean(stderr, answered_by);
+	}
+	fputs(")\n", stderr);
 	return CTL_FAILED;
+}
+
+int ctl_answer(long status, json_t *answer, json_t **out)
+{
+	if (out)
+		*out = NULL;
+	if (status < 200 || status > 299) {
+		int rc = ctl_refused(status, answer);
+		json_decref(answer);
+		return rc;
+	}
+	if (!answer && status != 204) {
+		ctl_err("the gateway answered HTTP %ld without a JSON object", status);
+		return CTL_FAILED;
+	}
+	if (out)
+		*out = answer ? answer : json_object();
+	else
+		json_decref(answer);
+	return CTL_OK;
 }
 
 int ctl_api(struct ctl *c, const char *method, const char *path, json_t *body, json_t **out)
 {
 	json_t *ans = NULL;
 	long status;
-	int rc = ctl_http(c->url, c->token, c->ca_file, c->timeout, method, path, body, &status, &ans);
+	int rc = ctl_http(c, &c->gw, c->token, c->ca_file, c->timeout, method, path, body, &status,
+			  &ans);
 
-	if (out)
-		*out = NULL;
-	if (rc != CTL_OK)
-		return rc;
-	if (status < 200 || status > 299) {
-		rc = ctl_refused(status, ans);
-		json_decref(ans);
+	if (rc != CTL_OK) {
+		if (out)
+			*out = NULL;
 		return rc;
 	}
-	if (!ans && status != 204) {
-		ctl_err("the gateway answered HTTP %ld without a JSON object", status);
-		return CTL_FAILED;
-	}
-	if (out)
-		*out = ans ? ans : json_object();
-	else
-		json_decref(ans);
-	return CTL_OK;
+	return ctl_answer(status, ans, out);
 }
 
 static void q_append(struct ctl_query *q, const char *s, size_t n)

@@ -45,6 +45,16 @@ static int tenant_field(struct ctl *c, struct ctl_args *a, json_t *body, const c
 	return CTL_OK;
 }
 
+/* POST PATH with BODY (consumed), "tenant" set from --tenant (id or name) if given. */
+static int post_with_tenant(struct ctl *c, struct ctl_args *a, const char *path, json_t *body)
+{
+	if (tenant_field(c, a, body, "tenant") != CTL_OK) {
+		json_decref(body);
+		return CTL_FAILED;
+	}
+	return cmd_call_show(c, "POST", path, body);
+}
+
 /* /v1/tenants/{id}SUFFIX for the tenant given by id or name; NULL (said why) if none. */
 static char *tenant_path(struct ctl *c, const char *tenant, const char *suffix)
 {
@@ -56,22 +66,38 @@ static char *tenant_path(struct ctl *c, const char *tenant, const char *suffix)
 	return p;
 }
 
-static int tenant_show(struct ctl *c, struct ctl_args *a)
+/* METHOD /v1/tenants/{id}SUFFIX with BODY (consumed) for the tenant TENANT, and shows the
+ * answer. */
+static int tenant_call_show(struct ctl *c, const char *method, const char *tenant,
+			    const char *suffix, json_t *body)
 {
-	char *p = tenant_path(c, a->pos[0], NULL);
-	int rc = p ? cmd_call_show(c, "GET", p, NULL) : CTL_FAILED;
+	char *p = tenant_path(c, tenant, suffix);
+	int rc = cmd_call_show(c, method, p, body);
 	free(p);
 	return rc;
+}
+
+/* GET PATH (malloc'ed, consumed; NULL: failed, said why) as a list command. */
+static int list_at(struct ctl *c, struct ctl_args *a, char *path, const struct ctl_col *cols)
+{
+	struct ctl_query q;
+	if (!path)
+		return CTL_FAILED;
+	ctl_query_init(&q, path);
+	free(path);
+	return cmd_list(c, a, &q, cols);
+}
+
+static int tenant_show(struct ctl *c, struct ctl_args *a)
+{
+	return tenant_call_show(c, "GET", a->pos[0], NULL, NULL);
 }
 
 static int tenant_lockbox(struct ctl *c, struct ctl_args *a)
 {
 	int enable = strcmp(a->cmd->path, "tenant lockbox enable") == 0;
-	char *p = tenant_path(c, a->pos[0], "/lockbox");
-	int rc = p ? cmd_call_show(c, "PUT", p, json_pack("{s:b}", "enabled", enable))
-		   : CTL_FAILED;
-	free(p);
-	return rc;
+	return tenant_call_show(c, "PUT", a->pos[0], "/lockbox",
+				json_pack("{s:b}", "enabled", enable));
 }
 
 /* PUT /v1/tenants/{id}/policy with the options given; none given: shows the tenant (and
@@ -81,8 +107,7 @@ static int tenant_policy(struct ctl *c, struct ctl_args *a)
 	const char *n = ctl_arg(a, "approvals-required"), *bg = ctl_arg(a, "break-glass");
 	const char *max = ctl_arg(a, "break-glass-max");
 	json_t *body = json_object();
-	char *p, *end = NULL;
-	int rc;
+	char *end = NULL;
 
 	if (n) {
 		long v = strtol(n, &end, 10);
@@ -103,14 +128,9 @@ static int tenant_policy(struct ctl *c, struct ctl_args *a)
 		json_object_set_new(body, "break_glass_max", json_string(max));
 	if (json_object_size(body) == 0) {
 		json_decref(body);
-		p = tenant_path(c, a->pos[0], NULL);
-		rc = p ? cmd_call_show(c, "GET", p, NULL) : CTL_FAILED;
-	} else {
-		p = tenant_path(c, a->pos[0], "/policy");
-		rc = p ? cmd_call_show(c, "PUT", p, body) : (json_decref(body), CTL_FAILED);
+		return tenant_call_show(c, "GET", a->pos[0], NULL, NULL);
 	}
-	free(p);
-	return rc;
+	return tenant_call_show(c, "PUT", a->pos[0], "/policy", body);
 }
 
 /* invitations */
@@ -148,13 +168,7 @@ static int tenant_invite(struct ctl *c, struct ctl_args *a)
 
 static int invitation_list(struct ctl *c, struct ctl_args *a)
 {
-	struct ctl_query q;
-	char *p = tenant_path(c, a->pos[0], "/invitations");
-	if (!p)
-		return CTL_FAILED;
-	ctl_query_init(&q, p);
-	free(p);
-	return cmd_list(c, a, &q, invitation_cols);
+	return list_at(c, a, tenant_path(c, a->pos[0], "/invitations"), invitation_cols);
 }
 
 /* POST /v1/invitations/redeem: the code is the credential, so no token is sent even if one is
@@ -207,11 +221,7 @@ static int sub_create(struct ctl *c, struct ctl_args *a)
 	if (!cmd_need(a, "tenant"))
 		return CTL_USAGE;
 	b = json_pack("{s:s}", "name", a->pos[0]);
-	if (tenant_field(c, a, b, "tenant") != CTL_OK) {
-		json_decref(b);
-		return CTL_FAILED;
-	}
-	return cmd_call_show(c, "POST", "/v1/subscriptions", b);
+	return post_with_tenant(c, a, "/v1/subscriptions", b);
 }
 
 static int sub_list(struct ctl *c, struct ctl_args *a)
@@ -248,11 +258,7 @@ static int user_create(struct ctl *c, struct ctl_args *a)
 		return ctl_usage(a, "a customer-side user needs --tenant");
 	b = json_pack("{s:s, s:s, s:s, s:s}", "login", login, "name", name, "email", email, "side",
 		      side);
-	if (tenant_field(c, a, b, "tenant") != CTL_OK) {
-		json_decref(b);
-		return CTL_FAILED;
-	}
-	return cmd_call_show(c, "POST", "/v1/users", b);
+	return post_with_tenant(c, a, "/v1/users", b);
 }
 
 static int user_list(struct ctl *c, struct ctl_args *a)
@@ -262,17 +268,27 @@ static int user_list(struct ctl *c, struct ctl_args *a)
 	return cmd_list(c, a, &q, user_cols);
 }
 
+/* *PATH = /v1/users/{id}SUFFIX (malloc'ed) for the user given by id or login: CTL_OK, or
+ * why not (said). The resolver's own code is kept: an unreachable gateway stays
+ * CTL_UNREACHABLE. */
+static int user_path(struct ctl *c, const char *user, const char *suffix, char **path)
+{
+	char *uid;
+	int rc = ctl_resolve_user(c, user, &uid);
+	if (rc != CTL_OK)
+		return rc;
+	*path = cmd_path_id("/v1/users", uid, suffix);
+	free(uid);
+	return *path ? CTL_OK : CTL_FAILED;
+}
+
 /* POST /v1/users/{id}/disable or /enable. */
 static int user_set_disabled(struct ctl *c, struct ctl_args *a, const char *what)
 {
-	char *uid, *p;
-	int rc = ctl_resolve_user(c, a->pos[0], &uid);
+	char *p;
+	int rc = user_path(c, a->pos[0], what, &p);
 	if (rc != CTL_OK)
 		return rc;
-	p = cmd_path_id("/v1/users", uid, what);
-	free(uid);
-	if (!p)
-		return CTL_FAILED;
 	rc = cmd_call_show(c, "POST", p, NULL);
 	free(p);
 	return rc;
@@ -292,15 +308,11 @@ static int user_enable(struct ctl *c, struct ctl_args *a)
 
 static int token_create(struct ctl *c, struct ctl_args *a)
 {
-	char *uid, *p;
+	char *p;
 	json_t *ans;
-	int rc = ctl_resolve_user(c, a->pos[0], &uid);
+	int rc = user_path(c, a->pos[0], "/tokens", &p);
 	if (rc != CTL_OK)
 		return rc;
-	p = cmd_path_id("/v1/users", uid, "/tokens");
-	free(uid);
-	if (!p)
-		return CTL_FAILED;
 	json_t *b = json_pack("{s:b}", "mfa", ctl_flag(a, "mfa"));
 	rc = ctl_api(c, "POST", p, b, &ans);
 	json_decref(b);
@@ -322,18 +334,11 @@ static const struct ctl_col token_cols[] = {
 /* GET /v1/users/{id}/tokens: no secret in the answer. */
 static int token_list(struct ctl *c, struct ctl_args *a)
 {
-	struct ctl_query q;
-	char *uid, *p;
-	int rc = ctl_resolve_user(c, a->pos[0], &uid);
+	char *p;
+	int rc = user_path(c, a->pos[0], "/tokens", &p);
 	if (rc != CTL_OK)
 		return rc;
-	p = cmd_path_id("/v1/users", uid, "/tokens");
-	free(uid);
-	if (!p)
-		return CTL_FAILED;
-	ctl_query_init(&q, p);
-	free(p);
-	return cmd_list(c, a, &q, token_cols);
+	return list_at(c, a, p, token_cols);
 }
 
 /* DELETE /v1/tokens/{id} */

@@ -9,12 +9,16 @@
 #include "lockbox/json.h"
 #include "lockbox/util.h"
 
+/* ACTOR is the actor as recorded (a user id, or a host event's Unix login); LOGIN beside it
+ * is the actor_login the gateway adds to the events of users it knows ("-" otherwise), as
+ * role list shows LOGIN beside USER. */
 static const struct ctl_col audit_cols[] = {
 	{"SEQ", "seq", COL_ANY},
 	{"TIME", "time", COL_TIME},
 	{"TYPE", "type", COL_STR},
 	{"LEVEL", "level", COL_STR},
-	{"ACTOR", "actor_shown", COL_STR},
+	{"ACTOR", "actor", COL_STR},
+	{"LOGIN", "actor_login", COL_STR},
 	{"HOST", "host", COL_STR},
 	{"REQUEST", "request", COL_STR},
 	{NULL, NULL, 0},
@@ -46,27 +50,13 @@ static int audit_query(const struct ctl_args *a, struct ctl_query *q)
 	return CTL_OK;
 }
 
-/* The ACTOR column names who acted by login: actor_login, which the gateway adds to the
- * events of users, else the actor as recorded (a host event's Unix login, or a user the
- * gateway no longer knows). --json prints the events as the API gives them. */
-static void actor_for_humans(json_t *items)
-{
-	size_t i;
-	json_t *e;
-	json_array_foreach(items, i, e) {
-		json_t *login = json_object_get(e, "actor_login");
-		json_object_set(e, "actor_shown",
-				json_is_string(login) ? login : json_object_get(e, "actor"));
-	}
-}
-
 static int audit_list(struct ctl *c, struct ctl_args *a)
 {
 	struct ctl_query q;
 	int rc = audit_query(a, &q);
 	if (rc != CTL_OK)
 		return rc;
-	return cmd_list_prep(c, a, &q, audit_cols, actor_for_humans);
+	return cmd_list(c, a, &q, audit_cols);
 }
 
 /* Every page, one compact JSON object per line, printed as pages arrive. */

@@ -194,12 +194,12 @@ static char *abs_path(const char *path)
 /* Asks the gateway who this host token is (GET /v1/hosts/self): an answer proves that the
  * gateway answers and accepts the token, and names the host as the gateway does (host_id).
  * A probe check would land a deny in the customer's activity log; this reads only. */
-static int join_probe(const char *url, const char *token, const char *ca, int64_t timeout,
-		      char *host, size_t hostlen)
+static int join_probe(const struct ctl *c, struct lb_gwlist *gw, const char *token,
+		      const char *ca, int64_t timeout, char *host, size_t hostlen)
 {
 	json_t *ans = NULL;
 	long status;
-	int rc = ctl_http(url, token, ca, timeout, "GET", "/v1/hosts/self", NULL, &status, &ans);
+	int rc = ctl_http(c, gw, token, ca, timeout, "GET", "/v1/hosts/self", NULL, &status, &ans);
 	if (rc != CTL_OK)
 		return rc;
 	if (status == 200 && lb_json_str(ans, "name")) {
@@ -221,11 +221,13 @@ static int join_probe(const char *url, const char *token, const char *ca, int64_
 	return rc;
 }
 
-/* What host join writes, from its arguments: the gateway URL, the host token, the absolute
+/* What host join writes, from its arguments: the gateway URLs, the host token, the absolute
  * paths of the CA file, the token file and the audit log, and the enrolled name the probe
  * learned (host_id). */
 struct join {
 	const char *url;
+	struct lb_gwlist gw;
+	char *urls; /* gw written back: "URL1, URL2" */
 	char *token, *ca, *tabs, *alog;
 	int64_t timeout;
 	char host[256];
@@ -240,6 +242,8 @@ static void join_free(struct join *j)
 	free(j->ca);
 	free(j->tabs);
 	free(j->alog);
+	free(j->urls);
+	lb_gwlist_free(&j->gw);
 }
 
 /* Checks host join's arguments into J; CTL_OK, or the status after saying what is wrong. */
@@ -251,8 +255,11 @@ static int join_read_args(struct ctl *c, struct ctl_args *a, struct join *j)
 
 	if (!(j->url = cmd_need(a, "url")) || !(tok_arg = cmd_need(a, "host-token")))
 		return CTL_USAGE;
-	if (lb_url_check(j->url, why, sizeof(why)) != 0)
-		return ctl_usage(a, "--url %s: %s", j->url, why);
+	/* one URL or several: all are written to gateway_url */
+	if (lb_gwlist_parse(&j->gw, j->url, why, sizeof(why)) != 0)
+		return ctl_usage(a, "--url %s", why);
+	if (!(j->urls = lb_gwlist_text(&j->gw)))
+		return CTL_FAILED;
 	j->timeout = 10;
 	if (c->flag_timeout && ctl_duration_why(c->flag_timeout, &j->timeout, why, sizeof(why)))
 		return ctl_usage(a, "--timeout: %s", why);
@@ -291,7 +298,7 @@ static char *join_conf_text(const struct join *j)
 		     "# gated_group = lockbox-engineers\n"
 		     "# exempt_users =\n"
 		     "# timeout = 5s\n",
-		     stamp, j->url, j->host[0] ? "host_id = " : "# host_id = ",
+		     stamp, j->urls, j->host[0] ? "host_id = " : "# host_id = ",
 		     j->host[0] ? j->host : "(the enrolled name; unknown: written with --no-check)",
 		     j->ca ? "ca_file = " : "# ca_file = ", j->ca ? j->ca : "(the system CA store)",
 		     j->tabs, j->alog ? "audit_log = " : "# audit_log = ",
@@ -336,7 +343,7 @@ static int host_join(struct ctl *c, struct ctl_args *a)
 		ctl_err("warning: not running as root: the files will belong to uid %u",
 			(unsigned)geteuid());
 	if (!ctl_flag(a, "no-check") &&
-	    (rc = join_probe(j.url, j.token, j.ca, j.timeout, j.host, sizeof(j.host))) != CTL_OK)
+	    (rc = join_probe(c, &j.gw, j.token, j.ca, j.timeout, j.host, sizeof(j.host))) != CTL_OK)
 		goto out;
 	rc = join_write_files(&j, conf);
 out:
@@ -376,7 +383,7 @@ static int host_flush(struct ctl *c, struct ctl_args *a)
 	o.timeout_ms = hc.timeout * 1000;
 	o.max_body = 64 * 1024;
 	err[0] = '\0';
-	res = lb_auditlog_flush(log, hc.gateway_url, &o, budget * 1000, &st, err, sizeof(err));
+	res = lb_auditlog_flush(log, &hc.gateways, &o, budget * 1000, &st, err, sizeof(err));
 	if (c->json) {
 		json_t *j = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I}", "ok",
 				      res == LB_AUDITLOG_OK, "sent", (json_int_t)st.sent, "accepted",
@@ -563,6 +570,21 @@ out:
 	return rc;
 }
 
+/* Sends Q (consumed) to lockbox-agent's socket: CTL_OK with its answer in *ANSWER, or
+ * CTL_UNREACHABLE (said why, and where to look). */
+static int ask_agent(const struct lb_hostconf *hc, json_t *q, json_t **answer)
+{
+	char err[512];
+	enum lb_agent_result ar =
+		lb_agent_call(hc->agent_socket, q, hc->timeout * 1000, answer, err, sizeof(err));
+	json_decref(q);
+	if (ar != LB_AGENT_OK) {
+		ctl_err("%s (is lockbox-agent running? systemctl status lockbox-agent)", err);
+		return CTL_UNREACHABLE;
+	}
+	return CTL_OK;
+}
+
 /* What lockbox-agent would decide for a login of USER, and why: the same question the PAM
  * module asks (the gateway records it as a check, like any other). */
 static int host_check(struct ctl *c, struct ctl_args *a)
@@ -571,7 +593,6 @@ static int host_check(struct ctl *c, struct ctl_args *a)
 	const char *service = ctl_arg(a, "service") ? ctl_arg(a, "service") : "sshd";
 	struct lb_check_answer ans;
 	struct lb_hostconf hc;
-	enum lb_agent_result ar;
 	char err[512];
 	json_t *q, *j = NULL;
 	int rc;
@@ -583,13 +604,9 @@ static int host_check(struct ctl *c, struct ctl_args *a)
 		return rc;
 	q = json_pack("{s:s,s:s,s:s,s:s}", "op", "check", "user", a->pos[0], "service", service,
 		      "tty", "lockboxctl-host-check");
-	ar = lb_agent_call(hc.agent_socket, q, hc.timeout * 1000, &j, err, sizeof(err));
-	json_decref(q);
-	if (ar != LB_AGENT_OK) {
-		ctl_err("%s (is lockbox-agent running? systemctl status lockbox-agent)", err);
-		rc = CTL_UNREACHABLE;
+	rc = ask_agent(&hc, q, &j);
+	if (rc != CTL_OK)
 		goto out;
-	}
 	if (lb_check_answer_parse(j, &ans, err, sizeof(err)) != 0) {
 		ctl_err("lockbox-agent's %s", err);
 		rc = CTL_FAILED;
@@ -620,6 +637,66 @@ out:
 	return rc;
 }
 
+/* What lockbox-agent on this host says about itself: the gateway it uses now (with several
+ * gateway_url URLs: the last one that answered), whether that one answers, the grants and
+ * the sessions it holds. */
+static int host_status(struct ctl *c, struct ctl_args *a)
+{
+	const char *conf = ctl_arg(a, "config") ? ctl_arg(a, "config") : HOST_CONF_DEFAULT;
+	struct lb_hostconf hc;
+	const json_t *urls, *grants, *sess;
+	json_t *q, *j = NULL;
+	int rc, ok;
+
+	rc = host_conf_load(conf, &hc);
+	if (rc != CTL_OK)
+		return rc;
+	q = json_pack("{s:s}", "op", "status");
+	rc = ask_agent(&hc, q, &j);
+	if (rc != CTL_OK)
+		goto out;
+	if (!json_is_true(json_object_get(j, "ok")) || !lb_json_str(j, "gateway_url")) {
+		ctl_err("lockbox-agent's status answer is malformed");
+		rc = CTL_FAILED;
+		goto out;
+	}
+	ok = json_is_true(json_object_get(j, "gateway_ok"));
+	urls = json_object_get(j, "gateway_urls");
+	grants = json_object_get(j, "grants");
+	sess = json_object_get(j, "sessions");
+	if (c->json) {
+		ctl_print_json(j);
+	} else if (!c->quiet) {
+		char *h = ctl_human(json_object_get(j, "host"), COL_STR);
+		char *g = ctl_human(json_object_get(j, "gateway_url"), COL_STR);
+		printf("host:      %s\n", h ? h : "-");
+		printf("gateway:   %s (%s)\n", g ? g : "-",
+		       ok ? "answers" : "does not answer");
+		free(h);
+		free(g);
+		if (json_array_size(urls) > 1) {
+			size_t i;
+			json_t *u;
+			printf("gateways:  ");
+			json_array_foreach(urls, i, u) {
+				char *t = ctl_human(u, COL_STR);
+				printf("%s%s", i ? ", " : "", t ? t : "-");
+				free(t);
+			}
+			printf(" (all, in config order)\n");
+		}
+		printf("grants:    %lld held%s\n",
+		       (long long)json_integer_value(json_object_get(grants, "count")),
+		       json_is_true(json_object_get(grants, "current")) ? ", current" : ", not current");
+		printf("sessions:  %zu live\n", json_array_size(sess));
+	}
+	rc = ok ? CTL_OK : CTL_UNREACHABLE;
+out:
+	json_decref(j);
+	lb_hostconf_free(&hc);
+	return rc;
+}
+
 static const struct ctl_opt enroll_opts[] = {
 	{"subscription", "SUB", "the subscription (sub_...) the host belongs to", 0},
 	{NULL, NULL, NULL, 0},
@@ -632,7 +709,7 @@ static const struct ctl_opt host_list_opts[] = {
 };
 /* The old spellings (--gateway, --token, --ca) stay as hidden aliases for one release. */
 static const struct ctl_opt join_opts[] = {
-	{"url", "URL", "the gateway's URL, e.g. https://gw.example:8443", 0},
+	{"url", "URL", "the gateway's URL, e.g. https://gw.example:8443 (several: blank- or comma-separated)", 0},
 	{"gateway", "URL", NULL, CTL_OPT_ALIAS},
 	{"host-token", "TOKEN", "the host token from 'host enroll' (lbh_...), or - to read it from stdin", 0},
 	{"token", "TOKEN", NULL, CTL_OPT_ALIAS},
@@ -654,6 +731,11 @@ static const struct ctl_opt flush_opts[] = {
 static const struct ctl_opt sessions_opts[] = {
 	{"config", "PATH", "the PAM module's config (default " HOST_CONF_DEFAULT ")", 0},
 	{"audit-log", "PATH", "read this local audit log instead of the config's audit_log", 0},
+	{NULL, NULL, NULL, 0},
+};
+
+static const struct ctl_opt status_opts[] = {
+	{"config", "PATH", "the host config (default " HOST_CONF_DEFAULT ")", 0},
 	{NULL, NULL, NULL, 0},
 };
 
@@ -683,18 +765,27 @@ const struct ctl_cmd ctl_cmds_host[] = {
 	 "Asks the gateway which host the token belongs to (GET /v1/hosts/self: proving that it\n"
 	 "answers and accepts the token; nothing is audited), then writes the PAM module's\n"
 	 "config with that host_id (mode 0644) and the host token file (mode 0600), both owned\n"
-	 "by root, each replaced atomically."},
+	 "by root, each replaced atomically. With several URLs the first that answers is asked,\n"
+	 "and gateway_url lists them all, in the order given."},
 	{"host flush", "[--config PATH] [--timeout DURATION]", "deliver the local audit events not yet delivered (as root)",
 	 0, 0, flush_opts, host_flush, CTL_CMD_LOCAL,
 	 "Reads gateway_url, ca_file, host_token_file, timeout and audit_log from the PAM\n"
 	 "module's config. Safe to run at any time (e.g. from a systemd timer): the gateway\n"
-	 "ignores events it already has."},
+	 "ignores events it already has. With several gateways, a batch that one does not\n"
+	 "answer within timeout goes to the next."},
 	{"host check", "USER [--service SERVICE] [--config PATH]",
 	 "what lockbox-agent would decide for a login of USER, and why (as root)", 1, 1,
 	 check_opts, host_check, CTL_CMD_LOCAL,
 	 "Asks the agent on this host the question pam_lockbox.so asks at login (the gateway\n"
 	 "records it as a check). Exit 0 for allow, 1 for deny, 3 when the agent does not\n"
 	 "answer."},
+	{"host status", "[--config PATH]",
+	 "which gateway lockbox-agent uses now, and whether it answers (as root)", 0, 0,
+	 status_opts, host_status, CTL_CMD_LOCAL,
+	 "Asks the agent on this host about itself: the gateway in use (with several\n"
+	 "gateway_url URLs, the last one that answered; after it fails, the next one listed),\n"
+	 "the others, the grants and the live sessions it holds. Exit 0 when the gateway in\n"
+	 "use answers the agent, 3 when it does not or the agent does not answer."},
 	{"host sessions", "[--config PATH] [--json]",
 	 "the sessions in the local audit log, and whether they were delivered", 0, 0,
 	 sessions_opts, host_sessions, CTL_CMD_LOCAL, NULL},

@@ -65,7 +65,8 @@ int cmd_call_totp(struct ctl *c, const char *method, const char *path, json_t *b
 	/* without a terminal there is nobody to ask: the refusal is the answer */
 	if (json_object_get(body, "totp") || !isatty(STDIN_FILENO))
 		return ctl_api(c, method, path, body, out);
-	rc = ctl_http(c->url, c->token, c->ca_file, c->timeout, method, path, body, &status, &ans);
+	rc = ctl_http(c, &c->gw, c->token, c->ca_file, c->timeout, method, path, body, &status,
+		      &ans);
 	if (rc != CTL_OK)
 		return rc;
 	if (status == 422 &&
@@ -81,20 +82,7 @@ int cmd_call_totp(struct ctl *c, const char *method, const char *path, json_t *b
 		json_object_set_new(body, "totp", json_string(code));
 		return ctl_api(c, method, path, body, out);
 	}
-	if (status < 200 || status > 299) {
-		rc = ctl_refused(status, ans);
-		json_decref(ans);
-		return rc;
-	}
-	if (!ans) {
-		ctl_err("the gateway answered HTTP %ld without a JSON object", status);
-		return CTL_FAILED;
-	}
-	if (out)
-		*out = ans;
-	else
-		json_decref(ans);
-	return CTL_OK;
+	return ctl_answer(status, ans, out);
 }
 
 #ifdef HAVE_LIBQRENCODE

@@ -288,8 +288,8 @@ static int request_show(struct ctl *c, struct ctl_args *a)
 	if (ticket && (p = cmd_path_id("/v1/tickets", ticket, NULL))) {
 		json_t *ans = NULL;
 		long status;
-		if (ctl_http(c->url, c->token, c->ca_file, c->timeout, "GET", p, NULL, &status,
-			     &ans) == CTL_OK && status == 200)
+		if (ctl_http(c, &c->gw, c->token, c->ca_file, c->timeout, "GET", p, NULL,
+			     &status, &ans) == CTL_OK && status == 200)
 			t = ans;
 		else
 			json_decref(ans);

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lockbox/gwlist.h"
+
 /* Exit codes (documented in lockboxctl(1)). */
 enum ctl_rc {
 	CTL_OK = 0,          /* done */
@@ -66,7 +68,8 @@ const char *ctl_arg_nth(const struct ctl_args *a, const char *name, size_t i);
 /* Settings and state of one run. */
 struct ctl {
 	/* client settings, after file < environment < flags */
-	char *url;
+	char *url;       /* one or several gateway URLs, as given */
+	struct lb_gwlist gw; /* url parsed: tried in lb_gwlist_order, failing over */
 	char *token;
 	char *ca_file;
 	int64_t timeout; /* seconds */
@@ -74,6 +77,7 @@ struct ctl {
 	const char *flag_url, *flag_token, *flag_ca_file, *flag_config, *flag_timeout;
 	int json;
 	int quiet; /* print only ids */
+	int verbose; /* say which gateway answered, and which did not before it */
 	int help;
 	int all;
 	int token_optional; /* the command runs without a token (CTL_CMD_NO_TOKEN) */
@@ -89,13 +93,23 @@ void ctl_settings_free(struct ctl *c);
  * reason was printed: CTL_FAILED for an error answer, CTL_UNREACHABLE for no answer. */
 int ctl_api(struct ctl *c, const char *method, const char *path, json_t *body, json_t **out);
 
-/* Lower-level call with explicit gateway settings, for host-side commands. STATUS gets the
- * HTTP status; *OUT the parsed body (any status) or NULL. Prints nothing on an answer; on no
- * answer prints why and returns CTL_UNREACHABLE. */
-int ctl_http(const char *url_base, const char *bearer, const char *ca_file, int64_t timeout_s,
-	     const char *method, const char *path, json_t *body, long *status, json_t **out);
+/* Lower-level call with explicit gateway settings, for host-side commands: the gateways GW
+ * in their order, failing over (lb_gw_request) within TIMEOUT_S in all; a POST, PUT or
+ * DELETE that may have reached a gateway is not sent to another (LB_GW_ONCE). STATUS gets
+ * the HTTP status; *OUT the parsed body (any status) or NULL. Prints nothing on an answer
+ * (with C->verbose: which gateway answered, and what the others did); on no answer prints
+ * what each gateway did and returns CTL_UNREACHABLE. */
+int ctl_http(const struct ctl *c, struct lb_gwlist *gw, const char *bearer, const char *ca_file,
+	     int64_t timeout_s, const char *method, const char *path, json_t *body, long *status,
+	     json_t **out);
 
-/* Prints the gateway's {"error": {code, message}} (or the status) and returns CTL_FAILED. */
+/* What ctl_api makes of an answer (STATUS and ANSWER, consumed, from ctl_http): CTL_OK with
+ * *OUT (if OUT) the object of a 2xx answer ({} for a bare 204); else the refusal is printed
+ * and its code returned. */
+int ctl_answer(long status, json_t *answer, json_t **out);
+
+/* Prints the gateway's {"error": {code, message}} (or the status), and which gateway said
+ * it when several are configured, and returns CTL_FAILED. */
 int ctl_refused(long status, json_t *answer);
 
 /* Fetches a list. With ALL, follows next_cursor to the end; else one page from CURSOR with

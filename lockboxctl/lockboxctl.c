@@ -10,13 +10,14 @@
 /* Options every command accepts (before or after the command words). A command's own
  * option of the same name takes precedence (host join's --token is the host token). */
 static const struct ctl_opt common_opts[] = {
-	{"url", "URL", "gateway URL (else LOCKBOX_URL, else url in the config file)", 0},
+	{"url", "URL", "gateway URL(s), blank- or comma-separated (else LOCKBOX_URL, else url)", 0},
 	{"token", "TOKEN", "user token, or - to read it from stdin (else LOCKBOX_TOKEN, else token)", 0},
 	{"ca-file", "FILE", "CA bundle that signs the gateway's certificate (else LOCKBOX_CA_FILE)", 0},
 	{"config", "FILE", "client settings file (default ~/.config/lockbox/lockboxctl.conf)", 0},
 	{"timeout", "DURATION", "give up on the gateway after this long (default 30s)", 0},
 	{"json", NULL, "print the API objects as JSON instead of tables", 0},
 	{"quiet", NULL, "print only ids: of the object created or shown, of each list item", 0},
+	{"verbose", NULL, "say which gateway answered (and which did not, before it)", 0},
 	{"help", NULL, "show this help", 0},
 	{NULL, NULL, NULL, 0},
 };
@@ -30,24 +31,28 @@ static const struct ctl_cmd *const groups[] = {
 };
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
 
+/* "lockboxctl: MESSAGE\n" on stderr. */
+static void say(const char *fmt, va_list ap)
+{
+	fputs("lockboxctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void ctl_err(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("lockboxctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int ctl_usage(const struct ctl_args *a, const char *fmt, ...)
 {
 	va_list ap;
-	fputs("lockboxctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	if (a && a->cmd)
 		fprintf(stderr, "Try 'lockboxctl %s --help'.\n", a->cmd->path);
 	else
@@ -141,7 +146,13 @@ static void help_main(void)
 	printf("\nSettings come from ~/.config/lockbox/lockboxctl.conf (keys url, token, ca_file,\n"
 	       "timeout), then LOCKBOX_URL, LOCKBOX_TOKEN, LOCKBOX_CA_FILE, then the options.\n"
 	       "Exit status: 0 done, 1 the gateway refused or the operation failed, 2 usage error,\n"
-	       "3 cannot reach the gateway.\n"
+	       "3 cannot reach the gateway.\n\n"
+	       "With several gateway URLs, each call goes to the one that answered last (at\n"
+	       "first, the first listed), then to the others in order, all within --timeout:\n"
+	       "a gateway that does not answer (refused, timeout, TLS failure, a proxy's\n"
+	       "502/503/504) hands the call to the next; an answer, even a refusal, is final.\n"
+	       "A POST, PUT or DELETE goes to a second gateway only if it surely did not reach\n"
+	       "the first.\n\n"
 	       "Run 'lockboxctl COMMAND --help' for a command's options; see lockboxctl(1).\n");
 }
 
@@ -219,6 +230,8 @@ static void set_common(struct ctl *c, const struct ctl_opt *o, const char *v)
 		c->json = 1;
 	else if (strcmp(o->name, "quiet") == 0)
 		c->quiet = 1;
+	else if (strcmp(o->name, "verbose") == 0)
+		c->verbose = 1;
 	else if (strcmp(o->name, "help") == 0)
 		c->help = 1;
 }
@@ -256,6 +269,10 @@ static int parse_args(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_args 
 		}
 		if (strcmp(arg, "-q") == 0) {
 			c->quiet = 1;
+			continue;
+		}
+		if (strcmp(arg, "-v") == 0) {
+			c->verbose = 1;
 			continue;
 		}
 		if (arg[1] != '-') {

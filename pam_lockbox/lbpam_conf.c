@@ -8,16 +8,6 @@
 
 #include "lbpam.h"
 
-static int check_abs_path(void *cfg, const char *value, char *why, size_t whylen)
-{
-	(void)cfg;
-	if (value[0] != '/') {
-		snprintf(why, whylen, "'%s' is not an absolute path", value);
-		return -1;
-	}
-	return 0;
-}
-
 /* services=sshd,xrdp-sesman: PAM service names (letters, digits, '-', '_', '.', '@'),
  * comma-separated, none empty */
 static int check_services(void *cfg, const char *value, char *why, size_t whylen)
@@ -48,7 +38,7 @@ static int check_services(void *cfg, const char *value, char *why, size_t whylen
 
 /* Module arguments: a small table of their own (they are not config keys). */
 static const struct lb_cfg_key arg_keys[] = {
-	{"config", LB_CFG_STRING, offsetof(struct lbpam_conf, config_path), check_abs_path},
+	{"config", LB_CFG_STRING, offsetof(struct lbpam_conf, config_path), lb_cfg_check_abs_path},
 	{"services", LB_CFG_STRING, offsetof(struct lbpam_conf, services), check_services},
 	{NULL, 0, 0, NULL},
 };

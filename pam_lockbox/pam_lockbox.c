@@ -13,25 +13,48 @@
 
 #include "lbpam.h"
 
-enum load_result { LOAD_OK, LOAD_NOT_THIS_SERVICE, LOAD_FAILED };
+/* Where a hook stands after the steps both hooks take first. */
+enum hook_start {
+	START_GATED,      /* config loaded, names known, and this login is gated */
+	START_IGNORE,     /* another service's line, or a user the config does not gate */
+	START_NO_CONFIG,  /* the module arguments or the config file did not load (ERR) */
+	START_NO_NAMES,   /* no user or service name in the PAM handle (logged) */
+	START_GATE_ERROR, /* whether the user is gated could not be told (ERR, *WHY) */
+};
 
 /* The module arguments, then -- only for a service this line gates (services=) -- the config
  * file: a pam-auth-update profile puts the module into common-account and common-session,
  * which cron, su, sudo and login include too, and a broken or missing lockbox config must
- * not lock them out. */
-static enum load_result load_for_service(struct lbpam_ctx *x, struct lbpam_conf *conf, int argc,
-					 const char **argv, char *err, size_t errlen)
+ * not lock them out. Then the names in the handle and whether this user is gated. */
+static enum hook_start start_hook(struct lbpam_ctx *x, struct lbpam_conf *conf, int argc,
+				  const char **argv, const char *hook, char *err, size_t errlen,
+				  enum lbpam_result *why)
 {
-	enum load_result r = LOAD_OK;
+	enum hook_start r = START_GATED;
+	int gated;
 
 	if (lbpam_args_load(conf, argc, argv, err, errlen) != 0)
-		r = LOAD_FAILED;
+		r = START_NO_CONFIG;
 	else if (!lbpam_service_selected(conf, x->service))
-		r = LOAD_NOT_THIS_SERVICE;
+		r = START_IGNORE;
 	else if (lbpam_conf_load_file(conf, err, errlen) != 0)
-		r = LOAD_FAILED;
+		r = START_NO_CONFIG;
 	x->debug = conf->debug;
-	return r;
+	if (r != START_GATED)
+		return r;
+	lbpam_ctx_set_conf(x, conf);
+	if (!x->user || !x->service) {
+		lbpam_log_error(x, hook, "no user or service name in the PAM handle");
+		return START_NO_NAMES;
+	}
+	gated = lbpam_is_gated(x, err, errlen);
+	if (gated == 0)
+		return START_IGNORE;
+	if (gated < 0) {
+		*why = gated == -2 ? LBPAM_ERR_CONFIG : LBPAM_ERR_INTERNAL;
+		return START_GATE_ERROR;
+	}
+	return START_GATED;
 }
 
 PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
@@ -39,38 +62,29 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
 	struct lbpam_conf conf;
 	struct lbpam_ctx x;
 	struct lbpam_decision d;
+	enum lbpam_result why = LBPAM_ERR_INTERNAL;
 	char err[256];
-	int rc, gated;
+	int rc;
 
 	lbpam_ctx_init(&x, pamh);
-	switch (load_for_service(&x, &conf, argc, argv, err, sizeof(err))) {
-	case LOAD_OK:
-		break;
-	case LOAD_NOT_THIS_SERVICE:
+	switch (start_hook(&x, &conf, argc, argv, "account", err, sizeof(err), &why)) {
+	case START_IGNORE:
 		rc = PAM_IGNORE;
 		goto out;
-	case LOAD_FAILED:
-		/* without a trustworthy config we cannot tell who is gated: deny everyone */
-		x.debug = conf.debug;
-		lbpam_fail(&d, LBPAM_ERR_CONFIG, err);
-		rc = lbpam_conclude(&x, &d, flags);
-		goto out;
-	}
-	lbpam_ctx_set_conf(&x, &conf);
-	if (!x.user || !x.service) {
-		lbpam_log_error(&x, "account", "no user or service name in the PAM handle");
+	case START_NO_NAMES:
 		rc = PAM_USER_UNKNOWN;
 		goto out;
-	}
-	gated = lbpam_is_gated(&x, err, sizeof(err));
-	if (gated == 0) {
-		rc = PAM_IGNORE;
-		goto out;
-	}
-	if (gated < 0)
-		lbpam_fail(&d, gated == -2 ? LBPAM_ERR_CONFIG : LBPAM_ERR_INTERNAL, err);
-	else
+	case START_NO_CONFIG:
+		/* without a trustworthy config we cannot tell who is gated: deny everyone */
+		lbpam_fail(&d, LBPAM_ERR_CONFIG, err);
+		break;
+	case START_GATE_ERROR:
+		lbpam_fail(&d, why, err);
+		break;
+	case START_GATED:
 		lbpam_ask(&x, &d);
+		break;
+	}
 	rc = lbpam_conclude(&x, &d, flags);
 out:
 	lbpam_log_debug(&x, "account_result", lbpam_rc_name(rc));
@@ -84,34 +98,28 @@ static int session(pam_handle_t *pamh, int flags, int argc, const char **argv, i
 	const struct lbpam_allowed *g;
 	struct lbpam_conf conf;
 	struct lbpam_ctx x;
+	enum lbpam_result why = LBPAM_ERR_INTERNAL;
 	char err[256];
-	int rc, gated;
+	int rc;
 
 	lbpam_ctx_init(&x, pamh);
-	switch (load_for_service(&x, &conf, argc, argv, err, sizeof(err))) {
-	case LOAD_OK:
-		break;
-	case LOAD_NOT_THIS_SERVICE:
+	switch (start_hook(&x, &conf, argc, argv, hook, err, sizeof(err), &why)) {
+	case START_IGNORE:
 		rc = PAM_IGNORE;
 		goto out;
-	case LOAD_FAILED:
+	case START_NO_CONFIG:
 		lbpam_log_error(&x, hook, err);
 		rc = open ? PAM_SESSION_ERR : PAM_SUCCESS;
 		goto out;
-	}
-	lbpam_ctx_set_conf(&x, &conf);
-	if (!x.user || !x.service) {
-		lbpam_log_error(&x, hook, "no user or service name in the PAM handle");
+	case START_NO_NAMES:
 		rc = open ? PAM_SESSION_ERR : PAM_SUCCESS;
 		goto out;
-	}
-	gated = lbpam_is_gated(&x, err, sizeof(err));
-	if (gated == 0) {
-		rc = PAM_IGNORE;
-		goto out;
-	}
-	if (gated < 0)
+	case START_GATE_ERROR:
 		lbpam_log_error(&x, hook, err); /* record the session anyway */
+		break;
+	case START_GATED:
+		break;
+	}
 	g = lbpam_allowed_get(pamh);
 	if (open && !g) {
 		/* account ran in another process (sshd's keyboard-interactive child, a forking

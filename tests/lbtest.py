@@ -38,7 +38,7 @@ import uuid
 
 __all__ = ["free_port", "make_ca", "Gateway", "api", "world", "World", "Runner",
            "ApiError", "gatewayd_path", "new_uuid", "now_rfc3339", "rfc3339",
-           "parse_time", "wait_until", "MailSink", "invitation_code"]
+           "parse_time", "wait_until", "MailSink", "invitation_code", "DbError", "STORE"]
 
 # ---------------------------------------------------------------- small utils
 
@@ -425,14 +425,70 @@ def _cleanup_all():
             pass
 
 
+# ---------------------------------------------------------------- the store under test
+#
+# LB_TEST_STORE=postgresql (make check's api/*-pg.pgpy variants set it) makes every Gateway
+# use a fresh database in a private PostgreSQL cluster of this process (tests/pgcluster.py)
+# instead of its own SQLite file; Gateway(store=...) forces one backend. The cluster starts
+# on first use and stops at exit after the gateways: _stop_pg is registered before
+# _cleanup_all, so at exit (handlers run last-registered first) the gateways go first; the
+# paths that end with os._exit call _final_cleanup() themselves.
+
+STORE = os.environ.get("LB_TEST_STORE", "") or "sqlite"
+if STORE not in ("sqlite", "postgresql"):
+    sys.stderr.write("LB_TEST_STORE=%s: want sqlite or postgresql\n" % STORE)
+    sys.exit(99)
+
+
+def _stop_pg():
+    mod = sys.modules.get("pgcluster")
+    if mod is not None:
+        try:
+            mod.shutdown()
+        except Exception as e:     # never hide the test's own result behind this
+            print("# stopping the PostgreSQL cluster: %r" % e, flush=True)
+
+
+def _final_cleanup():
+    _cleanup_all()
+    _stop_pg()
+
+
+def _on_sigterm(signum, frame):
+    # a test killed by a timeout still stops its gateways and its cluster (atexit runs)
+    sys.exit(128 + signum)
+
+
+atexit.register(_stop_pg)
 atexit.register(_cleanup_all)
+
+if STORE == "postgresql":
+    import pgcluster
+    _why = pgcluster.available()
+    if _why:
+        # before any Runner: the whole script is skipped (the wrapper checks this first too)
+        print("# SKIP PostgreSQL variant: %s" % _why, flush=True)
+        sys.exit(77)
+
+
+class DbError(Exception):
+    """A statement on the gateway's database failed (e.g. refused by a trigger)."""
+
+
+def pg_cluster():
+    """The private PostgreSQL cluster of this process (started on first call)."""
+    import pgcluster
+    if (signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+            and threading.current_thread() is threading.main_thread()):
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    return pgcluster.shared()
 
 
 class Gateway:
     """A lockbox-gatewayd in a private temp dir on a free loopback port."""
 
     def __init__(self, tmpdir=None, tls=False, conf_extra="", port=None,
-                 keep=False, mail=True):
+                 keep=False, mail=True, store=None):
         # mail goes to a MailSink of this test (gw.mail) unless the test names its own
         # smtp_url, or wants a gateway without mail (mail=False)
         self.mail = None
@@ -444,7 +500,26 @@ class Gateway:
         self.tls = tls
         self.port = port or free_port()
         self.exe = gatewayd_path()
+        # the store: "sqlite" (gw.db in the temp dir) or "postgresql" (gw.pgdb, a database of
+        # the private cluster; a Gateway made again on the same tmpdir finds the same one)
+        self.store = store or STORE
+        if self.store not in ("sqlite", "postgresql"):
+            raise ValueError("store=%r" % (self.store,))
         self.db = os.path.join(self.tmp, "gw.db")
+        self.pgdb = None
+        self.db_uri = "sqlite://%s" % self.db
+        if self.store == "postgresql":
+            self.db = None      # no file: tests that read it must use sql() and friends
+            cl = pg_cluster()
+            namef = os.path.join(self.tmp, "pgdb.name")
+            if os.path.exists(namef):
+                with open(namef) as f:
+                    self.pgdb = f.read().strip()
+            if not self.pgdb or not cl.has_database(self.pgdb):
+                self.pgdb = cl.create_database(self.pgdb or None)
+                with open(namef, "w") as f:
+                    f.write(self.pgdb + "\n")
+            self.db_uri = cl.uri(self.pgdb)
         self.conf = os.path.join(self.tmp, "gatewayd.conf")
         self.log = os.path.join(self.tmp, "gatewayd.log")
         self.proc = None
@@ -462,7 +537,7 @@ class Gateway:
     def write_conf(self, conf_extra=""):
         lines = ["# written by tests/lbtest.py",
                  "listen = %s" % self.url,
-                 "database = sqlite://%s" % self.db,
+                 "database = %s" % self.db_uri,
                  "sweep_interval = 1s"]
         if "checkpoint_key_file" not in conf_extra:
             # the default, /etc/lockbox/checkpoint.key, is the machine's: each test its own
@@ -583,6 +658,105 @@ class Gateway:
     def log_tail(self, n=30):
         return "\n".join(self.log_text().splitlines()[-n:])
 
+    # -- the database, whichever the backend (for tests that look behind the API)
+
+    def sql(self, query, params=()):
+        """Rows of a SELECT on this gateway's database, as a list of tuples. QUERY uses ?
+        placeholders and SQL both backends read (quote "user"); on PostgreSQL it runs through
+        psql as the role the gateway logs in as, and values come back as ints, None, or text
+        (json columns as JSON text)."""
+        if self.store == "postgresql":
+            import pgcluster
+            try:
+                return pg_cluster().query(query, params, db=self.pgdb)
+            except pgcluster.DbError as e:
+                raise DbError(str(e)) from None
+        import sqlite3
+        db = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=10)
+        try:
+            return db.execute(query, tuple(params)).fetchall()
+        except sqlite3.DatabaseError as e:
+            raise DbError(str(e)) from None
+        finally:
+            db.close()
+
+    def sql_exec(self, *stmts, tamper=False):
+        """Runs statements (each "SQL" or ("SQL with ?", params)) in one transaction; raises
+        DbError (and changes nothing) if one fails. tamper=True first does what an attacker
+        with the database owner's rights does to get past the append-only triggers: SQLite:
+        drops every trigger; PostgreSQL: ALTER TABLE ... DISABLE TRIGGER USER on every table
+        that has triggers (the owner may; they stay disabled, as dropped ones stay dropped)."""
+        stmts = [(q, ()) if isinstance(q, str) else (q[0], tuple(q[1])) for q in stmts]
+        if self.store == "postgresql":
+            import pgcluster
+            text = []
+            if tamper:
+                text.append("DO $lbtest$ DECLARE r record; BEGIN FOR r IN SELECT DISTINCT "
+                            "tgrelid::regclass AS t FROM pg_trigger WHERE NOT tgisinternal LOOP "
+                            "EXECUTE format('ALTER TABLE %s DISABLE TRIGGER USER', r.t); "
+                            "END LOOP; END $lbtest$;")
+            text += [pgcluster.pg_params(q, p).rstrip().rstrip(";") + ";" for q, p in stmts]
+            try:
+                pg_cluster().psql("\n".join(text), db=self.pgdb)
+            except pgcluster.DbError as e:
+                raise DbError(str(e)) from None
+            return
+        import sqlite3
+        db = sqlite3.connect(self.db, timeout=10, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            if tamper:
+                for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"
+                                          ).fetchall():
+                    db.execute('DROP TRIGGER "%s"' % name)
+            for q, p in stmts:
+                db.execute(q, p)
+            db.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise DbError(str(e)) from None
+        finally:
+            db.close()
+
+    def sql_columns(self, table):
+        """The column names of TABLE, in order."""
+        if self.store == "postgresql":
+            return [r[0] for r in self.sql(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                "current_schema() AND table_name = ? ORDER BY ordinal_position", (table,))]
+        return [r[1] for r in self.sql("PRAGMA table_info(\"%s\")" % table)]
+
+    def sql_triggers(self, table):
+        """The names of TABLE's own (not internal) triggers."""
+        if self.store == "postgresql":
+            return [r[0] for r in self.sql(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = ?::regclass AND NOT tgisinternal",
+                (table,))]
+        return [r[0] for r in self.sql("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                       "AND tbl_name = ?", (table,))]
+
+    def db_bytes(self):
+        """Everything the store holds, as bytes, to search for secrets that must not be there:
+        SQLite: the database file and its WAL; PostgreSQL: pg_dump of the data."""
+        if self.store == "postgresql":
+            return pg_cluster().dump(self.pgdb)
+        data = b""
+        for suffix in ("", "-wal"):
+            try:
+                with open(self.db + suffix, "rb") as f:
+                    data += f.read()
+            except OSError:
+                pass
+        return data
+
+    def hold_lock(self):
+        """A context manager that holds the store's write lock from another process, as an
+        operator's stray session would: SQLite: BEGIN EXCLUSIVE on the file; PostgreSQL: a
+        transaction holding LOCK TABLE ... IN EXCLUSIVE MODE on every table (readers pass,
+        writers wait). Released (rolled back) on exit."""
+        return _StoreLock(self)
+
     def close(self):
         self.stop()
         if self.mail:
@@ -600,6 +774,69 @@ class Gateway:
 
     def __exit__(self, *exc):
         self.close()
+        return False
+
+
+class _StoreLock:
+    """See Gateway.hold_lock()."""
+
+    def __init__(self, gw):
+        self.gw = gw
+        self.db = None
+        self.proc = None
+
+    def __enter__(self):
+        if self.gw.store == "sqlite":
+            import sqlite3
+            self.db = sqlite3.connect(self.gw.db, timeout=5, isolation_level=None)
+            self.db.execute("BEGIN EXCLUSIVE")
+            return self
+        import select
+        cl = pg_cluster()
+        self.proc = subprocess.Popen(
+            [cl._bin("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", cl.dir,
+             "-p", str(cl.port), "-U", "lockbox", "-d", self.gw.pgdb],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            universal_newlines=True, env=cl._env())
+        self.proc.stdin.write(
+            "BEGIN;\nSET lock_timeout = '20s';\n"
+            "SELECT 'LOCK TABLE ' || string_agg(format('%I', tablename), ', ') || "
+            "' IN EXCLUSIVE MODE' FROM pg_tables WHERE schemaname = current_schema() \\gexec\n"
+            "\\echo lbtest-locked\n")
+        self.proc.stdin.flush()
+        end = time.monotonic() + 30
+        seen = ""
+        while time.monotonic() < end:
+            r, _, _ = select.select([self.proc.stdout], [], [], max(0.0, end - time.monotonic()))
+            if not r:
+                break
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            seen += line
+            if line.strip() == "lbtest-locked":
+                return self
+        self.__exit__(None, None, None)
+        raise RuntimeError("could not lock the PostgreSQL tables within 30s: %s" % seen[-500:])
+
+    def __exit__(self, *exc):
+        if self.db is not None:
+            self.db.execute("ROLLBACK")
+            self.db.close()
+            self.db = None
+        if self.proc is not None:
+            p, self.proc = self.proc, None
+            try:
+                p.stdin.write("ROLLBACK;\n\\q\n")
+                p.stdin.close()
+            except OSError:
+                pass
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+            p.stdout.close()
         return False
 
 
@@ -943,7 +1180,7 @@ class Runner:
             return
         self._exception("test", et, ev, tb)
         self._summary()
-        _cleanup_all()
+        _final_cleanup()
         sys.stdout.flush()
         os._exit(1)
 
@@ -972,7 +1209,7 @@ class Runner:
             self._out("not ok - script ended without T.done()")
             self.failed += 1
             self._summary()
-            _cleanup_all()
+            _final_cleanup()
             sys.stdout.flush()
             os._exit(1)
 

@@ -15,8 +15,9 @@
  *    "request", "grant_expires_at"}  (the session's process is the caller: SO_PEERCRED pid)
  *       -> {"ok": true} or {"ok": false, "error"}
  *   {"op":"session_close", "session"}  -> {"ok": true|false}
- *   {"op":"status"}  -> {"ok": true, "host", "gateway_url", "gateway_ok", "change_version",
- *                        "sessions": [...]}
+ *   {"op":"status"}  -> {"ok": true, "host", "gateway_url" (the gateway in use),
+ *                        "gateway_urls" (all, config order), "gateway_ok", "change_version",
+ *                        "grants", "sessions": [...]}
  */
 #ifndef LOCKBOX_AGENTCALL_H
 #define LOCKBOX_AGENTCALL_H

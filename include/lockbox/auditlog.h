@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "lockbox/auditappend.h"
+#include "lockbox/gwlist.h"
 #include "lockbox/http.h"
 
 /* Events per POST (the gateway accepts 1..500) and the largest body sent (it accepts 64 KiB). */
@@ -79,11 +80,14 @@ struct lb_auditlog_flush_stats {
  * nothing pending is lost, nothing is sent twice. logrotate must keep PATH.1 uncompressed
  * (delaycompress) and use rename, not copytruncate (contrib/logrotate/lockbox).
  *
- * Delivers every event past the cursor to GATEWAY_URL + "/v1/audit/events" with HTTP options
- * O (token, CA, body cap); BUDGET_MS bounds the whole call, lock waits and HTTP included
- * (each request gets the time that remains). STATS may be NULL. A missing log is OK with
- * nothing to do. */
-enum lb_auditlog_result lb_auditlog_flush(const char *path, const char *gateway_url,
+ * Delivers every event past the cursor to POST /v1/audit/events on the gateways GW
+ * (lb_gw_request: a batch that gets no answer from one goes to the next; re-sending one that
+ * the first took is harmless, the gateway keeps events by id) with HTTP options O (token,
+ * CA, body cap, O->timeout_ms: the deadline of one batch over all the gateways, 0: none but
+ * the budget); BUDGET_MS bounds the whole call, lock waits and HTTP included (each batch
+ * gets at most the time that remains). STATS may be NULL. A missing log is OK with nothing
+ * to do. */
+enum lb_auditlog_result lb_auditlog_flush(const char *path, struct lb_gwlist *gw,
 					  const struct lb_http_opts *o, int64_t budget_ms,
 					  struct lb_auditlog_flush_stats *stats, char *err,
 					  size_t errlen);

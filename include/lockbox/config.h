@@ -52,9 +52,13 @@ enum lb_cfg_result lb_config_set(const struct lb_cfg_key *keys, void *cfg, const
 /* Frees the strings and lists the table points into; secrets are wiped first. */
 void lb_config_free_fields(const struct lb_cfg_key *keys, void *cfg);
 
-/* A key's check for a gateway URL (lb_url_check: https, or http to loopback only), for the
- * key tables of the host config and lockboxctl's client config. */
+/* A key's check for one gateway URL (lb_url_check: https, or http to loopback only). The
+ * host config's gateway_url and lockboxctl's url take several: lb_cfg_check_urls
+ * (include/lockbox/gwlist.h). */
 int lb_cfg_check_url(void *cfg, const char *value, char *why, size_t whylen);
+/* A key's check for a file or socket path: it must be absolute (a daemon's working directory
+ * is not the admin's). */
+int lb_cfg_check_abs_path(void *cfg, const char *value, char *why, size_t whylen);
 
 void lb_strlist_add(struct lb_strlist *l, const char *s);
 int lb_strlist_contains(const struct lb_strlist *l, const char *s);

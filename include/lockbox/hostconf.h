@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "lockbox/config.h"
+#include "lockbox/gwlist.h"
 
 #define LB_HOSTCONF_PATH "/etc/lockbox/pam_lockbox.conf"
 #define LB_HOSTCONF_GROUP "lockbox-engineers"
@@ -20,7 +21,8 @@
 #define LB_HOSTCONF_KILL_GRACE_MAX 300
 
 struct lb_hostconf {
-	char *gateway_url;
+	char *gateway_url;   /* as written: one or several URLs (lb_gwlist_parse) */
+	struct lb_gwlist gateways; /* gateway_url parsed: what the agent and lockboxctl use */
 	char *ca_file;
 	char *host_token_file;
 	char *host_id;

@@ -20,6 +20,7 @@ struct lb_http_opts {
 				* looked up in /etc/ssl/certs by subject hash */
 	const char *bearer;    /* Authorization: Bearer token, or NULL */
 	int64_t timeout_ms;    /* one deadline for DNS, connect, TLS and body */
+	int64_t connect_timeout_ms; /* DNS, connect and TLS alone; 0: timeout_ms */
 	size_t max_body;       /* response bytes kept; more is LB_HTTP_ERR_TOOBIG */
 	struct lb_http_client *client; /* NULL: a new connection for this call alone */
 };
@@ -39,6 +40,8 @@ struct lb_http_response {
 	long status;
 	char *body; /* NUL-terminated */
 	size_t len;
+	int sent;   /* the request may have reached the server: the connection was up and the
+		     * request went out (set on failures too; lockbox's failover rule uses it) */
 };
 
 /* METHOD is "GET", "POST", "PUT" or "DELETE"; BODY (JSON) may be NULL. On any result but

@@ -3,7 +3,6 @@
 import hashlib
 import json
 import re
-import sqlite3
 import time
 
 import lbtest
@@ -299,40 +298,37 @@ def main():
     with T.section("append-only and tamper evidence"):
         evs = all_events()
         gw.stop()
-        db = sqlite3.connect(gw.db, timeout=5)
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        audit = None
-        for t in tables:
-            cols = [r[1] for r in db.execute("PRAGMA table_info(%s)" % t)]
-            if "prev_hash" in cols and "hash" in cols:
-                audit, acols = t, cols
-        T.check(audit is not None, "found the audit table in the SQLite file", tables)
-        seqcol = "seq" if "seq" in acols else "rowid"
+        acols = gw.sql_columns("audit")
+        T.check("prev_hash" in acols and "hash" in acols, "found the audit table (%s)" % gw.store,
+                acols)
         k = evs[len(evs) // 2]["seq"]
+        n_rows = gw.sql("SELECT count(*) FROM audit")[0][0]
         col = next(c for c in ("details", "details_json", "actor", "type") if c in acols)
-        try:
-            db.execute("UPDATE %s SET %s = %s WHERE %s = ?" % (audit, col, col, seqcol), (k,))
-            db.commit()
-            T.check(False, "UPDATE on the audit table is refused by a trigger")
-        except sqlite3.DatabaseError as e:
-            db.rollback()
-            T.check(True, "UPDATE on the audit table is refused by a trigger (%s)" % e)
-        try:
-            db.execute("DELETE FROM %s WHERE %s = ?" % (audit, seqcol), (k,))
-            db.commit()
-            T.check(False, "DELETE on the audit table is refused by a trigger")
-        except sqlite3.DatabaseError as e:
-            db.rollback()
-            T.check(True, "DELETE on the audit table is refused by a trigger (%s)" % e)
-        trig = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name=?",
-                                         (audit,))]
+        for what, q in (("UPDATE", "UPDATE audit SET %s = %s WHERE seq = ?" % (col, col)),
+                        ("DELETE", "DELETE FROM audit WHERE seq = ?")):
+            try:
+                gw.sql_exec((q, (k,)))
+                T.check(False, "%s on the audit table is refused by a trigger" % what)
+            except lbtest.DbError as e:
+                T.check(True, "%s on the audit table is refused by a trigger (%s)" % (what, e))
+        if gw.store == "postgresql":
+            # as the role the gateway logs in as, which owns the table: no TRUNCATE (no row
+            # trigger fires for it) and no UPDATE of every row either
+            for what, q in (("TRUNCATE", "TRUNCATE audit"),
+                            ("UPDATE of every row", "UPDATE audit SET %s = %s" % (col, col))):
+                try:
+                    gw.sql_exec(q)
+                    T.check(False, "%s on the audit table is refused" % what)
+                except lbtest.DbError as e:
+                    T.check("append-only" in str(e), "%s on the audit table is refused (%s)" % (what, e))
+        T.eq(gw.sql("SELECT count(*) FROM audit")[0][0], n_rows,
+             "every audit row is still there (%d)" % n_rows)
+        trig = gw.sql_triggers("audit")
         T.check(trig, "audit table has triggers", trig)
-        for t in trig:
-            db.execute('DROP TRIGGER "%s"' % t)
+        # what an attacker with the owner's rights does: triggers dropped (SQLite) or
+        # disabled (PostgreSQL), then the row edited
         newval = '{"tampered":true}' if col.startswith("details") else "tampered"
-        db.execute("UPDATE %s SET %s = ? WHERE %s = ?" % (audit, col, seqcol), (newval, k))
-        db.commit()
-        db.close()
+        gw.sql_exec(("UPDATE audit SET %s = ? WHERE seq = ?" % col, (newval, k)), tamper=True)
         gw.start()
         st, v, text = w.call("GET", "/v1/audit/verify")
         T.eq(st, 200, "verify answers 200 on a broken chain")
@@ -377,11 +373,7 @@ def main():
                  r.stdout)
         else:
             T.check(False, "checkpoint key file %s exists" % keyf)
-        db = sqlite3.connect(gw3.db, timeout=10, isolation_level=None)
-        for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name='audit'").fetchall():
-            db.execute('DROP TRIGGER "%s"' % t)
-        db.execute("DELETE FROM audit WHERE seq > ?", (head - 3,))
-        db.close()
+        gw3.sql_exec(("DELETE FROM audit WHERE seq > ?", (head - 3,)), tamper=True)
         st, v, text = w3.call("GET", "/v1/audit/verify")
         T.check(st == 200 and v.get("ok") is False and v.get("broken_at") == head - 2,
                 "verify after deleting the last 3 events: ok=false, broken_at = %d" % (head - 2), text[:300])

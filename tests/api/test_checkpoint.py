@@ -6,7 +6,6 @@ head below one it signed, and reports a truncated, regressed or forged record as
 chain."""
 import os
 import re
-import sqlite3
 import stat
 import subprocess
 
@@ -39,22 +38,13 @@ def openssl_verifies(pub, seq, head_hash, sig, tmp):
 
 
 def offline(gw, *sql):
-    """Writes to the stopped gateway's database as an attacker would: the append-only
-    triggers dropped first."""
-    db = sqlite3.connect(gw.db, timeout=10)
-    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
-        db.execute('DROP TRIGGER "%s"' % name)
-    for q in sql:
-        db.execute(*q) if isinstance(q, tuple) else db.execute(q)
-    db.commit()
-    db.close()
+    """Writes to the gateway's database as an attacker with the owner's rights would: the
+    append-only triggers dropped (SQLite) or disabled (PostgreSQL) first."""
+    gw.sql_exec(*sql, tamper=True)
 
 
 def rows(gw):
-    db = sqlite3.connect(gw.db, timeout=10)
-    r = db.execute("SELECT seq, head_hash, sig, alg FROM audit_checkpoints ORDER BY seq").fetchall()
-    db.close()
-    return r
+    return gw.sql("SELECT seq, head_hash, sig, alg FROM audit_checkpoints ORDER BY seq")
 
 
 def main():
@@ -185,11 +175,7 @@ def main():
             head = w.must("GET", "/v1/audit/verify")["head_seq"]
             ok = wait_until(lambda: any(c[0] >= head for c in checkpoints(gw.log_text())), timeout=10)
             T.check(ok, "checkpoint at seq %d" % head)
-            db = sqlite3.connect(gw.db, timeout=10)
-            db.execute("DROP TRIGGER IF EXISTS audit_no_delete")
-            db.execute("DELETE FROM audit WHERE seq > ?", (head - 2,))
-            db.commit()
-            db.close()
+            offline(gw, ("DELETE FROM audit WHERE seq > ?", (head - 2,)))
             v = w.must("GET", "/v1/audit/verify")
             T.eq(v.get("ok"), False, "verify fails although the remaining chain is consistent", v)
             T.check(re.search(r"truncated|regressed", v.get("reason") or ""), "the reason says the tail was cut", v)

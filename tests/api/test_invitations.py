@@ -13,7 +13,6 @@ import http.server
 import json
 import os
 import re
-import sqlite3
 import threading
 import time
 
@@ -171,12 +170,8 @@ def main():
                         "GET /v1/notifications never shows the code", inv_rows)
                 T.check(inv_rows and inv_rows[0].get("request") is None and
                         inv_rows[0].get("state") == "sent", "sent, about no request", inv_rows)
-                db = sqlite3.connect("file:%s?mode=ro" % gw.db, uri=True, timeout=5)
-                try:
-                    rows = db.execute("SELECT * FROM invitations").fetchall()
-                    outbox = db.execute("SELECT body FROM notifications").fetchall()
-                finally:
-                    db.close()
+                rows = gw.sql("SELECT * FROM invitations")
+                outbox = gw.sql("SELECT body FROM notifications")
                 h = hashlib.sha256(code.encode()).hexdigest()
                 T.check(rows and all(code not in repr(r) for r in rows) and
                         any(h in repr(r) for r in rows),
@@ -365,11 +360,7 @@ def main():
                 T.eq(st, 201, "the invitation is stored while mail is down")
 
                 def outbox_db():
-                    db = sqlite3.connect("file:%s?mode=ro" % gw.db, uri=True, timeout=5)
-                    try:
-                        return db.execute("SELECT state, body FROM notifications").fetchall()
-                    finally:
-                        db.close()
+                    return gw.sql("SELECT state, body FROM notifications")
                 rows = outbox_db()
                 stored = CODE_RE.findall(rows[0][1]) if rows else []
                 T.check(len(stored) == 1, "the outbox row holds the mail (and so the code) "

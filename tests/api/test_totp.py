@@ -11,7 +11,6 @@ import base64
 import os
 import re
 import shutil
-import sqlite3
 import stat
 import subprocess
 import time
@@ -344,19 +343,13 @@ def main():
                 "7 confirmations, 7 events (eng, eng2, eng3, gadmA x2, ownA1, eng5)", len(evs))
 
     with T.section("the secret: sealed in the database, shown once, never logged"):
-        data = b""
-        for suffix in ("", "-wal"):
-            if os.path.exists(gw.db + suffix):
-                with open(gw.db + suffix, "rb") as f:
-                    data += f.read()
+        data = gw.db_bytes()   # the file and its WAL, or pg_dump of the PostgreSQL database
         raw = [base64.b32decode(s) for s in secrets]
         T.check(data and not any(s.encode() in data for s in secrets),
-                "no secret in base32 in the database files (%d secrets)" % len(secrets))
+                "no secret in base32 in the database (%d secrets)" % len(secrets))
         T.check(not any(r in data or r.hex().encode() in data for r in raw),
                 "nor its raw bytes or their hex")
-        db = sqlite3.connect("file:%s?mode=ro" % gw.db, uri=True, timeout=10)
-        rows = db.execute("SELECT user, secret, pending_secret FROM totp").fetchall()
-        db.close()
+        rows = gw.sql('SELECT "user", secret, pending_secret FROM totp')
         T.check(rows and all(r[1] is None or r[1].startswith("v1:") for r in rows) and
                 all(r[2] is None or r[2].startswith("v1:") for r in rows),
                 "the totp table holds sealed values (v1:...)", rows[:2])

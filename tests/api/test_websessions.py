@@ -7,7 +7,6 @@ X-CSRF-Token; sign-out, a revoked token, a disabled user, the idle and the absol
 end it; sign-in and sign-out are directory events of the user's tenant (or the provider)."""
 import hashlib
 import re
-import sqlite3
 import time
 
 import lbtest
@@ -121,11 +120,7 @@ with Gateway(tls=True, conf_extra="approve_mfa = false") as gw:
 
     with T.section("bad input, wrong credentials: refused, nothing stored"):
         def count_sessions():
-            db = sqlite3.connect("file:%s?mode=ro" % gw.db, uri=True)
-            try:
-                return db.execute("SELECT count(*) FROM web_sessions").fetchone()[0]
-            finally:
-                db.close()
+            return gw.sql("SELECT count(*) FROM web_sessions")[0][0]
         before = count_sessions()
         cases = [
             ({"token": "lbu_" + "0" * 64}, 401, "unauthenticated", "unknown token"),
@@ -167,20 +162,11 @@ with Gateway(tls=True, conf_extra="approve_mfa = false") as gw:
 
     with T.section("stored hashed: the database holds the cookie's SHA-256, not the cookie"):
         c = sess["eng"][0]
-        db = sqlite3.connect("file:%s?mode=ro" % gw.db, uri=True)
-        rows = db.execute("SELECT hash FROM web_sessions WHERE user = ?",
-                          (w.user["eng"],)).fetchall()
-        db.close()
-        T.check((hashlib.sha256(c.encode()).hexdigest(),) in rows, "the hash is stored")
-        blob = b""
-        for suffix in ("", "-wal"):
-            try:
-                with open(gw.db + suffix, "rb") as f:
-                    blob += f.read()
-            except OSError:
-                pass
-        T.check(c.encode() not in blob and sess["eng"][1].encode() not in blob,
-                "neither the cookie nor the CSRF token is in the database files")
+        rows = gw.sql('SELECT hash FROM web_sessions WHERE "user" = ?', (w.user["eng"],))
+        T.check((hashlib.sha256(c.encode()).hexdigest(),) in rows, "the hash is stored", rows)
+        blob = gw.db_bytes()   # the file and its WAL, or pg_dump of the PostgreSQL database
+        T.check(blob and c.encode() not in blob and sess["eng"][1].encode() not in blob,
+                "neither the cookie nor the CSRF token is in the database")
 
     with T.section("the cookie instead of a bearer token; CSRF on state-changing calls"):
         c, csrf = sess["eng"]

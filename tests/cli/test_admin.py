@@ -286,9 +286,11 @@ def main():
 
     with T.section("audit list shows who acted by login"):
         r = c.run("audit", "list", "--type", "tenant.lockbox.disable", token=btok)
-        rows = r.table()
-        T.check(r.rc == 0 and rows and "ACTOR" in rows[0] and any("bob" in row for row in rows[1:]),
-                "the ACTOR column shows the global admin's login", r)
+        rows = r.table() or [[]]
+        i = rows[0].index("ACTOR") if "ACTOR" in rows[0] else 0
+        T.check(r.rc == 0 and rows[0][i:i + 2] == ["ACTOR", "LOGIN"] and
+                any(row[i:i + 2] == [bob["id"], "bob"] for row in rows[1:]),
+                "the ACTOR column shows the global admin's id, LOGIN beside it the login", r)
         r = c.run("audit", "list", "--type", "directory.invitation.redeem", token=btok,
                   json_out=True)
         T.check(r.rc == 0 and len(r.json()) == 1 and r.json()[0].get("actor_login") == "bob",

@@ -18,6 +18,7 @@
 #include "lockbox/agentproto.h"
 #include "lockbox/config.h"
 #include "lockbox/escape.h"
+#include "lockbox/gwlist.h"
 #include "lockbox/hostconf.h"
 #include "lockbox/hostevent.h"
 #include "lockbox/http.h"
@@ -86,8 +87,13 @@ static void fuzz_hostconf(const char *text, size_t len)
 		/* whatever loads is complete and within bounds */
 		if (!c.gateway_url || !c.agent_socket || c.agent_socket[0] != '/' ||
 		    strlen(c.agent_socket) >= 108 || c.timeout < 1 || c.timeout > 120 ||
-		    c.warn_before < 0 || c.kill_grace < 1 || !c.audit_log || c.audit_log[0] != '/')
+		    c.warn_before < 0 || c.kill_grace < 1 || !c.audit_log || c.audit_log[0] != '/' ||
+		    c.gateways.n < 1 || c.gateways.n > LB_GWLIST_MAX)
 			abort();
+		/* every gateway URL kept passes the URL check on its own */
+		for (size_t i = 0; i < c.gateways.n; i++)
+			if (lb_url_check(c.gateways.url[i], err, sizeof(err)) != 0)
+				abort();
 	} else if (memchr(err, '\n', strnlen(err, sizeof(err)))) {
 		abort();
 	}
@@ -191,6 +197,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	json_decref(j);
 	lb_url_check(s, why, sizeof(why));
+	{
+		/* several gateway URLs: what parses holds 1..LB_GWLIST_MAX checked, distinct URLs */
+		struct lb_gwlist gl;
+		if (lb_gwlist_parse(&gl, s, why, sizeof(why)) == 0) {
+			if (gl.n < 1 || gl.n > LB_GWLIST_MAX)
+				abort();
+			for (size_t i = 0; i < gl.n; i++)
+				if (lb_url_check(gl.url[i], why, sizeof(why)) != 0)
+					abort();
+		}
+		lb_gwlist_free(&gl);
+	}
 	lb_escape_value(s, out, sizeof(out));
 	for (const char *p = out; *p; p++)
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)

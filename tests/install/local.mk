@@ -12,3 +12,6 @@ EXTRA_DIST += install/test_install.py install/test_daemon.py
 # issue 19: /etc/logrotate.d/lockbox against a live gateway (log_file, SIGHUP reopens it)
 TESTS += install/test_logrotate.py
 EXTRA_DIST += install/test_logrotate.py
+# contrib/ha-trial.sh: a private PostgreSQL cluster and two gateways sharing it, on loopback
+TESTS += install/test_ha_trial.py
+EXTRA_DIST += install/test_ha_trial.py

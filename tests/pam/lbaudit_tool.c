@@ -59,10 +59,17 @@ int main(int argc, char **argv)
 	if (argc >= 6 && strcmp(argv[1], "flush") == 0) {
 		struct lb_http_opts o = {0};
 		struct lb_auditlog_flush_stats st;
+		struct lb_gwlist gw;
 		char *tok = read_token(argv[4]);
+		if (lb_gwlist_parse(&gw, argv[3], err, sizeof(err)) != 0) {
+			fprintf(stderr, "flush: %s\n", err);
+			free(tok);
+			return 2;
+		}
 		o.bearer = tok;
 		o.ca_file = argc > 6 ? argv[6] : NULL;
-		r = lb_auditlog_flush(argv[2], argv[3], &o, atoll(argv[5]), &st, err, sizeof(err));
+		r = lb_auditlog_flush(argv[2], &gw, &o, atoll(argv[5]), &st, err, sizeof(err));
+		lb_gwlist_free(&gw);
 		printf("result=%s sent=%zu accepted=%zu duplicates=%zu rejected=%zu skipped=%zu "
 		       "pending=%zu rotated_lost=%d err=%s\n",
 		       lb_auditlog_strerror(r), st.sent, st.accepted, st.duplicates, st.rejected,
