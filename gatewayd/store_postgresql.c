@@ -33,10 +33,11 @@
 #define PG_SESSION_SETUP "SET statement_timeout = '10s'; SET lock_timeout = '2s'"
 /* The session lock that serializes migrations of gateways starting at once ("lockbox\1"). */
 #define PG_MIGRATE_LOCK "7813573191375222785"
-/* The audit chain's lock: it conflicts with itself and with every INSERT into audit but not
- * with readers, and, unlike an advisory lock taken by a SELECT, it takes no snapshot, so a
- * transaction that starts with it sees the chain's true head. */
-#define PG_AUDIT_LOCK "LOCK TABLE audit IN SHARE ROW EXCLUSIVE MODE"
+/* The audit chain's lock (schema version 14): every append takes it first, so appends are one
+ * order; it conflicts with itself only, and, unlike an advisory lock taken by a SELECT, takes
+ * no snapshot, so a transaction that starts with it sees the chain's true head. A table of
+ * its own, since the gateway's role keeps no right to lock audit itself in such a mode. */
+#define PG_AUDIT_LOCK "LOCK TABLE audit_lock IN EXCLUSIVE MODE"
 /* How long after appends last collided write transactions keep taking that lock first. */
 #define PG_CONTENDED_MS 1000
 /* The channel of the change signal between gateways; its payload is "INSTANCE TENANT". */

@@ -684,13 +684,17 @@ class Gateway:
         """Runs statements (each "SQL" or ("SQL with ?", params)) in one transaction; raises
         DbError (and changes nothing) if one fails. tamper=True first does what an attacker
         with the database owner's rights does to get past the append-only triggers: SQLite:
-        drops every trigger; PostgreSQL: ALTER TABLE ... DISABLE TRIGGER USER on every table
-        that has triggers (the owner may; they stay disabled, as dropped ones stay dropped)."""
+        drops every trigger; PostgreSQL: grants itself back UPDATE, DELETE and TRUNCATE on
+        audit, then ALTER TABLE ... DISABLE TRIGGER USER on every table that has triggers (the
+        owner may; they stay disabled, as dropped ones stay dropped)."""
         stmts = [(q, ()) if isinstance(q, str) else (q[0], tuple(q[1])) for q in stmts]
         if self.store == "postgresql":
             import pgcluster
             text = []
             if tamper:
+                # the owner took its own rights to change audit rows away (schema version
+                # 14): an attacker with the owner's rights grants them back first
+                text.append("GRANT UPDATE, DELETE, TRUNCATE ON audit TO CURRENT_USER;")
                 text.append("DO $lbtest$ DECLARE r record; BEGIN FOR r IN SELECT DISTINCT "
                             "tgrelid::regclass AS t FROM pg_trigger WHERE NOT tgisinternal LOOP "
                             "EXECUTE format('ALTER TABLE %s DISABLE TRIGGER USER', r.t); "
