@@ -75,6 +75,11 @@ struct pg_txn {
 	int in_txn;   /* inside BEGIN (else one statement in autocommit) */
 	int aborted;  /* a statement failed: PostgreSQL refuses the rest until ROLLBACK */
 	int appended; /* audit_append ran: a new attempt takes the chain's lock first */
+	/* the chain's head as this transaction left it: once it holds the chain's lock the head
+	 * moves only by its own appends, so a batch reads it once, not once per event */
+	int head_known;
+	int64_t head_seq;
+	char head_hash[65];
 };
 
 /* Query parameters in text format; OWN holds what is freed after the statement. */
@@ -690,35 +695,58 @@ static enum gw_db pg_query1(struct pg_txn *x, const char *sql, const char *param
 	"SELECT EXISTS (SELECT 1 FROM audit WHERE id = $1), h.seq, h.hash FROM (SELECT 1) o " \
 	"LEFT JOIN (SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1) h ON true"
 
-static enum gw_db pg_audit_append_on(struct pg_txn *x, json_t *ev, int *duplicate)
+/* The chain's lock, then its head and whether EV's id is there already: one round trip. */
+static enum gw_db pg_audit_head(struct pg_txn *x, const json_t *ev, int *duplicate)
 {
-	char prev[65] = GW_ZERO_HASH, hash[65];
-	int64_t seq = 1;
 	PGresult *r;
 	enum gw_db rc;
 
-	x->appended = 1;
 	if ((rc = pg_simple(x, PG_AUDIT_LOCK)) != GW_DB_OK)
 		return rc;
 	rc = pg_query1(x, PG_AUDIT_HEAD, json_string_value(json_object_get(ev, "id")), &r);
 	if (rc != GW_DB_OK)
 		return rc;
 	*duplicate = PQgetvalue(r, 0, 0)[0] == 't';
+	x->head_seq = 0;
+	snprintf(x->head_hash, sizeof(x->head_hash), "%s", GW_ZERO_HASH);
 	if (!PQgetisnull(r, 0, 1)) {
-		seq = strtoll(PQgetvalue(r, 0, 1), NULL, 10) + 1;
-		snprintf(prev, sizeof(prev), "%s", PQgetvalue(r, 0, 2));
+		x->head_seq = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+		snprintf(x->head_hash, sizeof(x->head_hash), "%s", PQgetvalue(r, 0, 2));
 	}
 	PQclear(r);
-	if (*duplicate)
-		return GW_DB_OK;
-	json_object_set_new(ev, "seq", json_integer(seq));
-	gw_audit_chain_hash(ev, prev, hash);
-	json_object_set_new(ev, "prev_hash", json_string(prev));
+	x->head_known = 1;
+	return GW_DB_OK;
+}
+
+static enum gw_db pg_audit_append_on(struct pg_txn *x, json_t *ev, int *duplicate)
+{
+	char hash[65];
+	enum gw_db rc;
+
+	x->appended = 1;
+	if (!x->head_known && ((rc = pg_audit_head(x, ev, duplicate)) != GW_DB_OK || *duplicate))
+		return rc;
+	json_object_set_new(ev, "seq", json_integer(x->head_seq + 1));
+	gw_audit_chain_hash(ev, x->head_hash, hash);
+	json_object_set_new(ev, "prev_hash", json_string(x->head_hash));
 	json_object_set_new(ev, "hash", json_string(hash));
 	/* the chain's lock makes the head current unless this transaction's snapshot predates
 	 * it; the insert then meets the newer row and fails as a serialization failure, and the
-	 * next attempt takes the lock first */
-	return pg_insert_on(x, &gw_k_audit, ev);
+	 * next attempt takes the lock first. Past the first append, a conflict can only be the
+	 * event's id, taken by a row this transaction sees: a duplicate, and the head stays. */
+	rc = pg_insert_on(x, &gw_k_audit, ev);
+	if (rc == GW_DB_CONFLICT && !x->aborted) { /* ON CONFLICT DO NOTHING: no row, no error */
+		*duplicate = 1;
+		json_object_del(ev, "seq");
+		json_object_del(ev, "prev_hash");
+		json_object_del(ev, "hash");
+		return GW_DB_OK;
+	}
+	if (rc == GW_DB_OK) {
+		x->head_seq++;
+		memcpy(x->head_hash, hash, sizeof(x->head_hash));
+	}
+	return rc;
 }
 
 static enum gw_db pg_lock_on(struct pg_txn *x, const char *name, int *got)
