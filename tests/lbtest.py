@@ -799,7 +799,9 @@ class _StoreLock:
         cl = pg_cluster()
         self.proc = subprocess.Popen(
             [cl._bin("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", cl.dir,
-             "-p", str(cl.port), "-U", "lockbox", "-d", self.gw.pgdb],
+             # the superuser: the gateway's own role cannot lock audit in EXCLUSIVE mode
+             # (it gave up its rights to change audit rows, schema version 14)
+             "-p", str(cl.port), "-U", "postgres", "-d", self.gw.pgdb],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             universal_newlines=True, env=cl._env())
         self.proc.stdin.write(
