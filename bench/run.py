@@ -8,8 +8,13 @@ Options: --quick (short runs, small stores: a smoke test while developing),
          --big-events N (events in the audit-query store; default 10M scaled to fit the
          time budget), --out FILE (default TOP_SRCDIR/BENCHMARKS.md, '-' for none),
          --keep (keep the temp dir), --only a,b (sections: check (with scale and the
-         gateway's memory), audit, pam, ssh, rdp, agent; pam and ssh without check run against
-         a gateway on a 1k-request store).
+         gateway's memory), audit, pam, ssh, rdp, agent, pg; pam and ssh without check run
+         against a gateway on a 1k-request store), --pg-events N (events in section pg's
+         audit-query store; default: section audit's store when it ran, else 10M scaled to
+         about 5 minutes of loading; --quick: 100k).
+Section pg (PostgreSQL: /v1/check with one and three gateways and audit ingest against SQLite
+on the same rows, the audit query on a big store) starts a private cluster (tests/pgcluster.py,
+fsync on) and is skipped with a note when PostgreSQL cannot run (no binaries, not root).
 
 Everything listens on 127.0.0.1 only; every loop is bounded in count and time; the
 machine's /etc/pam.d is never touched (PAM stacks are read from a private confdir with
@@ -162,6 +167,7 @@ TOOLS = {  # binary or file -> Debian package
     "/usr/bin/ssh": "openssh-client",
     "/usr/bin/openssl": "openssl",
     "/usr/bin/unshare": "util-linux",
+    "/usr/bin/sqlite3": "sqlite3",
 }
 
 
@@ -222,7 +228,9 @@ def wrk(url, seconds, conns, threads, env, script, timeout_s="5s"):
 
 
 class GW:
-    def __init__(self, ctx, name, db, tls, threads=None):
+    def __init__(self, ctx, name, db, tls, threads=None, uri=None, keys=None):
+        """db: the SQLite file, or uri: a postgresql:// URI instead; keys: (checkpoint key,
+        TOTP key) files to share with other gateways (default: this gateway's own)."""
         self.ctx = ctx
         self.dir = os.path.join(ctx.tmp, name)
         os.makedirs(self.dir, exist_ok=True)
@@ -233,12 +241,14 @@ class GW:
         self.url = "%s://127.0.0.1:%d" % (self.scheme, self.port)
         self.conf = os.path.join(self.dir, "gatewayd-%s.conf" % self.scheme)
         self.log = os.path.join(self.dir, "gatewayd-%s.log" % self.scheme)
+        if keys is None:
+            keys = (os.path.join(self.dir, "checkpoint-%s.key" % self.scheme),
+                    os.path.join(self.dir, "totp-%s.key" % self.scheme))
         # the checkpoint and TOTP keys in the bench's own directory, never the machine's /etc/lockbox
-        lines = ["listen = " + self.url, "database = sqlite://" + db,
+        lines = ["listen = " + self.url, "database = " + (uri or "sqlite://" + db),
                  "checkpoint_interval = 365d",
-                 "checkpoint_key_file = " + os.path.join(self.dir, "checkpoint-%s.key" %
-                                                         self.scheme),
-                 "totp_key_file = " + os.path.join(self.dir, "totp-%s.key" % self.scheme)]
+                 "checkpoint_key_file = " + keys[0],
+                 "totp_key_file = " + keys[1]]
         if threads:
             lines.append("threads = %d" % threads)
         if tls:
@@ -650,6 +660,484 @@ def section_audit_query(ctx, a):
     except Exception as e:
         note("tenant query failed: %s" % e)
     gw.stop()
+
+
+# ------------------------------------------------------------------ PostgreSQL (section pg)
+#
+# The same gateway on a PostgreSQL store (database = postgresql://..., store_postgresql.c),
+# against SQLite in the same run on the same data: a private cluster (tests/pgcluster.py's
+# Cluster, started here with benchmark settings), the SQLite store made by lb_bench_load and
+# copied table by table into the PostgreSQL schema the gateway created (sqlite3 -csv |
+# psql COPY), so both stores hold the very same rows and hash chain.
+
+PG_OPTS = ("-c listen_addresses=127.0.0.1 -c max_connections=300 "
+           # durability is part of what is measured: every commit is flushed as on a server
+           "-c fsync=on -c synchronous_commit=on -c full_page_writes=on "
+           "-c shared_buffers=256MB -c effective_cache_size=4GB -c wal_buffers=16MB "
+           "-c max_wal_size=8GB -c checkpoint_timeout=30min -c maintenance_work_mem=512MB "
+           "-c log_min_messages=warning -c log_min_error_statement=panic")
+
+
+def pg_cluster_class():
+    import pgcluster
+
+    class BenchCluster(pgcluster.Cluster):
+        """pgcluster.Cluster (initdb as postgres, loopback, a free port never 5432, the role
+        lockbox, stop() stops it and removes its dir) with the benchmark's settings instead of
+        the tests' (fsync=off, 32 MB): its dir in /var/tmp, the disk the SQLite stores use."""
+
+        def start(self):
+            why = pgcluster.available()
+            if why:
+                raise pgcluster.Unavailable(why)
+            import pwd
+            import secrets
+            self.bin = pgcluster.bindir()
+            self._pw = pwd.getpwnam("postgres")
+            self.dir = tempfile.mkdtemp(prefix="lbbench-pg-", dir="/var/tmp")
+            pgcluster._all.append(self)
+            os.chown(self.dir, self._pw.pw_uid, self._pw.pw_gid)
+            self.data = os.path.join(self.dir, "data")
+            self.password = secrets.token_hex(16)
+            pwfile = os.path.join(self.dir, "pw")
+            write(pwfile, self.password + "\n", 0o600)
+            os.chown(pwfile, self._pw.pw_uid, self._pw.pw_gid)
+            try:
+                r = self._as_postgres([self._bin("initdb"), "-D", self.data, "-U", "postgres",
+                                       "--auth-local=trust", "--auth-host=scram-sha-256",
+                                       "--pwfile", pwfile, "-E", "UTF8", "--no-locale"],
+                                      timeout=120)
+                if r.returncode != 0:
+                    raise RuntimeError("initdb failed: " + r.stderr[-800:])
+                for attempt in range(3):
+                    self.port = pgcluster._free_port()
+                    if self.port == 5432:
+                        continue
+                    opts = "-k %s -p %d %s" % (self.dir, self.port, PG_OPTS)
+                    r = self._as_postgres([self._bin("pg_ctl"), "-D", self.data, "-l",
+                                           os.path.join(self.dir, "server.log"), "-o", opts,
+                                           "-w", "-t", "60", "start"], timeout=70)
+                    self._read_pid()
+                    if r.returncode == 0:
+                        break
+                    self._kill_postmaster()
+                else:
+                    raise RuntimeError("pg_ctl start failed: " + self.log_tail())
+                self.started = True
+                self.psql("CREATE ROLE %s LOGIN PASSWORD %s" % (
+                    pgcluster.OWNER, pgcluster.pg_literal(self.password)), user="postgres",
+                    db="postgres")
+            except BaseException:
+                self.stop()
+                raise
+            return self
+
+    return BenchCluster
+
+
+def pg_psql_args(cl, db, user="postgres"):
+    return [cl._bin("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", cl.dir,
+            "-p", str(cl.port), "-U", user, "-d", db]
+
+
+def pg_copy_store(cl, sqlite_db, pgdb, extra_sql=""):
+    """Replaces the rows of every table of PGDB (whose schema the gateway made) by the rows
+    of the same table in SQLITE_DB: truncate, then `sqlite3 -csv | psql COPY` per table as
+    the superuser with session_replication_role = replica (no trigger fires: neither the
+    foreign keys' nor the audit table's append-only ones), identity sequences moved past the
+    rows, ANALYZE. Returns {table: rows}."""
+    import sqlite3
+    env = dict(cl._env(), PGOPTIONS="-c session_replication_role=replica "
+               "-c maintenance_work_mem=512MB")
+    pg_tables = [r[0] for r in cl.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+        "AND table_type = 'BASE TABLE'", db=pgdb, user="postgres")]
+    con = sqlite3.connect("file:%s?mode=ro" % sqlite_db, uri=True)
+    lite = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = [t for t in pg_tables if t in lite and t != "schema_version"]
+    counts = {}
+    cols = {}
+    for t in tables:
+        lcols = [r[1] for r in con.execute('PRAGMA table_info("%s")' % t)]
+        pcols = [r[0] for r in cl.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND table_name = ? ORDER BY ordinal_position", (t,), db=pgdb, user="postgres")]
+        cols[t] = [c for c in pcols if c in lcols]
+        counts[t] = con.execute('SELECT count(*) FROM "%s"' % t).fetchone()[0]
+    con.close()
+    run(pg_psql_args(cl, pgdb) + ["-c", "TRUNCATE %s" % ", ".join('"%s"' % t for t in tables)],
+        timeout=120, env=env)
+    rebuild = []
+    for t in tables:
+        if not counts[t]:
+            continue
+        if counts[t] >= 100000:
+            # a big table loads faster without its secondary indexes, built again afterwards
+            # (the primary key's and the unique constraints' indexes stay)
+            idx = cl.query("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = "
+                           "'public' AND tablename = ? AND indexname NOT IN (SELECT conname "
+                           "FROM pg_constraint)", (t,), db=pgdb, user="postgres")
+            if idx:
+                run(pg_psql_args(cl, pgdb) + ["-c", "DROP INDEX %s" % ", ".join(
+                    '"%s"' % i[0] for i in idx)], timeout=120, env=env)
+                rebuild += [i[1] + ";" for i in idx]
+        ql = ", ".join('"%s"' % c for c in cols[t])
+        src = subprocess.Popen(["sqlite3", "-readonly", "-csv", "-newline", "\n", sqlite_db,
+                                'SELECT %s FROM "%s"' % (ql, t)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+        try:
+            r = subprocess.run(pg_psql_args(cl, pgdb) + [
+                "-c", 'COPY "%s" (%s) FROM STDIN (FORMAT csv)' % (t, ql)], stdin=src.stdout,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=1800, env=env,
+                universal_newlines=True)
+        finally:
+            src.stdout.close()
+            err = src.stderr.read().decode(errors="replace")
+            src.wait(60)
+        if r.returncode != 0 or src.returncode != 0:
+            raise RuntimeError("copying %s into PostgreSQL: %s %s" % (t, r.stderr[-800:],
+                                                                     err[-400:]))
+    seqs = []
+    for t in tables:
+        if "rid" in cols[t]:
+            seqs.append("SELECT setval(pg_get_serial_sequence('%s', 'rid'), "
+                        "coalesce((SELECT max(rid) FROM %s), 0) + 1, false);" % (t, t))
+    r = subprocess.run(pg_psql_args(cl, pgdb), input="\n".join(rebuild + seqs) + "\n" + extra_sql +
+                       "\nANALYZE;\n", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=1800, env=env, universal_newlines=True)
+    if r.returncode != 0:
+        raise RuntimeError("after the copy: " + r.stderr[-800:])
+    return counts
+
+
+def pg_store(ctx, cl, name, st):
+    """A database of the cluster with the gateway's schema (made by --bootstrap-admin, whose
+    rows are then replaced) holding the rows of the SQLite store ST (make_store)."""
+    pgdb = cl.create_database("lb_" + name.replace("-", "_"))
+    uri = cl.uri(pgdb)
+    g = GW(ctx, name + "-schema", None, tls=False, uri=uri)
+    g.bootstrap()
+    t0 = time.monotonic()
+    counts = pg_copy_store(cl, st["db"], pgdb)
+    copy_s = time.monotonic() - t0
+    size = cl.query("SELECT pg_database_size(?)", (pgdb,), db="postgres", user="postgres")[0][0]
+    log("store %s: copied into PostgreSQL in %.1fs (%d audit rows, %.0f MB)" % (
+        name, copy_s, counts.get("audit", 0), size / 1e6))
+    return {"db": pgdb, "uri": uri, "copy_s": copy_s, "size_mb": size / 1e6, "counts": counts}
+
+
+def wrk_many(gws, path, seconds, conns, env, script, envs=None, timeout_s="5s"):
+    """One wrk per gateway, all at once, CONNS connections spread over them (one thread each);
+    req/s summed, p50/p99 the worst of them."""
+    import threading
+    n = len(gws)
+    per = [conns // n + (1 if i < conns % n else 0) for i in range(n)]
+    out = [None] * n
+
+    def one(i):
+        e = dict(env, **(envs[i] if envs else {}))
+        try:
+            out[i] = wrk(gws[i].url + path, seconds, per[i], 1, e, script, timeout_s)
+        except Exception as ex:
+            out[i] = {"rps": 0.0, "p50": None, "p99": None, "non2xx": 0, "requests": 0,
+                      "sockerr": "wrk failed: %s" % ex}
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(seconds + 60)
+    return {"rps": sum(o["rps"] for o in out),
+            "p50": max((o["p50"] or 0) for o in out), "p99": max((o["p99"] or 0) for o in out),
+            "non2xx": sum(o["non2xx"] for o in out), "requests": sum(o["requests"] for o in out),
+            "sockerr": "; ".join(o["sockerr"] for o in out if o["sockerr"]),
+            "each": [{k: v for k, v in o.items() if k != "raw"} for o in out],
+            "conns": per}
+
+
+def section_pg(ctx, a):
+    """/v1/check and audit ingest on PostgreSQL with one and three gateways vs SQLite, the
+    audit query on a big PostgreSQL store: all on the same rows, in the same run."""
+    import pgcluster
+    why = pgcluster.available()
+    if why:
+        note("section pg skipped: %s" % why)
+        return
+    if not have("/usr/bin/sqlite3"):
+        note("section pg skipped: /usr/bin/sqlite3 is missing (it copies the SQLite stores)")
+        return
+    t_sec = time.monotonic()
+    res = RESULTS.setdefault("pg", {})
+    cl = pg_cluster_class()()
+    gws = []
+    try:
+        t0 = time.monotonic()
+        cl.start()
+        ver = cl.query("SELECT current_setting('server_version')", db="postgres",
+                       user="postgres")[0][0]
+        res["cluster"] = {"start_s": time.monotonic() - t0, "version": ver, "opts": PG_OPTS}
+        log("PostgreSQL %s cluster in %s, port %d, started in %.1fs" % (
+            ver, cl.dir, cl.port, res["cluster"]["start_s"]))
+
+        # -- the check store: a few thousand requests, the same rows in both stores
+        nreq = 2000 if a.quick else 5000
+        st = make_store(ctx, "store-pgchk", nreq, nreq, ctx.host_token)
+        # the SQLite gateway first: it makes the keys the PostgreSQL gateways share
+        lite = GW(ctx, "gw-pgchk-sqlite", st["db"], tls=True).start()
+        gws.append(lite)
+        keys = (os.path.join(lite.dir, "checkpoint-https.key"),
+                os.path.join(lite.dir, "totp-https.key"))
+        lite.stop()
+        pst = pg_store(ctx, cl, "store-pgchk", st)
+        res["check_store"] = {"sqlite": {k: st[k] for k in ("requests", "events", "size_mb",
+                                                             "wall_s")}, "pg": pst}
+        lite = GW(ctx, "gw-pgchk-sqlite", st["db"], tls=True, keys=keys).start()
+        gws.append(lite)
+        pgs = []
+        for i in range(3):
+            g = GW(ctx, "gw-pgchk-pg%d" % (i + 1), None, tls=True, uri=pst["uri"], keys=keys)
+            g.start(checkpoint_timeout=60)
+            gws.append(g)
+            pgs.append(g)
+            log("PostgreSQL gateway %d ready in %.2fs; first checkpoint: %s" % (
+                i + 1, g.ready_s, g.checkpoint_line))
+        for g in [lite] + pgs:
+            s_, js, raw = ctx.api(g, "POST", "/v1/check", body=CHECK_BODY, token=ctx.host_token)
+            if s_ != 200 or not js or js.get("decision") != "allow":
+                raise RuntimeError("the benchmark check is not allowed on %s: %d %s\n%s" % (
+                    g.dir, s_, raw, tail(g.log)))
+
+        dur = 2 if a.quick else 5
+        conns = 16
+        env = {"LB_METHOD": "POST", "LB_BODY": json.dumps(CHECK_BODY), "LB_TOKEN": ctx.host_token}
+        runs = {"sqlite": [], "pg1": [], "pg3": []}
+        order = ["sqlite", "pg1", "pg3"]
+        nrounds = 1 if a.quick else 2
+        for r in range(nrounds):
+            for label in (order if r % 2 == 0 else order[::-1]):
+                if label == "sqlite":
+                    w = wrk(lite.url + "/v1/check", dur, conns, 2, env, ctx.check_lua)
+                elif label == "pg1":
+                    w = wrk(pgs[0].url + "/v1/check", dur, conns, 2, env, ctx.check_lua)
+                else:
+                    w = wrk_many(pgs, "/v1/check", dur, conns, env, ctx.check_lua)
+                runs[label].append(w)
+                log("check %-6s round %d: %.0f req/s p50 %.2f p99 %.2f ms, %d non-2xx %s" % (
+                    label, r + 1, w["rps"], w["p50"] or 0, w["p99"] or 0, w["non2xx"],
+                    w["sockerr"]))
+        # three gateways, each with the connections one gateway had (three times the clients)
+        w48 = wrk_many(pgs, "/v1/check", dur, conns * 3, env, ctx.check_lua)
+        res["check"] = {k: [{x: y for x, y in w.items() if x != "raw"} for w in v]
+                        for k, v in runs.items()}
+        res["check_3x16"] = {x: y for x, y in w48.items() if x != "raw"}
+        agg = {}
+        for k, v in runs.items():
+            agg[k] = {"rps": median([w["rps"] for w in v]), "p50": median([w["p50"] or 0 for w in v]),
+                      "p99": median([w["p99"] or 0 for w in v]),
+                      "bad": sum(w["non2xx"] for w in v)}
+            if agg[k]["bad"] or any(w["sockerr"] for w in v):
+                note("pg check %s: %d non-2xx answers; %s" % (
+                    k, agg[k]["bad"], "; ".join(w["sockerr"] for w in v if w["sockerr"])))
+        sq, p1, p3 = agg["sqlite"], agg["pg1"], agg["pg3"]
+        sz = "%s-request store" % fmt(st["requests"])
+        add("pg", "HTTPS /v1/check req/s (c=%d, keep-alive), 1 gateway on PostgreSQL vs on "
+            "SQLite, %s" % (conns, sz), p1["rps"], sq["rps"],
+            p1["rps"] / sq["rps"] if sq["rps"] else None, "(info)")
+        add("pg", "  the same, p99 (ms)", p1["p99"], sq["p99"],
+            p1["p99"] / sq["p99"] if sq["p99"] else None, "(info)")
+        add("pg", "  the same, p50 (ms)", p1["p50"], sq["p50"],
+            p1["p50"] / sq["p50"] if sq["p50"] else None, "(info)")
+        add("pg", "HTTPS /v1/check req/s, 3 gateways sharing the database (the %d connections "
+            "spread, one wrk each at once) vs 1 PostgreSQL gateway" % conns, p3["rps"],
+            p1["rps"], p3["rps"] / p1["rps"] if p1["rps"] else None, "(info)")
+        add("pg", "  the same, p99 (ms, the worst of the 3) vs 1 gateway", p3["p99"], p1["p99"],
+            p3["p99"] / p1["p99"] if p1["p99"] else None, "(info)")
+        add("pg", "  3 gateways vs 1 SQLite gateway: req/s; p99 (ms)", "%s; %.1f" % (
+            fmt(p3["rps"]), p3["p99"]), "%s; %.1f" % (fmt(sq["rps"]), sq["p99"]),
+            p3["rps"] / sq["rps"] if sq["rps"] else None, "(info)")
+        add("pg", "  3 gateways, %d connections each (3x the clients): req/s; p99 (ms)" % conns,
+            "%s; %.1f" % (fmt(w48["rps"]), w48["p99"] or 0), "%s; %.1f" % (
+                fmt(p1["rps"]), p1["p99"]), w48["rps"] / p1["rps"] if p1["rps"] else None,
+            "(info)")
+
+        # diag: the same on one PostgreSQL gateway whose sessions commit without waiting for
+        # the WAL's flush (synchronous_commit = off for its database): what the durable
+        # commit, taken under the audit chain's lock, costs each check
+        try:
+            cl.psql("ALTER DATABASE %s SET synchronous_commit = off" % pst["db"],
+                    db="postgres", user="postgres", single=False)
+            pgs[0].stop()
+            pgs[0].start(checkpoint_timeout=30)
+            wa = wrk(pgs[0].url + "/v1/check", dur, conns, 2, env, ctx.check_lua)
+            res["check_async_commit"] = {x: y for x, y in wa.items() if x != "raw"}
+            add("diag", "PostgreSQL, synchronous_commit = off (no WAL flush wait): check req/s; "
+                "p99 (ms), 1 gateway, vs fsync'ed commits", "%s; %.1f" % (
+                    fmt(wa["rps"]), wa["p99"] or 0), "%s; %.1f" % (fmt(p1["rps"]), p1["p99"]),
+                wa["rps"] / p1["rps"] if p1["rps"] else None, "(info)")
+        finally:
+            cl.psql("ALTER DATABASE %s RESET synchronous_commit" % pst["db"], db="postgres",
+                    user="postgres", single=False)
+            pgs[0].stop()
+            pgs[0].start(checkpoint_timeout=30)
+
+        # -- audit ingest, the same batches, alternating SQLite and PostgreSQL
+        ienv = {"LB_TOKEN": ctx.host_token, "LB_BATCH": "100"}
+        ing = {"sqlite": [], "pg1": []}
+        for r in range(nrounds):
+            for label in (("sqlite", "pg1") if r % 2 == 0 else ("pg1", "sqlite")):
+                g = lite if label == "sqlite" else pgs[0]
+                w = wrk(g.url, dur, 4, 1, dict(ienv, LB_RUN=str(int(time.time()) * 10 + r)),
+                        ctx.ingest_lua, timeout_s="10s")
+                ing[label].append(w)
+                log("ingest %-6s round %d: %.0f events/s, p99 %.1f ms, %d non-2xx" % (
+                    label, r + 1, w["rps"] * 100, w["p99"] or 0, w["non2xx"]))
+        envs = [{"LB_RUN": str(int(time.time()) * 10 + 5 + i)} for i in range(3)]
+        w3 = wrk_many(pgs, "", dur, 4, ienv, ctx.ingest_lua, envs=envs, timeout_s="10s")
+        res["ingest"] = {k: [{x: y for x, y in w.items() if x != "raw"} for w in v]
+                         for k, v in ing.items()}
+        res["ingest_3"] = {x: y for x, y in w3.items() if x not in ("raw", "each")}
+        isq = median([w["rps"] * 100 for w in ing["sqlite"]])
+        ipg = median([w["rps"] * 100 for w in ing["pg1"]])
+        bad = sum(w["non2xx"] for v in ing.values() for w in v) + w3["non2xx"]
+        if bad:
+            note("pg ingest: %d non-2xx answers" % bad)
+        add("pg", "audit ingest events/s (HTTPS, batches of 100, 4 connections), PostgreSQL vs "
+            "SQLite", ipg, isq, ipg / isq if isq else None, ">= 20,000/s",
+            ipg >= 20000 and not bad)
+        add("pg", "  batch p99 (ms), PostgreSQL vs SQLite", median([w["p99"] or 0 for w in ing["pg1"]]),
+            median([w["p99"] or 0 for w in ing["sqlite"]]), None, "(info)")
+        add("pg", "  3 gateways (4 connections spread) vs 1: events/s", w3["rps"] * 100, ipg,
+            w3["rps"] * 100 / ipg if ipg else None, "(info)")
+        for g in [lite] + pgs:
+            g.stop()
+        gws = []
+
+        # -- the audit query on a big store
+        section_pg_query(ctx, a, cl, res, t_sec)
+    finally:
+        for g in gws:
+            try:
+                g.stop()
+            except Exception:
+                pass
+        stop_pg(ctx, cl)
+    res["section_s"] = time.monotonic() - t_sec
+    log("section pg took %.0f s" % res["section_s"])
+
+
+def stop_pg(ctx, cl):
+    """The cluster down (pg_ctl stop -m fast, then harder) and its dir removed; the caller
+    has stopped the gateways on it first."""
+    try:
+        cl.stop()
+    except Exception as e:
+        note("stopping the PostgreSQL cluster: %s" % e)
+
+
+PG_LOAD_US = float(os.environ.get("LB_BENCH_PG_LOAD_US", "0") or 0)
+
+
+def section_pg_query(ctx, a, cl, res, t_sec):
+    """The audit query of section_audit_query on PostgreSQL and on SQLite, the same rows: the
+    audit-query store of this run when section audit made one, else one made here (10M
+    events, or as many as about 5 minutes of loading hold)."""
+    st = RESULTS.get("stores", {}).get("audit")
+    keys = None
+    if st and os.path.exists(st["db"]) and not a.pg_events:
+        # section audit's store: its gateway walked the chain and signed a checkpoint with
+        # the key in its dir; both gateways here start from that checkpoint
+        d = os.path.join(ctx.tmp, "gw-audit")
+        keys = (os.path.join(d, "checkpoint-http.key"), os.path.join(d, "totp-http.key"))
+        reused = True
+    else:
+        reused = False
+        nev = a.pg_events or (100000 if a.quick else 10000000)
+        if not a.pg_events and not a.quick:
+            # the load (lb_bench_load ~19-43 us, SQLite's start-up walk ~18-26 us, the copy into
+            # PostgreSQL ~36-46 us per event, measured at 1M and 2.6M on this 2-CPU machine;
+            # LB_BENCH_PG_LOAD_US overrides): at most ~5 minutes of it, and no more than the
+            # time budget leaves
+            per_ev = (PG_LOAD_US or 75.0) * 1e-6
+            left = min(300.0, BUDGET_S - elapsed() - 90)
+            fit = max(100000, int(left / per_ev) // 100000 * 100000)
+            if fit < nev:
+                nev = fit
+                note("the PostgreSQL audit-query store holds %s events, not 10M: loading 10M "
+                     "(lb_bench_load, the gateway's start-up walk of the chain, the copy into "
+                     "PostgreSQL: ~75 us per event) does not fit about 5 minutes on this machine" % fmt(nev))
+        st = make_store(ctx, "store-pgaud", 1000, nev, ctx.host_token, hosts=1000)
+        # the SQLite gateway walks the chain once (as in section audit) and signs a
+        # checkpoint; the copy carries it (and the gateways share its key), so the PostgreSQL
+        # gateway starts from it (its own start-up walk costs ~3x SQLite's per event: a
+        # --pg-events run shows it)
+        lite = GW(ctx, "gw-pgaud-sqlite", st["db"], tls=False)
+        lite.start(checkpoint_timeout=600)
+        lite.stop()
+        keys = (os.path.join(lite.dir, "checkpoint-http.key"),
+                os.path.join(lite.dir, "totp-http.key"))
+        ok = bool(lite.checkpoint_line) and "BROKEN" not in lite.checkpoint_line
+        add("pg", "%s-event store: lb_bench_load (s); SQLite's start-up chain walk (s)" % fmt(
+            st["events"]), "%.0f; %s" % (st["wall_s"], "%.0f" % lite.checkpoint_s
+                                          if lite.checkpoint_s else ">600"),
+            target="chain ok", ok=ok)
+    pst = pg_store(ctx, cl, "store-pgaud", st)
+    res["query_store"] = {"reused": reused, "events": st["events"], "sqlite_load_s":
+                          st.get("wall_s"), "sqlite_mb": st.get("size_mb"), "pg": pst}
+    add("pg", "  copied into PostgreSQL (sqlite3 -csv to COPY, indexes built after) (s); its "
+        "size (MB) vs SQLite's", "%.0f; %.0f" % (pst["copy_s"], pst["size_mb"]),
+        "%.0f" % st["size_mb"], pst["size_mb"] / st["size_mb"] if st["size_mb"] else None)
+    pg = GW(ctx, "gw-pgaud-pg", None, tls=False, uri=pst["uri"], keys=keys)
+    pg.start(checkpoint_timeout=600)
+    log("PostgreSQL audit gateway: ready in %.1fs, first checkpoint after %s s: %s" % (
+        pg.ready_s, "%.1f" % pg.checkpoint_s if pg.checkpoint_s else "?", pg.checkpoint_line))
+    res["query_startup"] = {"ready_s": pg.ready_s, "checkpoint_s": pg.checkpoint_s,
+                            "checkpoint": pg.checkpoint_line}
+    ok = bool(pg.checkpoint_line) and "BROKEN" not in pg.checkpoint_line
+    add("pg", "  the PostgreSQL gateway's start from the copied checkpoint (s)",
+        pg.checkpoint_s if ok else (pg.checkpoint_line or "no checkpoint in 600 s"),
+        target="chain ok", ok=ok)
+    lite = GW(ctx, "gw-pgaud-sqlite", st["db"], tls=False, keys=keys)
+    try:
+        lite.start(checkpoint_timeout=600)
+        now = time.time()
+        since = now - 15 * 86400
+        until = since + 6 * 3600
+        q = "/v1/audit/events?host=h0000042.bench.test&since=%s&until=%s&limit=50" % (
+            rfc3339(since), rfc3339(until))
+        items = {}
+        for label, g in (("sqlite", lite), ("pg", pg)):
+            s_, js, raw = ctx.api(g, "GET", q, token=st["admin"], timeout=120)
+            items[label] = [e.get("id") for e in js.get("items", [])] if js else None
+            if s_ != 200:
+                raise RuntimeError("audit query on %s: %d %s" % (label, s_, raw[:300]))
+        if items["sqlite"] != items["pg"]:
+            note("the audit query's pages differ: SQLite %d items, PostgreSQL %d" % (
+                len(items["sqlite"] or []), len(items["pg"] or [])))
+        env = {"LB_METHOD": "GET", "LB_BODY": "", "LB_TOKEN": st["admin"]}
+        ws = {"sqlite": [], "pg": []}
+        for r in range(2):
+            for label in (("sqlite", "pg") if r == 0 else ("pg", "sqlite")):
+                g = lite if label == "sqlite" else pg
+                ws[label].append(wrk(g.url + q, 2 if a.quick else 3, 1, 1, env, ctx.check_lua,
+                                     timeout_s="30s"))
+        agg = {k: {"p50": median([w["p50"] or 0 for w in v]), "p99": median([w["p99"] or 0 for w in v]),
+                   "bad": sum(w["non2xx"] for w in v)} for k, v in ws.items()}
+        res["query"] = {"query": q, "items": len(items["pg"] or []), "agg": agg,
+                        "runs": {k: [{x: y for x, y in w.items() if x != "raw"} for w in v]
+                                 for k, v in ws.items()}}
+        if agg["pg"]["bad"] or agg["sqlite"]["bad"]:
+            note("pg audit query: non-2xx answers: PostgreSQL %d, SQLite %d" % (
+                agg["pg"]["bad"], agg["sqlite"]["bad"]))
+        add("pg", "audit query by host + 6 h range, %s events%s, p50 (ms), PostgreSQL vs SQLite" % (
+            fmt(st["events"]), " (section audit's store)" if reused else ""),
+            agg["pg"]["p50"], agg["sqlite"]["p50"],
+            agg["pg"]["p50"] / agg["sqlite"]["p50"] if agg["sqlite"]["p50"] else None,
+            "<= 50 ms", agg["pg"]["p50"] <= 50 and not agg["pg"]["bad"])
+        add("pg", "  the same, p99 (ms); %d items per page" % len(items["pg"] or []),
+            agg["pg"]["p99"], agg["sqlite"]["p99"],
+            agg["pg"]["p99"] / agg["sqlite"]["p99"] if agg["sqlite"]["p99"] else None, "(info)")
+    finally:
+        lite.stop()
+        pg.stop()
 
 
 def rfc3339(ts):
@@ -1901,6 +2389,18 @@ same run on the same machine; a FAIL is a finding to work on, not a broken bench
 - **Audit**: ingest with `bench/ingest.lua` (100 fresh events per POST, 4 connections, HTTPS)
   on the big store; the query is `GET /v1/audit/events?host=..&since=..&until=..&limit=50`
   (a 6-hour window) as provider admin on a store of {aud_e} events.
+- **pg** (PostgreSQL {pgver}): a private cluster started by the bench (tests/pgcluster.py's
+  Cluster: initdb as postgres, loopback, a free port) in /var/tmp on the same disk, with
+  `fsync=on`, `synchronous_commit=on`, `full_page_writes=on` (durability is part of what is
+  measured), `shared_buffers=256MB`, `max_wal_size=8GB`. Each store is made by
+  `lb_bench_load` in SQLite and copied into the schema the gateway creates (`sqlite3 -csv` into
+  `COPY`, triggers off for the copy, the big table's secondary indexes built after), so the
+  SQLite and PostgreSQL gateways serve the very same rows and hash chain; they share the
+  checkpoint key, and the copied signed checkpoint spares the PostgreSQL gateway the start-up
+  walk. check and ingest as above (HTTPS, `-c16 -t2` and 4 connections), SQLite, one and three
+  PostgreSQL gateways alternating over 2 rounds (medians); with three gateways the 16
+  connections are spread over one `wrk -t1` per gateway, run at once: req/s summed, p99 the
+  worst. The query as in Audit, on both stores, alternating.
 - **Memory**: VmRSS/VmHWM of the gateway from /proc; the PAM figure is the calling process's
   VmHWM growth with pam_lockbox minus the same with pam_permit.
 - **diag** rows are not targets: the 1k store copied to tmpfs, i.e. what a check costs
@@ -1924,7 +2424,8 @@ same run on the same machine; a FAIL is a finding to work on, not a broken bench
            big_e=fmt(st.get("1M", {}).get("events", 0)),
            aud_e=fmt(st.get("audit", {}).get("events", 0)),
            dur=2 if a.quick else 5, size=len(getattr(ctx, "check_sample", "")),
-           notes="\n".join("- " + n for n in NOTES) or "- none", findings=findings)
+           notes="\n".join("- " + n for n in NOTES) or "- none", findings=findings,
+           pgver=RESULTS.get("pg", {}).get("cluster", {}).get("version", "").split(" ")[0])
     write(a.out, text)
     log("wrote " + a.out)
 
@@ -1942,6 +2443,7 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--only", default="")
+    ap.add_argument("--pg-events", type=int, default=0)
     a = ap.parse_args()
     ctx = Ctx()
     ctx.top_srcdir = os.path.abspath(a.top_srcdir)
@@ -1991,7 +2493,7 @@ def main():
         sections = [("check", section_check_and_scale), ("audit", section_audit_ingest),
                     ("pam", section_pam), ("ssh", section_ssh), ("rdp", section_rdp),
                     ("agent", section_agent),
-                    ("audit", section_audit_query)]
+                    ("audit", section_audit_query), ("pg", section_pg)]
         for name, fn in sections:
             if only and name not in only:
                 continue
@@ -2012,6 +2514,11 @@ def main():
                 note("section %s failed: %s" % (fn.__name__, str(e)[:1500]))
     finally:
         stop_all()
+        if "pgcluster" in sys.modules:      # section pg's cluster, after its gateways
+            try:
+                sys.modules["pgcluster"].shutdown()
+            except Exception as e:
+                note("stopping the PostgreSQL cluster: %s" % e)
         try:
             with open(os.path.join(bdir, "bench-results.json"), "w") as f:
                 json.dump({"rows": ROWS, "notes": NOTES, "results": RESULTS}, f, indent=1,
