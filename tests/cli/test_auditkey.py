@@ -39,6 +39,9 @@ def main():
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         head = w.must("GET", "/v1/audit/verify")["head_seq"]
         wait_until(lambda: "audit checkpoint seq=%d " % head in gw.log_text(), timeout=10)
+        # the gateway logs a checkpoint before it stores it (syslog first): wait for the record
+        wait_until(lambda: gw.sql("SELECT count(*) FROM audit_checkpoints WHERE seq >= ?",
+                                  (head,))[0][0] >= 1, timeout=10)
 
         with T.section("the gateway's public key"):
             r = c.run("audit", "verify", "--public-key", pub, token=admin)
