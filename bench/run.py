@@ -9,7 +9,8 @@ Options: --quick (short runs, small stores: a smoke test while developing),
          time budget), --out FILE (default TOP_SRCDIR/BENCHMARKS.md, '-' for none),
          --keep (keep the temp dir), --only a,b (sections: check (with scale and the
          gateway's memory), audit, pam, ssh, rdp, agent, pg; pam and ssh without check run
-         against a gateway on a 1k-request store), --pg-events N (events in section pg's
+         against a gateway on a 1k-request store), --pam-calls N (fresh PAM calls per module in
+         section pam, default 300), --pg-events N (events in section pg's
          audit-query store; default: section audit's store when it ran, else 10M scaled to
          about 5 minutes of loading; --quick: 100k).
 Section pg (PostgreSQL: /v1/check with one and three gateways and audit ingest against SQLite
@@ -1357,7 +1358,7 @@ def stop_pam_agent(ctx):
 
 def section_pam(ctx, a):
     base, dirs = pam_stacks(ctx)
-    n = 50 if a.quick else 300
+    n = a.pam_calls or (50 if a.quick else 300)
     res = {}
     radius = None
     if have("/usr/sbin/freeradius") and have("/lib/x86_64-linux-gnu/security/pam_radius_auth.so"):
@@ -2444,6 +2445,7 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--only", default="")
     ap.add_argument("--pg-events", type=int, default=0)
+    ap.add_argument("--pam-calls", type=int, default=0)
     a = ap.parse_args()
     ctx = Ctx()
     ctx.top_srcdir = os.path.abspath(a.top_srcdir)
