@@ -344,6 +344,11 @@ int gw_changes_start(void);
 /* Answers every parked poll and refuses to park new ones; call before MHD_stop_daemon. */
 void gw_changes_stop(void);
 void gw_changes_bump(const char *tenant);
+/* Bumps every tenant of the set TENANTS (tenant id -> anything), once its change committed. */
+void gw_changes_bump_set(const json_t *tenants);
+/* Announces every tenant of TENANTS to the other gateways inside T (delivered at its commit;
+ * nothing for a store one gateway uses). */
+enum gw_db gw_changes_announce(struct gw_store *s, struct gw_txn *t, const json_t *tenants);
 /* Every tenant changed (another gateway's announcements may have been missed). */
 void gw_changes_bump_all(void);
 /* TENANT's current version (read it before the data it versions: a change committed after

@@ -179,6 +179,27 @@ void gw_changes_bump(const char *tenant)
 	pthread_mutex_unlock(&ch.lock);
 }
 
+void gw_changes_bump_set(const json_t *tenants)
+{
+	const char *tenant;
+	json_t *v;
+	json_object_foreach((json_t *)tenants, tenant, v)
+		gw_changes_bump(tenant);
+}
+
+enum gw_db gw_changes_announce(struct gw_store *s, struct gw_txn *t, const json_t *tenants)
+{
+	const char *tenant;
+	json_t *v;
+	enum gw_db rc = GW_DB_OK;
+	if (!s->announce)
+		return rc;
+	json_object_foreach((json_t *)tenants, tenant, v)
+		if ((rc = s->announce(s->cls, t, tenant)) != GW_DB_OK)
+			break;
+	return rc;
+}
+
 void gw_changes_bump_all(void)
 {
 	struct gw_req *r, *next;

@@ -325,15 +325,9 @@ struct call_thunk {
  * PostgreSQL delivers the announcement at commit, and never for a rolled-back attempt. */
 static enum gw_db call_announce(struct gw_call *call, enum gw_db rc)
 {
-	struct gw_store *s = call->r->gw->store;
-	const char *tenant;
-	json_t *v;
-	if (rc != GW_DB_OK || call->err_code || !s->announce)
+	if (rc != GW_DB_OK || call->err_code)
 		return rc;
-	json_object_foreach(call->changed, tenant, v)
-		if ((rc = s->announce(s->cls, call->txn, tenant)) != GW_DB_OK)
-			return rc;
-	return rc;
+	return gw_changes_announce(call->r->gw->store, call->txn, call->changed);
 }
 
 static enum gw_db call_thunk_run(struct gw_txn *t, void *arg)
@@ -350,14 +344,6 @@ static enum gw_db call_thunk_run(struct gw_txn *t, void *arg)
 }
 
 /* Wakes the agents of the tenants a committed transaction changed. */
-static void call_bump_changed(struct gw_call *call)
-{
-	const char *tenant;
-	json_t *v;
-	json_object_foreach(call->changed, tenant, v)
-		gw_changes_bump(tenant);
-}
-
 enum MHD_Result gw_call_run(struct gw_call *call, int write, gw_call_body fn, unsigned ok_status)
 {
 	struct call_thunk th = {call, fn};
@@ -367,7 +353,7 @@ enum MHD_Result gw_call_run(struct gw_call *call, int write, gw_call_body fn, un
 
 	if (rc == GW_DB_OK && !call->err_code) /* committed: now, and only now, an agent's
 					      * re-check sees it */
-		call_bump_changed(call);
+		gw_changes_bump_set(call->changed);
 	json_decref(call->changed);
 	call->changed = NULL;
 	call->txn = NULL; /* ended */

@@ -1066,21 +1066,6 @@ static enum gw_db sweep_elevations(struct sweep *sw)
 	return rc;
 }
 
-/* The round's tenants, to the other gateways' agents too (delivered at commit). */
-static enum gw_db sweep_announce(struct sweep *sw)
-{
-	struct gw_store *s = sw->gw->store;
-	const char *tenant;
-	json_t *v;
-	enum gw_db rc = GW_DB_OK;
-	if (!s->announce)
-		return rc;
-	json_object_foreach(sw->tenants, tenant, v)
-		if ((rc = s->announce(s->cls, sw->t, tenant)) != GW_DB_OK)
-			break;
-	return rc;
-}
-
 static enum gw_db sweep_body(struct gw_txn *t, void *arg)
 {
 	struct sweep *sw = arg;
@@ -1105,7 +1090,8 @@ static enum gw_db sweep_body(struct gw_txn *t, void *arg)
 	    (rc = sweep_lost_sessions(sw, LB_RS_COMPLETED, LB_R_GRANT_ENDED)) != GW_DB_OK ||
 	    (rc = sweep_elevations(sw)) != GW_DB_OK)
 		return rc;
-	return sweep_announce(sw);
+	/* the round's tenants, to the other gateways' agents too (delivered at commit) */
+	return gw_changes_announce(sw->gw->store, sw->t, sw->tenants);
 }
 
 enum gw_db gw_requests_sweep(struct gw *gw, int64_t now_ms, unsigned *changed)
@@ -1113,8 +1099,6 @@ enum gw_db gw_requests_sweep(struct gw *gw, int64_t now_ms, unsigned *changed)
 	struct sweep sw = {.gw = gw, .now = now_ms, .tenants = json_object()};
 	enum gw_db rc;
 	int rounds = 0;
-	const char *tenant;
-	json_t *v;
 
 	if (!sw.tenants)
 		return GW_DB_ERROR;
@@ -1126,8 +1110,7 @@ enum gw_db gw_requests_sweep(struct gw *gw, int64_t now_ms, unsigned *changed)
 			sw.changed = sw.before;
 			break;
 		}
-		json_object_foreach(sw.tenants, tenant, v)
-			gw_changes_bump(tenant);
+		gw_changes_bump_set(sw.tenants);
 	} while (sw.more && ++rounds < 50);
 	json_decref(sw.tenants);
 	*changed = sw.changed;
