@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "lockbox/agentproto.h"
+#include "lockbox/auditappend.h"
 #include "lockbox/hostconf.h"
 #include "lockbox/http.h"
 
@@ -100,6 +101,7 @@ struct agent {
 		unsigned long long synced;       /* of those, durable */
 		pthread_mutex_t sync_lock;       /* one lb_auditlog_sync at a time (dir_ino) */
 		unsigned long long dir_ino;      /* the log whose directory entry is synced */
+		struct lb_auditlog_writer log;   /* under lock: the log kept open for decisions */
 	} rec;
 
 	/* sessions (agent_sessions.c) */

@@ -104,8 +104,8 @@ int agent_record_decision(struct agent *ag, const struct lb_check_answer *a, con
 	/* not durable yet: the syncer makes it so right after the answer has gone out, and a
 	 * session this decision opens waits for it (agent_record_wait) */
 	pthread_mutex_lock(&ag->rec.lock);
-	r = lb_auditlog_append_line(ag->conf.audit_log, line, (size_t)n, LB_AUDITLOG_UNSYNCED, err,
-				    sizeof(err));
+	r = lb_auditlog_writer_append(&ag->rec.log, ag->conf.audit_log, line, (size_t)n, err,
+				      sizeof(err));
 	if (r == LB_AUDITLOG_OK)
 		ag->rec.appended++;
 	pthread_mutex_unlock(&ag->rec.lock);

@@ -43,6 +43,7 @@ static void init_sync(struct agent *ag)
 	pthread_cond_init(&ag->deliver_wake, &ca);
 	pthread_mutex_init(&ag->rec.lock, NULL);
 	pthread_mutex_init(&ag->rec.sync_lock, NULL);
+	lb_auditlog_writer_init(&ag->rec.log);
 	pthread_cond_init(&ag->rec.cond, &ca);
 	pthread_cond_init(&ag->rec.work, &ca);
 	pthread_condattr_destroy(&ca);

@@ -228,56 +228,68 @@ static void sync_parent_dir(const char *path)
 	free(dir);
 }
 
-/* Appends LINE (LEN bytes, without its newline); *START and *END (may be NULL) get the
- * offsets of that line. SYNC: fsync it (the only copy of an event) or not (the gateway holds
- * it already, or the caller syncs later). CFD: the cursor file if the caller holds it open,
- * or -1. */
-static enum lb_auditlog_result append_line(const char *path, const char *line, size_t len,
-					   char *err, size_t errlen, off_t *start, off_t *end,
-					   unsigned long long *ino, int sync, int cfd)
+/* Opens (creating it, and its directory, when missing) and checks the log at PATH. */
+static int open_log(const char *path, struct stat *st, char *err, size_t errlen)
 {
-	enum lb_auditlog_result res = LB_AUDITLOG_ERR_IO;
-	struct iovec iov[2] = {{(void *)line, len}, {(void *)"\n", 1}};
-	struct stat st;
 	int fd;
 
 	/* O_RDWR, not O_WRONLY: the last byte is read back to repair a torn line */
 	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 	if (fd < 0 && errno == ENOENT) {
 		if (make_parent_dir(path, err, errlen) != 0)
-			return LB_AUDITLOG_ERR_IO;
+			return -1;
 		fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
 			  0600);
 	}
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: open: %s", path, strerror(errno));
-		return LB_AUDITLOG_ERR_IO;
+		return -1;
 	}
-	if (lb_auditlog_check_file(fd, path, err, errlen, NULL) != 0)
-		goto out;
+	if (lb_auditlog_check_file(fd, path, err, errlen, st) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Appends LINE (LEN bytes, without its newline) to the open log FD under its lock, which
+ * stays held (closing FD, or LOCK_UN, releases it); *START and *END (may be NULL) get the
+ * offsets of that line. SYNC: fsync it (the only copy of an event) or not (the gateway holds
+ * it already, or the caller syncs later). CFD: the cursor file if the caller holds it open,
+ * -1 to open it here, or -2 to leave the cursor alone (a writer that looked at it when it
+ * opened the log). LAST_END (may be NULL): where the caller's previous line ended; a log
+ * still ending there ends with that line's newline, so it is not read back. */
+static enum lb_auditlog_result append_on(int fd, const char *path, const char *line, size_t len,
+					 char *err, size_t errlen, off_t *start, off_t *end,
+					 unsigned long long *ino, int sync, int cfd,
+					 off_t *last_end)
+{
+	struct iovec iov[2] = {{(void *)line, len}, {(void *)"\n", 1}};
+	struct stat st;
+
 	if (lb_auditlog_lock_until(fd, LOCK_EX, lb_mono_ms() + APPEND_LOCK_MS) != 0) {
 		snprintf(err, errlen, "%s: lock: %s", path, strerror(errno));
-		res = LB_AUDITLOG_ERR_BUSY;
-		goto out;
+		return LB_AUDITLOG_ERR_BUSY;
 	}
 	if (fstat(fd, &st) != 0) {
 		snprintf(err, errlen, "%s: fstat: %s", path, strerror(errno));
-		goto out;
+		return LB_AUDITLOG_ERR_IO;
 	}
-	cursor_clamp(path, cfd, st.st_size, (unsigned long long)st.st_ino);
+	if (cfd != -2 || (last_end && *last_end > st.st_size)) /* -2: unless it shrank */
+		cursor_clamp(path, cfd == -2 ? -1 : cfd, st.st_size, (unsigned long long)st.st_ino);
 	if (ino)
 		*ino = (unsigned long long)st.st_ino;
-	if (st.st_size > 0) {
+	if (st.st_size > 0 && !(last_end && *last_end == st.st_size)) {
 		/* a torn write (crash mid-line) must not glue onto our event */
 		char last;
 		if (pread(fd, &last, 1, st.st_size - 1) != 1) {
 			snprintf(err, errlen, "%s: read: %s", path, strerror(errno));
-			goto out;
+			return LB_AUDITLOG_ERR_IO;
 		}
 		struct iovec nl = {(void *)"\n", 1};
 		if (last != '\n' && writev_all(fd, &nl, 1, 1) != 0) {
 			snprintf(err, errlen, "%s: write: %s", path, strerror(errno));
-			goto out;
+			return LB_AUDITLOG_ERR_IO;
 		}
 		st.st_size += last != '\n';
 	}
@@ -288,12 +300,27 @@ static enum lb_auditlog_result append_line(const char *path, const char *line, s
 	}
 	if (writev_all(fd, iov, 2, len + 1) != 0 || (sync && fsync(fd) != 0)) {
 		snprintf(err, errlen, "%s: write: %s", path, strerror(errno));
-		goto out;
+		if (last_end)
+			*last_end = -1;
+		return LB_AUDITLOG_ERR_IO;
 	}
+	if (last_end)
+		*last_end = st.st_size + (off_t)len + 1;
 	if (sync && st.st_size == 0)
 		sync_parent_dir(path); /* a new file: its directory entry too */
-	res = LB_AUDITLOG_OK;
-out:
+	return LB_AUDITLOG_OK;
+}
+
+static enum lb_auditlog_result append_line(const char *path, const char *line, size_t len,
+					   char *err, size_t errlen, off_t *start, off_t *end,
+					   unsigned long long *ino, int sync, int cfd)
+{
+	enum lb_auditlog_result res;
+	int fd = open_log(path, NULL, err, errlen);
+
+	if (fd < 0)
+		return LB_AUDITLOG_ERR_IO;
+	res = append_on(fd, path, line, len, err, errlen, start, end, ino, sync, cfd, NULL);
 	close(fd); /* releases the lock */
 	return res;
 }
@@ -342,21 +369,29 @@ static enum lb_auditlog_result append_delivered(const char *path, const char *li
 	return res;
 }
 
-enum lb_auditlog_result lb_auditlog_append_line(const char *path, const char *line, size_t len,
-						enum lb_auditlog_mode mode, char *err,
-						size_t errlen)
+/* An event line the log accepts: one JSON object on one line, at most the maximum size. */
+static int check_line(const char *path, const char *line, size_t len, char *err, size_t errlen)
 {
 	if (err && errlen)
 		err[0] = '\0';
 	if (!path || !*path || !line || len < 2 || line[0] != '{' || memchr(line, '\n', len) ||
 	    memchr(line, '\0', len)) {
 		snprintf(err, errlen, "an event is one JSON object on one line");
-		return LB_AUDITLOG_ERR_ARG;
+		return -1;
 	}
 	if (len > LB_AUDITLOG_MAX_LINE) {
 		snprintf(err, errlen, "event too large (%zu bytes)", len);
-		return LB_AUDITLOG_ERR_ARG;
+		return -1;
 	}
+	return 0;
+}
+
+enum lb_auditlog_result lb_auditlog_append_line(const char *path, const char *line, size_t len,
+						enum lb_auditlog_mode mode, char *err,
+						size_t errlen)
+{
+	if (check_line(path, line, len, err, errlen) != 0)
+		return LB_AUDITLOG_ERR_ARG;
 	switch (mode) {
 	case LB_AUDITLOG_DELIVERED:
 		return append_delivered(path, line, len, err, errlen);
@@ -366,6 +401,60 @@ enum lb_auditlog_result lb_auditlog_append_line(const char *path, const char *li
 		break;
 	}
 	return append_line(path, line, len, err, errlen, NULL, NULL, NULL, 1, -1);
+}
+
+void lb_auditlog_writer_init(struct lb_auditlog_writer *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = -1;
+	w->last_end = -1;
+}
+
+void lb_auditlog_writer_close(struct lb_auditlog_writer *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	lb_auditlog_writer_init(w);
+}
+
+enum lb_auditlog_result lb_auditlog_writer_append(struct lb_auditlog_writer *w, const char *path,
+						  const char *line, size_t len, char *err,
+						  size_t errlen)
+{
+	enum lb_auditlog_result res;
+	struct stat st;
+	off_t last_end = (off_t)w->last_end;
+
+	if (check_line(path, line, len, err, errlen) != 0)
+		return LB_AUDITLOG_ERR_ARG;
+	/* the log we hold is still the one at PATH (not rotated away, replaced or removed),
+	 * and still a file we may write: otherwise open PATH afresh */
+	if (w->fd >= 0 && (stat(path, &st) != 0 || (unsigned long long)st.st_dev != w->dev ||
+			   (unsigned long long)st.st_ino != w->ino || !S_ISREG(st.st_mode) ||
+			   (st.st_uid != 0 && st.st_uid != geteuid()) ||
+			   (st.st_mode & 07777) != 0600))
+		lb_auditlog_writer_close(w);
+	if (w->fd < 0) {
+		w->fd = open_log(path, &st, err, errlen);
+		if (w->fd < 0)
+			return LB_AUDITLOG_ERR_IO;
+		w->dev = (unsigned long long)st.st_dev;
+		w->ino = (unsigned long long)st.st_ino;
+		last_end = -1;
+		/* the first append to a log looks at its cursor (cursor_clamp), later ones need
+		 * not: only a crash or a truncation leaves a cursor past the end, and either
+		 * shows here as another file or a log shorter than our last line's end */
+		res = append_on(w->fd, path, line, len, err, errlen, NULL, NULL, NULL, 0, -1,
+				&last_end);
+	} else {
+		res = append_on(w->fd, path, line, len, err, errlen, NULL, NULL, NULL, 0, -2,
+				&last_end);
+	}
+	(void)flock(w->fd, LOCK_UN);
+	w->last_end = (long long)last_end;
+	if (res != LB_AUDITLOG_OK)
+		lb_auditlog_writer_close(w); /* the next append starts over */
+	return res;
 }
 
 enum lb_auditlog_result lb_auditlog_sync(const char *path, unsigned long long *dir_ino,

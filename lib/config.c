@@ -195,6 +195,42 @@ static char *value_of(char *v)
 	return v;
 }
 
+/* Lines of a file read with read(2) into a buffer of our own, not stdio: no FILE to allocate
+ * and probe (the PAM module reads the host config on every login), and the buffer, which may
+ * hold a secret, is wiped by the caller. */
+struct line_reader {
+	int fd;
+	int err; /* errno of a failed read */
+	size_t pos, len;
+	char buf[4096];
+};
+
+/* The next line as fgets(3) gives it: at most CAP - 1 bytes, up to and including a newline,
+ * NUL-terminated. 0 at the end of the file or on a read error (R->err). */
+static int next_line(struct line_reader *r, char *line, size_t cap)
+{
+	size_t n = 0;
+	while (n + 1 < cap) {
+		if (r->pos == r->len) {
+			ssize_t got = read(r->fd, r->buf, sizeof(r->buf));
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got <= 0) {
+				if (got < 0)
+					r->err = errno;
+				break;
+			}
+			r->pos = 0;
+			r->len = (size_t)got;
+		}
+		line[n] = r->buf[r->pos++];
+		if (line[n++] == '\n')
+			break;
+	}
+	line[n] = '\0';
+	return n > 0 && !r->err;
+}
+
 enum lb_cfg_result lb_config_parse_file(const char *path, const struct lb_cfg_key *keys, void *cfg,
 					unsigned flags, char *err, size_t errlen)
 {
@@ -204,7 +240,7 @@ enum lb_cfg_result lb_config_parse_file(const char *path, const struct lb_cfg_ke
 	unsigned lineno = 0;
 	struct stat st;
 	enum lb_cfg_result rc = LB_CFG_OK;
-	FILE *f;
+	struct line_reader r;
 	int fd;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -224,13 +260,10 @@ enum lb_cfg_result lb_config_parse_file(const char *path, const struct lb_cfg_ke
 		close(fd);
 		return LB_CFG_ERR_PERM;
 	}
-	f = fdopen(fd, "re");
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		close(fd);
-		return LB_CFG_ERR_OPEN;
-	}
-	while (fgets(line, sizeof(line), f)) {
+	r.fd = fd;
+	r.err = 0;
+	r.pos = r.len = 0;
+	while (next_line(&r, line, sizeof(line))) {
 		char *p, *eq, *key, *value;
 		const struct lb_cfg_key *k;
 		lineno++;
@@ -277,12 +310,13 @@ enum lb_cfg_result lb_config_parse_file(const char *path, const struct lb_cfg_ke
 			break;
 		}
 	}
-	if (rc == LB_CFG_OK && ferror(f)) {
-		snprintf(err, errlen, "%s: read error", path);
+	if (rc == LB_CFG_OK && r.err) {
+		snprintf(err, errlen, "%s: read error: %s", path, strerror(r.err));
 		rc = LB_CFG_ERR_OPEN;
 	}
 	lb_wipe(line, sizeof(line));
-	fclose(f);
+	lb_wipe(r.buf, sizeof(r.buf));
+	close(fd);
 	return rc;
 }
 

@@ -8,11 +8,13 @@
 
 #include "lockbox/syslog.h"
 
-void lb_syslog_send(const char *ident, int prio, const char *msg)
+/* The line to /dev/log on FD, an unbound datagram socket (closed here), or on a socket of
+ * its own when FD < 0. */
+static void send_line(int fd, const char *ident, int prio, const char *msg)
 {
 	struct sockaddr_un sa;
 	char buf[LB_SYSLOG_LINE_MAX + 160];
-	int n, fd;
+	int n;
 
 	/* No timestamp: the receiver stamps the line when it arrives (journald with its
 	 * realtime clock, rsyslog in its configured format, RFC 3339 with the zone in
@@ -20,13 +22,14 @@ void lb_syslog_send(const char *ident, int prio, const char *msg)
 	 * time; an RFC 5424 header would not be parsed by journald's /dev/log (no identifier). */
 	n = snprintf(buf, sizeof(buf), "<%d>%s[%ld]: %s", prio, ident, (long)getpid(), msg);
 	if (n < 0)
-		return;
+		goto out;
 	if ((size_t)n >= sizeof(buf))
 		n = (int)sizeof(buf) - 1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", LB_SYSLOG_PATH);
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return;
 	if (sendto(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa,
@@ -38,17 +41,23 @@ void lb_syslog_send(const char *ident, int prio, const char *msg)
 		if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			(void)send(fd, buf, (size_t)n + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 	}
+out:
 	if (fd >= 0)
 		close(fd);
 }
 
-/* One native journal datagram; 0 when journald took it. */
-static int send_journal(const char *ident, int prio, const char *msg, const char *fields,
+void lb_syslog_send(const char *ident, int prio, const char *msg)
+{
+	send_line(-1, ident, prio, msg);
+}
+
+/* One native journal datagram on FD; 0 when journald took it. */
+static int send_journal(int fd, const char *ident, int prio, const char *msg, const char *fields,
 			size_t flen)
 {
 	struct sockaddr_un sa;
 	char buf[LB_SYSLOG_LINE_MAX + 6 * 1024];
-	int n, fd, rc;
+	int n;
 
 	if (strchr(msg, '\n') || strchr(ident, '\n'))
 		return -1; /* a newline in a value needs the binary form: not ours to send */
@@ -63,20 +72,20 @@ static int send_journal(const char *ident, int prio, const char *msg, const char
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", LB_JOURNAL_PATH);
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	rc = sendto(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa,
-		    sizeof(sa)) == n ? 0 : -1;
-	close(fd);
-	return rc;
+	return sendto(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa,
+		      sizeof(sa)) == n ? 0 : -1;
 }
 
 void lb_syslog_send_fields(const char *ident, int prio, const char *msg, const char *fields,
 			   size_t flen)
 {
-	if (fields && memchr(fields, '\0', flen) == NULL &&
-	    send_journal(ident, prio, msg, fields, flen) == 0)
+	/* one datagram socket for both tries: journald's native socket, then /dev/log */
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0 && fields && memchr(fields, '\0', flen) == NULL &&
+	    send_journal(fd, ident, prio, msg, fields, flen) == 0) {
+		close(fd);
 		return;
-	lb_syslog_send(ident, prio, msg);
+	}
+	send_line(fd, ident, prio, msg);
 }

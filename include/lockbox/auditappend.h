@@ -44,6 +44,24 @@ enum lb_auditlog_result lb_auditlog_append_line(const char *path, const char *li
 						enum lb_auditlog_mode mode, char *err,
 						size_t errlen);
 
+/* An append handle for a process that appends often (lockbox-agent's decisions, one per login):
+ * the log stays open between appends, so an append costs a stat of PATH, the lock, and the
+ * write (LB_AUDITLOG_UNSYNCED: the caller syncs, lb_auditlog_sync). A log rotated away,
+ * replaced or removed since the last append is seen by that stat, and PATH is opened afresh;
+ * the lock and the torn-line repair are those of lb_auditlog_append_line, so appends through
+ * a writer and through lb_auditlog_append_line (the PAM module) mix safely. One caller at a
+ * time (the caller's lock). */
+struct lb_auditlog_writer {
+	int fd;
+	unsigned long long dev, ino;
+	long long last_end; /* where our last line ended (-1: unknown) */
+};
+void lb_auditlog_writer_init(struct lb_auditlog_writer *w);
+enum lb_auditlog_result lb_auditlog_writer_append(struct lb_auditlog_writer *w, const char *path,
+						  const char *line, size_t len, char *err,
+						  size_t errlen);
+void lb_auditlog_writer_close(struct lb_auditlog_writer *w);
+
 /* An event line made without jansson (include/lockbox/jsonflat.h), the shape every event of
  * the log has: {"actor", "details": {...}, "id", "request", "time", "type"}. Begin opens
  * the details object for the caller's members; end closes it and writes the rest (TIME is
