@@ -427,9 +427,10 @@ enum lb_auditlog_result lb_auditlog_writer_append(struct lb_auditlog_writer *w, 
 
 	if (check_line(path, line, len, err, errlen) != 0)
 		return LB_AUDITLOG_ERR_ARG;
-	/* the log we hold is still the one at PATH (not rotated away, replaced or removed),
-	 * and still a file we may write: otherwise open PATH afresh */
-	if (w->fd >= 0 && (stat(path, &st) != 0 || (unsigned long long)st.st_dev != w->dev ||
+	/* the log we hold is still the one at PATH (not rotated away, replaced, removed, or made
+	 * a symlink: lstat, as the open is O_NOFOLLOW) and still a file we may write; otherwise
+	 * PATH is opened afresh */
+	if (w->fd >= 0 && (lstat(path, &st) != 0 || (unsigned long long)st.st_dev != w->dev ||
 			   (unsigned long long)st.st_ino != w->ino || !S_ISREG(st.st_mode) ||
 			   (st.st_uid != 0 && st.st_uid != geteuid()) ||
 			   (st.st_mode & 07777) != 0600))

@@ -256,6 +256,21 @@ static void test_writer(void **state)
 		assert_int_equal(stat(log, &st), 0);
 		assert_int_equal(st.st_mode & 07777, 0600); /* reopened and checked: mode fixed */
 	}
+	/* replaced by a symlink to a file elsewhere: refused, nothing written through it */
+	{
+		char other[600];
+		snprintf(other, sizeof(other), "%s/elsewhere", dir);
+		f = fopen(other, "w");
+		assert_non_null(f);
+		fclose(f);
+		assert_int_equal(unlink(log), 0);
+		assert_int_equal(symlink(other, log), 0);
+		n = line_of(buf, sizeof(buf), ids[6]);
+		assert_int_equal(lb_auditlog_writer_append(&w, log, buf, n, err, sizeof(err)),
+				 LB_AUDITLOG_ERR_IO);
+		assert_int_equal(file_size(other), 0);
+		assert_int_equal(unlink(log), 0);
+	}
 	/* not one object on one line: refused */
 	assert_int_equal(lb_auditlog_writer_append(&w, log, "{\n}", 3, err, sizeof(err)),
 			 LB_AUDITLOG_ERR_ARG);
