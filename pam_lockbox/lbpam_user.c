@@ -28,30 +28,6 @@ int lbpam_user_in_group(const char *user, const char *group, char *err, size_t e
 	int ngroups = 64, rc, res = -1;
 
 	for (;;) {
-		char *nb = realloc(buf, blen);
-		if (!nb) {
-			snprintf(err, errlen, "out of memory");
-			goto out;
-		}
-		buf = nb;
-		rc = getpwnam_r(user, &pw, buf, blen, &pwp);
-		if (rc == ERANGE && blen < LBPAM_NSS_BUF_MAX) {
-			blen *= 2;
-			continue;
-		}
-		break;
-	}
-	if (not_found(rc))
-		pwp = NULL;
-	else if (rc != 0) {
-		snprintf(err, errlen, "looking up user: %s", strerror(rc));
-		goto out;
-	}
-	if (!pwp) {
-		res = 0; /* not a local/NSS user: not gated (sshd refuses them anyway) */
-		goto out;
-	}
-	for (;;) {
 		char *nb = realloc(gbuf, glen);
 		if (!nb) {
 			snprintf(err, errlen, "out of memory");
@@ -79,16 +55,42 @@ int lbpam_user_in_group(const char *user, const char *group, char *err, size_t e
 		res = -2;
 		goto out;
 	}
-	if (pw.pw_gid == gr.gr_gid) {
-		res = 1;
-		goto out;
-	}
-	/* a listed member is a member: no need to enumerate every group of the user */
+	/* a listed member is a member: the group alone answers (one NSS lookup per login for
+	 * the usual engineer, a supplementary member), even for a name the user database
+	 * does not know (gated, so the agent is asked, and it denies) */
 	for (char **m = gr.gr_mem; m && *m; m++) {
 		if (strcmp(*m, user) == 0) {
 			res = 1;
 			goto out;
 		}
+	}
+	for (;;) {
+		char *nb = realloc(buf, blen);
+		if (!nb) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		buf = nb;
+		rc = getpwnam_r(user, &pw, buf, blen, &pwp);
+		if (rc == ERANGE && blen < LBPAM_NSS_BUF_MAX) {
+			blen *= 2;
+			continue;
+		}
+		break;
+	}
+	if (not_found(rc))
+		pwp = NULL;
+	else if (rc != 0) {
+		snprintf(err, errlen, "looking up user: %s", strerror(rc));
+		goto out;
+	}
+	if (!pwp) {
+		res = 0; /* not a local/NSS user: not gated (sshd refuses them anyway) */
+		goto out;
+	}
+	if (pw.pw_gid == gr.gr_gid) {
+		res = 1;
+		goto out;
 	}
 	/* not listed: ask for the user's groups through NSS, which also finds memberships a
 	 * directory does not list in gr_mem (sssd with ignore_group_members, LDAP) */

@@ -134,6 +134,16 @@ with T.section("not gated and exempt"):
     r = login("exempt1", "PAM_SUCCESS")
     T.check(any("account_result" in ln and "PAM_IGNORE" in ln for ln in r.loglines()),
             "exempt user: PAM_IGNORE", r)
+    # listed in gated_group, unknown to the user database: gated all the same (the module
+    # answers from the group's member list alone; the agent is asked, and denies)
+    lines = open(env.group).read().splitlines()
+    with open(env.group, "w") as f:
+        for ln in lines:
+            f.write((ln + ",ghost1" if ln.startswith("lockbox-engineers:") else ln) + "\n")
+    r = login("ghost1", "PAM_PERM_DENIED")
+    T.check(r.events("access.check.deny") and
+            not any("PAM_IGNORE" in ln for ln in r.loglines()),
+            "a listed member the user database does not know is gated (asked, denied)", r)
 
 with T.section("allow, sessions, audit store, revoke"):
     u = engineer("e_allow")
