@@ -452,8 +452,41 @@ def parse_kv(line):
     return out
 
 
+# pam_wrapper (1.1.4) copies the service files into a dir of its own, /tmp/pam.X (one
+# character, machine-wide), and takes a dir whose pid file is not written yet for a stale one:
+# two test scripts starting drivers at once (make -j check, or two clones' suites) could then
+# run on each other's service files (seen once: a login of one script read another's
+# services= line). So one script at a time uses pam_wrapper on this machine: the first
+# PamEnv of a process takes this lock and holds it until the process ends. Drivers within a
+# script are started apart (test_gateway's concurrent logins).
+PWRAP_LOCK = "/tmp/lbtest-pam_wrapper.lock"
+PWRAP_LOCK_WAIT = 1800  # seconds; the whole pam group takes a few minutes
+_pwrap_lock_fd = None
+
+
+def _pwrap_lock():
+    global _pwrap_lock_fd
+    if _pwrap_lock_fd is not None:
+        return
+    import fcntl
+    fd = os.open(PWRAP_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    end = time.monotonic() + PWRAP_LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > end:
+                sys.stderr.write("pamenv: %s still held after %d s: going on without it\n"
+                                 % (PWRAP_LOCK, PWRAP_LOCK_WAIT))
+                break
+            time.sleep(0.2)
+    _pwrap_lock_fd = fd
+
+
 class PamEnv:
     def __init__(self, name, keep=False, base=None):
+        _pwrap_lock()
         self.tmp = tempfile.mkdtemp(prefix="lbpam-%s-" % name, dir=base)
         self.keep = keep or bool(os.environ.get("LB_KEEP_TMP"))
         self.module = os.path.abspath(os.environ["LB_PAM_MODULE"])
