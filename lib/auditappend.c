@@ -252,12 +252,14 @@ static int open_log(const char *path, struct stat *st, char *err, size_t errlen)
 	return fd;
 }
 
+#define CURSOR_SKIP (-2) /* append_on's CFD: the cursor is not looked at */
+
 /* Appends LINE (LEN bytes, without its newline) to the open log FD under its lock, which
  * stays held (closing FD, or LOCK_UN, releases it); *START and *END (may be NULL) get the
  * offsets of that line. SYNC: fsync it (the only copy of an event) or not (the gateway holds
  * it already, or the caller syncs later). CFD: the cursor file if the caller holds it open,
- * -1 to open it here, or -2 to leave the cursor alone (a writer that looked at it when it
- * opened the log). LAST_END (may be NULL): where the caller's previous line ended; a log
+ * -1 to open it here, or CURSOR_SKIP to leave the cursor alone (a writer that looked at it
+ * when it opened the log). LAST_END (may be NULL): where the caller's previous line ended; a log
  * still ending there ends with that line's newline, so it is not read back. */
 static enum lb_auditlog_result append_on(int fd, const char *path, const char *line, size_t len,
 					 char *err, size_t errlen, off_t *start, off_t *end,
@@ -275,8 +277,9 @@ static enum lb_auditlog_result append_on(int fd, const char *path, const char *l
 		snprintf(err, errlen, "%s: fstat: %s", path, strerror(errno));
 		return LB_AUDITLOG_ERR_IO;
 	}
-	if (cfd != -2 || (last_end && *last_end > st.st_size)) /* -2: unless it shrank */
-		cursor_clamp(path, cfd == -2 ? -1 : cfd, st.st_size, (unsigned long long)st.st_ino);
+	if (cfd != CURSOR_SKIP || (last_end && *last_end > st.st_size)) /* unless it shrank */
+		cursor_clamp(path, cfd == CURSOR_SKIP ? -1 : cfd, st.st_size,
+			     (unsigned long long)st.st_ino);
 	if (ino)
 		*ino = (unsigned long long)st.st_ino;
 	if (st.st_size > 0 && !(last_end && *last_end == st.st_size)) {
@@ -424,6 +427,7 @@ enum lb_auditlog_result lb_auditlog_writer_append(struct lb_auditlog_writer *w, 
 	enum lb_auditlog_result res;
 	struct stat st;
 	off_t last_end = (off_t)w->last_end;
+	int cfd = CURSOR_SKIP;
 
 	if (check_line(path, line, len, err, errlen) != 0)
 		return LB_AUDITLOG_ERR_ARG;
@@ -435,6 +439,9 @@ enum lb_auditlog_result lb_auditlog_writer_append(struct lb_auditlog_writer *w, 
 			   (st.st_uid != 0 && st.st_uid != geteuid()) ||
 			   (st.st_mode & 07777) != 0600))
 		lb_auditlog_writer_close(w);
+	/* the first append to a log looks at its cursor (cursor_clamp), later ones need not:
+	 * only a crash or a truncation leaves a cursor past the end, and either shows here as
+	 * another file or a log shorter than our last line's end */
 	if (w->fd < 0) {
 		w->fd = open_log(path, &st, err, errlen);
 		if (w->fd < 0)
@@ -442,15 +449,9 @@ enum lb_auditlog_result lb_auditlog_writer_append(struct lb_auditlog_writer *w, 
 		w->dev = (unsigned long long)st.st_dev;
 		w->ino = (unsigned long long)st.st_ino;
 		last_end = -1;
-		/* the first append to a log looks at its cursor (cursor_clamp), later ones need
-		 * not: only a crash or a truncation leaves a cursor past the end, and either
-		 * shows here as another file or a log shorter than our last line's end */
-		res = append_on(w->fd, path, line, len, err, errlen, NULL, NULL, NULL, 0, -1,
-				&last_end);
-	} else {
-		res = append_on(w->fd, path, line, len, err, errlen, NULL, NULL, NULL, 0, -2,
-				&last_end);
+		cfd = -1;
 	}
+	res = append_on(w->fd, path, line, len, err, errlen, NULL, NULL, NULL, 0, cfd, &last_end);
 	(void)flock(w->fd, LOCK_UN);
 	w->last_end = (long long)last_end;
 	if (res != LB_AUDITLOG_OK)

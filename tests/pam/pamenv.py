@@ -19,6 +19,7 @@ Service files sshd and xrdp-sesman: pam_set_items.so (sets PAM_RHOST/PAM_TTY fro
 environment) then pam_lockbox.so config=<conf> debug, for account and session.
 """
 
+import fcntl
 import glob
 import json
 import os
@@ -468,7 +469,6 @@ def _pwrap_lock():
     global _pwrap_lock_fd
     if _pwrap_lock_fd is not None:
         return
-    import fcntl
     fd = os.open(PWRAP_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     end = time.monotonic() + PWRAP_LOCK_WAIT
     while True:
