@@ -1,9 +1,10 @@
 """pam_lockbox.so carries no HTTP or TLS code into sshd and xrdp-sesman: it links neither
 libcurl nor libssl/libcrypto (directly or through its dependencies), references none of their
-symbols, and needs no shared object beyond libc and libpam (libpam loads the module, and all
-it needs, on every login: each extra object costs more than the login's own work, so not even
-libjansson), and a full account + session cycle through lockbox-agent loads none of them (the
-dynamic loader's own trace, LD_DEBUG=files, and /proc/self/maps inside the session). With
+symbols, needs no shared object beyond libc and libpam (libpam loads the module, and all it
+needs, on every login: each extra object costs more than the login's own work, so not even
+libjansson) and is built with full RELRO (its GOT read-only inside sshd); a full account +
+session cycle through lockbox-agent loads none of them (the dynamic loader's own trace,
+LD_DEBUG=files, and /proc/self/maps inside the session). With
 libcurl, libssl and libcrypto replaced by empty files (in a private mount namespace), a gated
 login still works: the module never needs them.
 """
@@ -51,6 +52,13 @@ with T.section("what the module links"):
             if os.environ.get("LB_SANITIZER") else ""
         T.eq(sorted(n for n in needed if not re.match(r"lib(pam|c)\.so" + extra, n)), [],
              "it needs nothing beyond libc and libpam (no libjansson either)")
+        # full RELRO: inside sshd the module's GOT is read-only once it is loaded
+        T.check(re.search(r"\(FLAGS\)\s+.*\bBIND_NOW\b", out) or
+                re.search(r"\(FLAGS_1\)\s+Flags:.*\bNOW\b", out),
+                "it binds its symbols at load (-z now)", out[:800])
+        ph = subprocess.run(["readelf", "-lW", mod], stdout=subprocess.PIPE,
+                            universal_newlines=True, timeout=30).stdout
+        T.check("GNU_RELRO" in ph, "and has a RELRO segment (-z relro)", ph[-800:])
     else:
         T.note("no readelf: NEEDED entries not read")
     p = subprocess.run(["ldd", mod], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
