@@ -18,6 +18,19 @@ static int not_found(int rc)
 	return rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM;
 }
 
+/* The buffer of an NSS lookup made LEN bytes: an ERANGE answer is retried with a doubled one,
+ * up to LBPAM_NSS_BUF_MAX. -1 (ERR set) when memory ran out; *BUF is freed by the caller. */
+static int grow(char **buf, size_t len, char *err, size_t errlen)
+{
+	char *nb = realloc(*buf, len);
+	if (!nb) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	*buf = nb;
+	return 0;
+}
+
 int lbpam_user_in_group(const char *user, const char *group, char *err, size_t errlen)
 {
 	struct passwd pw, *pwp = NULL;
@@ -27,19 +40,10 @@ int lbpam_user_in_group(const char *user, const char *group, char *err, size_t e
 	gid_t *groups = NULL;
 	int ngroups = 64, rc, res = -1;
 
-	for (;;) {
-		char *nb = realloc(gbuf, glen);
-		if (!nb) {
-			snprintf(err, errlen, "out of memory");
+	for (rc = ERANGE; rc == ERANGE && glen <= LBPAM_NSS_BUF_MAX; glen *= 2) {
+		if (grow(&gbuf, glen, err, errlen) != 0)
 			goto out;
-		}
-		gbuf = nb;
 		rc = getgrnam_r(group, &gr, gbuf, glen, &grp);
-		if (rc == ERANGE && glen < LBPAM_NSS_BUF_MAX) {
-			glen *= 2;
-			continue;
-		}
-		break;
 	}
 	if (not_found(rc))
 		grp = NULL;
@@ -64,19 +68,10 @@ int lbpam_user_in_group(const char *user, const char *group, char *err, size_t e
 			goto out;
 		}
 	}
-	for (;;) {
-		char *nb = realloc(buf, blen);
-		if (!nb) {
-			snprintf(err, errlen, "out of memory");
+	for (rc = ERANGE; rc == ERANGE && blen <= LBPAM_NSS_BUF_MAX; blen *= 2) {
+		if (grow(&buf, blen, err, errlen) != 0)
 			goto out;
-		}
-		buf = nb;
 		rc = getpwnam_r(user, &pw, buf, blen, &pwp);
-		if (rc == ERANGE && blen < LBPAM_NSS_BUF_MAX) {
-			blen *= 2;
-			continue;
-		}
-		break;
 	}
 	if (not_found(rc))
 		pwp = NULL;
