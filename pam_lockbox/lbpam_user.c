@@ -18,6 +18,16 @@ static int not_found(int rc)
 	return rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM;
 }
 
+/* The error number of a get*nam_r call: some NSS layers (nss_wrapper, for one) answer a too
+ * small buffer with -1 and errno ERANGE instead of returning ERANGE. A -1 without errno is an
+ * error all the same, never "not found". */
+static int nss_rc(int rc)
+{
+	if (rc >= 0)
+		return rc;
+	return errno ? errno : EIO;
+}
+
 /* The buffer of an NSS lookup made LEN bytes: an ERANGE answer is retried with a doubled one,
  * up to LBPAM_NSS_BUF_MAX. -1 (ERR set) when memory ran out; *BUF is freed by the caller. */
 static int grow(char **buf, size_t len, char *err, size_t errlen)
@@ -43,7 +53,8 @@ int lbpam_user_in_group(const char *user, const char *group, char *err, size_t e
 	for (rc = ERANGE; rc == ERANGE && glen <= LBPAM_NSS_BUF_MAX; glen *= 2) {
 		if (grow(&gbuf, glen, err, errlen) != 0)
 			goto out;
-		rc = getgrnam_r(group, &gr, gbuf, glen, &grp);
+		errno = 0;
+		rc = nss_rc(getgrnam_r(group, &gr, gbuf, glen, &grp));
 	}
 	if (not_found(rc))
 		grp = NULL;
@@ -71,7 +82,8 @@ int lbpam_user_in_group(const char *user, const char *group, char *err, size_t e
 	for (rc = ERANGE; rc == ERANGE && blen <= LBPAM_NSS_BUF_MAX; blen *= 2) {
 		if (grow(&buf, blen, err, errlen) != 0)
 			goto out;
-		rc = getpwnam_r(user, &pw, buf, blen, &pwp);
+		errno = 0;
+		rc = nss_rc(getpwnam_r(user, &pw, buf, blen, &pwp));
 	}
 	if (not_found(rc))
 		pwp = NULL;
