@@ -1415,6 +1415,8 @@ def section_pam(ctx, a):
         r["rss_before_kb"] = min(r_.get("rss_before_kb", 0) for r_ in rs)
         r["rss_peak_kb"] = max(r_.get("rss_peak_kb", 0) for r_ in rs)
         res[k] = r
+        log("pam %-12s per round (ms): %s" % (k, " ".join("%.3f" % r_.get("median_ms", float("nan"))
+                                                           for r_ in rs)))
         log("pam %-12s calls %d failures %d median %.3f ms p99 %.3f ms rss +%d kB (%s)" % (
             k, r["calls"], r["failures"], r["median_ms"], r["p99_ms"],
             r["rss_peak_kb"] - r["rss_before_kb"], r.get("last_msg", "")))

@@ -59,6 +59,23 @@ with T.section("what the module links"):
         ph = subprocess.run(["readelf", "-lW", mod], stdout=subprocess.PIPE,
                             universal_newlines=True, timeout=30).stdout
         T.check("GNU_RELRO" in ph, "and has a RELRO segment (-z relro)", ph[-800:])
+        # built for size (configure.ac, LB_MODULE_OPT): every login maps and unmaps it
+        rel = subprocess.run(["readelf", "-rW", mod], stdout=subprocess.PIPE,
+                             universal_newlines=True, timeout=30).stdout
+        T.check("R_X86_64_JUMP_SLOT" not in rel or os.uname().machine != "x86_64",
+                "calls go through the GOT, bound at load (-fno-plt): no lazy-binding slots",
+                [ln for ln in rel.splitlines() if "JUMP_SLOT" in ln][:5])
+        pages = 0
+        for m in re.finditer(r"^\s*LOAD\s+\S+\s+(0x[0-9a-f]+)\s+\S+\s+\S+\s+(0x[0-9a-f]+)", ph,
+                             re.M):
+            va, size = int(m.group(1), 16), int(m.group(2), 16)
+            pages += (va + size + 4095) // 4096 - va // 4096
+        T.check(pages > 0, "readelf lists the loadable segments", ph[-800:])
+        if not os.environ.get("LB_SANITIZER"):
+            # a budget, not a speed test: each page is mapped and unmapped on every login
+            # (bench/findings.md); 15 today, pam_radius_auth 10
+            T.check(pages <= 16, "its loadable segments span at most 16 pages (%d)" % pages,
+                    ph[-800:])
     else:
         T.note("no readelf: NEEDED entries not read")
     p = subprocess.run(["ldd", mod], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
