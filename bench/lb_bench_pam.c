@@ -3,6 +3,7 @@
  *
  *   lb_bench_pam -D CONFDIR -s SERVICE -u USER [-p auth|account] [-n N] [-w WARMUP]
  *                [-T SECONDS] [-P PASSWORD] [-e EXPECT] [-K LIBRARY]
+ *                [-B CONFDIR2:auth|account]
  *
  * CONFDIR holds the PAM service file SERVICE (pam_start_confdir: the machine's /etc/pam.d is
  * never read or touched). Each call is pam_start_confdir .. pam_acct_mgmt (or pam_authenticate)
@@ -12,7 +13,10 @@
  * (warmup_failures): a stack that denies is fast and must never pass for a fast allow.
  * -K LIBRARY dlopens LIBRARY (the module) once and keeps it, so pam_end's dlclose does not
  * unload it and its dependencies: the cost of a call in a long-running process, without the
- * per-login load. Prints one JSON line:
+ * per-login load. -B alternates the calls with a second stack (its own confdir and phase,
+ * the same service, user and password): A, B, A, B, ... so that each call finds the other's
+ * server idle, as logins minutes apart do, and a slow spell of the machine falls on both;
+ * the second stack's figures are printed under "b". Prints one JSON line:
  *   {"calls":N,"failures":F,"warmup_failures":W,"median_ms":..,"p99_ms":..,"mean_ms":..,
  *    "min_ms":..,"max_ms":..,"rss_before_kb":..,"rss_peak_kb":..,"last_rc":..,
  *    "last_error":"..","last_msg":"..","samples_ms":[sorted]}
@@ -73,6 +77,11 @@ static long vm_hwm_kb(void)
 	return kb;
 }
 
+static double median_of(double *v, long n)
+{
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 static int cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -102,8 +111,12 @@ int main(int argc, char **argv)
 	long failures = 0, calls = 0, warm_failures = 0;
 	double *lat, t_end, sum = 0;
 	long rss0;
+	char *confdir_b = NULL;
+	int auth_b = 0;
+	long failures_b = 0;
+	double *lat_b = NULL;
 
-	while ((opt = getopt(argc, argv, "D:s:u:p:n:w:T:P:e:K:")) != -1) {
+	while ((opt = getopt(argc, argv, "D:s:u:p:n:w:T:P:e:K:B:")) != -1) {
 		switch (opt) {
 		case 'D': confdir = optarg; break;
 		case 's': service = optarg; break;
@@ -114,6 +127,17 @@ int main(int argc, char **argv)
 		case 'T': limit_s = atof(optarg); break;
 		case 'P': password = optarg; break;
 		case 'e': expect = atol(optarg); break;
+		case 'B': {
+			char *colon = strrchr(optarg, ':');
+			if (!colon || (strcmp(colon + 1, "auth") != 0 && strcmp(colon + 1, "account") != 0)) {
+				fprintf(stderr, "lb_bench_pam: -B wants CONFDIR:auth or CONFDIR:account\n");
+				return 64;
+			}
+			*colon = '\0';
+			confdir_b = optarg;
+			auth_b = strcmp(colon + 1, "auth") == 0;
+			break;
+		}
 		case 'K':
 			if (!dlopen(optarg, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)) {
 				fprintf(stderr, "lb_bench_pam: %s\n", dlerror());
@@ -122,7 +146,8 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr, "usage: lb_bench_pam -D CONFDIR -s SERVICE -u USER [-p auth|account]"
-					" [-n N] [-w WARMUP] [-T SECONDS] [-P PASSWORD] [-e EXPECT] [-K LIB]\n");
+					" [-n N] [-w WARMUP] [-T SECONDS] [-P PASSWORD] [-e EXPECT] [-K LIB]"
+					" [-B CONFDIR2:auth|account]\n");
 			return 64;
 		}
 	}
@@ -131,7 +156,7 @@ int main(int argc, char **argv)
 		return 64;
 	}
 	lat = calloc((size_t)n, sizeof(*lat));
-	if (!lat)
+	if (!lat || (confdir_b && !(lat_b = calloc((size_t)n, sizeof(*lat_b)))))
 		return 1;
 	/* libpam itself, before any module of the stack runs */
 	{
@@ -141,9 +166,12 @@ int main(int argc, char **argv)
 			pam_end(ph, PAM_SUCCESS);
 	}
 	rss0 = vm_hwm_kb();
-	for (long i = 0; i < warm; i++)
+	for (long i = 0; i < warm; i++) {
 		if (one(confdir, service, user, auth) != expect)
 			warm_failures++;
+		if (confdir_b && one(confdir_b, service, user, auth_b) != expect)
+			warm_failures++;
+	}
 	t_end = now_ms() + limit_s * 1000;
 	for (long i = 0; i < n && now_ms() < t_end; i++) {
 		double t0 = now_ms();
@@ -153,6 +181,12 @@ int main(int argc, char **argv)
 		calls++;
 		if (last != expect)
 			failures++;
+		if (confdir_b) {
+			t0 = now_ms();
+			if (one(confdir_b, service, user, auth_b) != expect)
+				failures_b++;
+			lat_b[calls - 1] = now_ms() - t0;
+		}
 	}
 	if (calls == 0) {
 		printf("{\"calls\":0}\n");
@@ -167,11 +201,18 @@ int main(int argc, char **argv)
 		       "\"median_ms\":%.4f,\"p99_ms\":%.4f,"
 		       "\"mean_ms\":%.4f,\"min_ms\":%.4f,\"max_ms\":%.4f,\"rss_before_kb\":%ld,"
 		       "\"rss_peak_kb\":%ld,\"last_rc\":%d,\"last_error\":\"",
-		       calls, failures, warm_failures, calls % 2 ? lat[calls / 2] : (lat[calls / 2 - 1] + lat[calls / 2]) / 2,
+		       calls, failures, warm_failures, median_of(lat, calls),
 		       lat[p99], sum / (double)calls, lat[0], lat[calls - 1], rss0, vm_hwm_kb(), last);
 		for (const char *p = pam_strerror(NULL, last); *p; p++)
 			putchar(*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 ? '?' : *p);
-		printf("\",\"last_msg\":\"");
+		if (confdir_b) {
+			qsort(lat_b, (size_t)calls, sizeof(*lat_b), cmp);
+			printf("\",\"b\":{\"calls\":%ld,\"failures\":%ld,\"median_ms\":%.4f,"
+			       "\"p99_ms\":%.4f},\"last_msg\":\"", calls, failures_b,
+			       median_of(lat_b, calls), lat_b[p99]);
+		} else {
+			printf("\",\"last_msg\":\"");
+		}
 		for (const char *p = last_msg; *p; p++)
 			putchar(*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 ? '?' : *p);
 		printf("\",\"samples_ms\":[");
@@ -180,5 +221,6 @@ int main(int argc, char **argv)
 		printf("]}\n");
 	}
 	free(lat);
-	return failures || warm_failures ? 1 : 0;
+	free(lat_b);
+	return failures || failures_b || warm_failures ? 1 : 0;
 }

@@ -1254,11 +1254,13 @@ server bench {
 
 
 def pam_run(ctx, confdir, n, phase="account", password="", timeout_s=60, keep=None,
-            user="root"):
+            user="root", alternate=None):
     cmd = [ctx.pam_driver, "-D", confdir, "-s", "sshd", "-u", user, "-p", phase,
            "-n", str(n), "-w", "3", "-T", str(timeout_s)]
     if keep:
         cmd += ["-K", keep]
+    if alternate:   # (confdir, phase): calls alternate with this second stack
+        cmd += ["-B", "%s:%s" % alternate]
     if password:
         cmd += ["-P", password]
     r = run(cmd, timeout=timeout_s + 30, check=False)
@@ -1423,6 +1425,18 @@ def section_pam(ctx, a):
         if r["failures"]:
             note("pam %s: %d of %d calls did not return PAM_SUCCESS (last: %s %s)" % (
                 k, r["failures"], r["calls"], r.get("last_error"), r.get("last_msg")))
+    # the same two stacks alternating call by call in one process: each login finds the
+    # other's server idle, as logins minutes apart do, and the machine's slow spells fall on
+    # both (the rounds above run each stack back to back, its server kept busy)
+    alt = None
+    if radius is not None:
+        alt = pam_run(ctx, dirs["lockbox"], n, password="benchpw",
+                      alternate=(dirs["radius"], "auth"))
+        alt.pop("samples_ms", None)
+        log("pam alternating: lockbox %.3f ms, radius %.3f ms (%d calls each; failures %d/%d)"
+            % (alt.get("median_ms", float("nan")), alt.get("b", {}).get("median_ms",
+               float("nan")), alt.get("calls", 0), alt.get("failures", 0),
+               alt.get("b", {}).get("failures", 0)))
     stop(radius)
     # where a gated login's time goes: the agent's answer without PAM (module load, libpam),
     # and the gateway's check alone on a kept-alive HTTPS connection (what the agent sends)
@@ -1487,6 +1501,13 @@ def section_pam(ctx, a):
         ng = res["nongated"]
         add("pam", "  a user outside gated_group (no question to the agent): median "
             "above pam_permit (ms)", ng["median_ms"] - p["median_ms"], target="(info)")
+    if alt and alt.get("b"):
+        b = alt["b"]
+        alt_ok = alt.get("calls", 0) > 0 and not alt.get("failures") and not b.get("failures") \
+            and not alt.get("warmup_failures")
+        add("pam", "  pam_lockbox vs pam_radius_auth alternating call by call in one process "
+            "(each finds its server idle): median (ms)" + ("" if alt_ok else " [failures]"),
+            alt["median_ms"], b["median_ms"], alt["median_ms"] / b["median_ms"], "(info)")
     if "radius" in res:
         r = res["radius"]
         add("pam", "pam_radius_auth auth vs local freeradius: median (ms)", r["median_ms"],
