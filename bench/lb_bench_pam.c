@@ -3,7 +3,7 @@
  *
  *   lb_bench_pam -D CONFDIR -s SERVICE -u USER [-p auth|account] [-n N] [-w WARMUP]
  *                [-T SECONDS] [-P PASSWORD] [-e EXPECT] [-K LIBRARY]
- *                [-B CONFDIR2:auth|account]
+ *                [-B CONFDIR2:auth|account] [-g GAP_US]
  *
  * CONFDIR holds the PAM service file SERVICE (pam_start_confdir: the machine's /etc/pam.d is
  * never read or touched). Each call is pam_start_confdir .. pam_acct_mgmt (or pam_authenticate)
@@ -13,10 +13,12 @@
  * (warmup_failures): a stack that denies is fast and must never pass for a fast allow.
  * -K LIBRARY dlopens LIBRARY (the module) once and keeps it, so pam_end's dlclose does not
  * unload it and its dependencies: the cost of a call in a long-running process, without the
- * per-login load. -B alternates the calls with a second stack (its own confdir and phase,
- * the same service, user and password): A, B, A, B, ... so that each call finds the other's
- * server idle, as logins minutes apart do, and a slow spell of the machine falls on both;
- * the second stack's figures are printed under "b". Prints one JSON line:
+ * per-login load. -B pairs the calls with a second stack (its own confdir and phase, the same
+ * service, user and password): A B, B A, A B, ... so that a slow spell of the machine falls
+ * on both and neither always follows the other; the second stack's figures are printed under
+ * "b". -g pauses GAP_US microseconds before each timed call, so that what a call leaves to
+ * do in the background (an agent's fsync, a delivery) is done before the next begins and each
+ * login finds its server idle, as logins minutes apart do. Prints one JSON line:
  *   {"calls":N,"failures":F,"warmup_failures":W,"median_ms":..,"p99_ms":..,"mean_ms":..,
  *    "min_ms":..,"max_ms":..,"rss_before_kb":..,"rss_peak_kb":..,"last_rc":..,
  *    "last_error":"..","last_msg":"..","samples_ms":[sorted]}
@@ -77,6 +79,27 @@ static long vm_hwm_kb(void)
 	return kb;
 }
 
+static void pause_us(long us)
+{
+	struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+	if (us > 0)
+		nanosleep(&ts, NULL);
+}
+
+static int one(const char *confdir, const char *service, const char *user, int auth);
+
+/* One call of the second stack, after the pause; its latency in ms. */
+static double timed_b(const char *confdir, const char *service, const char *user, int auth,
+		      long expect, long gap_us, long *failures)
+{
+	double t0;
+	pause_us(gap_us);
+	t0 = now_ms();
+	if (one(confdir, service, user, auth) != expect)
+		(*failures)++;
+	return now_ms() - t0;
+}
+
 static double median_of(double *v, long n)
 {
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
@@ -113,10 +136,11 @@ int main(int argc, char **argv)
 	long rss0;
 	char *confdir_b = NULL;
 	int auth_b = 0;
+	long gap_us = 0;
 	long failures_b = 0;
 	double *lat_b = NULL;
 
-	while ((opt = getopt(argc, argv, "D:s:u:p:n:w:T:P:e:K:B:")) != -1) {
+	while ((opt = getopt(argc, argv, "D:s:u:p:n:w:T:P:e:K:B:g:")) != -1) {
 		switch (opt) {
 		case 'D': confdir = optarg; break;
 		case 's': service = optarg; break;
@@ -127,6 +151,7 @@ int main(int argc, char **argv)
 		case 'T': limit_s = atof(optarg); break;
 		case 'P': password = optarg; break;
 		case 'e': expect = atol(optarg); break;
+		case 'g': gap_us = atol(optarg); break;
 		case 'B': {
 			char *colon = strrchr(optarg, ':');
 			if (!colon || (strcmp(colon + 1, "auth") != 0 && strcmp(colon + 1, "account") != 0)) {
@@ -147,7 +172,7 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr, "usage: lb_bench_pam -D CONFDIR -s SERVICE -u USER [-p auth|account]"
 					" [-n N] [-w WARMUP] [-T SECONDS] [-P PASSWORD] [-e EXPECT] [-K LIB]"
-					" [-B CONFDIR2:auth|account]\n");
+					" [-B CONFDIR2:auth|account] [-g GAP_US]\n");
 			return 64;
 		}
 	}
@@ -174,19 +199,23 @@ int main(int argc, char **argv)
 	}
 	t_end = now_ms() + limit_s * 1000;
 	for (long i = 0; i < n && now_ms() < t_end; i++) {
-		double t0 = now_ms();
+		/* with -B, A B then B A: neither stack always follows the other */
+		int b_first = confdir_b && (i % 2);
+		double t0;
+		if (b_first)
+			lat_b[calls] = timed_b(confdir_b, service, user, auth_b, expect, gap_us,
+					       &failures_b);
+		pause_us(gap_us);
+		t0 = now_ms();
 		last = one(confdir, service, user, auth);
 		lat[calls] = now_ms() - t0;
 		sum += lat[calls];
-		calls++;
 		if (last != expect)
 			failures++;
-		if (confdir_b) {
-			t0 = now_ms();
-			if (one(confdir_b, service, user, auth_b) != expect)
-				failures_b++;
-			lat_b[calls - 1] = now_ms() - t0;
-		}
+		if (confdir_b && !b_first)
+			lat_b[calls] = timed_b(confdir_b, service, user, auth_b, expect, gap_us,
+					       &failures_b);
+		calls++;
 	}
 	if (calls == 0) {
 		printf("{\"calls\":0}\n");
