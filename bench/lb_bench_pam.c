@@ -88,15 +88,14 @@ static void pause_us(long us)
 
 static int one(const char *confdir, const char *service, const char *user, int auth);
 
-/* One call of the second stack, after the pause; its latency in ms. */
-static double timed_b(const char *confdir, const char *service, const char *user, int auth,
-		      long expect, long gap_us, long *failures)
+/* One call after the pause: its latency in ms, its PAM code in *RC. */
+static double timed(const char *confdir, const char *service, const char *user, int auth,
+		    long gap_us, int *rc)
 {
 	double t0;
 	pause_us(gap_us);
 	t0 = now_ms();
-	if (one(confdir, service, user, auth) != expect)
-		(*failures)++;
+	*rc = one(confdir, service, user, auth);
 	return now_ms() - t0;
 }
 
@@ -200,21 +199,15 @@ int main(int argc, char **argv)
 	t_end = now_ms() + limit_s * 1000;
 	for (long i = 0; i < n && now_ms() < t_end; i++) {
 		/* with -B, A B then B A: neither stack always follows the other */
-		int b_first = confdir_b && (i % 2);
-		double t0;
+		int b_first = confdir_b && (i % 2), rc_b = (int)expect;
 		if (b_first)
-			lat_b[calls] = timed_b(confdir_b, service, user, auth_b, expect, gap_us,
-					       &failures_b);
-		pause_us(gap_us);
-		t0 = now_ms();
-		last = one(confdir, service, user, auth);
-		lat[calls] = now_ms() - t0;
-		sum += lat[calls];
-		if (last != expect)
-			failures++;
+			lat_b[calls] = timed(confdir_b, service, user, auth_b, gap_us, &rc_b);
+		lat[calls] = timed(confdir, service, user, auth, gap_us, &last);
 		if (confdir_b && !b_first)
-			lat_b[calls] = timed_b(confdir_b, service, user, auth_b, expect, gap_us,
-					       &failures_b);
+			lat_b[calls] = timed(confdir_b, service, user, auth_b, gap_us, &rc_b);
+		sum += lat[calls];
+		failures += last != expect;
+		failures_b += rc_b != expect;
 		calls++;
 	}
 	if (calls == 0) {

@@ -1499,11 +1499,11 @@ def section_pam(ctx, a):
         add("pam", "  the same, back to back (rounds of each stack, its server kept busy)" +
             fails + " vs pam_radius_auth", lb["median_ms"], r["median_ms"],
             lb["median_ms"] / r["median_ms"], "(info)")
-    label = "  pam_lockbox back to back"
-    add("pam", label + ": median vs pam_permit (ms)" + fails, lb["median_ms"], p["median_ms"],
+    b2b = "  pam_lockbox back to back"
+    add("pam", b2b + ": median vs pam_permit (ms)" + fails, lb["median_ms"], p["median_ms"],
         None, "<= pam_permit + 1 ms", lb_ok and diff <= 1.0)
-    add("pam", label + ": median above pam_permit (ms)", diff)
-    add("pam", label + ": p99 (ms)" + fails, lb["p99_ms"], p["p99_ms"],
+    add("pam", b2b + ": median above pam_permit (ms)", diff)
+    add("pam", b2b + ": p99 (ms)" + fails, lb["p99_ms"], p["p99_ms"],
         None, "<= 3 ms", lb_ok and lb["p99_ms"] <= 3.0)
     add("pam", "  pam_lockbox calls that did not return PAM_SUCCESS (warm-up included)",
         "%d of %d" % (lb["failures"], lb["calls"]), target="0", ok=lb_ok)

@@ -147,20 +147,23 @@ with T.section("not gated and exempt"):
     # a member list longer than the module's first 4 KiB NSS buffer: the lookup grows the
     # buffer (getgrnam_r's ERANGE) and still answers, for a listed member and a non-member
     saved = open(env.group).read()
-    with open(env.group, "w") as f:
-        for ln in saved.splitlines():
-            if ln.startswith("lockbox-engineers:"):
-                ln += "," + ",".join("filler%04d" % i for i in range(1500)) + ",ghost2"
-            f.write(ln + "\n")
-    r = login("ghost2", "PAM_PERM_DENIED")
-    ev = r.events("access.check.deny")
-    T.check(ev and ev[0].get("reason") not in ("internal_error", "config_error"),
-            "a member listed after 16 KiB of members is gated (asked, denied by the rule)", r)
-    r = login("plain", "PAM_SUCCESS")
-    T.check(any("account_result" in ln and "PAM_IGNORE" in ln for ln in r.loglines()),
-            "a user outside that long group is not gated: PAM_IGNORE", r)
-    with open(env.group, "w") as f:
-        f.write(saved)
+    try:
+        with open(env.group, "w") as f:
+            for ln in saved.splitlines():
+                if ln.startswith("lockbox-engineers:"):
+                    ln += "," + ",".join("filler%04d" % i for i in range(1500)) + ",ghost2"
+                f.write(ln + "\n")
+        r = login("ghost2", "PAM_PERM_DENIED")
+        ev = r.events("access.check.deny")
+        T.check(ev and ev[0].get("reason") not in ("internal_error", "config_error"),
+                "a member listed after 16 KiB of members is gated (asked, denied by the rule)",
+                r)
+        r = login("plain", "PAM_SUCCESS")
+        T.check(any("account_result" in ln and "PAM_IGNORE" in ln for ln in r.loglines()),
+                "a user outside that long group is not gated: PAM_IGNORE", r)
+    finally:   # the later sections use the group file as it was
+        with open(env.group, "w") as f:
+            f.write(saved)
 
 with T.section("allow, sessions, audit store, revoke"):
     u = engineer("e_allow")

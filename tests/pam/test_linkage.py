@@ -65,23 +65,21 @@ with T.section("what the module links"):
         T.check("R_X86_64_JUMP_SLOT" not in rel or os.uname().machine != "x86_64",
                 "calls go through the GOT, bound at load (-fno-plt): no lazy-binding slots",
                 [ln for ln in rel.splitlines() if "JUMP_SLOT" in ln][:5])
-        pages = 0
-        for m in re.finditer(r"^\s*LOAD\s+\S+\s+(0x[0-9a-f]+)\s+\S+\s+\S+\s+(0x[0-9a-f]+)", ph,
-                             re.M):
-            va, size = int(m.group(1), 16), int(m.group(2), 16)
-            pages += (va + size + 4095) // 4096 - va // 4096
+        # the program headers: (type, vaddr, memsz, flags)
+        segs = [(m.group(1), int(m.group(2), 16), int(m.group(3), 16), m.group(4))
+                for m in re.finditer(r"^\s*(LOAD|GNU_RELRO)\s+\S+\s+(0x[0-9a-f]+)\s+\S+\s+\S+"
+                                     r"\s+(0x[0-9a-f]+)\s+([RWE ]+?)\s+0x", ph, re.M)]
+        pages = sum((va + size + 4095) // 4096 - va // 4096
+                    for t, va, size, _ in segs if t == "LOAD")
         T.check(pages > 0, "readelf lists the loadable segments", ph[-800:])
-        rw = [m for m in re.finditer(
-            r"^\s*LOAD\s+\S+\s+(0x[0-9a-f]+)\s+\S+\s+\S+\s+(0x[0-9a-f]+)\s+RW", ph, re.M)]
-        relro = re.search(r"^\s*GNU_RELRO\s+\S+\s+(0x[0-9a-f]+)\s+\S+\s+\S+\s+(0x[0-9a-f]+)",
-                          ph, re.M)
+        rw = [(va, size) for t, va, size, fl in segs if t == "LOAD" and "W" in fl]
+        relro = [(va, size) for t, va, size, _ in segs if t == "GNU_RELRO"]
         T.check(len(rw) == 1 and relro, "one writable segment and a RELRO range", ph[-800:])
         if rw and relro and not os.environ.get("LB_SANITIZER"):
             # no .data or .bss (no C start files): the RELRO range covers the whole writable
             # segment, so once loaded nothing of the module is writable
-            w_end = int(rw[0].group(1), 16) + int(rw[0].group(2), 16)
-            r_end = int(relro.group(1), 16) + int(relro.group(2), 16)
-            T.check(int(relro.group(1), 16) <= int(rw[0].group(1), 16) and r_end >= w_end,
+            (w_va, w_size), (r_va, r_size) = rw[0], relro[0]
+            T.check(r_va <= w_va and r_va + r_size >= w_va + w_size,
                     "read-only after relocation: RELRO covers the whole writable segment",
                     ph[-800:])
         if not os.environ.get("LB_SANITIZER"):
